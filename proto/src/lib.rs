@@ -1,0 +1,23 @@
+//! Generated protobuf types and gRPC stubs of the helpdesk platform.
+//!
+//! Every package under `proto/helpdesk/` is one module here, e.g.
+//! [`conversation::v1`]. [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection and lets
+//! tools decode any event by its `ce-type` header.
+
+#![allow(clippy::all, missing_docs)]
+
+/// Encoded `FileDescriptorSet` of every helpdesk `.proto` file.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/helpdesk_descriptor.bin"));
+
+pub mod common {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/helpdesk.common.v1.rs"));
+    }
+}
+
+pub mod conversation {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/helpdesk.conversation.v1.rs"));
+    }
+}

@@ -1,0 +1,342 @@
+//! Event consumers: a durable pull consumer per service on the event stream, with
+//! inbox de-duplication in the same transaction as the handler's effects, ack after
+//! commit, nak with backoff on retryable failures, and terminate + dead-letter (with
+//! the reason) for poison messages or when deliveries run out.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use bytes::Bytes;
+use futures::StreamExt;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::bus::{Bus, BusError, header, headers};
+use crate::config::ConsumerConfig;
+
+/// An event as delivered to a handler.
+#[derive(Debug, Clone)]
+pub struct IncomingEvent {
+    /// Full subject.
+    pub subject: String,
+    /// Tenant (from the subject).
+    pub account_id: String,
+    /// `<aggregate>.<event>` (from the subject).
+    pub kind: String,
+    /// `ce-id`.
+    pub event_id: String,
+    /// `ce-type`.
+    pub event_type: String,
+    /// Encoded protobuf body.
+    pub payload: Bytes,
+    /// How many times this event has been delivered (1 the first time).
+    pub delivered: i64,
+}
+
+impl IncomingEvent {
+    /// Decodes the body; an undecodable body is poison.
+    pub fn decode<M: prost::Message + Default>(&self) -> Result<M, HandlerError> {
+        M::decode(self.payload.clone())
+            .map_err(|e| HandlerError::Poison(format!("undecodable {}: {e}", self.event_type)))
+    }
+}
+
+/// Why a handler did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth trying again later (database or network trouble).
+    #[error("retryable: {0}")]
+    Retry(String),
+    /// Will never succeed (bad payload, impossible state): dead-lettered at once.
+    #[error("poison: {0}")]
+    Poison(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+/// Reacts to one event inside the consumer's transaction.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies the event's effects on `conn`; they commit together with the inbox row.
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a IncomingEvent,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+/// Which events a consumer reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable name (the service name; replicas share it).
+    pub name: String,
+    /// Event kinds (`conversation.created`, …) from every account.
+    pub kinds: Vec<String>,
+}
+
+/// What happened to one delivery.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Effects committed, acked.
+    Applied,
+    /// Already processed before; acked without effects.
+    Duplicate,
+    /// Failed, nak'ed for redelivery after the delay.
+    Retry(Duration),
+    /// Parked on the dead-letter subject and terminated.
+    DeadLettered,
+}
+
+/// Runs a consumer until `shutdown`. The message being handled when shutdown comes
+/// finishes first (drain).
+pub async fn run<H: Handler>(
+    bus: Bus,
+    pool: PgPool,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    config: ConsumerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), BusError> {
+    let stream = bus
+        .js
+        .get_stream(&bus.stream_name)
+        .await
+        .map_err(BusError::js)?;
+    let filters: Vec<String> = spec
+        .kinds
+        .iter()
+        .map(|k| bus.subjects.event_kind_any_account(k))
+        .collect();
+    let consumer: pull::Stream = loop {
+        let created = stream
+            .get_or_create_consumer(
+                &spec.name,
+                pull::Config {
+                    durable_name: Some(spec.name.clone()),
+                    filter_subjects: filters.clone(),
+                    ack_policy: AckPolicy::Explicit,
+                    deliver_policy: DeliverPolicy::All,
+                    ack_wait: Duration::from_secs(config.ack_wait_secs),
+                    max_deliver: config.max_deliver,
+                    max_ack_pending: 1000,
+                    ..Default::default()
+                },
+            )
+            .await;
+        match created {
+            Ok(c) => match c
+                .stream()
+                .max_messages_per_batch(config.batch)
+                .messages()
+                .await
+            {
+                Ok(messages) => break messages,
+                Err(e) => {
+                    tracing::warn!(error = %e, consumer = %spec.name, "consumer stream failed; retrying")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = %spec.name, "consumer setup failed; retrying")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
+    let mut messages = consumer;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = messages.next() => next,
+        };
+        let message = match next {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, consumer = %spec.name, "consumer receive error");
+                continue;
+            }
+            None => break,
+        };
+        let outcome = process(&bus, &pool, &spec.name, handler.as_ref(), &message, &config).await;
+        let ack = match &outcome {
+            Ok(Outcome::Applied | Outcome::Duplicate) => message.ack().await,
+            Ok(Outcome::Retry(delay)) => message.ack_with(AckKind::Nak(Some(*delay))).await,
+            Ok(Outcome::DeadLettered) => message.ack_with(AckKind::Term).await,
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = %spec.name, "could not dead-letter; will be redelivered");
+                message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                    .await
+            }
+        };
+        if let Err(e) = ack {
+            tracing::warn!(error = %e, consumer = %spec.name, "ack failed; the event will be redelivered and deduplicated");
+        }
+    }
+    Ok(())
+}
+
+/// Handles one delivery: dedup, effects and inbox row in one transaction.
+async fn process<H: Handler>(
+    bus: &Bus,
+    pool: &PgPool,
+    consumer: &str,
+    handler: &H,
+    message: &async_nats::jetstream::Message,
+    config: &ConsumerConfig,
+) -> Result<Outcome, BusError> {
+    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+    let hdrs = message.headers.as_ref();
+    let span = tracing::info_span!(
+        "event.consume",
+        consumer = %consumer,
+        subject = %message.subject,
+        delivered,
+        otel.kind = "consumer"
+    );
+    crate::telemetry::set_parent_from(&span, |k| header(hdrs, k));
+    async {
+        let event_id = header(hdrs, headers::ID)
+            .or_else(|| header(hdrs, headers::NATS_MSG_ID))
+            .unwrap_or_default();
+        let parsed = bus.subjects.parse_event(&message.subject);
+        let (Some((account_id, kind)), false) = (parsed, event_id.is_empty()) else {
+            dead_letter(
+                bus,
+                consumer,
+                message,
+                "missing ce-id header or malformed subject",
+            )
+            .await?;
+            return Ok(Outcome::DeadLettered);
+        };
+        let event = IncomingEvent {
+            subject: message.subject.to_string(),
+            account_id: account_id.to_string(),
+            kind: kind.to_string(),
+            event_id: event_id.to_string(),
+            event_type: header(hdrs, headers::TYPE).unwrap_or_default().to_string(),
+            payload: message.payload.clone(),
+            delivered,
+        };
+        match apply(pool, consumer, handler, &event).await {
+            Ok(outcome) => Ok(outcome),
+            Err(HandlerError::Poison(reason)) => {
+                tracing::error!(%reason, "poison event dead-lettered");
+                dead_letter(bus, consumer, message, &reason).await?;
+                Ok(Outcome::DeadLettered)
+            }
+            Err(HandlerError::Retry(reason)) if delivered >= config.max_deliver => {
+                let reason = format!("gave up after {delivered} deliveries: {reason}");
+                tracing::error!(%reason, "event dead-lettered");
+                dead_letter(bus, consumer, message, &reason).await?;
+                Ok(Outcome::DeadLettered)
+            }
+            Err(HandlerError::Retry(reason)) => {
+                let delay = backoff(delivered);
+                tracing::warn!(%reason, retry_in = ?delay, "event handling failed; will retry");
+                Ok(Outcome::Retry(delay))
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs the handler and records the event id in the inbox in one transaction.
+/// Exposed so tests can deliver the same event twice.
+pub async fn apply<H: Handler>(
+    pool: &PgPool,
+    consumer: &str,
+    handler: &H,
+    event: &IncomingEvent,
+) -> Result<Outcome, HandlerError> {
+    let mut tx = pool.begin().await?;
+    let fresh = sqlx::query("INSERT INTO inbox (consumer, event_id, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(consumer)
+        .bind(&event.event_id)
+        .bind(&event.subject)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if !fresh {
+        tx.rollback().await?;
+        return Ok(Outcome::Duplicate);
+    }
+    handler.handle(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(Outcome::Applied)
+}
+
+/// Nak delay for the n-th delivery: 1s, 2s, 4s … capped at 60s.
+pub fn backoff(delivered: i64) -> Duration {
+    let exp = (delivered.max(1) - 1).min(6) as u32;
+    Duration::from_secs(2u64.pow(exp)).min(Duration::from_secs(60))
+}
+
+async fn dead_letter(
+    bus: &Bus,
+    consumer: &str,
+    message: &async_nats::jetstream::Message,
+    reason: &str,
+) -> Result<(), BusError> {
+    // Keep the CloudEvents and trace headers, but not `Nats-Msg-Id`: the dead-letter
+    // stream must accept the message even if it was parked before.
+    let mut h = HeaderMap::new();
+    for name in [
+        headers::SPECVERSION,
+        headers::ID,
+        headers::TYPE,
+        headers::SOURCE,
+        headers::TIME,
+        headers::SUBJECT,
+        headers::CONTENT_TYPE,
+        headers::TRACEPARENT,
+        headers::TRACESTATE,
+    ] {
+        if let Some(v) = header(message.headers.as_ref(), name) {
+            h.insert(name, v);
+        }
+    }
+    h.insert(
+        headers::DLQ_REASON,
+        reason.replace(['\r', '\n'], " ").as_str(),
+    );
+    h.insert(headers::DLQ_CONSUMER, consumer);
+    h.insert(headers::DLQ_SUBJECT, message.subject.as_str());
+    bus.js
+        .publish_with_headers(
+            bus.subjects.dead_letter(consumer),
+            h,
+            message.payload.clone(),
+        )
+        .await
+        .map_err(BusError::js)?
+        .await
+        .map_err(BusError::js)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(50), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,113 @@
+//! PostgreSQL pool bound to one service's schema, plus the kit's own tables
+//! (outbox, inbox, timers) in that schema.
+
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+/// Database setup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Bad URL or schema name.
+    #[error("invalid database setting: {0}")]
+    Invalid(String),
+    /// Connection or query failure.
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Connects to `url` with every connection's `search_path` set to `schema`, creating
+/// the schema if needed, then creates the kit tables and runs `migrator`.
+pub async fn connect_and_migrate(
+    url: &str,
+    schema: &str,
+    max_connections: u32,
+    migrator: &Migrator,
+) -> Result<PgPool, DbError> {
+    if !schema.chars().all(|c| c.is_ascii_lowercase() || c == '_') || schema.is_empty() {
+        return Err(DbError::Invalid(format!("schema name {schema:?}")));
+    }
+    let base: PgConnectOptions = url
+        .parse()
+        .map_err(|e| DbError::Invalid(format!("database_url: {e}")))?;
+    let base = base.log_statements(tracing::log::LevelFilter::Trace);
+    {
+        let mut conn = base.connect().await?;
+        // Two services starting at once may race on CREATE SCHEMA; the advisory lock
+        // serialises them.
+        sqlx::query("SELECT pg_advisory_lock(hashtext('helpdesk.create_schema'))")
+            .execute(&mut conn)
+            .await?;
+        let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .execute(&mut conn)
+            .await;
+        sqlx::query("SELECT pg_advisory_unlock(hashtext('helpdesk.create_schema'))")
+            .execute(&mut conn)
+            .await?;
+        created?;
+    }
+    let options = base.options([("search_path", schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    install_kit_tables(&pool).await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Creates the outbox, inbox and timers tables of the current schema (idempotent).
+pub async fn install_kit_tables(pool: &PgPool) -> Result<(), DbError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.kit_tables'))")
+        .execute(&mut *tx)
+        .await?;
+    for statement in KIT_TABLES {
+        sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+const KIT_TABLES: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS outbox (
+        id            BIGSERIAL PRIMARY KEY,
+        event_id      UUID NOT NULL UNIQUE,
+        subject       TEXT NOT NULL,
+        event_type    TEXT NOT NULL,
+        ce_subject    TEXT NOT NULL DEFAULT '',
+        payload       BYTEA NOT NULL,
+        traceparent   TEXT,
+        tracestate    TEXT,
+        occurred_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+        published_at  TIMESTAMPTZ
+    )",
+    "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE published_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS inbox (
+        consumer      TEXT NOT NULL,
+        event_id      TEXT NOT NULL,
+        subject       TEXT NOT NULL,
+        processed_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id)
+    )",
+    "CREATE TABLE IF NOT EXISTS timers (
+        id            BIGSERIAL PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        due_at        TIMESTAMPTZ NOT NULL,
+        fingerprint   TEXT NOT NULL,
+        payload       JSONB NOT NULL DEFAULT '{}',
+        attempts      INT NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+        UNIQUE (kind, key)
+    )",
+    "CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at)",
+];

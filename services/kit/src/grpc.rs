@@ -1,0 +1,163 @@
+//! gRPC server bootstrap (health, reflection, grpc-web, CORS, trace context,
+//! graceful shutdown) and the shared shapes of error replies.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::{Code, Status};
+use tonic_health::ServingStatus;
+use tonic_types::{ErrorDetails, StatusExt};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+/// Serves `routes` plus `grpc.health.v1` and reflection on `listener` until
+/// `shutdown`; then health turns NOT_SERVING, new calls are refused and in-flight
+/// calls finish. `service_names` are reported SERVING while up.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    service_names: &[&str],
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in service_names.iter().chain(std::iter::once(&"")) {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(helpdesk_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| tracing::warn!(error = %e, "reflection disabled"))
+        .ok();
+    let mut routes = routes.add_service(health_service);
+    if let Some(reflection) = reflection {
+        routes = routes.add_service(reflection);
+    }
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_headers(Any)
+        .allow_methods(Any)
+        .expose_headers(Any)
+        .max_age(Duration::from_secs(3600));
+    let trace = TraceLayer::new_for_grpc().make_span_with(|req: &http::Request<_>| {
+        let span = tracing::info_span!("grpc.request", rpc.method = %req.uri().path(), otel.kind = "server");
+        crate::telemetry::set_parent_from(&span, |k| req.headers().get(k).and_then(|v| v.to_str().ok()));
+        span
+    });
+    let names: Vec<String> = service_names.iter().map(|s| s.to_string()).collect();
+    let stopping = async move {
+        shutdown.cancelled().await;
+        for name in names.iter().map(String::as_str).chain(std::iter::once("")) {
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+    };
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(cors)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(trace)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(tokio_stream_from(listener), stopping)
+        .await
+}
+
+fn tokio_stream_from(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
+    futures::stream::unfold(listener, |listener| async move {
+        let next = listener.accept().await.map(|(stream, _)| {
+            let _ = stream.set_nodelay(true);
+            stream
+        });
+        Some((next, listener))
+    })
+}
+
+/// One bad field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Field path, e.g. `content` or `contact.email`.
+    pub field: String,
+    /// What is wrong.
+    pub description: String,
+}
+
+/// Collects field violations while validating a request.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// No violations yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a violation of `field`.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Records a violation when `bad` holds.
+    pub fn check(&mut self, bad: bool, field: &str, description: &str) {
+        if bad {
+            self.add(field, description);
+        }
+    }
+
+    /// `Ok` when none were recorded, else INVALID_ARGUMENT with every field.
+    pub fn into_result(self) -> Result<(), Status> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid_argument(self.0))
+        }
+    }
+}
+
+/// INVALID_ARGUMENT naming each field in the message and in `google.rpc.BadRequest`.
+pub fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
+    let message = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut details = ErrorDetails::new();
+    for v in &violations {
+        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid argument: {message}"),
+        details,
+    )
+}
+
+/// INVALID_ARGUMENT for a single field.
+pub fn invalid_field(field: &str, description: &str) -> Status {
+    invalid_argument(vec![FieldViolation {
+        field: field.into(),
+        description: description.into(),
+    }])
+}
+
+/// The field names carried in a status's `google.rpc.BadRequest` detail.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// INTERNAL with a generic message; the cause is logged, never returned.
+pub fn internal(cause: &dyn std::fmt::Display) -> Status {
+    tracing::error!(error = %cause, "internal error");
+    Status::internal("internal error")
+}

@@ -1,0 +1,34 @@
+//! `helpdesk-kit`: what every helpdesk service is built from.
+//!
+//! - [`config`]: layered configuration (defaults → TOML → `HELPDESK_…` env).
+//! - [`telemetry`]: tracing, OTLP export, W3C context across gRPC and NATS.
+//! - [`shutdown`]: SIGTERM / SIGINT handling.
+//! - [`db`]: a pool bound to the service's schema, migrations, kit tables.
+//! - [`bus`]: JetStream connection, subjects, streams, CloudEvents headers.
+//! - [`outbox`]: transactional outbox and its relay.
+//! - [`consumer`]: event consumers with inbox de-duplication and dead letters.
+//! - [`timers`]: durable timers.
+//! - [`auth`]: JWT verification, minting, roles; the tonic interceptor.
+//! - [`grpc`]: server bootstrap and error shapes.
+//! - [`infra`]: private NATS / PostgreSQL processes for one machine.
+//! - [`testing`] (feature `testing`): per-test environments.
+
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod event;
+pub mod grpc;
+pub mod infra;
+pub mod outbox;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+pub mod timers;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use async_nats;
+pub use tokio_util::sync::CancellationToken;

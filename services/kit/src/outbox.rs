@@ -1,0 +1,283 @@
+//! Transactional outbox: events are written in the same transaction as the state
+//! change they describe; the [`Relay`] publishes them to JetStream with
+//! `Nats-Msg-Id` = event id, many in flight at once, in commit order, and marks them
+//! published once acknowledged. NATS down means events wait, never vanish.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use chrono::{DateTime, Utc};
+use helpdesk_proto::common::v1::EventMeta;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::bus::{Bus, headers};
+use crate::config::OutboxConfig;
+use crate::telemetry::current_trace_headers;
+
+/// One event ready to be written to the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    /// Event id (the meta's `event_id`).
+    pub event_id: Uuid,
+    /// Tenant (third token of the subject).
+    pub account_id: String,
+    /// `<aggregate>.<event>`, e.g. `conversation.created`.
+    pub kind: &'static str,
+    /// Protobuf full name of the body (`ce-type`).
+    pub event_type: String,
+    /// Aggregate id (`ce-subject`).
+    pub ce_subject: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Encoded protobuf body.
+    pub payload: Vec<u8>,
+}
+
+impl OutboxEvent {
+    /// Wraps an encoded event message whose field 1 is `meta`.
+    pub fn new<M: prost::Message + prost::Name>(
+        kind: &'static str,
+        meta: &EventMeta,
+        ce_subject: impl Into<String>,
+        message: &M,
+    ) -> Self {
+        let occurred_at = meta
+            .occurred_at
+            .as_ref()
+            .and_then(crate::time::from_timestamp)
+            .unwrap_or_else(Utc::now);
+        Self {
+            event_id: meta.event_id.parse().unwrap_or_else(|_| Uuid::now_v7()),
+            account_id: meta.account_id.clone(),
+            kind,
+            event_type: M::full_name(),
+            ce_subject: ce_subject.into(),
+            occurred_at,
+            payload: message.encode_to_vec(),
+        }
+    }
+}
+
+/// Writes `event` in the caller's transaction, with the current trace context, and
+/// wakes the relay when the transaction commits.
+pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> Result<(), sqlx::Error> {
+    let (traceparent, tracestate) = current_trace_headers();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.event_id)
+    .bind(format!("{}.{}", event.account_id, event.kind))
+    .bind(&event.event_type)
+    .bind(&event.ce_subject)
+    .bind(&event.payload)
+    .bind(traceparent)
+    .bind(tracestate)
+    .bind(event.occurred_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("SELECT pg_notify(current_schema() || '_outbox', '')")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Publishes pending outbox rows of one schema. Any number of replicas may run one;
+/// a transaction-scoped advisory lock lets only one publish at a time, which keeps
+/// commit order on the stream.
+pub struct Relay {
+    pool: PgPool,
+    bus: Bus,
+    schema: String,
+    source: String,
+    config: OutboxConfig,
+}
+
+impl Relay {
+    /// A relay for `schema`; `source` becomes `ce-source` (e.g. `/helpdesk/conversation`).
+    pub fn new(pool: PgPool, bus: Bus, schema: &str, config: OutboxConfig) -> Self {
+        Self {
+            pool,
+            bus,
+            schema: schema.to_string(),
+            source: format!("/helpdesk/{schema}"),
+            config,
+        }
+    }
+
+    /// Runs until `shutdown`, then publishes what is pending one last time.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut listener = None;
+        let mut failures: u32 = 0;
+        let mut last_cleanup = tokio::time::Instant::now();
+        loop {
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+            let outcome = self.publish_batch().await;
+            let wait = match outcome {
+                Ok(n) if n as i64 >= self.config.batch_size => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(_) => {
+                    failures = 0;
+                    Duration::from_millis(self.config.poll_interval_ms)
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let backoff = Duration::from_millis(100u64 << failures.min(6))
+                        .min(Duration::from_secs(5));
+                    tracing::warn!(error = %e, schema = %self.schema, retry_in = ?backoff, "outbox publish failed; events kept");
+                    backoff
+                }
+            };
+            if last_cleanup.elapsed() > Duration::from_secs(300) {
+                last_cleanup = tokio::time::Instant::now();
+                self.cleanup().await;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+                notified = async {
+                    match listener.as_mut() {
+                        Some(l) => l.recv().await.map(|_| ()),
+                        None => std::future::pending().await,
+                    }
+                }, if failures == 0 => {
+                    if notified.is_err() {
+                        listener = None;
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.publish_batch().await {
+            tracing::warn!(error = %e, schema = %self.schema, "final outbox flush failed; events stay pending");
+        }
+    }
+
+    async fn listen(&self) -> Option<sqlx::postgres::PgListener> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .ok()?;
+        listener
+            .listen(&format!("{}_outbox", self.schema))
+            .await
+            .ok()?;
+        Some(listener)
+    }
+
+    /// Publishes up to one batch; returns how many rows were published.
+    pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        let locked: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_relay'))",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if !locked {
+            return Ok(0);
+        }
+        let rows = sqlx::query(
+            "SELECT id, event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at
+             FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(self.config.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Send every publish first (in order, on one connection), then collect acks.
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut first_error = None;
+        for row in &rows {
+            let id: i64 = row.get("id");
+            let event_id: Uuid = row.get("event_id");
+            let subject: String = row.get("subject");
+            let occurred_at: DateTime<Utc> = row.get("occurred_at");
+            let mut h = HeaderMap::new();
+            h.insert(headers::SPECVERSION, "1.0");
+            h.insert(headers::ID, event_id.to_string().as_str());
+            h.insert(headers::NATS_MSG_ID, event_id.to_string().as_str());
+            h.insert(headers::TYPE, row.get::<String, _>("event_type").as_str());
+            h.insert(headers::SOURCE, self.source.as_str());
+            h.insert(
+                headers::TIME,
+                occurred_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                    .as_str(),
+            );
+            h.insert(
+                headers::SUBJECT,
+                row.get::<String, _>("ce_subject").as_str(),
+            );
+            h.insert(headers::CONTENT_TYPE, "application/protobuf");
+            if let Some(tp) = row.get::<Option<String>, _>("traceparent") {
+                h.insert(headers::TRACEPARENT, tp.as_str());
+            }
+            if let Some(ts) = row.get::<Option<String>, _>("tracestate") {
+                h.insert(headers::TRACESTATE, ts.as_str());
+            }
+            let payload: Vec<u8> = row.get("payload");
+            let full_subject = format!("{}.evt.{subject}", self.bus.subjects.root());
+            match self
+                .bus
+                .js
+                .publish_with_headers(full_subject, h, payload.into())
+                .await
+            {
+                Ok(ack) => pending.push((id, ack)),
+                Err(e) => {
+                    first_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let mut published = Vec::with_capacity(pending.len());
+        for (id, ack) in pending {
+            match ack.await {
+                Ok(_) => published.push(id),
+                Err(e) => {
+                    first_error.get_or_insert(e.to_string());
+                }
+            }
+        }
+        if !published.is_empty() {
+            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+                .bind(&published)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        match first_error {
+            Some(e) => Err(RelayError::Publish(e)),
+            None => Ok(published.len()),
+        }
+    }
+
+    async fn cleanup(&self) {
+        let result = sqlx::query(
+            "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1)",
+        )
+        .bind(self.config.keep_published_hours as i32)
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "outbox cleanup failed");
+        }
+    }
+}
+
+/// The relay could not publish.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// Database failure.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// NATS did not accept or acknowledge a publish.
+    #[error("publish: {0}")]
+    Publish(String),
+}
