@@ -1,1 +1,12 @@
+//! The conversation service: inboxes, contacts, conversations and messages, with
+//! their events on `helpdesk.evt.<account>.…`.
 
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod startup;
+pub mod store;
+pub mod timers;
+
+pub use startup::{Application, DEFAULT_PORT, SCHEMA, StartupError};

@@ -1,0 +1,178 @@
+//! Input limits and field validators. Every violation names its field.
+
+use std::collections::HashMap;
+
+use helpdesk_kit::grpc::Violations;
+use helpdesk_proto::conversation::v1::{Attachment, DeviceInfo};
+use uuid::Uuid;
+
+/// Longest message text, in characters.
+pub const MAX_CONTENT_CHARS: usize = 10_000;
+/// Most attachments on one message.
+pub const MAX_ATTACHMENTS: usize = 10;
+/// Largest attachment size accepted as metadata (bytes).
+pub const MAX_ATTACHMENT_BYTES: i64 = 100 * 1024 * 1024;
+/// Most labels on a conversation.
+pub const MAX_LABELS: usize = 20;
+/// Most custom attributes on a conversation or contact.
+pub const MAX_ATTRIBUTES: usize = 50;
+/// Default and largest page sizes.
+pub const DEFAULT_PAGE_SIZE: usize = 25;
+/// Largest page size; larger requests are coerced down (AIP-158).
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// Parses a required UUID field.
+pub fn uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
+    if value.is_empty() {
+        v.add(field, "required");
+        return None;
+    }
+    match value.parse() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            v.add(field, "must be a UUID");
+            None
+        }
+    }
+}
+
+/// Parses an optional UUID field (empty → `None`).
+pub fn opt_uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
+    if value.is_empty() { None } else { uuid(v, field, value) }
+}
+
+/// Checks a text field's length in characters.
+pub fn text(v: &mut Violations, field: &str, value: &str, required: bool, max_chars: usize) {
+    if required && value.trim().is_empty() {
+        v.add(field, "required");
+    } else if value.chars().count() > max_chars {
+        v.add(field, format!("at most {max_chars} characters"));
+    }
+    if value.contains('\0') {
+        v.add(field, "must not contain NUL characters");
+    }
+}
+
+/// Checks a page size and returns the effective one.
+pub fn page_size(v: &mut Violations, value: i32) -> usize {
+    if value < 0 {
+        v.add("page_size", "must not be negative");
+        DEFAULT_PAGE_SIZE
+    } else if value == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        (value as usize).min(MAX_PAGE_SIZE)
+    }
+}
+
+/// Checks an email address loosely (one `@`, something on each side, no spaces).
+pub fn email(v: &mut Violations, field: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    let ok = value.len() <= 254
+        && !value.contains(char::is_whitespace)
+        && value.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.contains('@'));
+    if !ok {
+        v.add(field, "must be an email address");
+    }
+}
+
+/// Checks a map of custom attributes.
+pub fn attributes(v: &mut Violations, field: &str, attrs: &HashMap<String, String>) {
+    if attrs.len() > MAX_ATTRIBUTES {
+        v.add(field, format!("at most {MAX_ATTRIBUTES} attributes"));
+    }
+    for (k, val) in attrs {
+        if k.is_empty() || k.len() > 64 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            v.add(format!("{field}.{k}"), "keys are 1-64 characters of [A-Za-z0-9_-]");
+        } else if val.chars().count() > 1024 {
+            v.add(format!("{field}.{k}"), "values are at most 1024 characters");
+        }
+    }
+}
+
+/// Normalises labels (trimmed, lowercase, unique, sorted) and checks them.
+pub fn labels(v: &mut Violations, field: &str, labels: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = labels.iter().map(|l| l.trim().to_lowercase()).collect();
+    out.sort();
+    out.dedup();
+    if out.len() > MAX_LABELS {
+        v.add(field, format!("at most {MAX_LABELS} labels"));
+    }
+    for l in &out {
+        if l.is_empty() || l.len() > 64 || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            v.add(field, format!("label {l:?} must be 1-64 characters of [a-z0-9_-]"));
+        }
+    }
+    out
+}
+
+/// Checks device info fields.
+pub fn device(v: &mut Violations, field: &str, d: &DeviceInfo) {
+    for (name, value) in [
+        ("app_version", &d.app_version),
+        ("os", &d.os),
+        ("network_type", &d.network_type),
+        ("current_page", &d.current_page),
+        ("user_agent", &d.user_agent),
+        ("locale", &d.locale),
+    ] {
+        text(v, &format!("{field}.{name}"), value, false, 1000);
+    }
+}
+
+/// Checks message content and attachments.
+pub fn message_body(v: &mut Violations, content: &str, attachments: &[Attachment]) {
+    if content.trim().is_empty() && attachments.is_empty() {
+        v.add("content", "required (or at least one attachment)");
+    }
+    text(v, "content", content, false, MAX_CONTENT_CHARS);
+    if attachments.len() > MAX_ATTACHMENTS {
+        v.add("attachments", format!("at most {MAX_ATTACHMENTS} attachments"));
+    }
+    for (i, a) in attachments.iter().enumerate() {
+        text(v, &format!("attachments[{i}].name"), &a.name, true, 255);
+        text(v, &format!("attachments[{i}].url"), &a.url, true, 2048);
+        text(v, &format!("attachments[{i}].content_type"), &a.content_type, false, 255);
+        if a.size_bytes < 0 || a.size_bytes > MAX_ATTACHMENT_BYTES {
+            v.add(format!("attachments[{i}].size_bytes"), format!("must be 0..={MAX_ATTACHMENT_BYTES}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversize_and_empty_content_name_the_field() {
+        let mut v = Violations::new();
+        message_body(&mut v, "", &[]);
+        let status = v.into_result().expect_err("empty content");
+        assert_eq!(helpdesk_kit::grpc::violated_fields(&status), vec!["content"]);
+
+        let mut v = Violations::new();
+        message_body(&mut v, &"x".repeat(MAX_CONTENT_CHARS + 1), &[]);
+        assert!(v.into_result().is_err());
+    }
+
+    #[test]
+    fn labels_are_normalised() {
+        let mut v = Violations::new();
+        let out = labels(&mut v, "labels", &[" VIP ".into(), "vip".into(), "billing".into()]);
+        assert_eq!(out, vec!["billing", "vip"]);
+        assert!(v.into_result().is_ok());
+    }
+
+    #[test]
+    fn page_size_is_coerced() {
+        let mut v = Violations::new();
+        assert_eq!(page_size(&mut v, 0), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(&mut v, 1000), MAX_PAGE_SIZE);
+        assert!(v.into_result().is_ok());
+        let mut v = Violations::new();
+        page_size(&mut v, -1);
+        assert!(v.into_result().is_err());
+    }
+}

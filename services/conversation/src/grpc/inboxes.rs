@@ -1,0 +1,142 @@
+//! Inbox administration.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use helpdesk_kit::auth::Role;
+use helpdesk_kit::grpc::Violations;
+use helpdesk_proto::conversation::v1::*;
+use uuid::Uuid;
+
+use super::{Api, Caller};
+use crate::domain::{StorageName, validate};
+use crate::error::{Error, Result};
+use crate::store::{self, inboxes::InboxRow};
+
+const STAFF: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration];
+
+fn check_fields(v: &mut Violations, inbox: &Inbox) {
+    validate::text(v, "inbox.name", &inbox.name, true, 100);
+    validate::text(v, "inbox.greeting_message", &inbox.greeting_message, false, 2000);
+    if ChannelKind::try_from(inbox.channel_kind).unwrap_or_default() == ChannelKind::Unspecified {
+        v.add("inbox.channel_kind", "required: web_widget, mobile_sdk, api or email");
+    }
+    if ReopenPolicy::try_from(inbox.reopen_policy).is_err() {
+        v.add("inbox.reopen_policy", "unknown value");
+    }
+}
+
+fn new_public_key() -> String {
+    format!("pk_{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>()))
+}
+
+impl Api {
+    pub(crate) async fn create_inbox_impl(&self, c: &Caller, req: CreateInboxRequest) -> Result<Inbox> {
+        c.claims.require(&[Role::Admin])?;
+        let inbox = req.inbox.unwrap_or_default();
+        let mut v = Violations::new();
+        check_fields(&mut v, &inbox);
+        v.into_result()?;
+        let reopen = match ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default() {
+            ReopenPolicy::Unspecified => ReopenPolicy::Reopen,
+            p => p,
+        };
+        let row = InboxRow {
+            id: Uuid::now_v7(),
+            account_id: c.account().to_string(),
+            name: inbox.name.trim().to_string(),
+            channel_kind: ChannelKind::try_from(inbox.channel_kind).unwrap_or_default().storage_name().to_string(),
+            public_key: new_public_key(),
+            greeting_message: inbox.greeting_message,
+            reopen_policy: reopen.storage_name().to_string(),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::inboxes::insert(&mut conn, &row).await?.to_proto())
+    }
+
+    pub(crate) async fn get_inbox_impl(&self, c: &Caller, req: GetInboxRequest) -> Result<Inbox> {
+        c.claims.require(STAFF)?;
+        let mut v = Violations::new();
+        let id = validate::uuid(&mut v, "id", &req.id);
+        v.into_result()?;
+        let mut conn = self.pool.acquire().await?;
+        let row = store::inboxes::get(&mut conn, c.account(), id.unwrap_or_default()).await?;
+        Ok(row.ok_or(Error::NotFound("inbox"))?.to_proto())
+    }
+
+    pub(crate) async fn list_inboxes_impl(&self, c: &Caller, req: ListInboxesRequest) -> Result<ListInboxesResponse> {
+        c.claims.require(STAFF)?;
+        let mut v = Violations::new();
+        let size = validate::page_size(&mut v, req.page_size);
+        let after = match req.page_token.as_str() {
+            "" => None,
+            t => {
+                let id = store::decode_token(t).and_then(|s| s.strip_prefix("i:").and_then(|s| s.parse::<Uuid>().ok()));
+                if id.is_none() {
+                    v.add("page_token", "malformed page token");
+                }
+                id
+            }
+        };
+        v.into_result()?;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::inboxes::list(&mut conn, c.account(), after, size + 1).await?;
+        let next_page_token = if rows.len() > size {
+            rows.truncate(size);
+            rows.last().map(|r| store::encode_token(&format!("i:{}", r.id))).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ListInboxesResponse { inboxes: rows.iter().map(InboxRow::to_proto).collect(), next_page_token })
+    }
+
+    pub(crate) async fn update_inbox_impl(&self, c: &Caller, req: UpdateInboxRequest) -> Result<Inbox> {
+        c.claims.require(&[Role::Admin])?;
+        let inbox = req.inbox.unwrap_or_default();
+        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        let mut v = Violations::new();
+        let id = validate::uuid(&mut v, "inbox.id", &inbox.id);
+        if paths.is_empty() {
+            v.add("update_mask", "required: name, greeting_message, reopen_policy, channel_kind");
+        }
+        for p in &paths {
+            match p.as_str() {
+                "name" => validate::text(&mut v, "inbox.name", &inbox.name, true, 100),
+                "greeting_message" => validate::text(&mut v, "inbox.greeting_message", &inbox.greeting_message, false, 2000),
+                "reopen_policy" => {
+                    if ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default() == ReopenPolicy::Unspecified {
+                        v.add("inbox.reopen_policy", "required: reopen or new_conversation");
+                    }
+                }
+                "channel_kind" => {
+                    if ChannelKind::try_from(inbox.channel_kind).unwrap_or_default() == ChannelKind::Unspecified {
+                        v.add("inbox.channel_kind", "required");
+                    }
+                }
+                other => v.add("update_mask", format!("unknown or immutable path {other:?}")),
+            }
+        }
+        v.into_result()?;
+        let mut tx = self.pool.begin().await?;
+        let mut row = store::inboxes::get(&mut tx, c.account(), id.unwrap_or_default()).await?.ok_or(Error::NotFound("inbox"))?;
+        for p in &paths {
+            match p.as_str() {
+                "name" => row.name = inbox.name.trim().to_string(),
+                "greeting_message" => row.greeting_message = inbox.greeting_message.clone(),
+                "reopen_policy" => {
+                    row.reopen_policy =
+                        ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default().storage_name().to_string()
+                }
+                "channel_kind" => {
+                    row.channel_kind =
+                        ChannelKind::try_from(inbox.channel_kind).unwrap_or_default().storage_name().to_string()
+                }
+                _ => {}
+            }
+        }
+        let row = store::inboxes::update(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok(row.to_proto())
+    }
+}

@@ -1,0 +1,149 @@
+//! Live updates: Subscribe streams events (as the outbox relay publishes them) and
+//! typing indicators (core NATS, never stored) to visitors and staff.
+
+use futures::StreamExt;
+use helpdesk_kit::grpc::Violations;
+use helpdesk_kit::time::to_timestamp;
+use helpdesk_proto::conversation::v1::subscribe_response::Update;
+use helpdesk_proto::conversation::v1::*;
+use prost::Message as _;
+use tonic::Status;
+
+use super::{Api, Caller, SubscribeStream};
+use crate::domain::validate;
+use crate::error::Result;
+use crate::events;
+use crate::store::conversations::Scope;
+
+/// What a subscriber wants to see.
+#[derive(Debug, Clone)]
+struct Interest {
+    conversation_id: Option<String>,
+    inbox_id: Option<String>,
+    assignee_id: Option<String>,
+    status: Option<i32>,
+    visitor: bool,
+}
+
+impl Interest {
+    fn wants(&self, conv: Option<&Conversation>) -> bool {
+        let Some(conv) = conv else { return false };
+        self.conversation_id.as_ref().is_none_or(|id| *id == conv.id)
+            && self.inbox_id.as_ref().is_none_or(|id| *id == conv.inbox_id)
+            && self.assignee_id.as_ref().is_none_or(|id| *id == conv.assignee_id)
+            && self.status.is_none_or(|s| s == conv.status)
+    }
+
+    /// Decodes one bus message into an update for this subscriber, if it wants it.
+    fn filter(&self, kind: &str, payload: &[u8]) -> Option<Update> {
+        match kind {
+            events::MESSAGE_CREATED => {
+                let e = MessageCreated::decode(payload).ok()?;
+                let is_note = e.message.as_ref().is_some_and(|m| m.kind == MessageKind::Note as i32);
+                (self.wants(e.conversation.as_ref()) && !(self.visitor && is_note)).then_some(Update::MessageCreated(e))
+            }
+            events::CONVERSATION_STATUS_CHANGED => {
+                let e = ConversationStatusChanged::decode(payload).ok()?;
+                self.wants(e.conversation.as_ref()).then_some(Update::ConversationStatusChanged(e))
+            }
+            events::CONVERSATION_CREATED if !self.visitor => {
+                let e = ConversationCreated::decode(payload).ok()?;
+                self.wants(e.conversation.as_ref()).then_some(Update::ConversationCreated(e))
+            }
+            events::CONVERSATION_UPDATED if !self.visitor => {
+                let e = ConversationUpdated::decode(payload).ok()?;
+                self.wants(e.conversation.as_ref()).then_some(Update::ConversationUpdated(e))
+            }
+            "typing" => {
+                let t = TypingIndicator::decode(payload).ok()?;
+                self.conversation_id.as_ref().is_none_or(|id| *id == t.conversation_id).then_some(Update::Typing(t))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Api {
+    pub(crate) async fn send_typing_impl(&self, c: &Caller, req: SendTypingRequest) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let conv = self.visible(&mut conn, c, "conversation_id", &req.conversation_id, false).await?;
+        drop(conn);
+        let indicator = TypingIndicator {
+            account_id: conv.account_id.clone(),
+            conversation_id: conv.id.to_string(),
+            actor: Some(c.claims.actor()),
+            typing: req.typing,
+            time: Some(to_timestamp(chrono::Utc::now())),
+        };
+        let subject = self.bus.subjects.live(&conv.account_id, &format!("typing.{}", conv.id));
+        self.bus
+            .client
+            .publish(subject, indicator.encode_to_vec().into())
+            .await
+            .map_err(|e| Status::unavailable(format!("live delivery unavailable: {e}")))?;
+        Ok(())
+    }
+
+    pub(crate) async fn subscribe_impl(&self, c: Caller, req: SubscribeRequest) -> Result<SubscribeStream> {
+        let mut v = Violations::new();
+        validate::opt_uuid(&mut v, "conversation_id", &req.conversation_id);
+        validate::opt_uuid(&mut v, "inbox_id", &req.inbox_id);
+        let status = match ConversationStatus::try_from(req.status) {
+            Ok(ConversationStatus::Unspecified) => None,
+            Ok(s) => Some(s as i32),
+            Err(_) => {
+                v.add("status", "unknown status");
+                None
+            }
+        };
+        if c.is_visitor() && req.conversation_id.is_empty() {
+            v.add("conversation_id", "required for visitors");
+        }
+        v.into_result()?;
+        if !req.conversation_id.is_empty() {
+            let mut conn = self.pool.acquire().await?;
+            self.visible(&mut conn, &c, "conversation_id", &req.conversation_id, false).await?;
+        }
+        let interest = Interest {
+            conversation_id: Some(req.conversation_id.clone()).filter(|s| !s.is_empty()),
+            inbox_id: Some(req.inbox_id.clone()).filter(|s| !s.is_empty()),
+            assignee_id: Some(req.assignee_id.clone()).filter(|s| !s.is_empty()),
+            status,
+            visitor: matches!(c.scope, Scope::Contact(_)),
+        };
+        let account = c.account().to_string();
+        let subjects = &self.bus.subjects;
+        let typing = match &interest.conversation_id {
+            Some(id) => subjects.live(&account, &format!("typing.{id}")),
+            None => subjects.live(&account, "typing.*"),
+        };
+        let client = &self.bus.client;
+        let unavailable = |e: async_nats::SubscribeError| Status::unavailable(format!("live updates unavailable: {e}"));
+        let evt_conv = client.subscribe(subjects.event(&account, "conversation.>")).await.map_err(unavailable)?;
+        let evt_msg = client.subscribe(subjects.event(&account, events::MESSAGE_CREATED)).await.map_err(unavailable)?;
+        let live = client.subscribe(typing).await.map_err(unavailable)?;
+        // Make sure the server has registered the subscriptions before we answer.
+        client.flush().await.map_err(|e| Status::unavailable(format!("live updates unavailable: {e}")))?;
+
+        let root = subjects.clone();
+        let mut merged = futures::stream::select_all([evt_conv, evt_msg, live]);
+        let shutdown = self.shutdown.clone();
+        let stream = async_stream::stream! {
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    next = merged.next() => next,
+                };
+                let Some(msg) = next else { break };
+                let kind = match root.parse_event(&msg.subject) {
+                    Some((_, kind)) => kind.to_string(),
+                    None => "typing".to_string(),
+                };
+                if let Some(update) = interest.filter(&kind, &msg.payload) {
+                    yield Ok(SubscribeResponse { update: Some(update) });
+                }
+            }
+        };
+        Ok(Box::pin(stream))
+    }
+}

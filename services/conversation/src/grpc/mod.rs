@@ -1,0 +1,159 @@
+//! gRPC API: authentication and scoping here, one module per resource.
+
+mod contacts;
+pub(crate) mod conversations;
+mod inboxes;
+mod live;
+mod messages;
+
+use std::pin::Pin;
+
+use futures::Stream;
+use helpdesk_kit::CancellationToken;
+use helpdesk_kit::auth::{self, Claims, JwtKeys, Role};
+use helpdesk_kit::bus::Bus;
+use helpdesk_proto::conversation::v1::conversation_service_server::ConversationService;
+use helpdesk_proto::conversation::v1::*;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::store::conversations::Scope;
+
+/// The conversation API's shared state.
+#[derive(Clone)]
+pub struct Api {
+    pub(crate) pool: PgPool,
+    pub(crate) bus: Bus,
+    pub(crate) keys: JwtKeys,
+    pub(crate) visitor_token_ttl: chrono::Duration,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// An authenticated caller and what they may see.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub claims: Claims,
+    pub scope: Scope,
+}
+
+impl Caller {
+    pub fn account(&self) -> &str {
+        &self.claims.acct
+    }
+
+    pub fn is_visitor(&self) -> bool {
+        self.claims.role == Role::Visitor
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    caller_from(auth::claims(request)?)
+}
+
+fn caller_from(claims: Claims) -> Result<Caller, Status> {
+    let scope = if claims.role == Role::Visitor {
+        let contact = claims.sub.parse::<Uuid>().map_err(|_| Status::unauthenticated("visitor token has no contact"))?;
+        Scope::Contact(contact)
+    } else {
+        Scope::Account
+    };
+    Ok(Caller { claims, scope })
+}
+
+type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ConversationService for Api {
+    async fn create_inbox(&self, r: Request<CreateInboxRequest>) -> Result<Response<Inbox>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.create_inbox_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn get_inbox(&self, r: Request<GetInboxRequest>) -> Result<Response<Inbox>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.get_inbox_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn list_inboxes(&self, r: Request<ListInboxesRequest>) -> Result<Response<ListInboxesResponse>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.list_inboxes_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn update_inbox(&self, r: Request<UpdateInboxRequest>) -> Result<Response<Inbox>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.update_inbox_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn upsert_contact(&self, r: Request<UpsertContactRequest>) -> Result<Response<UpsertContactResponse>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.upsert_contact_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn get_contact(&self, r: Request<GetContactRequest>) -> Result<Response<Contact>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.get_contact_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn update_device_info(&self, r: Request<UpdateDeviceInfoRequest>) -> Result<Response<Contact>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.update_device_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn start_conversation(
+        &self,
+        r: Request<StartConversationRequest>,
+    ) -> Result<Response<StartConversationResponse>, Status> {
+        // The one call that may come without a token (a visitor with an inbox key).
+        let claims = r.extensions().get::<Claims>().cloned();
+        Ok(Response::new(self.start_conversation_impl(claims, r.into_inner()).await?))
+    }
+
+    async fn get_conversation(&self, r: Request<GetConversationRequest>) -> Result<Response<Conversation>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.get_conversation_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn list_conversations(
+        &self,
+        r: Request<ListConversationsRequest>,
+    ) -> Result<Response<ListConversationsResponse>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.list_conversations_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn update_conversation(&self, r: Request<UpdateConversationRequest>) -> Result<Response<Conversation>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.update_conversation_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn set_status(&self, r: Request<SetStatusRequest>) -> Result<Response<Conversation>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.set_status_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn send_message(&self, r: Request<SendMessageRequest>) -> Result<Response<Message>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.send_message_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn list_messages(&self, r: Request<ListMessagesRequest>) -> Result<Response<ListMessagesResponse>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.list_messages_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn send_typing(&self, r: Request<SendTypingRequest>) -> Result<Response<SendTypingResponse>, Status> {
+        let c = caller(&r)?;
+        self.send_typing_impl(&c, r.into_inner()).await?;
+        Ok(Response::new(SendTypingResponse {}))
+    }
+
+    type SubscribeStream = SubscribeStream;
+
+    async fn subscribe(&self, r: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.subscribe_impl(c, r.into_inner()).await?))
+    }
+}
+
+pub(crate) use conversations::change_status;

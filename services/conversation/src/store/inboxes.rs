@@ -1,0 +1,118 @@
+//! Inboxes.
+
+use chrono::{DateTime, Utc};
+use helpdesk_kit::time::to_timestamp;
+use helpdesk_proto::conversation::v1::{ChannelKind, Inbox, ReopenPolicy};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::StorageName;
+
+/// A stored inbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InboxRow {
+    pub id: Uuid,
+    pub account_id: String,
+    pub name: String,
+    pub channel_kind: String,
+    pub public_key: String,
+    pub greeting_message: String,
+    pub reopen_policy: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl InboxRow {
+    /// Channel kind.
+    pub fn channel(&self) -> ChannelKind {
+        ChannelKind::from_storage(&self.channel_kind)
+    }
+
+    /// Reopen policy.
+    pub fn reopen(&self) -> ReopenPolicy {
+        ReopenPolicy::from_storage(&self.reopen_policy)
+    }
+
+    /// As the API shows it.
+    pub fn to_proto(&self) -> Inbox {
+        Inbox {
+            id: self.id.to_string(),
+            account_id: self.account_id.clone(),
+            name: self.name.clone(),
+            channel_kind: self.channel() as i32,
+            public_key: self.public_key.clone(),
+            greeting_message: self.greeting_message.clone(),
+            reopen_policy: self.reopen() as i32,
+            create_time: Some(to_timestamp(self.created_at)),
+            update_time: Some(to_timestamp(self.updated_at)),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, account_id, name, channel_kind, public_key, greeting_message, reopen_policy, created_at, updated_at";
+
+/// Inserts a new inbox.
+pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO inboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now()) RETURNING {COLUMNS}"
+    ))
+    .bind(row.id)
+    .bind(&row.account_id)
+    .bind(&row.name)
+    .bind(&row.channel_kind)
+    .bind(&row.public_key)
+    .bind(&row.greeting_message)
+    .bind(&row.reopen_policy)
+    .fetch_one(conn)
+    .await
+}
+
+/// One inbox of the account.
+pub async fn get(conn: &mut PgConnection, account: &str, id: Uuid) -> Result<Option<InboxRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM inboxes WHERE account_id = $1 AND id = $2"))
+        .bind(account)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The inbox with this public key (any account: the key identifies the account).
+pub async fn by_public_key(conn: &mut PgConnection, key: &str) -> Result<Option<InboxRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM inboxes WHERE public_key = $1"))
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A page of the account's inboxes after `after` (ids are time-ordered UUIDv7).
+pub async fn list(
+    conn: &mut PgConnection,
+    account: &str,
+    after: Option<Uuid>,
+    limit: usize,
+) -> Result<Vec<InboxRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM inboxes WHERE account_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    ))
+    .bind(account)
+    .bind(after)
+    .bind(limit as i64)
+    .fetch_all(conn)
+    .await
+}
+
+/// Writes the mutable fields back.
+pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE inboxes SET name = $3, channel_kind = $4, greeting_message = $5, reopen_policy = $6, updated_at = now()
+         WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(&row.account_id)
+    .bind(row.id)
+    .bind(&row.name)
+    .bind(&row.channel_kind)
+    .bind(&row.greeting_message)
+    .bind(&row.reopen_policy)
+    .fetch_one(conn)
+    .await
+}

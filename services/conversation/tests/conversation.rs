@@ -1,0 +1,11 @@
+//! End-to-end tests of the conversation service against real NATS and PostgreSQL.
+
+mod conversation {
+    pub mod auth;
+    pub mod chat;
+    pub mod idempotency;
+    pub mod outage;
+    pub mod support;
+    pub mod timers;
+    pub mod validation;
+}

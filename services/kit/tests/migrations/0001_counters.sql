@@ -1,0 +1,2 @@
+CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE state (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
