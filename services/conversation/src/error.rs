@@ -40,7 +40,9 @@ impl From<Error> for Status {
             Error::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 Status::aborted("a concurrent change conflicted with this one; retry")
             }
-            Error::Db(sqlx::Error::PoolTimedOut) => Status::new(Code::Unavailable, "database busy; retry"),
+            Error::Db(sqlx::Error::PoolTimedOut) => {
+                Status::new(Code::Unavailable, "database busy; retry")
+            }
             Error::Db(other) => helpdesk_kit::grpc::internal(&other),
         }
     }

@@ -38,7 +38,11 @@ pub async fn conversation_created(
     conversation: &Conversation,
     contact: &Contact,
 ) -> Result<(), sqlx::Error> {
-    let event = ConversationCreated { meta: Some(meta.clone()), conversation: Some(conversation.clone()), contact: Some(contact.clone()) };
+    let event = ConversationCreated {
+        meta: Some(meta.clone()),
+        conversation: Some(conversation.clone()),
+        contact: Some(contact.clone()),
+    };
     emit(conn, CONVERSATION_CREATED, &meta, &conversation.id, &event).await
 }
 
@@ -49,7 +53,11 @@ pub async fn conversation_updated(
     conversation: &Conversation,
     changed_fields: Vec<String>,
 ) -> Result<(), sqlx::Error> {
-    let event = ConversationUpdated { meta: Some(meta.clone()), conversation: Some(conversation.clone()), changed_fields };
+    let event = ConversationUpdated {
+        meta: Some(meta.clone()),
+        conversation: Some(conversation.clone()),
+        changed_fields,
+    };
     emit(conn, CONVERSATION_UPDATED, &meta, &conversation.id, &event).await
 }
 
@@ -67,7 +75,14 @@ pub async fn status_changed(
         from: from as i32,
         to: to as i32,
     };
-    emit(conn, CONVERSATION_STATUS_CHANGED, &meta, &conversation.id, &event).await
+    emit(
+        conn,
+        CONVERSATION_STATUS_CHANGED,
+        &meta,
+        &conversation.id,
+        &event,
+    )
+    .await
 }
 
 /// Records `message.created`.
@@ -77,13 +92,24 @@ pub async fn message_created(
     message: &Message,
     conversation: &Conversation,
 ) -> Result<(), sqlx::Error> {
-    let event = MessageCreated { meta: Some(meta.clone()), message: Some(message.clone()), conversation: Some(conversation.clone()) };
+    let event = MessageCreated {
+        meta: Some(meta.clone()),
+        message: Some(message.clone()),
+        conversation: Some(conversation.clone()),
+    };
     emit(conn, MESSAGE_CREATED, &meta, &conversation.id, &event).await
 }
 
 /// Records `contact.created`.
-pub async fn contact_created(conn: &mut PgConnection, meta: EventMeta, contact: &Contact) -> Result<(), sqlx::Error> {
-    let event = ContactCreated { meta: Some(meta.clone()), contact: Some(contact.clone()) };
+pub async fn contact_created(
+    conn: &mut PgConnection,
+    meta: EventMeta,
+    contact: &Contact,
+) -> Result<(), sqlx::Error> {
+    let event = ContactCreated {
+        meta: Some(meta.clone()),
+        contact: Some(contact.clone()),
+    };
     emit(conn, CONTACT_CREATED, &meta, &contact.id, &event).await
 }
 
@@ -94,6 +120,10 @@ pub async fn contact_updated(
     contact: &Contact,
     changed_fields: Vec<String>,
 ) -> Result<(), sqlx::Error> {
-    let event = ContactUpdated { meta: Some(meta.clone()), contact: Some(contact.clone()), changed_fields };
+    let event = ContactUpdated {
+        meta: Some(meta.clone()),
+        contact: Some(contact.clone()),
+        changed_fields,
+    };
     emit(conn, CONTACT_UPDATED, &meta, &contact.id, &event).await
 }

@@ -57,12 +57,27 @@ pub struct Application {
 impl Application {
     /// Connects to PostgreSQL (migrating the schema) and NATS, and binds the port.
     pub async fn build(config: ServiceConfig) -> Result<Self, StartupError> {
-        let pool =
-            db::connect_and_migrate(&config.database_url, SCHEMA, config.database_max_connections, &MIGRATOR).await?;
+        let pool = db::connect_and_migrate(
+            &config.database_url,
+            SCHEMA,
+            config.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
         let bus = Bus::connect(&config, "helpdesk-conversation").await?;
-        let listener =
-            TcpListener::bind(config.grpc_addr).await.map_err(|source| StartupError::Bind { addr: config.grpc_addr, source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.grpc_addr, source })?.port();
+        let listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?
+            .port();
         let api = Api {
             pool,
             bus,
@@ -70,7 +85,12 @@ impl Application {
             visitor_token_ttl: chrono::Duration::hours(config.visitor_token_ttl_hours as i64),
             shutdown: CancellationToken::new(),
         };
-        Ok(Self { listener, port, api, config })
+        Ok(Self {
+            listener,
+            port,
+            api,
+            config,
+        })
     }
 
     /// The bound gRPC port.
@@ -86,9 +106,19 @@ impl Application {
     /// Serves until `shutdown`; then health turns NOT_SERVING, in-flight calls and
     /// live streams end, the relay publishes what is pending, and workers stop.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartupError> {
-        let Self { listener, api, config, .. } = self;
+        let Self {
+            listener,
+            api,
+            config,
+            ..
+        } = self;
         let workers = CancellationToken::new();
-        let relay = Relay::new(api.pool.clone(), api.bus.clone(), SCHEMA, config.outbox.clone());
+        let relay = Relay::new(
+            api.pool.clone(),
+            api.bus.clone(),
+            SCHEMA,
+            config.outbox.clone(),
+        );
         let relay = tokio::spawn(relay.run(workers.clone()));
         let timers = tokio::spawn(helpdesk_kit::timers::run_worker(
             api.pool.clone(),
@@ -107,7 +137,8 @@ impl Application {
         let keys = api.keys.clone();
         let server = ConversationServiceServer::with_interceptor(api, AuthInterceptor::new(keys));
         let name = <ConversationServiceServer<Api> as NamedService>::NAME;
-        let served = helpdesk_kit::grpc::serve(listener, Routes::new(server), &[name], shutdown).await;
+        let served =
+            helpdesk_kit::grpc::serve(listener, Routes::new(server), &[name], shutdown).await;
         workers.cancel();
         let _ = relay.await;
         let _ = timers.await;

@@ -142,15 +142,37 @@ impl Default for TimerConfig {
     }
 }
 
+/// Top-level keys settable from `HELPDESK_…` variables.
+const ENV_KEYS: &[&str] = &[
+    "database_url",
+    "database_max_connections",
+    "nats_url",
+    "subject_root",
+    "stream_name",
+    "event_max_age_hours",
+    "duplicate_window_secs",
+    "grpc_addr",
+    "jwt_secret",
+    "visitor_token_ttl_hours",
+    "outbox",
+    "consumer",
+    "timers",
+];
+
 impl ServiceConfig {
     /// Loads defaults → `HELPDESK_CONFIG` TOML file → `HELPDESK_…` env, then validates.
     /// `grpc_port` is the service's default port. Plain `DATABASE_URL` and `NATS_URL`
     /// are honoured when the `HELPDESK_` ones are absent.
     pub fn load(grpc_port: u16) -> Result<Self, ConfigError> {
-        let defaults = Self {
+        Self::load_over(Self {
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], grpc_port)),
             ..Self::default()
-        };
+        })
+    }
+
+    /// Like [`ServiceConfig::load`] with `defaults` as the bottom layer (the all-in-one
+    /// launcher puts its private NATS / PostgreSQL URLs there, so env still wins).
+    pub fn load_over(defaults: Self) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(defaults));
         if let Ok(url) = std::env::var("DATABASE_URL") {
             figment = figment.merge(("database_url", url));
@@ -161,7 +183,17 @@ impl ServiceConfig {
         if let Ok(path) = std::env::var("HELPDESK_CONFIG") {
             figment = figment.merge(Toml::file_exact(path));
         }
-        let figment = figment.merge(Env::prefixed("HELPDESK_").ignore(&["CONFIG"]).split("__"));
+        // Only keys of this struct: other HELPDESK_ variables (tool paths, test
+        // settings) belong to other programs.
+        let env = Env::prefixed("HELPDESK_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                ENV_KEYS
+                    .iter()
+                    .any(|k| key == *k || key.starts_with(&format!("{k}__")))
+            })
+            .split("__");
+        let figment = figment.merge(env);
         let config: Self = figment.extract().map_err(|e| {
             let key = e.path.join(".");
             ConfigError::new(

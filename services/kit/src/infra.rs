@@ -111,10 +111,10 @@ pub fn postgres_bin_dir() -> Result<PathBuf, InfraError> {
     }
     for initdb in on_path("initdb") {
         let real = std::fs::canonicalize(&initdb).unwrap_or(initdb);
-        if let Some(dir) = real.parent() {
-            if dir.join("postgres").is_file() {
-                return Ok(dir.to_path_buf());
-            }
+        if let Some(dir) = real.parent()
+            && dir.join("postgres").is_file()
+        {
+            return Ok(dir.to_path_buf());
         }
     }
     Err(InfraError::NotFound(
@@ -199,6 +199,8 @@ pub async fn start_nats(
     let port = if port == 0 { free_port()? } else { port };
     let store = dir.join("jetstream");
     std::fs::create_dir_all(&store).map_err(io(format!("creating {}", store.display())))?;
+    let store =
+        std::fs::canonicalize(&store).map_err(io(format!("resolving {}", store.display())))?;
     let mut cmd = Command::new(&bin);
     cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(&store);
@@ -321,6 +323,23 @@ async fn usable_bin_dir(
     Ok(target.join("bin"))
 }
 
+/// Where PostgreSQL keeps its cluster for a data folder: `<data>/postgres`, unless we
+/// are root and the unprivileged server account cannot reach it (a data folder under
+/// `/root`), then a folder of its own under `/var/tmp`.
+pub async fn postgres_data_dir(data_dir: &Path) -> PathBuf {
+    let preferred = data_dir.join("postgres");
+    let run_as = postgres_run_as();
+    if run_as.is_none() || reachable(data_dir, run_as).await {
+        return preferred;
+    }
+    let absolute = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in absolute.to_string_lossy().bytes() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    PathBuf::from(format!("/var/tmp/helpdesk-{hash:016x}/postgres"))
+}
+
 /// Starts PostgreSQL with its cluster in `data_dir` (initialised on first use, user
 /// `postgres`, trust auth on 127.0.0.1 only) on `port` (0: a free one). `durable`
 /// false turns fsync off (tests).
@@ -334,6 +353,9 @@ pub async fn start_postgres(
     let bin = usable_bin_dir(postgres_bin_dir()?, run_as).await?;
     let port = if port == 0 { free_port()? } else { port };
     std::fs::create_dir_all(data_dir).map_err(io(format!("creating {}", data_dir.display())))?;
+    // PostgreSQL changes into its data folder: every path it gets must be absolute.
+    let data_dir = &std::fs::canonicalize(data_dir)
+        .map_err(io(format!("resolving {}", data_dir.display())))?;
     if let Some((uid, gid)) = run_as {
         let _ = Command::new("chown")
             .arg("-R")

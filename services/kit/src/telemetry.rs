@@ -26,10 +26,10 @@ pub struct Telemetry {
 impl Telemetry {
     /// Flushes and stops the exporter.
     pub fn shutdown(self) {
-        if let Some(provider) = self.provider {
-            if let Err(e) = provider.shutdown() {
-                eprintln!("telemetry shutdown: {e}");
-            }
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("telemetry shutdown: {e}");
         }
     }
 }

@@ -17,7 +17,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
 async fn setup() -> (TestEnv, PgPool, Bus) {
     let env = TestEnv::new().await;
     let config = env.service_config();
-    let pool = db::connect_and_migrate(&config.database_url, "kittest", 5, &MIGRATOR).await.expect("db");
+    let pool = db::connect_and_migrate(&config.database_url, "kittest", 5, &MIGRATOR)
+        .await
+        .expect("db");
     let bus = Bus::connect(&config, "kit-test").await.expect("bus");
     (env, pool, bus)
 }
@@ -34,7 +36,11 @@ async fn counter(pool: &PgPool, name: &str) -> i64 {
 struct Counting;
 
 impl Handler for Counting {
-    async fn handle(&self, conn: &mut PgConnection, event: &IncomingEvent) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+    ) -> Result<(), HandlerError> {
         if event.payload.as_ref() == b"poison" {
             return Err(HandlerError::Poison("payload says poison".into()));
         }
@@ -71,18 +77,38 @@ async fn the_same_event_delivered_twice_changes_state_once() {
             .expect("ack");
     }
     let shutdown = helpdesk_kit::CancellationToken::new();
-    let spec = ConsumerSpec { name: "kittest".into(), kinds: vec!["thing.happened".into()] };
-    let task = tokio::spawn(consumer::run(bus.clone(), pool.clone(), spec, Arc::new(Counting), env.service_config().consumer, shutdown.clone()));
+    let spec = ConsumerSpec {
+        name: "kittest".into(),
+        kinds: vec!["thing.happened".into()],
+    };
+    let task = tokio::spawn(consumer::run(
+        bus.clone(),
+        pool.clone(),
+        spec,
+        Arc::new(Counting),
+        env.service_config().consumer,
+        shutdown.clone(),
+    ));
     // Both deliveries are acked: nothing left pending for the durable consumer.
     let stream = bus.js.get_stream(&env.stream_name).await.expect("stream");
     let drained = eventually(Duration::from_secs(15), || async {
-        let mut c = stream.get_consumer::<async_nats::jetstream::consumer::pull::Config>("kittest").await.ok()?;
+        let mut c = stream
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>("kittest")
+            .await
+            .ok()?;
         let info = c.info().await.ok()?;
-        (info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.consumer_sequence >= 2).then_some(())
+        (info.num_pending == 0
+            && info.num_ack_pending == 0
+            && info.delivered.consumer_sequence >= 2)
+            .then_some(())
     })
     .await;
     assert!(drained.is_some(), "both deliveries acked");
-    assert_eq!(counter(&pool, "thing.happened").await, 1, "state changed once");
+    assert_eq!(
+        counter(&pool, "thing.happened").await,
+        1,
+        "state changed once"
+    );
     shutdown.cancel();
     task.await.expect("join").expect("consumer");
 
@@ -96,7 +122,12 @@ async fn the_same_event_delivered_twice_changes_state_once() {
         payload: "x".into(),
         delivered: 3,
     };
-    assert_eq!(consumer::apply(&pool, "kittest", &Counting, &event).await.expect("apply"), Outcome::Duplicate);
+    assert_eq!(
+        consumer::apply(&pool, "kittest", &Counting, &event)
+            .await
+            .expect("apply"),
+        Outcome::Duplicate
+    );
     assert_eq!(counter(&pool, "thing.happened").await, 1);
 }
 
@@ -105,21 +136,43 @@ async fn poison_events_are_dead_lettered_with_the_reason() {
     let (env, pool, bus) = setup().await;
     let subject = bus.subjects.event("acme", "thing.happened");
     bus.js
-        .publish_with_headers(subject.clone(), event_headers("evt-poison", "p"), "poison".into())
+        .publish_with_headers(
+            subject.clone(),
+            event_headers("evt-poison", "p"),
+            "poison".into(),
+        )
         .await
         .expect("publish")
         .await
         .expect("ack");
     bus.js
-        .publish_with_headers(subject.clone(), event_headers("evt-good", "g"), "fine".into())
+        .publish_with_headers(
+            subject.clone(),
+            event_headers("evt-good", "g"),
+            "fine".into(),
+        )
         .await
         .expect("publish")
         .await
         .expect("ack");
-    let dlq = bus.js.get_stream(bus.dead_letter_stream()).await.expect("dlq stream");
+    let dlq = bus
+        .js
+        .get_stream(bus.dead_letter_stream())
+        .await
+        .expect("dlq stream");
     let shutdown = helpdesk_kit::CancellationToken::new();
-    let spec = ConsumerSpec { name: "kittest".into(), kinds: vec!["thing.happened".into()] };
-    let task = tokio::spawn(consumer::run(bus.clone(), pool.clone(), spec, Arc::new(Counting), env.service_config().consumer, shutdown.clone()));
+    let spec = ConsumerSpec {
+        name: "kittest".into(),
+        kinds: vec!["thing.happened".into()],
+    };
+    let task = tokio::spawn(consumer::run(
+        bus.clone(),
+        pool.clone(),
+        spec,
+        Arc::new(Counting),
+        env.service_config().consumer,
+        shutdown.clone(),
+    ));
     let parked = eventually(Duration::from_secs(15), || {
         let dlq = dlq.clone();
         async move {
@@ -134,15 +187,29 @@ async fn poison_events_are_dead_lettered_with_the_reason() {
         .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
         .await
         .expect("dlq consumer");
-    let mut batch = consumer.fetch().max_messages(1).messages().await.expect("fetch");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1)
+        .messages()
+        .await
+        .expect("fetch");
     let parked = batch.next().await.expect("one").expect("message");
     let h = parked.headers.as_ref().expect("headers");
-    assert_eq!(h.get(headers::DLQ_REASON).map(|v| v.as_str()), Some("payload says poison"));
-    assert_eq!(h.get(headers::DLQ_SUBJECT).map(|v| v.as_str()), Some(subject.as_str()));
+    assert_eq!(
+        h.get(headers::DLQ_REASON).map(|v| v.as_str()),
+        Some("payload says poison")
+    );
+    assert_eq!(
+        h.get(headers::DLQ_SUBJECT).map(|v| v.as_str()),
+        Some(subject.as_str())
+    );
     assert_eq!(h.get(headers::ID).map(|v| v.as_str()), Some("evt-poison"));
     assert_eq!(parked.payload.as_ref(), b"poison");
     // The good event after it was still applied.
-    let applied = eventually(Duration::from_secs(10), || async { (counter(&pool, "thing.happened").await == 1).then_some(()) }).await;
+    let applied = eventually(Duration::from_secs(10), || async {
+        (counter(&pool, "thing.happened").await == 1).then_some(())
+    })
+    .await;
     assert!(applied.is_some());
     shutdown.cancel();
     task.await.expect("join").expect("consumer");
@@ -152,8 +219,17 @@ async fn poison_events_are_dead_lettered_with_the_reason() {
 struct Firing;
 
 impl TimerHandler for Firing {
-    async fn current_fingerprint(&self, conn: &mut PgConnection, timer: &Timer) -> Result<Option<String>, TimerError> {
-        Ok(sqlx::query_scalar("SELECT fingerprint FROM state WHERE key = $1").bind(&timer.key).fetch_optional(conn).await?)
+    async fn current_fingerprint(
+        &self,
+        conn: &mut PgConnection,
+        timer: &Timer,
+    ) -> Result<Option<String>, TimerError> {
+        Ok(
+            sqlx::query_scalar("SELECT fingerprint FROM state WHERE key = $1")
+                .bind(&timer.key)
+                .fetch_optional(conn)
+                .await?,
+        )
     }
 
     async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), TimerError> {
@@ -176,20 +252,55 @@ async fn timers_fire_once_across_workers_and_drop_when_state_moved_on() {
     let mut conn = pool.acquire().await.expect("conn");
     for i in 0..20 {
         let key = format!("k{i}");
-        sqlx::query("INSERT INTO state (key, fingerprint) VALUES ($1, 'v1')").bind(&key).execute(&mut *conn).await.expect("state");
-        timers::schedule(&mut conn, "test.wake", &key, due, "v1", serde_json::json!({})).await.expect("schedule");
+        sqlx::query("INSERT INTO state (key, fingerprint) VALUES ($1, 'v1')")
+            .bind(&key)
+            .execute(&mut *conn)
+            .await
+            .expect("state");
+        timers::schedule(
+            &mut conn,
+            "test.wake",
+            &key,
+            due,
+            "v1",
+            serde_json::json!({}),
+        )
+        .await
+        .expect("schedule");
     }
     // One timer whose state moves on before it is due.
-    sqlx::query("INSERT INTO state (key, fingerprint) VALUES ('stale', 'v2')").execute(&mut *conn).await.expect("state");
-    timers::schedule(&mut conn, "test.wake", "stale", due, "v1", serde_json::json!({})).await.expect("schedule");
+    sqlx::query("INSERT INTO state (key, fingerprint) VALUES ('stale', 'v2')")
+        .execute(&mut *conn)
+        .await
+        .expect("state");
+    timers::schedule(
+        &mut conn,
+        "test.wake",
+        "stale",
+        due,
+        "v1",
+        serde_json::json!({}),
+    )
+    .await
+    .expect("schedule");
     drop(conn);
 
     let shutdown = helpdesk_kit::CancellationToken::new();
     let workers: Vec<_> = (0..2)
-        .map(|_| tokio::spawn(timers::run_worker(pool.clone(), Arc::new(Firing), env.service_config().timers, shutdown.clone())))
+        .map(|_| {
+            tokio::spawn(timers::run_worker(
+                pool.clone(),
+                Arc::new(Firing),
+                env.service_config().timers,
+                shutdown.clone(),
+            ))
+        })
         .collect();
     let all_gone = eventually(Duration::from_secs(30), || async {
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timers").fetch_one(&pool).await.ok()?;
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timers")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
         (left == 0).then_some(())
     })
     .await;
@@ -199,8 +310,19 @@ async fn timers_fire_once_across_workers_and_drop_when_state_moved_on() {
         w.await.expect("worker");
     }
     for i in 0..20 {
-        assert_eq!(counter(&pool, &format!("k{i}")).await, 1, "timer k{i} fired exactly once");
+        assert_eq!(
+            counter(&pool, &format!("k{i}")).await,
+            1,
+            "timer k{i} fired exactly once"
+        );
     }
-    assert_eq!(counter(&pool, "stale").await, 0, "stale timer dropped, not fired");
-    assert_eq!(timers::tick(&pool, &Firing).await.expect("tick"), Tick::Idle);
+    assert_eq!(
+        counter(&pool, "stale").await,
+        0,
+        "stale timer dropped, not fired"
+    );
+    assert_eq!(
+        timers::tick(&pool, &Firing).await.expect("tick"),
+        Tick::Idle
+    );
 }

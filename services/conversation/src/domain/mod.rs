@@ -2,7 +2,9 @@
 
 pub mod validate;
 
-use helpdesk_proto::conversation::v1::{ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy};
+use helpdesk_proto::conversation::v1::{
+    ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
+};
 
 /// Stable storage names of enums (what the database holds).
 pub trait StorageName: Sized {
@@ -50,9 +52,14 @@ storage_names!(MessageKind {
 pub const SNOOZE_WAKE: &str = "conversation.snooze_wake";
 
 /// The fingerprint of a conversation's snooze state, which a snooze timer must match.
-pub fn snooze_fingerprint(status: ConversationStatus, snoozed_until: Option<chrono::DateTime<chrono::Utc>>) -> String {
+pub fn snooze_fingerprint(
+    status: ConversationStatus,
+    snoozed_until: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
     match (status, snoozed_until) {
-        (ConversationStatus::Snoozed, Some(until)) => format!("snoozed:{}", until.timestamp_micros()),
+        (ConversationStatus::Snoozed, Some(until)) => {
+            format!("snoozed:{}", until.timestamp_micros())
+        }
         (other, _) => format!("status:{}", other.storage_name()),
     }
 }
@@ -63,10 +70,21 @@ mod tests {
 
     #[test]
     fn storage_names_round_trip() {
-        for s in [ConversationStatus::Open, ConversationStatus::Pending, ConversationStatus::Snoozed, ConversationStatus::Resolved] {
+        for s in [
+            ConversationStatus::Open,
+            ConversationStatus::Pending,
+            ConversationStatus::Snoozed,
+            ConversationStatus::Resolved,
+        ] {
             assert_eq!(ConversationStatus::from_storage(s.storage_name()), s);
         }
-        for p in [Priority::Unspecified, Priority::Low, Priority::Medium, Priority::High, Priority::Urgent] {
+        for p in [
+            Priority::Unspecified,
+            Priority::Low,
+            Priority::Medium,
+            Priority::High,
+            Priority::Urgent,
+        ] {
             assert_eq!(Priority::from_storage(p.storage_name()), p);
         }
         assert_eq!(ReopenPolicy::from_storage("bogus"), ReopenPolicy::Reopen);
@@ -76,7 +94,10 @@ mod tests {
     fn snooze_fingerprint_changes_with_the_wake_time() {
         let t = chrono::Utc::now();
         let a = snooze_fingerprint(ConversationStatus::Snoozed, Some(t));
-        let b = snooze_fingerprint(ConversationStatus::Snoozed, Some(t + chrono::Duration::seconds(1)));
+        let b = snooze_fingerprint(
+            ConversationStatus::Snoozed,
+            Some(t + chrono::Duration::seconds(1)),
+        );
         assert_ne!(a, b);
         assert_ne!(a, snooze_fingerprint(ConversationStatus::Open, Some(t)));
     }

@@ -38,7 +38,11 @@ pub fn uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
 
 /// Parses an optional UUID field (empty → `None`).
 pub fn opt_uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
-    if value.is_empty() { None } else { uuid(v, field, value) }
+    if value.is_empty() {
+        None
+    } else {
+        uuid(v, field, value)
+    }
 }
 
 /// Checks a text field's length in characters.
@@ -72,7 +76,9 @@ pub fn email(v: &mut Violations, field: &str, value: &str) {
     }
     let ok = value.len() <= 254
         && !value.contains(char::is_whitespace)
-        && value.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.contains('@'));
+        && value
+            .split_once('@')
+            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.contains('@'));
     if !ok {
         v.add(field, "must be an email address");
     }
@@ -84,8 +90,16 @@ pub fn attributes(v: &mut Violations, field: &str, attrs: &HashMap<String, Strin
         v.add(field, format!("at most {MAX_ATTRIBUTES} attributes"));
     }
     for (k, val) in attrs {
-        if k.is_empty() || k.len() > 64 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            v.add(format!("{field}.{k}"), "keys are 1-64 characters of [A-Za-z0-9_-]");
+        if k.is_empty()
+            || k.len() > 64
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            v.add(
+                format!("{field}.{k}"),
+                "keys are 1-64 characters of [A-Za-z0-9_-]",
+            );
         } else if val.chars().count() > 1024 {
             v.add(format!("{field}.{k}"), "values are at most 1024 characters");
         }
@@ -101,8 +115,16 @@ pub fn labels(v: &mut Violations, field: &str, labels: &[String]) -> Vec<String>
         v.add(field, format!("at most {MAX_LABELS} labels"));
     }
     for l in &out {
-        if l.is_empty() || l.len() > 64 || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            v.add(field, format!("label {l:?} must be 1-64 characters of [a-z0-9_-]"));
+        if l.is_empty()
+            || l.len() > 64
+            || !l
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            v.add(
+                field,
+                format!("label {l:?} must be 1-64 characters of [a-z0-9_-]"),
+            );
         }
     }
     out
@@ -129,14 +151,26 @@ pub fn message_body(v: &mut Violations, content: &str, attachments: &[Attachment
     }
     text(v, "content", content, false, MAX_CONTENT_CHARS);
     if attachments.len() > MAX_ATTACHMENTS {
-        v.add("attachments", format!("at most {MAX_ATTACHMENTS} attachments"));
+        v.add(
+            "attachments",
+            format!("at most {MAX_ATTACHMENTS} attachments"),
+        );
     }
     for (i, a) in attachments.iter().enumerate() {
         text(v, &format!("attachments[{i}].name"), &a.name, true, 255);
         text(v, &format!("attachments[{i}].url"), &a.url, true, 2048);
-        text(v, &format!("attachments[{i}].content_type"), &a.content_type, false, 255);
+        text(
+            v,
+            &format!("attachments[{i}].content_type"),
+            &a.content_type,
+            false,
+            255,
+        );
         if a.size_bytes < 0 || a.size_bytes > MAX_ATTACHMENT_BYTES {
-            v.add(format!("attachments[{i}].size_bytes"), format!("must be 0..={MAX_ATTACHMENT_BYTES}"));
+            v.add(
+                format!("attachments[{i}].size_bytes"),
+                format!("must be 0..={MAX_ATTACHMENT_BYTES}"),
+            );
         }
     }
 }
@@ -150,7 +184,10 @@ mod tests {
         let mut v = Violations::new();
         message_body(&mut v, "", &[]);
         let status = v.into_result().expect_err("empty content");
-        assert_eq!(helpdesk_kit::grpc::violated_fields(&status), vec!["content"]);
+        assert_eq!(
+            helpdesk_kit::grpc::violated_fields(&status),
+            vec!["content"]
+        );
 
         let mut v = Violations::new();
         message_body(&mut v, &"x".repeat(MAX_CONTENT_CHARS + 1), &[]);
@@ -160,7 +197,11 @@ mod tests {
     #[test]
     fn labels_are_normalised() {
         let mut v = Violations::new();
-        let out = labels(&mut v, "labels", &[" VIP ".into(), "vip".into(), "billing".into()]);
+        let out = labels(
+            &mut v,
+            "labels",
+            &[" VIP ".into(), "vip".into(), "billing".into()],
+        );
         assert_eq!(out, vec!["billing", "vip"]);
         assert!(v.into_result().is_ok());
     }

@@ -18,7 +18,9 @@ use super::{Api, Caller};
 use crate::domain::{self, StorageName, validate};
 use crate::error::{Error, Result};
 use crate::events;
-use crate::store::{self, contacts::ContactRow, conversations::ConversationRow, conversations::Scope};
+use crate::store::{
+    self, contacts::ContactRow, conversations::ConversationRow, conversations::Scope,
+};
 
 /// Moves `conv` to `to`, keeps the snooze timer in step, saves, and records
 /// `conversation.status_changed`. No-op when nothing changes.
@@ -46,7 +48,15 @@ pub(crate) async fn change_status(
         (ConversationStatus::Snoozed, Some(until)) => {
             let fingerprint = domain::snooze_fingerprint(to, Some(until));
             let payload = serde_json::json!({ "account_id": conv.account_id });
-            timers::schedule(conn, domain::SNOOZE_WAKE, &key, until, &fingerprint, payload).await?;
+            timers::schedule(
+                conn,
+                domain::SNOOZE_WAKE,
+                &key,
+                until,
+                &fingerprint,
+                payload,
+            )
+            .await?;
         }
         _ => timers::cancel(conn, domain::SNOOZE_WAKE, &key).await?,
     }
@@ -93,8 +103,20 @@ impl Api {
         if let Some(d) = &req.device {
             validate::device(&mut v, "device", d);
         }
-        validate::text(&mut v, "initial_message", &req.initial_message, false, validate::MAX_CONTENT_CHARS);
-        validate::text(&mut v, "client_message_id", &req.client_message_id, false, 128);
+        validate::text(
+            &mut v,
+            "initial_message",
+            &req.initial_message,
+            false,
+            validate::MAX_CONTENT_CHARS,
+        );
+        validate::text(
+            &mut v,
+            "client_message_id",
+            &req.client_message_id,
+            false,
+            128,
+        );
         if !req.client_message_id.is_empty() && req.initial_message.trim().is_empty() {
             v.add("client_message_id", "only meaningful with initial_message");
         }
@@ -109,7 +131,10 @@ impl Api {
             validate::uuid(&mut v, "inbox_id", &req.inbox_id)
         };
         if visitor_path && claims.as_ref().is_some_and(|c| c.role.is_staff()) {
-            v.add("inbox_public_key", "staff start conversations with inbox_id");
+            v.add(
+                "inbox_public_key",
+                "staff start conversations with inbox_id",
+            );
         }
         v.into_result()?;
 
@@ -117,7 +142,9 @@ impl Api {
         let (inbox, returning_contact) = if visitor_path {
             let inbox = store::inboxes::by_public_key(&mut tx, &req.inbox_public_key)
                 .await?
-                .ok_or_else(|| tonic::Status::from(helpdesk_kit::grpc::invalid_field("inbox_public_key", "unknown inbox key")))?;
+                .ok_or_else(|| {
+                    helpdesk_kit::grpc::invalid_field("inbox_public_key", "unknown inbox key")
+                })?;
             // A returning visitor keeps its contact; anyone else gets a new one (an
             // unverified email or external id must never unlock someone's history).
             let returning = claims
@@ -126,8 +153,15 @@ impl Api {
                 .and_then(|c| c.sub.parse::<Uuid>().ok());
             (inbox, returning)
         } else {
-            let claims = claims.as_ref().ok_or_else(|| tonic::Status::unauthenticated("missing bearer token"))?;
-            claims.require(&[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration])?;
+            let claims = claims
+                .as_ref()
+                .ok_or_else(|| tonic::Status::unauthenticated("missing bearer token"))?;
+            claims.require(&[
+                Role::Admin,
+                Role::Supervisor,
+                Role::Agent,
+                Role::Integration,
+            ])?;
             let inbox = store::inboxes::get(&mut tx, &claims.acct, inbox_id.unwrap_or_default())
                 .await?
                 .ok_or(Error::NotFound("inbox"))?;
@@ -136,73 +170,152 @@ impl Api {
         let account = inbox.account_id.clone();
 
         // A retried start with the same client id returns the first conversation.
-        if !req.client_message_id.is_empty() {
-            if let Some(existing) = find_by_client_id(&mut tx, &account, &req.client_message_id).await? {
-                let conv = store::conversations::get(&mut tx, &account, existing.conversation_id, Scope::Account, false)
-                    .await?
-                    .ok_or(Error::NotFound("conversation"))?;
-                let contact = store::contacts::get(&mut tx, &account, conv.contact_id).await?.ok_or(Error::NotFound("contact"))?;
-                let same_caller = match &claims {
-                    Some(c) if c.role.is_staff() => c.acct == account,
-                    Some(c) => c.sub == contact.id.to_string(),
-                    None => false,
-                };
-                if !same_caller {
-                    return Err(Error::AlreadyExists("client_message_id already used".into()));
-                }
-                tx.commit().await?;
-                return Ok(self.start_response(conv, contact, visitor_path));
+        if !req.client_message_id.is_empty()
+            && let Some(existing) =
+                find_by_client_id(&mut tx, &account, &req.client_message_id).await?
+        {
+            let conv = store::conversations::get(
+                &mut tx,
+                &account,
+                existing.conversation_id,
+                Scope::Account,
+                false,
+            )
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+            let contact = store::contacts::get(&mut tx, &account, conv.contact_id)
+                .await?
+                .ok_or(Error::NotFound("contact"))?;
+            let same_caller = match &claims {
+                Some(c) if c.role.is_staff() => c.acct == account,
+                Some(c) => c.sub == contact.id.to_string(),
+                None => false,
+            };
+            if !same_caller {
+                return Err(Error::AlreadyExists(
+                    "client_message_id already used".into(),
+                ));
             }
+            tx.commit().await?;
+            return Ok(self.start_response(conv, contact, visitor_path));
         }
 
         let causation = Causation::request();
-        let staff_actor = claims.as_ref().filter(|c| c.role.is_staff()).map(Claims::actor);
+        let staff_actor = claims
+            .as_ref()
+            .filter(|c| c.role.is_staff())
+            .map(Claims::actor);
         let contact = match returning_contact {
             Some(id) => {
-                let mut row = store::contacts::get(&mut tx, &account, id).await?.ok_or(Error::NotFound("contact"))?;
-                let mut changed: Vec<String> = row.merge(&contact_in).into_iter().map(String::from).collect();
+                let mut row = store::contacts::get(&mut tx, &account, id)
+                    .await?
+                    .ok_or(Error::NotFound("contact"))?;
+                let mut changed: Vec<String> = row
+                    .merge(&contact_in)
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
                 if req.device.as_ref().is_some_and(|d| row.set_device(d)) {
                     changed.push("device".into());
                 }
                 if !changed.is_empty() {
                     row = store::contacts::update(&mut tx, &row).await?;
-                    let actor = Actor { kind: ActorKind::Contact as i32, id: row.id.to_string() };
-                    events::contact_updated(&mut tx, event::meta(&account, &actor, &causation), &row.to_proto(), changed).await?;
+                    let actor = Actor {
+                        kind: ActorKind::Contact as i32,
+                        id: row.id.to_string(),
+                    };
+                    events::contact_updated(
+                        &mut tx,
+                        event::meta(&account, &actor, &causation),
+                        &row.to_proto(),
+                        changed,
+                    )
+                    .await?;
                 }
                 row
             }
             None => {
-                let actor = staff_actor.clone().unwrap_or(Actor { kind: ActorKind::Contact as i32, id: String::new() });
+                let actor = staff_actor.clone().unwrap_or(Actor {
+                    kind: ActorKind::Contact as i32,
+                    id: String::new(),
+                });
                 let match_existing = !visitor_path;
-                upsert(&mut tx, &account, &contact_in, req.device.as_ref(), match_existing, &actor, &causation).await?.0
+                upsert(
+                    &mut tx,
+                    &account,
+                    &contact_in,
+                    req.device.as_ref(),
+                    match_existing,
+                    &actor,
+                    &causation,
+                )
+                .await?
+                .0
             }
         };
-        let contact_actor = Actor { kind: ActorKind::Contact as i32, id: contact.id.to_string() };
+        let contact_actor = Actor {
+            kind: ActorKind::Contact as i32,
+            id: contact.id.to_string(),
+        };
         let actor = staff_actor.unwrap_or_else(|| contact_actor.clone());
 
-        let mut conv = ConversationRow::new(&account, inbox.id, contact.id, inbox.channel(), &actor);
+        let mut conv =
+            ConversationRow::new(&account, inbox.id, contact.id, inbox.channel(), &actor);
         conv.custom_attributes = Json(req.custom_attributes.clone());
         conv.labels = labels;
         conv.priority = priority.storage_name().to_string();
         let mut conv = create(&mut tx, conv, &contact, &actor, &causation).await?;
         if !inbox.greeting_message.trim().is_empty() {
-            let bot = Actor { kind: ActorKind::Bot as i32, id: "greeting".into() };
+            let bot = Actor {
+                kind: ActorKind::Bot as i32,
+                id: "greeting".into(),
+            };
             let greeting = inbox.greeting_message.clone();
-            conv = append(&mut tx, conv, MessageKind::Outgoing, &bot, &greeting, vec![], None, &causation).await?.1;
+            conv = append(
+                &mut tx,
+                conv,
+                MessageKind::Outgoing,
+                &bot,
+                &greeting,
+                vec![],
+                None,
+                &causation,
+            )
+            .await?
+            .1;
         }
         if !req.initial_message.trim().is_empty() {
             let client_id = Some(req.client_message_id.clone()).filter(|s| !s.is_empty());
-            conv = append(&mut tx, conv, MessageKind::Incoming, &contact_actor, &req.initial_message, vec![], client_id, &causation)
-                .await?
-                .1;
+            conv = append(
+                &mut tx,
+                conv,
+                MessageKind::Incoming,
+                &contact_actor,
+                &req.initial_message,
+                vec![],
+                client_id,
+                &causation,
+            )
+            .await?
+            .1;
         }
         tx.commit().await?;
         Ok(self.start_response(conv, contact, visitor_path))
     }
 
-    fn start_response(&self, conv: ConversationRow, contact: ContactRow, visitor: bool) -> StartConversationResponse {
+    fn start_response(
+        &self,
+        conv: ConversationRow,
+        contact: ContactRow,
+        visitor: bool,
+    ) -> StartConversationResponse {
         let (visitor_token, expire) = if visitor {
-            let claims = Claims::new(&conv.account_id, &contact.id.to_string(), Role::Visitor, self.visitor_token_ttl);
+            let claims = Claims::new(
+                &conv.account_id,
+                &contact.id.to_string(),
+                Role::Visitor,
+                self.visitor_token_ttl,
+            );
             let expire = DateTime::from_timestamp(claims.exp, 0).map(to_timestamp);
             (self.keys.mint(&claims), expire)
         } else {
@@ -233,9 +346,16 @@ impl Api {
             .ok_or(Error::NotFound("conversation"))
     }
 
-    pub(crate) async fn get_conversation_impl(&self, c: &Caller, req: GetConversationRequest) -> Result<Conversation> {
+    pub(crate) async fn get_conversation_impl(
+        &self,
+        c: &Caller,
+        req: GetConversationRequest,
+    ) -> Result<Conversation> {
         let mut conn = self.pool.acquire().await?;
-        Ok(self.visible(&mut conn, c, "id", &req.id, false).await?.to_proto())
+        Ok(self
+            .visible(&mut conn, c, "id", &req.id, false)
+            .await?
+            .to_proto())
     }
 
     pub(crate) async fn list_conversations_impl(
@@ -268,7 +388,10 @@ impl Api {
                 let cursor = store::decode_token(t).and_then(|s| {
                     let rest = s.strip_prefix("c:")?;
                     let (micros, id) = rest.split_once(':')?;
-                    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.parse::<Uuid>().ok()?))
+                    Some((
+                        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+                        id.parse::<Uuid>().ok()?,
+                    ))
                 });
                 if cursor.is_none() {
                     v.add("page_token", "malformed page token");
@@ -284,29 +407,50 @@ impl Api {
             filter.contact_id = Some(own);
         }
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::conversations::list(&mut conn, c.account(), &filter, after, size + 1).await?;
+        let mut rows =
+            store::conversations::list(&mut conn, c.account(), &filter, after, size + 1).await?;
         let next_page_token = if rows.len() > size {
             rows.truncate(size);
             rows.last()
-                .map(|r| store::encode_token(&format!("c:{}:{}", r.last_activity_at.timestamp_micros(), r.id)))
+                .map(|r| {
+                    store::encode_token(&format!(
+                        "c:{}:{}",
+                        r.last_activity_at.timestamp_micros(),
+                        r.id
+                    ))
+                })
                 .unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(ListConversationsResponse { conversations: rows.iter().map(ConversationRow::to_proto).collect(), next_page_token })
+        Ok(ListConversationsResponse {
+            conversations: rows.iter().map(ConversationRow::to_proto).collect(),
+            next_page_token,
+        })
     }
 
-    pub(crate) async fn update_conversation_impl(&self, c: &Caller, req: UpdateConversationRequest) -> Result<Conversation> {
+    pub(crate) async fn update_conversation_impl(
+        &self,
+        c: &Caller,
+        req: UpdateConversationRequest,
+    ) -> Result<Conversation> {
         c.claims.require_staff()?;
         let input = req.conversation.unwrap_or_default();
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
         let mut v = Violations::new();
         if paths.is_empty() {
-            v.add("update_mask", "required: labels, priority, custom_attributes");
+            v.add(
+                "update_mask",
+                "required: labels, priority, custom_attributes",
+            );
         }
         let labels = validate::labels(&mut v, "conversation.labels", &input.labels);
         let priority = check_priority(&mut v, "conversation.priority", input.priority);
-        validate::attributes(&mut v, "conversation.custom_attributes", &input.custom_attributes);
+        validate::attributes(
+            &mut v,
+            "conversation.custom_attributes",
+            &input.custom_attributes,
+        );
         for p in &paths {
             if !matches!(p.as_str(), "labels" | "priority" | "custom_attributes") {
                 v.add("update_mask", format!("unknown or read-only path {p:?}"));
@@ -314,7 +458,9 @@ impl Api {
         }
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
-        let mut conv = self.visible(&mut tx, c, "conversation.id", &input.id, true).await?;
+        let mut conv = self
+            .visible(&mut tx, c, "conversation.id", &input.id, true)
+            .await?;
         let mut changed = Vec::new();
         for p in &paths {
             match p.as_str() {
@@ -344,7 +490,11 @@ impl Api {
         Ok(conv.to_proto())
     }
 
-    pub(crate) async fn set_status_impl(&self, c: &Caller, req: SetStatusRequest) -> Result<Conversation> {
+    pub(crate) async fn set_status_impl(
+        &self,
+        c: &Caller,
+        req: SetStatusRequest,
+    ) -> Result<Conversation> {
         let mut v = Violations::new();
         let status = ConversationStatus::try_from(req.status).unwrap_or_default();
         if status == ConversationStatus::Unspecified {
@@ -373,11 +523,23 @@ impl Api {
         };
         v.into_result()?;
         if c.is_visitor() && status != ConversationStatus::Resolved {
-            return Err(Error::PermissionDenied("visitors may only resolve their conversation".into()));
+            return Err(Error::PermissionDenied(
+                "visitors may only resolve their conversation".into(),
+            ));
         }
         let mut tx = self.pool.begin().await?;
-        let conv = self.visible(&mut tx, c, "conversation_id", &req.conversation_id, true).await?;
-        let conv = change_status(&mut tx, conv, status, until, &c.claims.actor(), &Causation::request()).await?;
+        let conv = self
+            .visible(&mut tx, c, "conversation_id", &req.conversation_id, true)
+            .await?;
+        let conv = change_status(
+            &mut tx,
+            conv,
+            status,
+            until,
+            &c.claims.actor(),
+            &Causation::request(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(conv.to_proto())
     }

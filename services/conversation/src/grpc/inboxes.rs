@@ -12,13 +12,27 @@ use crate::domain::{StorageName, validate};
 use crate::error::{Error, Result};
 use crate::store::{self, inboxes::InboxRow};
 
-const STAFF: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration];
+const STAFF: &[Role] = &[
+    Role::Admin,
+    Role::Supervisor,
+    Role::Agent,
+    Role::Integration,
+];
 
 fn check_fields(v: &mut Violations, inbox: &Inbox) {
     validate::text(v, "inbox.name", &inbox.name, true, 100);
-    validate::text(v, "inbox.greeting_message", &inbox.greeting_message, false, 2000);
+    validate::text(
+        v,
+        "inbox.greeting_message",
+        &inbox.greeting_message,
+        false,
+        2000,
+    );
     if ChannelKind::try_from(inbox.channel_kind).unwrap_or_default() == ChannelKind::Unspecified {
-        v.add("inbox.channel_kind", "required: web_widget, mobile_sdk, api or email");
+        v.add(
+            "inbox.channel_kind",
+            "required: web_widget, mobile_sdk, api or email",
+        );
     }
     if ReopenPolicy::try_from(inbox.reopen_policy).is_err() {
         v.add("inbox.reopen_policy", "unknown value");
@@ -30,7 +44,11 @@ fn new_public_key() -> String {
 }
 
 impl Api {
-    pub(crate) async fn create_inbox_impl(&self, c: &Caller, req: CreateInboxRequest) -> Result<Inbox> {
+    pub(crate) async fn create_inbox_impl(
+        &self,
+        c: &Caller,
+        req: CreateInboxRequest,
+    ) -> Result<Inbox> {
         c.claims.require(&[Role::Admin])?;
         let inbox = req.inbox.unwrap_or_default();
         let mut v = Violations::new();
@@ -44,7 +62,10 @@ impl Api {
             id: Uuid::now_v7(),
             account_id: c.account().to_string(),
             name: inbox.name.trim().to_string(),
-            channel_kind: ChannelKind::try_from(inbox.channel_kind).unwrap_or_default().storage_name().to_string(),
+            channel_kind: ChannelKind::try_from(inbox.channel_kind)
+                .unwrap_or_default()
+                .storage_name()
+                .to_string(),
             public_key: new_public_key(),
             greeting_message: inbox.greeting_message,
             reopen_policy: reopen.storage_name().to_string(),
@@ -65,14 +86,19 @@ impl Api {
         Ok(row.ok_or(Error::NotFound("inbox"))?.to_proto())
     }
 
-    pub(crate) async fn list_inboxes_impl(&self, c: &Caller, req: ListInboxesRequest) -> Result<ListInboxesResponse> {
+    pub(crate) async fn list_inboxes_impl(
+        &self,
+        c: &Caller,
+        req: ListInboxesRequest,
+    ) -> Result<ListInboxesResponse> {
         c.claims.require(STAFF)?;
         let mut v = Violations::new();
         let size = validate::page_size(&mut v, req.page_size);
         let after = match req.page_token.as_str() {
             "" => None,
             t => {
-                let id = store::decode_token(t).and_then(|s| s.strip_prefix("i:").and_then(|s| s.parse::<Uuid>().ok()));
+                let id = store::decode_token(t)
+                    .and_then(|s| s.strip_prefix("i:").and_then(|s| s.parse::<Uuid>().ok()));
                 if id.is_none() {
                     v.add("page_token", "malformed page token");
                 }
@@ -84,53 +110,87 @@ impl Api {
         let mut rows = store::inboxes::list(&mut conn, c.account(), after, size + 1).await?;
         let next_page_token = if rows.len() > size {
             rows.truncate(size);
-            rows.last().map(|r| store::encode_token(&format!("i:{}", r.id))).unwrap_or_default()
+            rows.last()
+                .map(|r| store::encode_token(&format!("i:{}", r.id)))
+                .unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(ListInboxesResponse { inboxes: rows.iter().map(InboxRow::to_proto).collect(), next_page_token })
+        Ok(ListInboxesResponse {
+            inboxes: rows.iter().map(InboxRow::to_proto).collect(),
+            next_page_token,
+        })
     }
 
-    pub(crate) async fn update_inbox_impl(&self, c: &Caller, req: UpdateInboxRequest) -> Result<Inbox> {
+    pub(crate) async fn update_inbox_impl(
+        &self,
+        c: &Caller,
+        req: UpdateInboxRequest,
+    ) -> Result<Inbox> {
         c.claims.require(&[Role::Admin])?;
         let inbox = req.inbox.unwrap_or_default();
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
         let mut v = Violations::new();
         let id = validate::uuid(&mut v, "inbox.id", &inbox.id);
         if paths.is_empty() {
-            v.add("update_mask", "required: name, greeting_message, reopen_policy, channel_kind");
+            v.add(
+                "update_mask",
+                "required: name, greeting_message, reopen_policy, channel_kind",
+            );
         }
         for p in &paths {
             match p.as_str() {
                 "name" => validate::text(&mut v, "inbox.name", &inbox.name, true, 100),
-                "greeting_message" => validate::text(&mut v, "inbox.greeting_message", &inbox.greeting_message, false, 2000),
+                "greeting_message" => validate::text(
+                    &mut v,
+                    "inbox.greeting_message",
+                    &inbox.greeting_message,
+                    false,
+                    2000,
+                ),
                 "reopen_policy" => {
-                    if ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default() == ReopenPolicy::Unspecified {
-                        v.add("inbox.reopen_policy", "required: reopen or new_conversation");
+                    if ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default()
+                        == ReopenPolicy::Unspecified
+                    {
+                        v.add(
+                            "inbox.reopen_policy",
+                            "required: reopen or new_conversation",
+                        );
                     }
                 }
                 "channel_kind" => {
-                    if ChannelKind::try_from(inbox.channel_kind).unwrap_or_default() == ChannelKind::Unspecified {
+                    if ChannelKind::try_from(inbox.channel_kind).unwrap_or_default()
+                        == ChannelKind::Unspecified
+                    {
                         v.add("inbox.channel_kind", "required");
                     }
                 }
-                other => v.add("update_mask", format!("unknown or immutable path {other:?}")),
+                other => v.add(
+                    "update_mask",
+                    format!("unknown or immutable path {other:?}"),
+                ),
             }
         }
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
-        let mut row = store::inboxes::get(&mut tx, c.account(), id.unwrap_or_default()).await?.ok_or(Error::NotFound("inbox"))?;
+        let mut row = store::inboxes::get(&mut tx, c.account(), id.unwrap_or_default())
+            .await?
+            .ok_or(Error::NotFound("inbox"))?;
         for p in &paths {
             match p.as_str() {
                 "name" => row.name = inbox.name.trim().to_string(),
                 "greeting_message" => row.greeting_message = inbox.greeting_message.clone(),
                 "reopen_policy" => {
-                    row.reopen_policy =
-                        ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default().storage_name().to_string()
+                    row.reopen_policy = ReopenPolicy::try_from(inbox.reopen_policy)
+                        .unwrap_or_default()
+                        .storage_name()
+                        .to_string()
                 }
                 "channel_kind" => {
-                    row.channel_kind =
-                        ChannelKind::try_from(inbox.channel_kind).unwrap_or_default().storage_name().to_string()
+                    row.channel_kind = ChannelKind::try_from(inbox.channel_kind)
+                        .unwrap_or_default()
+                        .storage_name()
+                        .to_string()
                 }
                 _ => {}
             }

@@ -28,9 +28,14 @@ struct Interest {
 impl Interest {
     fn wants(&self, conv: Option<&Conversation>) -> bool {
         let Some(conv) = conv else { return false };
-        self.conversation_id.as_ref().is_none_or(|id| *id == conv.id)
+        self.conversation_id
+            .as_ref()
+            .is_none_or(|id| *id == conv.id)
             && self.inbox_id.as_ref().is_none_or(|id| *id == conv.inbox_id)
-            && self.assignee_id.as_ref().is_none_or(|id| *id == conv.assignee_id)
+            && self
+                .assignee_id
+                .as_ref()
+                .is_none_or(|id| *id == conv.assignee_id)
             && self.status.is_none_or(|s| s == conv.status)
     }
 
@@ -39,24 +44,34 @@ impl Interest {
         match kind {
             events::MESSAGE_CREATED => {
                 let e = MessageCreated::decode(payload).ok()?;
-                let is_note = e.message.as_ref().is_some_and(|m| m.kind == MessageKind::Note as i32);
-                (self.wants(e.conversation.as_ref()) && !(self.visitor && is_note)).then_some(Update::MessageCreated(e))
+                let is_note = e
+                    .message
+                    .as_ref()
+                    .is_some_and(|m| m.kind == MessageKind::Note as i32);
+                (self.wants(e.conversation.as_ref()) && !(self.visitor && is_note))
+                    .then_some(Update::MessageCreated(e))
             }
             events::CONVERSATION_STATUS_CHANGED => {
                 let e = ConversationStatusChanged::decode(payload).ok()?;
-                self.wants(e.conversation.as_ref()).then_some(Update::ConversationStatusChanged(e))
+                self.wants(e.conversation.as_ref())
+                    .then_some(Update::ConversationStatusChanged(e))
             }
             events::CONVERSATION_CREATED if !self.visitor => {
                 let e = ConversationCreated::decode(payload).ok()?;
-                self.wants(e.conversation.as_ref()).then_some(Update::ConversationCreated(e))
+                self.wants(e.conversation.as_ref())
+                    .then_some(Update::ConversationCreated(e))
             }
             events::CONVERSATION_UPDATED if !self.visitor => {
                 let e = ConversationUpdated::decode(payload).ok()?;
-                self.wants(e.conversation.as_ref()).then_some(Update::ConversationUpdated(e))
+                self.wants(e.conversation.as_ref())
+                    .then_some(Update::ConversationUpdated(e))
             }
             "typing" => {
                 let t = TypingIndicator::decode(payload).ok()?;
-                self.conversation_id.as_ref().is_none_or(|id| *id == t.conversation_id).then_some(Update::Typing(t))
+                self.conversation_id
+                    .as_ref()
+                    .is_none_or(|id| *id == t.conversation_id)
+                    .then_some(Update::Typing(t))
             }
             _ => None,
         }
@@ -66,7 +81,9 @@ impl Interest {
 impl Api {
     pub(crate) async fn send_typing_impl(&self, c: &Caller, req: SendTypingRequest) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let conv = self.visible(&mut conn, c, "conversation_id", &req.conversation_id, false).await?;
+        let conv = self
+            .visible(&mut conn, c, "conversation_id", &req.conversation_id, false)
+            .await?;
         drop(conn);
         let indicator = TypingIndicator {
             account_id: conv.account_id.clone(),
@@ -75,7 +92,10 @@ impl Api {
             typing: req.typing,
             time: Some(to_timestamp(chrono::Utc::now())),
         };
-        let subject = self.bus.subjects.live(&conv.account_id, &format!("typing.{}", conv.id));
+        let subject = self
+            .bus
+            .subjects
+            .live(&conv.account_id, &format!("typing.{}", conv.id));
         self.bus
             .client
             .publish(subject, indicator.encode_to_vec().into())
@@ -84,7 +104,11 @@ impl Api {
         Ok(())
     }
 
-    pub(crate) async fn subscribe_impl(&self, c: Caller, req: SubscribeRequest) -> Result<SubscribeStream> {
+    pub(crate) async fn subscribe_impl(
+        &self,
+        c: Caller,
+        req: SubscribeRequest,
+    ) -> Result<SubscribeStream> {
         let mut v = Violations::new();
         validate::opt_uuid(&mut v, "conversation_id", &req.conversation_id);
         validate::opt_uuid(&mut v, "inbox_id", &req.inbox_id);
@@ -102,7 +126,14 @@ impl Api {
         v.into_result()?;
         if !req.conversation_id.is_empty() {
             let mut conn = self.pool.acquire().await?;
-            self.visible(&mut conn, &c, "conversation_id", &req.conversation_id, false).await?;
+            self.visible(
+                &mut conn,
+                &c,
+                "conversation_id",
+                &req.conversation_id,
+                false,
+            )
+            .await?;
         }
         let interest = Interest {
             conversation_id: Some(req.conversation_id.clone()).filter(|s| !s.is_empty()),
@@ -118,12 +149,23 @@ impl Api {
             None => subjects.live(&account, "typing.*"),
         };
         let client = &self.bus.client;
-        let unavailable = |e: async_nats::SubscribeError| Status::unavailable(format!("live updates unavailable: {e}"));
-        let evt_conv = client.subscribe(subjects.event(&account, "conversation.>")).await.map_err(unavailable)?;
-        let evt_msg = client.subscribe(subjects.event(&account, events::MESSAGE_CREATED)).await.map_err(unavailable)?;
+        let unavailable = |e: async_nats::SubscribeError| {
+            Status::unavailable(format!("live updates unavailable: {e}"))
+        };
+        let evt_conv = client
+            .subscribe(subjects.event(&account, "conversation.>"))
+            .await
+            .map_err(unavailable)?;
+        let evt_msg = client
+            .subscribe(subjects.event(&account, events::MESSAGE_CREATED))
+            .await
+            .map_err(unavailable)?;
         let live = client.subscribe(typing).await.map_err(unavailable)?;
         // Make sure the server has registered the subscriptions before we answer.
-        client.flush().await.map_err(|e| Status::unavailable(format!("live updates unavailable: {e}")))?;
+        client
+            .flush()
+            .await
+            .map_err(|e| Status::unavailable(format!("live updates unavailable: {e}")))?;
 
         let root = subjects.clone();
         let mut merged = futures::stream::select_all([evt_conv, evt_msg, live]);

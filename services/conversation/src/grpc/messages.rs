@@ -14,7 +14,10 @@ use super::{Api, Caller};
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::events;
-use crate::store::{self, conversations::ConversationRow, conversations::Scope, messages::MessageRow, messages::StoredAttachment};
+use crate::store::{
+    self, conversations::ConversationRow, conversations::Scope, messages::MessageRow,
+    messages::StoredAttachment,
+};
 
 /// Stores a message in `conv`, updates the conversation's timers and counters, and
 /// records `message.created`. Returns the message and the updated conversation.
@@ -29,7 +32,8 @@ pub(crate) async fn append(
     client_message_id: Option<String>,
     causation: &Causation,
 ) -> Result<(MessageRow, ConversationRow)> {
-    let row = store::messages::new_row(&conv, kind, sender, content, attachments, client_message_id);
+    let row =
+        store::messages::new_row(&conv, kind, sender, content, attachments, client_message_id);
     let row = store::messages::insert(conn, &row).await?;
     let now = Utc::now();
     conv.next_sequence += 1;
@@ -60,20 +64,35 @@ pub(crate) async fn find_by_client_id(
 }
 
 impl Api {
-    pub(crate) async fn send_message_impl(&self, c: &Caller, req: SendMessageRequest) -> Result<Message> {
+    pub(crate) async fn send_message_impl(
+        &self,
+        c: &Caller,
+        req: SendMessageRequest,
+    ) -> Result<Message> {
         let mut v = Violations::new();
         validate::message_body(&mut v, &req.content, &req.attachments);
-        validate::text(&mut v, "client_message_id", &req.client_message_id, false, 128);
+        validate::text(
+            &mut v,
+            "client_message_id",
+            &req.client_message_id,
+            false,
+            128,
+        );
         let requested = MessageKind::try_from(req.kind).unwrap_or_default();
         let kind = match (c.claims.role, requested) {
-            (Role::Visitor, MessageKind::Unspecified | MessageKind::Incoming) => MessageKind::Incoming,
+            (Role::Visitor, MessageKind::Unspecified | MessageKind::Incoming) => {
+                MessageKind::Incoming
+            }
             (Role::Visitor, _) => {
                 v.add("kind", "visitors can only send incoming messages");
                 MessageKind::Incoming
             }
             (Role::Integration, MessageKind::Incoming) => MessageKind::Incoming,
             (_, MessageKind::Incoming) => {
-                v.add("kind", "only the customer (or an integration for them) sends incoming messages");
+                v.add(
+                    "kind",
+                    "only the customer (or an integration for them) sends incoming messages",
+                );
                 MessageKind::Incoming
             }
             (_, MessageKind::Unspecified) => MessageKind::Outgoing,
@@ -81,14 +100,27 @@ impl Api {
         };
         v.into_result()?;
         let client_id = Some(req.client_message_id.clone()).filter(|s| !s.is_empty());
-        let attachments: Vec<StoredAttachment> = req.attachments.iter().map(StoredAttachment::from).collect();
+        let attachments: Vec<StoredAttachment> =
+            req.attachments.iter().map(StoredAttachment::from).collect();
 
-        match self.send_once(c, &req, kind, client_id.clone(), attachments).await {
+        match self
+            .send_once(c, &req, kind, client_id.clone(), attachments)
+            .await
+        {
             // Two retries racing past the duplicate check: the loser reads the winner.
-            Err(Error::Db(sqlx::Error::Database(e))) if e.is_unique_violation() && client_id.is_some() => {
+            Err(Error::Db(sqlx::Error::Database(e)))
+                if e.is_unique_violation() && client_id.is_some() =>
+            {
                 let mut conn = self.pool.acquire().await?;
-                let existing = find_by_client_id(&mut conn, c.account(), client_id.as_deref().unwrap_or_default()).await?;
-                Ok(existing.ok_or_else(|| Error::Aborted("concurrent send; retry".into()))?.to_proto())
+                let existing = find_by_client_id(
+                    &mut conn,
+                    c.account(),
+                    client_id.as_deref().unwrap_or_default(),
+                )
+                .await?;
+                Ok(existing
+                    .ok_or_else(|| Error::Aborted("concurrent send; retry".into()))?
+                    .to_proto())
             }
             other => other,
         }
@@ -103,30 +135,57 @@ impl Api {
         attachments: Vec<StoredAttachment>,
     ) -> Result<Message> {
         let mut tx = self.pool.begin().await?;
-        if let Some(id) = &client_id {
-            if let Some(existing) = find_by_client_id(&mut tx, c.account(), id).await? {
-                let visible = store::conversations::get(&mut tx, c.account(), existing.conversation_id, c.scope, false).await?;
-                let same_sender = existing.sender_id == c.claims.sub || kind == MessageKind::Incoming;
-                if visible.is_none() || !same_sender {
-                    return Err(Error::AlreadyExists("client_message_id already used".into()));
-                }
-                tx.commit().await?;
-                return Ok(existing.to_proto());
+        if let Some(id) = &client_id
+            && let Some(existing) = find_by_client_id(&mut tx, c.account(), id).await?
+        {
+            let visible = store::conversations::get(
+                &mut tx,
+                c.account(),
+                existing.conversation_id,
+                c.scope,
+                false,
+            )
+            .await?;
+            let same_sender = existing.sender_id == c.claims.sub || kind == MessageKind::Incoming;
+            if visible.is_none() || !same_sender {
+                return Err(Error::AlreadyExists(
+                    "client_message_id already used".into(),
+                ));
             }
+            tx.commit().await?;
+            return Ok(existing.to_proto());
         }
-        let mut conv = self.visible(&mut tx, c, "conversation_id", &req.conversation_id, true).await?;
+        let mut conv = self
+            .visible(&mut tx, c, "conversation_id", &req.conversation_id, true)
+            .await?;
         let causation = Causation::request();
         let sender = match (c.claims.role, kind) {
-            (Role::Integration, MessageKind::Incoming) | (Role::Visitor, _) => {
-                Actor { kind: ActorKind::Contact as i32, id: conv.contact_id.to_string() }
-            }
-            (Role::Integration, _) => Actor { kind: ActorKind::Bot as i32, id: c.claims.sub.clone() },
+            (Role::Integration, MessageKind::Incoming) | (Role::Visitor, _) => Actor {
+                kind: ActorKind::Contact as i32,
+                id: conv.contact_id.to_string(),
+            },
+            (Role::Integration, _) => Actor {
+                kind: ActorKind::Bot as i32,
+                id: c.claims.sub.clone(),
+            },
             _ => c.claims.actor(),
         };
         if kind == MessageKind::Incoming {
-            conv = self.wake_for_customer(&mut tx, conv, &sender, &causation).await?;
+            conv = self
+                .wake_for_customer(&mut tx, conv, &sender, &causation)
+                .await?;
         }
-        let (message, _) = append(&mut tx, conv, kind, &sender, &req.content, attachments, client_id, &causation).await?;
+        let (message, _) = append(
+            &mut tx,
+            conv,
+            kind,
+            &sender,
+            &req.content,
+            attachments,
+            client_id,
+            &causation,
+        )
+        .await?;
         tx.commit().await?;
         Ok(message.to_proto())
     }
@@ -143,44 +202,88 @@ impl Api {
         match conv.status() {
             ConversationStatus::Open | ConversationStatus::Unspecified => Ok(conv),
             ConversationStatus::Pending | ConversationStatus::Snoozed => {
-                change_status(conn, conv, ConversationStatus::Open, None, sender, causation).await
+                change_status(
+                    conn,
+                    conv,
+                    ConversationStatus::Open,
+                    None,
+                    sender,
+                    causation,
+                )
+                .await
             }
             ConversationStatus::Resolved => {
-                let inbox = store::inboxes::get(conn, &conv.account_id, conv.inbox_id).await?.ok_or(Error::NotFound("inbox"))?;
+                let inbox = store::inboxes::get(conn, &conv.account_id, conv.inbox_id)
+                    .await?
+                    .ok_or(Error::NotFound("inbox"))?;
                 if inbox.reopen() == ReopenPolicy::NewConversation {
-                    let contact =
-                        store::contacts::get(conn, &conv.account_id, conv.contact_id).await?.ok_or(Error::NotFound("contact"))?;
-                    let fresh = ConversationRow::new(&conv.account_id, conv.inbox_id, conv.contact_id, inbox.channel(), sender);
+                    let contact = store::contacts::get(conn, &conv.account_id, conv.contact_id)
+                        .await?
+                        .ok_or(Error::NotFound("contact"))?;
+                    let fresh = ConversationRow::new(
+                        &conv.account_id,
+                        conv.inbox_id,
+                        conv.contact_id,
+                        inbox.channel(),
+                        sender,
+                    );
                     create(conn, fresh, &contact, sender, causation).await
                 } else {
-                    change_status(conn, conv, ConversationStatus::Open, None, sender, causation).await
+                    change_status(
+                        conn,
+                        conv,
+                        ConversationStatus::Open,
+                        None,
+                        sender,
+                        causation,
+                    )
+                    .await
                 }
             }
         }
     }
 
-    pub(crate) async fn list_messages_impl(&self, c: &Caller, req: ListMessagesRequest) -> Result<ListMessagesResponse> {
+    pub(crate) async fn list_messages_impl(
+        &self,
+        c: &Caller,
+        req: ListMessagesRequest,
+    ) -> Result<ListMessagesResponse> {
         let mut v = Violations::new();
         let size = validate::page_size(&mut v, req.page_size);
         let after = match req.page_token.as_str() {
             "" => Some(0),
-            t => store::decode_token(t).and_then(|s| s.strip_prefix("m:").and_then(|n| n.parse::<i64>().ok())),
+            t => store::decode_token(t)
+                .and_then(|s| s.strip_prefix("m:").and_then(|n| n.parse::<i64>().ok())),
         };
         if after.is_none() {
             v.add("page_token", "malformed page token");
         }
         v.into_result()?;
         let mut conn = self.pool.acquire().await?;
-        let conv = self.visible(&mut conn, c, "conversation_id", &req.conversation_id, false).await?;
+        let conv = self
+            .visible(&mut conn, c, "conversation_id", &req.conversation_id, false)
+            .await?;
         let include_notes = matches!(c.scope, Scope::Account);
-        let mut rows =
-            store::messages::list(&mut conn, c.account(), conv.id, after.unwrap_or(0), size + 1, include_notes).await?;
+        let mut rows = store::messages::list(
+            &mut conn,
+            c.account(),
+            conv.id,
+            after.unwrap_or(0),
+            size + 1,
+            include_notes,
+        )
+        .await?;
         let next_page_token = if rows.len() > size {
             rows.truncate(size);
-            rows.last().map(|m| store::encode_token(&format!("m:{}", m.sequence))).unwrap_or_default()
+            rows.last()
+                .map(|m| store::encode_token(&format!("m:{}", m.sequence)))
+                .unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(ListMessagesResponse { messages: rows.iter().map(MessageRow::to_proto).collect(), next_page_token })
+        Ok(ListMessagesResponse {
+            messages: rows.iter().map(MessageRow::to_proto).collect(),
+            next_page_token,
+        })
     }
 }

@@ -53,7 +53,10 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
 
 fn caller_from(claims: Claims) -> Result<Caller, Status> {
     let scope = if claims.role == Role::Visitor {
-        let contact = claims.sub.parse::<Uuid>().map_err(|_| Status::unauthenticated("visitor token has no contact"))?;
+        let contact = claims
+            .sub
+            .parse::<Uuid>()
+            .map_err(|_| Status::unauthenticated("visitor token has no contact"))?;
         Scope::Contact(contact)
     } else {
         Scope::Account
@@ -65,39 +68,71 @@ type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeResponse, Statu
 
 #[tonic::async_trait]
 impl ConversationService for Api {
-    async fn create_inbox(&self, r: Request<CreateInboxRequest>) -> Result<Response<Inbox>, Status> {
+    async fn create_inbox(
+        &self,
+        r: Request<CreateInboxRequest>,
+    ) -> Result<Response<Inbox>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.create_inbox_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.create_inbox_impl(&c, r.into_inner()).await?,
+        ))
     }
 
     async fn get_inbox(&self, r: Request<GetInboxRequest>) -> Result<Response<Inbox>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.get_inbox_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.get_inbox_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn list_inboxes(&self, r: Request<ListInboxesRequest>) -> Result<Response<ListInboxesResponse>, Status> {
+    async fn list_inboxes(
+        &self,
+        r: Request<ListInboxesRequest>,
+    ) -> Result<Response<ListInboxesResponse>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.list_inboxes_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.list_inboxes_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn update_inbox(&self, r: Request<UpdateInboxRequest>) -> Result<Response<Inbox>, Status> {
+    async fn update_inbox(
+        &self,
+        r: Request<UpdateInboxRequest>,
+    ) -> Result<Response<Inbox>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.update_inbox_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.update_inbox_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn upsert_contact(&self, r: Request<UpsertContactRequest>) -> Result<Response<UpsertContactResponse>, Status> {
+    async fn upsert_contact(
+        &self,
+        r: Request<UpsertContactRequest>,
+    ) -> Result<Response<UpsertContactResponse>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.upsert_contact_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.upsert_contact_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn get_contact(&self, r: Request<GetContactRequest>) -> Result<Response<Contact>, Status> {
+    async fn get_contact(
+        &self,
+        r: Request<GetContactRequest>,
+    ) -> Result<Response<Contact>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.get_contact_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.get_contact_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn update_device_info(&self, r: Request<UpdateDeviceInfoRequest>) -> Result<Response<Contact>, Status> {
+    async fn update_device_info(
+        &self,
+        r: Request<UpdateDeviceInfoRequest>,
+    ) -> Result<Response<Contact>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.update_device_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.update_device_impl(&c, r.into_inner()).await?,
+        ))
     }
 
     async fn start_conversation(
@@ -106,12 +141,19 @@ impl ConversationService for Api {
     ) -> Result<Response<StartConversationResponse>, Status> {
         // The one call that may come without a token (a visitor with an inbox key).
         let claims = r.extensions().get::<Claims>().cloned();
-        Ok(Response::new(self.start_conversation_impl(claims, r.into_inner()).await?))
+        Ok(Response::new(
+            self.start_conversation_impl(claims, r.into_inner()).await?,
+        ))
     }
 
-    async fn get_conversation(&self, r: Request<GetConversationRequest>) -> Result<Response<Conversation>, Status> {
+    async fn get_conversation(
+        &self,
+        r: Request<GetConversationRequest>,
+    ) -> Result<Response<Conversation>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.get_conversation_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.get_conversation_impl(&c, r.into_inner()).await?,
+        ))
     }
 
     async fn list_conversations(
@@ -119,30 +161,55 @@ impl ConversationService for Api {
         r: Request<ListConversationsRequest>,
     ) -> Result<Response<ListConversationsResponse>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.list_conversations_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.list_conversations_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn update_conversation(&self, r: Request<UpdateConversationRequest>) -> Result<Response<Conversation>, Status> {
+    async fn update_conversation(
+        &self,
+        r: Request<UpdateConversationRequest>,
+    ) -> Result<Response<Conversation>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.update_conversation_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.update_conversation_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn set_status(&self, r: Request<SetStatusRequest>) -> Result<Response<Conversation>, Status> {
+    async fn set_status(
+        &self,
+        r: Request<SetStatusRequest>,
+    ) -> Result<Response<Conversation>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.set_status_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.set_status_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn send_message(&self, r: Request<SendMessageRequest>) -> Result<Response<Message>, Status> {
+    async fn send_message(
+        &self,
+        r: Request<SendMessageRequest>,
+    ) -> Result<Response<Message>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.send_message_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.send_message_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn list_messages(&self, r: Request<ListMessagesRequest>) -> Result<Response<ListMessagesResponse>, Status> {
+    async fn list_messages(
+        &self,
+        r: Request<ListMessagesRequest>,
+    ) -> Result<Response<ListMessagesResponse>, Status> {
         let c = caller(&r)?;
-        Ok(Response::new(self.list_messages_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            self.list_messages_impl(&c, r.into_inner()).await?,
+        ))
     }
 
-    async fn send_typing(&self, r: Request<SendTypingRequest>) -> Result<Response<SendTypingResponse>, Status> {
+    async fn send_typing(
+        &self,
+        r: Request<SendTypingRequest>,
+    ) -> Result<Response<SendTypingResponse>, Status> {
         let c = caller(&r)?;
         self.send_typing_impl(&c, r.into_inner()).await?;
         Ok(Response::new(SendTypingResponse {}))
@@ -150,7 +217,10 @@ impl ConversationService for Api {
 
     type SubscribeStream = SubscribeStream;
 
-    async fn subscribe(&self, r: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+    async fn subscribe(
+        &self,
+        r: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
         let c = caller(&r)?;
         Ok(Response::new(self.subscribe_impl(c, r.into_inner()).await?))
     }

@@ -89,7 +89,8 @@ impl ContactRow {
     /// Applies the non-empty fields of `c`; returns the names of fields that changed.
     pub fn merge(&mut self, c: &Contact) -> Vec<&'static str> {
         let mut changed = Vec::new();
-        if !c.external_id.is_empty() && self.external_id.as_deref() != Some(c.external_id.as_str()) {
+        if !c.external_id.is_empty() && self.external_id.as_deref() != Some(c.external_id.as_str())
+        {
             self.external_id = Some(c.external_id.clone());
             changed.push("external_id");
         }
@@ -165,12 +166,18 @@ pub async fn update(conn: &mut PgConnection, row: &ContactRow) -> Result<Contact
 }
 
 /// One contact, locked for update.
-pub async fn get(conn: &mut PgConnection, account: &str, id: Uuid) -> Result<Option<ContactRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE"))
-        .bind(account)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn get(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<ContactRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The contact matching `external_id`, else `email` (case-insensitive), locked.

@@ -40,7 +40,13 @@ pub struct ConversationRow {
 
 impl ConversationRow {
     /// A new open conversation.
-    pub fn new(account: &str, inbox_id: Uuid, contact_id: Uuid, channel: ChannelKind, actor: &Actor) -> Self {
+    pub fn new(
+        account: &str,
+        inbox_id: Uuid,
+        contact_id: Uuid,
+        channel: ChannelKind,
+        actor: &Actor,
+    ) -> Self {
         let now = Utc::now();
         Self {
             id: Uuid::now_v7(),
@@ -104,7 +110,10 @@ impl ConversationRow {
             last_activity_time: Some(to_timestamp(self.last_activity_at)),
             create_time: Some(to_timestamp(self.created_at)),
             update_time: Some(to_timestamp(self.updated_at)),
-            status_actor: Some(Actor { kind: self.status_actor_kind, id: self.status_actor_id.clone() }),
+            status_actor: Some(Actor {
+                kind: self.status_actor_kind,
+                id: self.status_actor_id.clone(),
+            }),
             version: self.version,
         }
     }
@@ -115,7 +124,10 @@ const COLUMNS: &str = "id, account_id, inbox_id, contact_id, channel_kind, statu
     status_actor_id, version, next_sequence, created_at, updated_at";
 
 /// Inserts a conversation.
-pub async fn insert(conn: &mut PgConnection, c: &ConversationRow) -> Result<ConversationRow, sqlx::Error> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    c: &ConversationRow,
+) -> Result<ConversationRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO conversations ({COLUMNS}) VALUES
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
@@ -147,7 +159,10 @@ pub async fn insert(conn: &mut PgConnection, c: &ConversationRow) -> Result<Conv
 }
 
 /// Writes every mutable field back and bumps the version.
-pub async fn update(conn: &mut PgConnection, c: &ConversationRow) -> Result<ConversationRow, sqlx::Error> {
+pub async fn update(
+    conn: &mut PgConnection,
+    c: &ConversationRow,
+) -> Result<ConversationRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE conversations SET status = $3, snoozed_until = $4, priority = $5, labels = $6, custom_attributes = $7,
          assignee_id = $8, team_id = $9, waiting_since = $10, first_reply_at = $11, last_activity_at = $12,
@@ -225,7 +240,9 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: usize,
 ) -> Result<Vec<ConversationRow>, sqlx::Error> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM conversations WHERE account_id = "));
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM conversations WHERE account_id = "
+    ));
     q.push_bind(account);
     if let Some(s) = &filter.status {
         q.push(" AND status = ").push_bind(s);
@@ -243,14 +260,21 @@ pub async fn list(
         q.push(" AND team_id = ").push_bind(t);
     }
     if let Some(l) = &filter.label {
-        q.push(" AND labels @> ARRAY[").push_bind(l).push("]::text[]");
+        q.push(" AND labels @> ARRAY[")
+            .push_bind(l)
+            .push("]::text[]");
     }
     if let Some(c) = filter.contact_id {
         q.push(" AND contact_id = ").push_bind(c);
     }
     if let Some((at, id)) = after {
-        q.push(" AND (last_activity_at, id) < (").push_bind(at).push(", ").push_bind(id).push(")");
+        q.push(" AND (last_activity_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
     }
-    q.push(" ORDER BY last_activity_at DESC, id DESC LIMIT ").push_bind(limit as i64);
+    q.push(" ORDER BY last_activity_at DESC, id DESC LIMIT ")
+        .push_bind(limit as i64);
     q.build_query_as().fetch_all(conn).await
 }

@@ -68,20 +68,31 @@ pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
 }
 
 /// One inbox of the account.
-pub async fn get(conn: &mut PgConnection, account: &str, id: Uuid) -> Result<Option<InboxRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM inboxes WHERE account_id = $1 AND id = $2"))
-        .bind(account)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn get(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<InboxRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM inboxes WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The inbox with this public key (any account: the key identifies the account).
-pub async fn by_public_key(conn: &mut PgConnection, key: &str) -> Result<Option<InboxRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM inboxes WHERE public_key = $1"))
-        .bind(key)
-        .fetch_optional(conn)
-        .await
+pub async fn by_public_key(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<InboxRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM inboxes WHERE public_key = $1"
+    ))
+    .bind(key)
+    .fetch_optional(conn)
+    .await
 }
 
 /// A page of the account's inboxes after `after` (ids are time-ordered UUIDv7).

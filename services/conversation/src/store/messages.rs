@@ -22,7 +22,12 @@ pub struct StoredAttachment {
 
 impl From<&Attachment> for StoredAttachment {
     fn from(a: &Attachment) -> Self {
-        Self { name: a.name.clone(), content_type: a.content_type.clone(), size_bytes: a.size_bytes, url: a.url.clone() }
+        Self {
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size_bytes: a.size_bytes,
+            url: a.url.clone(),
+        }
     }
 }
 
@@ -56,7 +61,10 @@ impl MessageRow {
             conversation_id: self.conversation_id.to_string(),
             sequence: self.sequence,
             kind: self.kind() as i32,
-            sender: Some(Actor { kind: self.sender_kind, id: self.sender_id.clone() }),
+            sender: Some(Actor {
+                kind: self.sender_kind,
+                id: self.sender_id.clone(),
+            }),
             content: self.content.clone(),
             attachments: self
                 .attachments
@@ -75,8 +83,7 @@ impl MessageRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, account_id, conversation_id, sequence, kind, sender_kind, sender_id, content, attachments, client_message_id, created_at";
+const COLUMNS: &str = "id, account_id, conversation_id, sequence, kind, sender_kind, sender_id, content, attachments, client_message_id, created_at";
 
 /// Inserts a message.
 pub async fn insert(conn: &mut PgConnection, m: &MessageRow) -> Result<MessageRow, sqlx::Error> {
@@ -103,11 +110,13 @@ pub async fn by_client_id(
     account: &str,
     client_message_id: &str,
 ) -> Result<Option<MessageRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM messages WHERE account_id = $1 AND client_message_id = $2"))
-        .bind(account)
-        .bind(client_message_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE account_id = $1 AND client_message_id = $2"
+    ))
+    .bind(account)
+    .bind(client_message_id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Messages of a conversation in order, after sequence `after`.

@@ -14,18 +14,29 @@ use super::support::{ACCOUNT, authed, spawn_app, stream_events};
 #[tokio::test]
 async fn visitor_and_agent_chat_end_to_end() {
     let app = spawn_app().await;
-    let inbox = app.inbox("Hi! How can we help?", ReopenPolicy::Reopen).await;
+    let inbox = app
+        .inbox("Hi! How can we help?", ReopenPolicy::Reopen)
+        .await;
     let started = app.visitor_starts(&inbox, "My order never arrived").await;
     let conv = started.conversation.expect("conversation");
     assert!(!started.visitor_token.is_empty(), "visitor gets a token");
     assert_eq!(conv.status, ConversationStatus::Open as i32);
-    assert!(conv.waiting_since.is_some(), "customer is waiting for a reply");
+    assert!(
+        conv.waiting_since.is_some(),
+        "customer is waiting for a reply"
+    );
     let visitor = started.visitor_token.clone();
 
     // The visitor subscribes to its conversation.
     let mut client = app.client().await;
     let mut visitor_stream = client
-        .subscribe(authed(SubscribeRequest { conversation_id: conv.id.clone(), ..Default::default() }, &visitor))
+        .subscribe(authed(
+            SubscribeRequest {
+                conversation_id: conv.id.clone(),
+                ..Default::default()
+            },
+            &visitor,
+        ))
         .await
         .expect("visitor subscribes")
         .into_inner();
@@ -33,14 +44,26 @@ async fn visitor_and_agent_chat_end_to_end() {
     // The agent finds the conversation and replies; also leaves a private note.
     let agent = app.agent();
     let listed = client
-        .list_conversations(authed(ListConversationsRequest { status: ConversationStatus::Open as i32, ..Default::default() }, &agent))
+        .list_conversations(authed(
+            ListConversationsRequest {
+                status: ConversationStatus::Open as i32,
+                ..Default::default()
+            },
+            &agent,
+        ))
         .await
         .expect("agent lists")
         .into_inner();
     assert_eq!(listed.conversations.len(), 1);
     assert_eq!(listed.conversations[0].id, conv.id);
     let messages = client
-        .list_messages(authed(ListMessagesRequest { conversation_id: conv.id.clone(), ..Default::default() }, &agent))
+        .list_messages(authed(
+            ListMessagesRequest {
+                conversation_id: conv.id.clone(),
+                ..Default::default()
+            },
+            &agent,
+        ))
         .await
         .expect("agent reads")
         .into_inner()
@@ -62,14 +85,21 @@ async fn visitor_and_agent_chat_end_to_end() {
         .expect("note");
     let reply = client
         .send_message(authed(
-            SendMessageRequest { conversation_id: conv.id.clone(), content: "Sorry! Let me check.".into(), ..Default::default() },
+            SendMessageRequest {
+                conversation_id: conv.id.clone(),
+                content: "Sorry! Let me check.".into(),
+                ..Default::default()
+            },
             &agent,
         ))
         .await
         .expect("agent replies")
         .into_inner();
     assert_eq!(reply.kind, MessageKind::Outgoing as i32);
-    assert_eq!(reply.sender.as_ref().map(|s| s.kind), Some(ActorKind::Agent as i32));
+    assert_eq!(
+        reply.sender.as_ref().map(|s| s.kind),
+        Some(ActorKind::Agent as i32)
+    );
 
     // The visitor's stream gets the reply, and never the private note.
     let received = tokio::time::timeout(Duration::from_secs(10), async {
@@ -86,7 +116,12 @@ async fn visitor_and_agent_chat_end_to_end() {
 
     // The conversation shows the reply times.
     let after = client
-        .get_conversation(authed(GetConversationRequest { id: conv.id.clone() }, &agent))
+        .get_conversation(authed(
+            GetConversationRequest {
+                id: conv.id.clone(),
+            },
+            &agent,
+        ))
         .await
         .expect("get")
         .into_inner();
@@ -95,12 +130,22 @@ async fn visitor_and_agent_chat_end_to_end() {
 
     // Visitors never list private notes.
     let visitor_view = client
-        .list_messages(authed(ListMessagesRequest { conversation_id: conv.id.clone(), ..Default::default() }, &visitor))
+        .list_messages(authed(
+            ListMessagesRequest {
+                conversation_id: conv.id.clone(),
+                ..Default::default()
+            },
+            &visitor,
+        ))
         .await
         .expect("visitor reads")
         .into_inner()
         .messages;
-    assert!(visitor_view.iter().all(|m| m.kind != MessageKind::Note as i32));
+    assert!(
+        visitor_view
+            .iter()
+            .all(|m| m.kind != MessageKind::Note as i32)
+    );
     assert_eq!(visitor_view.len(), 3);
 
     // The bus carries message.created as protobuf with CloudEvents headers.
@@ -110,27 +155,46 @@ async fn visitor_and_agent_chat_end_to_end() {
     let h = last.headers.as_ref().expect("headers");
     let get = |k: &str| h.get(k).map(|v| v.as_str().to_string()).unwrap_or_default();
     assert_eq!(get(headers::SPECVERSION), "1.0");
-    assert_eq!(get(headers::TYPE), "helpdesk.conversation.v1.MessageCreated");
+    assert_eq!(
+        get(headers::TYPE),
+        "helpdesk.conversation.v1.MessageCreated"
+    );
     assert_eq!(get(headers::SOURCE), "/helpdesk/conversation");
     assert_eq!(get(headers::SUBJECT), conv.id);
     assert_eq!(get(headers::CONTENT_TYPE), "application/protobuf");
     assert!(!get(headers::TIME).is_empty());
     assert_eq!(get(headers::NATS_MSG_ID), get(headers::ID));
     let traceparent = get(headers::TRACEPARENT);
-    assert_eq!(traceparent.split('-').count(), 4, "W3C traceparent: {traceparent}");
-    let decoded = MessageCreated::decode(last.payload.clone()).expect("decodes with the published .proto");
+    assert_eq!(
+        traceparent.split('-').count(),
+        4,
+        "W3C traceparent: {traceparent}"
+    );
+    let decoded =
+        MessageCreated::decode(last.payload.clone()).expect("decodes with the published .proto");
     let meta = decoded.meta.expect("meta");
     assert_eq!(meta.event_id, get(headers::ID));
     assert_eq!(meta.account_id, ACCOUNT);
     assert_eq!(meta.actor.map(|a| a.id), Some("agent-1".to_string()));
-    assert_eq!(decoded.message.expect("message").content, "Sorry! Let me check.");
+    assert_eq!(
+        decoded.message.expect("message").content,
+        "Sorry! Let me check."
+    );
 
     // conversation.created and contact.created were published too.
     let created = stream_events(&app.env, &format!("{ACCOUNT}.conversation.created"), 1).await;
     assert_eq!(created.len(), 1);
     let created = ConversationCreated::decode(created[0].payload.clone()).expect("decode");
-    assert_eq!(created.contact.and_then(|c| c.device).map(|d| d.os), Some("Android 15".to_string()));
-    assert_eq!(stream_events(&app.env, &format!("{ACCOUNT}.contact.created"), 1).await.len(), 1);
+    assert_eq!(
+        created.contact.and_then(|c| c.device).map(|d| d.os),
+        Some("Android 15".to_string())
+    );
+    assert_eq!(
+        stream_events(&app.env, &format!("{ACCOUNT}.contact.created"), 1)
+            .await
+            .len(),
+        1
+    );
     app.stop().await;
 }
 
@@ -139,31 +203,59 @@ async fn customer_message_reopens_or_starts_new_per_inbox_policy() {
     let app = spawn_app().await;
     let agent = app.agent();
     let mut client = app.client().await;
-    for (policy, expect_new) in [(ReopenPolicy::Reopen, false), (ReopenPolicy::NewConversation, true)] {
+    for (policy, expect_new) in [
+        (ReopenPolicy::Reopen, false),
+        (ReopenPolicy::NewConversation, true),
+    ] {
         let inbox = app.inbox("", policy).await;
         let started = app.visitor_starts(&inbox, "hello").await;
         let conv = started.conversation.expect("conversation");
         client
             .set_status(authed(
-                SetStatusRequest { conversation_id: conv.id.clone(), status: ConversationStatus::Resolved as i32, ..Default::default() },
+                SetStatusRequest {
+                    conversation_id: conv.id.clone(),
+                    status: ConversationStatus::Resolved as i32,
+                    ..Default::default()
+                },
                 &agent,
             ))
             .await
             .expect("resolve");
         let msg = client
             .send_message(authed(
-                SendMessageRequest { conversation_id: conv.id.clone(), content: "one more thing".into(), ..Default::default() },
+                SendMessageRequest {
+                    conversation_id: conv.id.clone(),
+                    content: "one more thing".into(),
+                    ..Default::default()
+                },
                 &started.visitor_token,
             ))
             .await
             .expect("customer writes again")
             .into_inner();
-        let old = client.get_conversation(authed(GetConversationRequest { id: conv.id.clone() }, &agent)).await.expect("get").into_inner();
+        let old = client
+            .get_conversation(authed(
+                GetConversationRequest {
+                    id: conv.id.clone(),
+                },
+                &agent,
+            ))
+            .await
+            .expect("get")
+            .into_inner();
         if expect_new {
-            assert_ne!(msg.conversation_id, conv.id, "a new conversation is started");
+            assert_ne!(
+                msg.conversation_id, conv.id,
+                "a new conversation is started"
+            );
             assert_eq!(old.status, ConversationStatus::Resolved as i32);
             let fresh = client
-                .get_conversation(authed(GetConversationRequest { id: msg.conversation_id.clone() }, &agent))
+                .get_conversation(authed(
+                    GetConversationRequest {
+                        id: msg.conversation_id.clone(),
+                    },
+                    &agent,
+                ))
                 .await
                 .expect("new one")
                 .into_inner();
@@ -172,7 +264,10 @@ async fn customer_message_reopens_or_starts_new_per_inbox_policy() {
         } else {
             assert_eq!(msg.conversation_id, conv.id);
             assert_eq!(old.status, ConversationStatus::Open as i32, "reopened");
-            assert_eq!(old.status_actor.map(|a| a.kind), Some(ActorKind::Contact as i32));
+            assert_eq!(
+                old.status_actor.map(|a| a.kind),
+                Some(ActorKind::Contact as i32)
+            );
         }
     }
     app.stop().await;
@@ -186,14 +281,26 @@ async fn list_filters_and_pages_newest_activity_first() {
     let mut client = app.client().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(app.visitor_starts(&inbox, &format!("chat {i}")).await.conversation.expect("conv").id);
+        ids.push(
+            app.visitor_starts(&inbox, &format!("chat {i}"))
+                .await
+                .conversation
+                .expect("conv")
+                .id,
+        );
     }
     // Label one conversation.
     client
         .update_conversation(authed(
             UpdateConversationRequest {
-                conversation: Some(Conversation { id: ids[1].clone(), labels: vec!["Billing".into()], ..Default::default() }),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["labels".into()] }),
+                conversation: Some(Conversation {
+                    id: ids[1].clone(),
+                    labels: vec!["Billing".into()],
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["labels".into()],
+                }),
             },
             &agent,
         ))
@@ -203,7 +310,14 @@ async fn list_filters_and_pages_newest_activity_first() {
     let mut token = String::new();
     loop {
         let page = client
-            .list_conversations(authed(ListConversationsRequest { page_size: 2, page_token: token.clone(), ..Default::default() }, &agent))
+            .list_conversations(authed(
+                ListConversationsRequest {
+                    page_size: 2,
+                    page_token: token.clone(),
+                    ..Default::default()
+                },
+                &agent,
+            ))
             .await
             .expect("page")
             .into_inner();
@@ -218,11 +332,24 @@ async fn list_filters_and_pages_newest_activity_first() {
     newest_first.reverse();
     assert_eq!(seen, newest_first);
     let labelled = client
-        .list_conversations(authed(ListConversationsRequest { label: "billing".into(), ..Default::default() }, &agent))
+        .list_conversations(authed(
+            ListConversationsRequest {
+                label: "billing".into(),
+                ..Default::default()
+            },
+            &agent,
+        ))
         .await
         .expect("by label")
         .into_inner();
-    assert_eq!(labelled.conversations.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![ids[1].clone()]);
+    assert_eq!(
+        labelled
+            .conversations
+            .iter()
+            .map(|c| c.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ids[1].clone()]
+    );
     let updated = stream_events(&app.env, &format!("{ACCOUNT}.conversation.updated"), 1).await;
     let e = ConversationUpdated::decode(updated[0].payload.clone()).expect("decode");
     assert_eq!(e.changed_fields, vec!["labels"]);

@@ -17,26 +17,39 @@ async fn retried_send_with_same_client_message_id_stores_one_message() {
         client_message_id: "c-123".into(),
         ..Default::default()
     };
-    let first = client.send_message(authed(req.clone(), &started.visitor_token)).await.expect("send").into_inner();
+    let first = client
+        .send_message(authed(req.clone(), &started.visitor_token))
+        .await
+        .expect("send")
+        .into_inner();
     // Concurrent and sequential retries.
     let mut retries = Vec::new();
     for _ in 0..5 {
         let mut c = app.client().await;
         let r = authed(req.clone(), &started.visitor_token);
-        retries.push(tokio::spawn(async move { c.send_message(r).await.map(|m| m.into_inner()) }));
+        retries.push(tokio::spawn(async move {
+            c.send_message(r).await.map(|m| m.into_inner())
+        }));
     }
     for r in retries {
         let again = r.await.expect("join").expect("retry succeeds");
         assert_eq!(again.id, first.id);
         assert_eq!(again.sequence, first.sequence);
     }
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE client_message_id = 'c-123'")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE client_message_id = 'c-123'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
     assert_eq!(stored, 1);
     let listed = client
-        .list_messages(authed(ListMessagesRequest { conversation_id: conv, ..Default::default() }, &started.visitor_token))
+        .list_messages(authed(
+            ListMessagesRequest {
+                conversation_id: conv,
+                ..Default::default()
+            },
+            &started.visitor_token,
+        ))
         .await
         .expect("list")
         .into_inner();

@@ -24,14 +24,20 @@ async fn events_survive_a_nats_outage_and_are_published_once() {
             .expect("count");
         (n == 0).then_some(())
     };
-    eventually(Duration::from_secs(15), pending).await.expect("initial events published");
+    eventually(Duration::from_secs(15), pending)
+        .await
+        .expect("initial events published");
 
     nats.stop().await;
     let mut client = app.client().await;
     for i in 0..5 {
         client
             .send_message(authed(
-                SendMessageRequest { conversation_id: conv.clone(), content: format!("while down {i}"), ..Default::default() },
+                SendMessageRequest {
+                    conversation_id: conv.clone(),
+                    content: format!("while down {i}"),
+                    ..Default::default()
+                },
                 &started.visitor_token,
             ))
             .await
@@ -44,20 +50,44 @@ async fn events_survive_a_nats_outage_and_are_published_once() {
     assert_eq!(waiting, 5, "the five events wait in the outbox");
 
     nats.restart().await;
-    eventually(Duration::from_secs(60), pending).await.expect("events published after NATS returns");
+    eventually(Duration::from_secs(60), pending)
+        .await
+        .expect("events published after NATS returns");
 
     let events = stream_events(&app.env, &format!("{ACCOUNT}.message.created"), 6).await;
     let ids: HashSet<String> = events
         .iter()
-        .map(|m| m.headers.as_ref().and_then(|h| h.get(headers::ID)).map(|v| v.as_str().to_string()).unwrap_or_default())
+        .map(|m| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get(headers::ID))
+                .map(|v| v.as_str().to_string())
+                .unwrap_or_default()
+        })
         .collect();
-    assert_eq!(events.len(), 6, "first message + five sent while down, each once");
+    assert_eq!(
+        events.len(),
+        6,
+        "first message + five sent while down, each once"
+    );
     assert_eq!(ids.len(), 6);
     let mut contents: Vec<String> = events
         .iter()
-        .map(|m| <MessageCreated as prost::Message>::decode(m.payload.clone()).expect("decode").message.expect("msg").content)
+        .map(|m| {
+            <MessageCreated as prost::Message>::decode(m.payload.clone())
+                .expect("decode")
+                .message
+                .expect("msg")
+                .content
+        })
         .collect();
     assert_eq!(contents.remove(0), "first");
-    assert_eq!(contents, (0..5).map(|i| format!("while down {i}")).collect::<Vec<_>>(), "commit order kept");
+    assert_eq!(
+        contents,
+        (0..5)
+            .map(|i| format!("while down {i}"))
+            .collect::<Vec<_>>(),
+        "commit order kept"
+    );
     app.stop().await;
 }

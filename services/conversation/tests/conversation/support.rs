@@ -33,7 +33,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service on an existing environment (restarts, replicas).
 pub async fn spawn_app_in(env: TestEnv) -> TestApp {
-    let app = Application::build(env.service_config()).await.expect("build conversation service");
+    let app = Application::build(env.service_config())
+        .await
+        .expect("build conversation service");
     let port = app.port();
     let pool = app.pool().clone();
     let shutdown = CancellationToken::new();
@@ -41,13 +43,21 @@ pub async fn spawn_app_in(env: TestEnv) -> TestApp {
     let handle = tokio::spawn(async move {
         app.run(stop).await.expect("conversation service run");
     });
-    TestApp { env, port, pool, shutdown, handle }
+    TestApp {
+        env,
+        port,
+        pool,
+        shutdown,
+        handle,
+    }
 }
 
 impl TestApp {
     /// A gRPC client.
     pub async fn client(&self) -> ConversationServiceClient<Channel> {
-        ConversationServiceClient::connect(format!("http://127.0.0.1:{}", self.port)).await.expect("connect")
+        ConversationServiceClient::connect(format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("connect")
     }
 
     /// A token for `subject` with `role` in `account`.
@@ -83,7 +93,10 @@ impl TestApp {
         };
         self.client()
             .await
-            .create_inbox(authed(CreateInboxRequest { inbox: Some(inbox) }, &self.admin()))
+            .create_inbox(authed(
+                CreateInboxRequest { inbox: Some(inbox) },
+                &self.admin(),
+            ))
             .await
             .expect("create inbox")
             .into_inner()
@@ -93,32 +106,58 @@ impl TestApp {
     pub async fn visitor_starts(&self, inbox: &Inbox, first: &str) -> StartConversationResponse {
         let req = StartConversationRequest {
             inbox_public_key: inbox.public_key.clone(),
-            contact: Some(Contact { name: "Vera Visitor".into(), email: "vera@example.com".into(), ..Default::default() }),
-            device: Some(DeviceInfo { os: "Android 15".into(), app_version: "3.2.1".into(), ..Default::default() }),
+            contact: Some(Contact {
+                name: "Vera Visitor".into(),
+                email: "vera@example.com".into(),
+                ..Default::default()
+            }),
+            device: Some(DeviceInfo {
+                os: "Android 15".into(),
+                app_version: "3.2.1".into(),
+                ..Default::default()
+            }),
             initial_message: first.into(),
             ..Default::default()
         };
-        self.client().await.start_conversation(Request::new(req)).await.expect("start conversation").into_inner()
+        self.client()
+            .await
+            .start_conversation(Request::new(req))
+            .await
+            .expect("start conversation")
+            .into_inner()
     }
 
     /// Number of rows in a table of the service schema.
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.pool).await.expect("count")
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
     }
 }
 
 /// Wraps `msg` in a request with a bearer token.
 pub fn authed<T>(msg: T, token: &str) -> Request<T> {
     let mut req = Request::new(msg);
-    req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
     req
 }
 
 /// Every event on the test stream under `<root>.evt.<filter>`, waiting until at least
 /// `min` have arrived (or 15 s passed).
-pub async fn stream_events(env: &TestEnv, filter: &str, min: usize) -> Vec<async_nats::jetstream::Message> {
+pub async fn stream_events(
+    env: &TestEnv,
+    filter: &str,
+    min: usize,
+) -> Vec<async_nats::jetstream::Message> {
     let js = async_nats::jetstream::new(env.nats().await);
-    let stream = js.get_stream(&env.stream_name).await.expect("stream exists");
+    let stream = js
+        .get_stream(&env.stream_name)
+        .await
+        .expect("stream exists");
     let consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = stream
         .create_consumer(pull::Config {
             filter_subject: format!("{}.evt.{filter}", env.subject_root),
@@ -143,7 +182,13 @@ pub async fn stream_events(env: &TestEnv, filter: &str, min: usize) -> Vec<async
         }
         if out.len() >= min {
             // One more short fetch to catch anything beyond the minimum.
-            let mut extra = consumer.fetch().max_messages(1000).expires(Duration::from_millis(300)).messages().await.expect("fetch");
+            let mut extra = consumer
+                .fetch()
+                .max_messages(1000)
+                .expires(Duration::from_millis(300))
+                .messages()
+                .await
+                .expect("fetch");
             while let Some(Ok(m)) = extra.next().await {
                 out.push(m);
             }

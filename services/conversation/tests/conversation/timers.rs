@@ -16,7 +16,12 @@ async fn snooze_timer_fires_once_after_restart_with_two_replicas() {
     let env = TestEnv::new().await;
     let app = spawn_app_in(env).await;
     let inbox = app.inbox("", ReopenPolicy::Reopen).await;
-    let conv = app.visitor_starts(&inbox, "ping me later").await.conversation.expect("conv").id;
+    let conv = app
+        .visitor_starts(&inbox, "ping me later")
+        .await
+        .conversation
+        .expect("conv")
+        .id;
     let agent = app.agent();
     let until = chrono::Utc::now() + chrono::Duration::seconds(3);
     let snoozed = app
@@ -50,7 +55,10 @@ async fn snooze_timer_fires_once_after_restart_with_two_replicas() {
     })
     .await
     .expect("snoozed conversation reopens");
-    assert_eq!(woke.status_actor.map(|a| a.kind), Some(ActorKind::System as i32));
+    assert_eq!(
+        woke.status_actor.map(|a| a.kind),
+        Some(ActorKind::System as i32)
+    );
     assert!(woke.snoozed_until.is_none());
 
     // Give the second replica every chance to fire it again.
@@ -59,11 +67,15 @@ async fn snooze_timer_fires_once_after_restart_with_two_replicas() {
     let wakes = events
         .iter()
         .map(|m| ConversationStatusChanged::decode(m.payload.clone()).expect("decode"))
-        .filter(|e| e.from == ConversationStatus::Snoozed as i32 && e.to == ConversationStatus::Open as i32)
+        .filter(|e| {
+            e.from == ConversationStatus::Snoozed as i32 && e.to == ConversationStatus::Open as i32
+        })
         .count();
     assert_eq!(wakes, 1, "fired exactly once");
     assert_eq!(one.count("timers").await, 0);
-    let _ = client.get_conversation(authed(GetConversationRequest { id: conv }, &agent)).await;
+    let _ = client
+        .get_conversation(authed(GetConversationRequest { id: conv }, &agent))
+        .await;
     one.stop().await;
     two.stop().await;
 }

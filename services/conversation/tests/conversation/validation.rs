@@ -15,22 +15,45 @@ async fn bad_input_names_the_field_and_stores_nothing() {
     let visitor = started.visitor_token.clone();
     let agent = app.agent();
     let mut client = app.client().await;
-    let (messages_before, conversations_before) = (app.count("messages").await, app.count("conversations").await);
+    let (messages_before, conversations_before) = (
+        app.count("messages").await,
+        app.count("conversations").await,
+    );
 
     let send = |content: String| {
-        authed(SendMessageRequest { conversation_id: conv.clone(), content, ..Default::default() }, &visitor)
+        authed(
+            SendMessageRequest {
+                conversation_id: conv.clone(),
+                content,
+                ..Default::default()
+            },
+            &visitor,
+        )
     };
-    let e = client.send_message(send(String::new())).await.expect_err("empty");
+    let e = client
+        .send_message(send(String::new()))
+        .await
+        .expect_err("empty");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&e), vec!["content"]);
     assert!(e.message().contains("content"));
 
-    let e = client.send_message(send("x".repeat(10_001))).await.expect_err("oversize");
+    let e = client
+        .send_message(send("x".repeat(10_001)))
+        .await
+        .expect_err("oversize");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&e), vec!["content"]);
 
     let e = client
-        .send_message(authed(SendMessageRequest { conversation_id: "nope".into(), content: "hi".into(), ..Default::default() }, &visitor))
+        .send_message(authed(
+            SendMessageRequest {
+                conversation_id: "nope".into(),
+                content: "hi".into(),
+                ..Default::default()
+            },
+            &visitor,
+        ))
         .await
         .expect_err("bad id");
     assert_eq!(violated_fields(&e), vec!["conversation_id"]);
@@ -47,25 +70,50 @@ async fn bad_input_names_the_field_and_stores_nothing() {
     assert_eq!(violated_fields(&e), vec!["inbox_public_key"]);
 
     let e = client
-        .list_conversations(authed(ListConversationsRequest { page_token: "%%%garbage".into(), ..Default::default() }, &agent))
+        .list_conversations(authed(
+            ListConversationsRequest {
+                page_token: "%%%garbage".into(),
+                ..Default::default()
+            },
+            &agent,
+        ))
         .await
         .expect_err("bad token");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&e), vec!["page_token"]);
     let e = client
-        .list_messages(authed(ListMessagesRequest { conversation_id: conv.clone(), page_token: "bm9wZQ".into(), ..Default::default() }, &agent))
+        .list_messages(authed(
+            ListMessagesRequest {
+                conversation_id: conv.clone(),
+                page_token: "bm9wZQ".into(),
+                ..Default::default()
+            },
+            &agent,
+        ))
         .await
         .expect_err("bad token");
     assert_eq!(violated_fields(&e), vec!["page_token"]);
 
     let e = client
-        .set_status(authed(SetStatusRequest { conversation_id: conv.clone(), status: ConversationStatus::Snoozed as i32, ..Default::default() }, &agent))
+        .set_status(authed(
+            SetStatusRequest {
+                conversation_id: conv.clone(),
+                status: ConversationStatus::Snoozed as i32,
+                ..Default::default()
+            },
+            &agent,
+        ))
         .await
         .expect_err("snooze without time");
     assert_eq!(violated_fields(&e), vec!["snoozed_until"]);
 
     let e = client
-        .create_inbox(authed(CreateInboxRequest { inbox: Some(Inbox::default()) }, &app.admin()))
+        .create_inbox(authed(
+            CreateInboxRequest {
+                inbox: Some(Inbox::default()),
+            },
+            &app.admin(),
+        ))
         .await
         .expect_err("empty inbox");
     let mut fields = violated_fields(&e);
@@ -75,8 +123,14 @@ async fn bad_input_names_the_field_and_stores_nothing() {
     let e = client
         .update_conversation(authed(
             UpdateConversationRequest {
-                conversation: Some(Conversation { id: conv.clone(), labels: vec!["no spaces allowed".into()], ..Default::default() }),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["labels".into(), "status".into()] }),
+                conversation: Some(Conversation {
+                    id: conv.clone(),
+                    labels: vec!["no spaces allowed".into()],
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["labels".into(), "status".into()],
+                }),
             },
             &agent,
         ))

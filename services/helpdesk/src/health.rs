@@ -1,0 +1,23 @@
+//! `helpdesk health`: a grpc.health.v1 probe for containers.
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Exits with an error unless the service reports SERVING.
+pub async fn run(addr: &str, service: &str) -> anyhow::Result<()> {
+    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
+        .connect()
+        .await?;
+    let mut client = HealthClient::new(channel);
+    let status = client
+        .check(HealthCheckRequest {
+            service: service.to_string(),
+        })
+        .await?
+        .into_inner()
+        .status();
+    println!("{}", status.as_str_name());
+    anyhow::ensure!(status == ServingStatus::Serving, "not serving");
+    Ok(())
+}

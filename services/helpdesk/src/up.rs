@@ -1,0 +1,154 @@
+//! `helpdesk up`: every service in one process, with private NATS and PostgreSQL
+//! when none are configured.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use anyhow::Context;
+use helpdesk_kit::config::ServiceConfig;
+use helpdesk_kit::infra::{self, Lifetime, ServerProcess};
+use helpdesk_kit::{shutdown, telemetry};
+
+/// Options of `helpdesk up`.
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Address the services' gRPC ports bind to.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port of the private NATS server (when one is started).
+    #[arg(long, default_value_t = 14222)]
+    nats_port: u16,
+    /// Port of the private PostgreSQL server (when one is started).
+    #[arg(long, default_value_t = 15432)]
+    postgres_port: u16,
+}
+
+fn env_any(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+}
+
+/// Runs until Ctrl-C / SIGTERM, then stops services, then private servers.
+pub async fn run(data_dir: &Path, args: UpArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let telemetry = telemetry::init("helpdesk");
+    let stop = shutdown::on_signal();
+    let secret = crate::secret::load_or_create(data_dir)?;
+    let mut private: Vec<ServerProcess> = Vec::new();
+    let result = serve(data_dir, &args, secret, &mut private, stop).await;
+    for server in private.iter_mut().rev() {
+        server.stop().await;
+    }
+    let _ = std::fs::remove_file(data_dir.join("nats-url"));
+    println!("helpdesk stopped");
+    telemetry.shutdown();
+    result
+}
+
+async fn serve(
+    data_dir: &Path,
+    args: &UpArgs,
+    secret: String,
+    private: &mut Vec<ServerProcess>,
+    stop: helpdesk_kit::CancellationToken,
+) -> anyhow::Result<()> {
+    let nats_url = match env_any(&["HELPDESK_NATS_URL", "NATS_URL"]) {
+        Some(url) => url,
+        None => {
+            anyhow::ensure!(
+                !infra::port_open(args.nats_port).await,
+                "port {} is taken: is another `helpdesk up` running? (choose --nats-port)",
+                args.nats_port
+            );
+            let nats =
+                infra::start_nats(&data_dir.join("nats"), args.nats_port, Lifetime::Owned).await?;
+            let url = nats.url.clone();
+            private.push(nats);
+            url
+        }
+    };
+    let database_url = match env_any(&["HELPDESK_DATABASE_URL", "DATABASE_URL"]) {
+        Some(url) => url,
+        None => {
+            anyhow::ensure!(
+                !infra::port_open(args.postgres_port).await,
+                "port {} is taken: is another `helpdesk up` running? (choose --postgres-port)",
+                args.postgres_port
+            );
+            let pg_dir = infra::postgres_data_dir(data_dir).await;
+            let pg =
+                infra::start_postgres(&pg_dir, args.postgres_port, Lifetime::Owned, true).await?;
+            let admin = sqlx::PgPool::connect(&pg.url).await?;
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'helpdesk')",
+            )
+            .fetch_one(&admin)
+            .await?;
+            if !exists {
+                sqlx::query("CREATE DATABASE helpdesk")
+                    .execute(&admin)
+                    .await?;
+            }
+            admin.close().await;
+            let url = match pg.url.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/helpdesk"),
+                None => anyhow::bail!("unexpected PostgreSQL URL {}", pg.url),
+            };
+            private.push(pg);
+            url
+        }
+    };
+    std::fs::write(data_dir.join("nats-url"), &nats_url)?;
+    let config_for = |port: u16| -> anyhow::Result<ServiceConfig> {
+        let defaults = ServiceConfig {
+            database_url: database_url.clone(),
+            nats_url: nats_url.clone(),
+            jwt_secret: secret.clone(),
+            ..ServiceConfig::default()
+        };
+        let mut config = ServiceConfig::load_over(defaults)?;
+        // One process, several services: each keeps its own default port.
+        config.grpc_addr = SocketAddr::new(args.host, port);
+        Ok(config)
+    };
+
+    let conversation =
+        helpdesk_conversation::Application::build(config_for(helpdesk_conversation::DEFAULT_PORT)?)
+            .await
+            .context("starting the conversation service")?;
+    println!("helpdesk is up");
+    println!(
+        "  conversation  grpc://{}:{}",
+        args.host,
+        conversation.port()
+    );
+    println!("  NATS          {nats_url}   (events on helpdesk.evt.>)");
+    println!("  PostgreSQL    {}", redact(&database_url));
+    println!("  data          {}", data_dir.display());
+    println!();
+    println!("Try, in another terminal:");
+    println!("  helpdesk demo");
+    println!("  helpdesk events tail");
+    println!("  helpdesk token --account acme --role admin --subject me");
+    println!("Ctrl-C stops everything.");
+
+    let conversation = tokio::spawn(conversation.run(stop.clone()));
+    let result = conversation.await.context("conversation service task")?;
+    result.context("conversation service")?;
+    Ok(())
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
