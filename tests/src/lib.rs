@@ -1,1 +1,3 @@
+//! Cross-service scenarios and load generation for the helpdesk platform.
 
+pub mod load;
