@@ -141,7 +141,7 @@ impl Bus {
     /// Connects (retrying in the background if NATS is not up yet) and ensures the
     /// event and dead-letter streams exist.
     pub async fn connect(config: &ServiceConfig, client_name: &str) -> Result<Self, BusError> {
-        let client = async_nats::ConnectOptions::new()
+        let client = connect_options(&config.nats_url)?
             .name(client_name)
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
@@ -202,6 +202,18 @@ impl Bus {
         }
         Ok(())
     }
+}
+
+/// Options carrying the credentials embedded in a NATS URL (`nats://user:pass@host`
+/// or `nats://token@host`), which the client would otherwise not send.
+fn connect_options(url: &str) -> Result<async_nats::ConnectOptions, BusError> {
+    let addr: async_nats::ServerAddr =
+        url.parse().map_err(|e| BusError::JetStream(format!("invalid nats_url: {e}")))?;
+    Ok(match (addr.username(), addr.password()) {
+        (Some(user), Some(pass)) => async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into()),
+        (Some(token), None) => async_nats::ConnectOptions::with_token(token.into()),
+        _ => async_nats::ConnectOptions::new(),
+    })
 }
 
 /// Reads a header as a string.

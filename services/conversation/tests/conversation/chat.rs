@@ -83,18 +83,21 @@ async fn visitor_and_agent_chat_end_to_end() {
         ))
         .await
         .expect("note");
-    let reply = client
-        .send_message(authed(
-            SendMessageRequest {
-                conversation_id: conv.id.clone(),
-                content: "Sorry! Let me check.".into(),
-                ..Default::default()
-            },
-            &agent,
-        ))
-        .await
-        .expect("agent replies")
-        .into_inner();
+    // The agent's client sends W3C trace context; the event must continue that trace.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut reply_req = authed(
+        SendMessageRequest {
+            conversation_id: conv.id.clone(),
+            content: "Sorry! Let me check.".into(),
+            ..Default::default()
+        },
+        &agent,
+    );
+    reply_req.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01").parse().expect("traceparent"),
+    );
+    let reply = client.send_message(reply_req).await.expect("agent replies").into_inner();
     assert_eq!(reply.kind, MessageKind::Outgoing as i32);
     assert_eq!(
         reply.sender.as_ref().map(|s| s.kind),
@@ -170,6 +173,12 @@ async fn visitor_and_agent_chat_end_to_end() {
         4,
         "W3C traceparent: {traceparent}"
     );
+    assert!(
+        traceparent.starts_with(&format!("00-{trace_id}-")),
+        "event continues the caller's trace: {traceparent}"
+    );
+    let untraced = events[1].headers.as_ref().and_then(|h| h.get(headers::TRACEPARENT)).map(|v| v.as_str().to_string());
+    assert!(untraced.is_some_and(|t| !t.contains(trace_id)), "an untraced call starts its own trace");
     let decoded =
         MessageCreated::decode(last.payload.clone()).expect("decodes with the published .proto");
     let meta = decoded.meta.expect("meta");

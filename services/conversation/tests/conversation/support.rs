@@ -33,6 +33,8 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service on an existing environment (restarts, replicas).
 pub async fn spawn_app_in(env: TestEnv) -> TestApp {
+    // As in the service binaries: spans get OpenTelemetry context (no exporter).
+    std::mem::forget(helpdesk_kit::telemetry::init("conversation-test"));
     let app = Application::build(env.service_config())
         .await
         .expect("build conversation service");
