@@ -207,10 +207,13 @@ impl Bus {
 /// Options carrying the credentials embedded in a NATS URL (`nats://user:pass@host`
 /// or `nats://token@host`), which the client would otherwise not send.
 fn connect_options(url: &str) -> Result<async_nats::ConnectOptions, BusError> {
-    let addr: async_nats::ServerAddr =
-        url.parse().map_err(|e| BusError::JetStream(format!("invalid nats_url: {e}")))?;
+    let addr: async_nats::ServerAddr = url
+        .parse()
+        .map_err(|e| BusError::JetStream(format!("invalid nats_url: {e}")))?;
     Ok(match (addr.username(), addr.password()) {
-        (Some(user), Some(pass)) => async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into()),
+        (Some(user), Some(pass)) => {
+            async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into())
+        }
         (Some(token), None) => async_nats::ConnectOptions::with_token(token.into()),
         _ => async_nats::ConnectOptions::new(),
     })

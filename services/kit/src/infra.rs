@@ -287,39 +287,77 @@ async fn reachable(path: &Path, run_as: Option<(u32, u32)>) -> bool {
 /// run by `nobody`: copy the installation once to a world-readable cache. The copy
 /// keeps the layout around the binaries, including vendored `*.libs` folders next to
 /// the package (wheels find their shared libraries through a relative RPATH).
-async fn usable_bin_dir(bin_dir: PathBuf, run_as: Option<(u32, u32)>) -> Result<PathBuf, InfraError> {
+async fn usable_bin_dir(
+    bin_dir: PathBuf,
+    run_as: Option<(u32, u32)>,
+) -> Result<PathBuf, InfraError> {
     if reachable(&bin_dir.join("postgres"), run_as).await {
         return Ok(bin_dir);
     }
-    let bin_dir = std::fs::canonicalize(&bin_dir).map_err(io(format!("resolving {}", bin_dir.display())))?;
+    let bin_dir =
+        std::fs::canonicalize(&bin_dir).map_err(io(format!("resolving {}", bin_dir.display())))?;
     // <site>/<package>/<install>/bin: copy <package> and <site>/*.libs.
-    let package = bin_dir.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| bin_dir.clone());
-    let site = package.parent().map(Path::to_path_buf).unwrap_or_else(|| package.clone());
-    let relative_bin = bin_dir.strip_prefix(&site).map_err(|_| InfraError::Start("unexpected PostgreSQL layout".into()))?;
+    let package = bin_dir
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| bin_dir.clone());
+    let site = package
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| package.clone());
+    let relative_bin = bin_dir
+        .strip_prefix(&site)
+        .map_err(|_| InfraError::Start("unexpected PostgreSQL layout".into()))?;
     let target = PathBuf::from("/var/tmp/helpdesk-postgres");
     let target_bin = target.join(relative_bin);
     if reachable(&target_bin.join("postgres"), run_as).await
-        && Command::new(target_bin.join("postgres")).arg("--version").output().await.is_ok_and(|o| o.status.success())
+        && Command::new(target_bin.join("postgres"))
+            .arg("--version")
+            .output()
+            .await
+            .is_ok_and(|o| o.status.success())
     {
         return Ok(target_bin);
     }
     let _ = std::fs::remove_dir_all(&target);
     std::fs::create_dir_all(&target).map_err(io(format!("creating {}", target.display())))?;
     let mut sources = vec![package.clone()];
-    for entry in std::fs::read_dir(&site).map_err(io(format!("reading {}", site.display())))?.flatten() {
+    for entry in std::fs::read_dir(&site)
+        .map_err(io(format!("reading {}", site.display())))?
+        .flatten()
+    {
         if entry.file_name().to_string_lossy().ends_with(".libs") {
             sources.push(entry.path());
         }
     }
     for source in sources {
-        let status = Command::new("cp").arg("-a").arg(&source).arg(&target).status().await.map_err(io("copying PostgreSQL"))?;
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&source)
+            .arg(&target)
+            .status()
+            .await
+            .map_err(io("copying PostgreSQL"))?;
         if !status.success() {
-            return Err(InfraError::Start(format!("could not copy {} to {}", source.display(), target.display())));
+            return Err(InfraError::Start(format!(
+                "could not copy {} to {}",
+                source.display(),
+                target.display()
+            )));
         }
     }
-    let chmod = Command::new("chmod").args(["-R", "a+rX"]).arg(&target).status().await.map_err(io("chmod"))?;
+    let chmod = Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&target)
+        .status()
+        .await
+        .map_err(io("chmod"))?;
     if !chmod.success() {
-        return Err(InfraError::Start(format!("could not open up {}", target.display())));
+        return Err(InfraError::Start(format!(
+            "could not open up {}",
+            target.display()
+        )));
     }
     Ok(target_bin)
 }

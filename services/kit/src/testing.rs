@@ -91,9 +91,17 @@ async fn start_shared() -> Result<Servers, infra::InfraError> {
         _ => {
             let _ = std::fs::remove_dir_all(dir.join("nats"));
             let _ = std::fs::remove_dir_all(dir.join("postgres"));
-            let nats = infra::start_nats(&dir.join("nats"), 0, Lifetime::Detached).await?;
-            let pg =
-                infra::start_postgres(&dir.join("postgres"), 0, Lifetime::Detached, false).await?;
+            let mut nats = infra::start_nats(&dir.join("nats"), 0, Lifetime::Detached).await?;
+            let started =
+                infra::start_postgres(&dir.join("postgres"), 0, Lifetime::Detached, false).await;
+            let pg = match started {
+                Ok(pg) => pg,
+                Err(e) => {
+                    // Leave nothing behind: the next test process starts afresh.
+                    nats.stop().await;
+                    return Err(e);
+                }
+            };
             let pids = format!("{} {}\n", nats.pid, pg.pid);
             let _ = std::fs::write(dir.join("pids"), pids);
             let _ = std::fs::write(&state_path, format!("{} {}\n", nats.port, pg.port));

@@ -95,9 +95,15 @@ async fn visitor_and_agent_chat_end_to_end() {
     );
     reply_req.metadata_mut().insert(
         "traceparent",
-        format!("00-{trace_id}-00f067aa0ba902b7-01").parse().expect("traceparent"),
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .expect("traceparent"),
     );
-    let reply = client.send_message(reply_req).await.expect("agent replies").into_inner();
+    let reply = client
+        .send_message(reply_req)
+        .await
+        .expect("agent replies")
+        .into_inner();
     assert_eq!(reply.kind, MessageKind::Outgoing as i32);
     assert_eq!(
         reply.sender.as_ref().map(|s| s.kind),
@@ -177,8 +183,15 @@ async fn visitor_and_agent_chat_end_to_end() {
         traceparent.starts_with(&format!("00-{trace_id}-")),
         "event continues the caller's trace: {traceparent}"
     );
-    let untraced = events[1].headers.as_ref().and_then(|h| h.get(headers::TRACEPARENT)).map(|v| v.as_str().to_string());
-    assert!(untraced.is_some_and(|t| !t.contains(trace_id)), "an untraced call starts its own trace");
+    let untraced = events[1]
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::TRACEPARENT))
+        .map(|v| v.as_str().to_string());
+    assert!(
+        untraced.is_some_and(|t| !t.contains(trace_id)),
+        "an untraced call starts its own trace"
+    );
     let decoded =
         MessageCreated::decode(last.payload.clone()).expect("decodes with the published .proto");
     let meta = decoded.meta.expect("meta");
