@@ -409,20 +409,9 @@ impl Api {
         let mut conn = self.pool.acquire().await?;
         let mut rows =
             store::conversations::list(&mut conn, c.account(), &filter, after, size + 1).await?;
-        let next_page_token = if rows.len() > size {
-            rows.truncate(size);
-            rows.last()
-                .map(|r| {
-                    store::encode_token(&format!(
-                        "c:{}:{}",
-                        r.last_activity_at.timestamp_micros(),
-                        r.id
-                    ))
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = store::paginate(&mut rows, size, |r| {
+            format!("c:{}:{}", r.last_activity_at.timestamp_micros(), r.id)
+        });
         Ok(ListConversationsResponse {
             conversations: rows.iter().map(ConversationRow::to_proto).collect(),
             next_page_token,

@@ -108,14 +108,7 @@ impl Api {
         v.into_result()?;
         let mut conn = self.pool.acquire().await?;
         let mut rows = store::inboxes::list(&mut conn, c.account(), after, size + 1).await?;
-        let next_page_token = if rows.len() > size {
-            rows.truncate(size);
-            rows.last()
-                .map(|r| store::encode_token(&format!("i:{}", r.id)))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = store::paginate(&mut rows, size, |r| format!("i:{}", r.id));
         Ok(ListInboxesResponse {
             inboxes: rows.iter().map(InboxRow::to_proto).collect(),
             next_page_token,

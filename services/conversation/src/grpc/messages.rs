@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 
 use super::conversations::{change_status, create};
 use super::{Api, Caller};
-use crate::domain::validate;
+use crate::domain::{StorageName, validate};
 use crate::error::{Error, Result};
 use crate::events;
 use crate::store::{
@@ -199,48 +199,39 @@ impl Api {
         sender: &Actor,
         causation: &Causation,
     ) -> Result<ConversationRow> {
-        match conv.status() {
-            ConversationStatus::Open | ConversationStatus::Unspecified => Ok(conv),
-            ConversationStatus::Pending | ConversationStatus::Snoozed => {
-                change_status(
-                    conn,
-                    conv,
-                    ConversationStatus::Open,
-                    None,
-                    sender,
-                    causation,
-                )
-                .await
-            }
+        let start_new = match conv.status() {
+            ConversationStatus::Open | ConversationStatus::Unspecified => return Ok(conv),
+            ConversationStatus::Pending | ConversationStatus::Snoozed => false,
             ConversationStatus::Resolved => {
                 let inbox = store::inboxes::get(conn, &conv.account_id, conv.inbox_id)
                     .await?
                     .ok_or(Error::NotFound("inbox"))?;
-                if inbox.reopen() == ReopenPolicy::NewConversation {
-                    let contact = store::contacts::get(conn, &conv.account_id, conv.contact_id)
-                        .await?
-                        .ok_or(Error::NotFound("contact"))?;
-                    let fresh = ConversationRow::new(
-                        &conv.account_id,
-                        conv.inbox_id,
-                        conv.contact_id,
-                        inbox.channel(),
-                        sender,
-                    );
-                    create(conn, fresh, &contact, sender, causation).await
-                } else {
-                    change_status(
-                        conn,
-                        conv,
-                        ConversationStatus::Open,
-                        None,
-                        sender,
-                        causation,
-                    )
-                    .await
-                }
+                inbox.reopen() == ReopenPolicy::NewConversation
             }
+        };
+        if !start_new {
+            return change_status(
+                conn,
+                conv,
+                ConversationStatus::Open,
+                None,
+                sender,
+                causation,
+            )
+            .await;
         }
+        let contact = store::contacts::get(conn, &conv.account_id, conv.contact_id)
+            .await?
+            .ok_or(Error::NotFound("contact"))?;
+        let channel = ChannelKind::from_storage(&conv.channel_kind);
+        let fresh = ConversationRow::new(
+            &conv.account_id,
+            conv.inbox_id,
+            conv.contact_id,
+            channel,
+            sender,
+        );
+        create(conn, fresh, &contact, sender, causation).await
     }
 
     pub(crate) async fn list_messages_impl(
@@ -273,14 +264,7 @@ impl Api {
             include_notes,
         )
         .await?;
-        let next_page_token = if rows.len() > size {
-            rows.truncate(size);
-            rows.last()
-                .map(|m| store::encode_token(&format!("m:{}", m.sequence)))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = store::paginate(&mut rows, size, |m| format!("m:{}", m.sequence));
         Ok(ListMessagesResponse {
             messages: rows.iter().map(MessageRow::to_proto).collect(),
             next_page_token,
