@@ -59,6 +59,7 @@ pub async fn run(data_dir: &std::path::Path, args: TailArgs) -> anyhow::Result<(
     let client = async_nats::connect(url.as_str()).await?;
     let subject = format!("{}.evt.{}", args.root, args.filter);
     let mut sub = client.subscribe(subject.clone()).await?;
+    client.flush().await?;
     eprintln!("tailing {subject} on {url} (Ctrl-C to stop)");
     while let Some(msg) = sub.next().await {
         let get = |k: &str| {

@@ -15,6 +15,9 @@ pub struct UpArgs {
     /// Address the services' gRPC ports bind to.
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
+    /// First gRPC port: conversation listens here; later services take the next ones.
+    #[arg(long, default_value_t = 50051)]
+    grpc_base_port: u16,
     /// Port of the private NATS server (when one is started).
     #[arg(long, default_value_t = 14222)]
     nats_port: u16,
@@ -114,10 +117,9 @@ async fn serve(
         Ok(config)
     };
 
-    let conversation =
-        helpdesk_conversation::Application::build(config_for(helpdesk_conversation::DEFAULT_PORT)?)
-            .await
-            .context("starting the conversation service")?;
+    let conversation = helpdesk_conversation::Application::build(config_for(args.grpc_base_port)?)
+        .await
+        .context("starting the conversation service")?;
     println!("helpdesk is up");
     println!(
         "  conversation  grpc://{}:{}",

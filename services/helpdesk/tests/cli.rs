@@ -1,0 +1,195 @@
+//! The `helpdesk` binary end to end: `up` with private NATS and PostgreSQL, `health`,
+//! `events tail`, `demo`, `token`, and a clean stop on SIGTERM.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use helpdesk_kit::auth::{JwtKeys, Role};
+use helpdesk_kit::infra::{free_port, port_open};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_helpdesk");
+
+fn helpdesk(data: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(data);
+    for var in [
+        "HELPDESK_NATS_URL",
+        "NATS_URL",
+        "HELPDESK_DATABASE_URL",
+        "DATABASE_URL",
+        "HELPDESK_JWT_SECRET",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+async fn wait_for_line(child: &mut Child, needle: &str, limit: Duration) -> Vec<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(limit, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let hit = line.contains(needle);
+            seen.push(line);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(found, Ok(true)),
+        "never printed {needle:?}; output:\n{}",
+        seen.join("\n")
+    );
+    // Keep draining so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    seen
+}
+
+#[tokio::test]
+async fn up_serves_the_demo_and_stops_cleanly() {
+    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
+    let (grpc, nats, pg) = (
+        free_port().expect("port"),
+        free_port().expect("port"),
+        free_port().expect("port"),
+    );
+    let mut up = helpdesk(&data)
+        .args([
+            "up",
+            "--grpc-base-port",
+            &grpc.to_string(),
+            "--nats-port",
+            &nats.to_string(),
+        ])
+        .args(["--postgres-port", &pg.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn helpdesk up");
+    let banner = wait_for_line(&mut up, "helpdesk is up", Duration::from_secs(90)).await;
+    assert!(banner.iter().any(|l| l.contains("helpdesk is up")));
+    let addr = format!("http://127.0.0.1:{grpc}");
+
+    let health = helpdesk(&data)
+        .args(["health", "--addr", &addr])
+        .output()
+        .await
+        .expect("health");
+    assert!(health.status.success());
+    assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "SERVING");
+
+    let mut tail = helpdesk(&data)
+        .args(["events", "tail", "demo.>"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tail");
+    // Tail announces itself on stderr once subscribed.
+    let mut err = BufReader::new(tail.stderr.take().expect("stderr")).lines();
+    let announced = tokio::time::timeout(Duration::from_secs(10), err.next_line()).await;
+    assert!(
+        matches!(announced, Ok(Ok(Some(ref l))) if l.contains("tailing")),
+        "{announced:?}"
+    );
+
+    let demo = helpdesk(&data)
+        .args(["demo", "--conversation", &addr])
+        .output()
+        .await
+        .expect("demo");
+    let demo_out = String::from_utf8_lossy(&demo.stdout);
+    assert!(
+        demo.status.success(),
+        "demo failed: {demo_out}\n{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    assert!(
+        demo_out.contains("[agent sees] incoming message"),
+        "{demo_out}"
+    );
+    assert!(
+        demo_out.contains("[visitor sees] outgoing message from ana"),
+        "{demo_out}"
+    );
+    assert!(demo_out.contains("Demo complete"), "{demo_out}");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tail.start_kill().expect("stop tail");
+    let mut tailed = String::new();
+    tail.stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut tailed)
+        .await
+        .expect("read tail");
+    assert!(
+        tailed
+            .contains("helpdesk.evt.demo.message.created helpdesk.conversation.v1.MessageCreated"),
+        "{tailed}"
+    );
+    assert!(
+        tailed.contains("parcel #42"),
+        "events are decoded from protobuf: {tailed}"
+    );
+
+    let token = helpdesk(&data)
+        .args([
+            "token",
+            "--account",
+            "acme",
+            "--role",
+            "supervisor",
+            "--subject",
+            "sam",
+        ])
+        .output()
+        .await
+        .expect("token");
+    assert!(token.status.success());
+    let secret = std::fs::read_to_string(data.join("jwt-secret")).expect("generated secret");
+    let claims = JwtKeys::new(secret.trim().as_bytes())
+        .verify(String::from_utf8_lossy(&token.stdout).trim())
+        .expect("minted token verifies");
+    assert_eq!(
+        (claims.acct.as_str(), claims.sub.as_str(), claims.role),
+        ("acme", "sam", Role::Supervisor)
+    );
+    let bad = helpdesk(&data)
+        .args([
+            "token",
+            "--account",
+            "a.b",
+            "--role",
+            "agent",
+            "--subject",
+            "x",
+        ])
+        .output()
+        .await
+        .expect("token");
+    assert!(!bad.status.success(), "an account with a dot is refused");
+
+    let pid = up.id().expect("pid");
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    let status = tokio::time::timeout(Duration::from_secs(30), up.wait())
+        .await
+        .expect("stops within 30 s")
+        .expect("wait");
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    for port in [grpc, nats, pg] {
+        assert!(!port_open(port).await, "port {port} released");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
