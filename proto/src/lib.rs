@@ -21,3 +21,9 @@ pub mod conversation {
         include!(concat!(env!("OUT_DIR"), "/helpdesk.conversation.v1.rs"));
     }
 }
+
+pub mod routing {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/helpdesk.routing.v1.rs"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Routing domain logic.
+
+pub mod hours;

@@ -1,0 +1,5 @@
+//! The routing service: every new or reopened conversation is assigned to an eligible
+//! agent with free capacity, or waits in a persisted queue whose position the visitor
+//! sees, and is assigned the moment capacity frees.
+
+pub mod domain;
