@@ -1,3 +1,4 @@
 //! Cross-service scenarios and load generation for the helpdesk platform.
 
 pub mod load;
+pub mod platform;

@@ -3,8 +3,8 @@
 use helpdesk_kit::outbox::{self, OutboxEvent};
 use helpdesk_proto::common::v1::EventMeta;
 use helpdesk_proto::conversation::v1::{
-    Contact, ContactCreated, ContactUpdated, Conversation, ConversationCreated, ConversationStatus,
-    ConversationStatusChanged, ConversationUpdated, Message, MessageCreated,
+    Contact, ContactCreated, ContactUpdated, Conversation, ConversationCreated, ConversationRated,
+    ConversationStatus, ConversationStatusChanged, ConversationUpdated, Message, MessageCreated,
 };
 use sqlx::PgConnection;
 
@@ -14,6 +14,8 @@ pub const CONVERSATION_CREATED: &str = "conversation.created";
 pub const CONVERSATION_UPDATED: &str = "conversation.updated";
 /// `conversation.status_changed`.
 pub const CONVERSATION_STATUS_CHANGED: &str = "conversation.status_changed";
+/// `conversation.rated`.
+pub const CONVERSATION_RATED: &str = "conversation.rated";
 /// `message.created`.
 pub const MESSAGE_CREATED: &str = "message.created";
 /// `contact.created`.
@@ -83,6 +85,23 @@ pub async fn status_changed(
         &event,
     )
     .await
+}
+
+/// Records `conversation.rated`.
+pub async fn conversation_rated(
+    conn: &mut PgConnection,
+    meta: EventMeta,
+    conversation: &Conversation,
+    rating: i32,
+    comment: &str,
+) -> Result<(), sqlx::Error> {
+    let event = ConversationRated {
+        meta: Some(meta.clone()),
+        conversation: Some(conversation.clone()),
+        rating,
+        comment: comment.to_string(),
+    };
+    emit(conn, CONVERSATION_RATED, &meta, &conversation.id, &event).await
 }
 
 /// Records `message.created`.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
 use helpdesk_kit::bus::{Bus, BusError};
-use helpdesk_kit::config::ServiceConfig;
+use helpdesk_kit::config::{ConsumerConfig, ServiceConfig};
+use helpdesk_kit::consumer;
 use helpdesk_kit::db::{self, DbError};
 use helpdesk_kit::outbox::Relay;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationServiceServer;
@@ -14,6 +15,7 @@ use tokio::net::TcpListener;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
+use crate::consumers::{self, RoutingEvents};
 use crate::grpc::Api;
 use crate::timers::SnoozeWake;
 
@@ -104,7 +106,8 @@ impl Application {
     }
 
     /// Serves until `shutdown`; then health turns NOT_SERVING, in-flight calls and
-    /// live streams end, the relay publishes what is pending, and workers stop.
+    /// live streams end, the event consumer finishes the event in hand, the relay
+    /// publishes what is pending, and workers stop.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartupError> {
         let Self {
             listener,
@@ -126,6 +129,14 @@ impl Application {
             config.timers.clone(),
             workers.clone(),
         ));
+        // Stopped before the relay, so the events of its last changes are flushed too.
+        let consumer_stop = workers.child_token();
+        let consumer = tokio::spawn(run_consumer(
+            api.bus.clone(),
+            api.pool.clone(),
+            config.consumer.clone(),
+            consumer_stop.clone(),
+        ));
         let streams = api.shutdown.clone();
         let stop_streams = shutdown.clone();
         tokio::spawn(async move {
@@ -139,11 +150,41 @@ impl Application {
         let name = <ConversationServiceServer<Api> as NamedService>::NAME;
         let served =
             helpdesk_kit::grpc::serve(listener, Routes::new(server), &[name], shutdown).await;
+        consumer_stop.cancel();
+        let _ = consumer.await;
         workers.cancel();
         let _ = relay.await;
         let _ = timers.await;
         let _ = bus.client.flush().await;
         pool.close().await;
         served.map_err(StartupError::from)
+    }
+}
+
+/// Runs the routing-event consumer until `shutdown`, starting it again if it stops
+/// early (NATS unreachable when setting it up, or its message stream ended).
+async fn run_consumer(bus: Bus, pool: PgPool, config: ConsumerConfig, shutdown: CancellationToken) {
+    let handler = Arc::new(RoutingEvents);
+    loop {
+        let result = consumer::run(
+            bus.clone(),
+            pool.clone(),
+            consumers::spec(),
+            handler.clone(),
+            config.clone(),
+            shutdown.clone(),
+        )
+        .await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match result {
+            Ok(()) => tracing::warn!("event consumer stopped; restarting"),
+            Err(e) => tracing::warn!(error = %e, "event consumer failed; restarting"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
     }
 }

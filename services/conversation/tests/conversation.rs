@@ -5,6 +5,7 @@ mod conversation {
     pub mod chat;
     pub mod idempotency;
     pub mod outage;
+    pub mod routing_events;
     pub mod shutdown;
     pub mod support;
     pub mod timers;

@@ -15,9 +15,13 @@ use crate::auth::{Claims, JwtKeys, Role};
 use crate::config::ServiceConfig;
 use crate::infra::{self, Lifetime, ServerProcess};
 
-/// Where the shared private servers live.
+/// Where the shared private servers live: `HELPDESK_TEST_SERVERS_DIR` (each
+/// `deploy/local/test` run uses its own), else one folder per machine user.
 pub fn shared_dir() -> PathBuf {
     use std::os::unix::fs::MetadataExt;
+    if let Some(dir) = std::env::var_os("HELPDESK_TEST_SERVERS_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let uid = std::fs::metadata("/proc/self")
         .map(|m| m.uid())
         .unwrap_or(0);

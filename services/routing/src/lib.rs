@@ -2,4 +2,14 @@
 //! agent with free capacity, or waits in a persisted queue whose position the visitor
 //! sees, and is assigned the moment capacity frees.
 
+pub mod consumers;
 pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod startup;
+pub mod store;
+pub mod timers;
+
+pub use startup::{Application, DEFAULT_PORT, SCHEMA, StartupError};

@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 /// Longest message text, in characters.
 pub const MAX_CONTENT_CHARS: usize = 10_000;
+/// Longest satisfaction-rating comment, in characters.
+pub const MAX_CSAT_COMMENT_CHARS: usize = 2_000;
 /// Most attachments on one message.
 pub const MAX_ATTACHMENTS: usize = 10;
 /// Largest attachment size accepted as metadata (bytes).

@@ -532,4 +532,60 @@ impl Api {
         tx.commit().await?;
         Ok(conv.to_proto())
     }
+
+    pub(crate) async fn rate_conversation_impl(
+        &self,
+        c: &Caller,
+        req: RateConversationRequest,
+    ) -> Result<Conversation> {
+        let mut v = Violations::new();
+        if !(1..=5).contains(&req.rating) {
+            v.add("rating", "must be between 1 and 5");
+        }
+        validate::text(
+            &mut v,
+            "comment",
+            &req.comment,
+            false,
+            validate::MAX_CSAT_COMMENT_CHARS,
+        );
+        v.into_result()?;
+        if !c.is_visitor() {
+            return Err(Error::PermissionDenied(
+                "only the customer rates a conversation".into(),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut conv = self
+            .visible(&mut tx, c, "conversation_id", &req.conversation_id, true)
+            .await?;
+        if conv.status() != ConversationStatus::Resolved {
+            return Err(Error::FailedPrecondition(
+                "only a resolved conversation can be rated".into(),
+            ));
+        }
+        let comment = Some(req.comment.trim().to_string()).filter(|s| !s.is_empty());
+        if conv.csat_rating == Some(req.rating) && conv.csat_comment == comment {
+            tx.commit().await?;
+            return Ok(conv.to_proto());
+        }
+        conv.csat_rating = Some(req.rating);
+        conv.csat_comment = comment;
+        let conv = store::conversations::update(&mut tx, &conv).await?;
+        let actor = Actor {
+            kind: ActorKind::Contact as i32,
+            id: conv.contact_id.to_string(),
+        };
+        let meta = event::meta(c.account(), &actor, &Causation::request());
+        events::conversation_rated(
+            &mut tx,
+            meta,
+            &conv.to_proto(),
+            req.rating,
+            conv.csat_comment.as_deref().unwrap_or_default(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(conv.to_proto())
+    }
 }

@@ -186,6 +186,16 @@ impl ConversationService for Api {
         ))
     }
 
+    async fn rate_conversation(
+        &self,
+        r: Request<RateConversationRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.rate_conversation_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
     async fn send_message(
         &self,
         r: Request<SendMessageRequest>,
@@ -227,3 +237,4 @@ impl ConversationService for Api {
 }
 
 pub(crate) use conversations::change_status;
+pub(crate) use messages::append;

@@ -34,6 +34,8 @@ pub struct ConversationRow {
     pub status_actor_id: String,
     pub version: i64,
     pub next_sequence: i64,
+    pub csat_rating: Option<i32>,
+    pub csat_comment: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -68,6 +70,8 @@ impl ConversationRow {
             status_actor_id: actor.id.clone(),
             version: 1,
             next_sequence: 1,
+            csat_rating: None,
+            csat_comment: None,
             created_at: now,
             updated_at: now,
         }
@@ -115,13 +119,14 @@ impl ConversationRow {
                 id: self.status_actor_id.clone(),
             }),
             version: self.version,
+            csat_rating: self.csat_rating.unwrap_or_default(),
         }
     }
 }
 
 const COLUMNS: &str = "id, account_id, inbox_id, contact_id, channel_kind, status, snoozed_until, priority, labels, \
     custom_attributes, assignee_id, team_id, waiting_since, first_reply_at, last_activity_at, status_actor_kind, \
-    status_actor_id, version, next_sequence, created_at, updated_at";
+    status_actor_id, version, next_sequence, csat_rating, csat_comment, created_at, updated_at";
 
 /// Inserts a conversation.
 pub async fn insert(
@@ -130,7 +135,7 @@ pub async fn insert(
 ) -> Result<ConversationRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO conversations ({COLUMNS}) VALUES
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
          RETURNING {COLUMNS}"
     ))
     .bind(c.id)
@@ -152,6 +157,8 @@ pub async fn insert(
     .bind(&c.status_actor_id)
     .bind(c.version)
     .bind(c.next_sequence)
+    .bind(c.csat_rating)
+    .bind(&c.csat_comment)
     .bind(c.created_at)
     .bind(c.updated_at)
     .fetch_one(conn)
@@ -166,7 +173,8 @@ pub async fn update(
     sqlx::query_as(&format!(
         "UPDATE conversations SET status = $3, snoozed_until = $4, priority = $5, labels = $6, custom_attributes = $7,
          assignee_id = $8, team_id = $9, waiting_since = $10, first_reply_at = $11, last_activity_at = $12,
-         status_actor_kind = $13, status_actor_id = $14, next_sequence = $15, version = version + 1, updated_at = now()
+         status_actor_kind = $13, status_actor_id = $14, next_sequence = $15, csat_rating = $16, csat_comment = $17,
+         version = version + 1, updated_at = now()
          WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(&c.account_id)
@@ -184,6 +192,8 @@ pub async fn update(
     .bind(c.status_actor_kind)
     .bind(&c.status_actor_id)
     .bind(c.next_sequence)
+    .bind(c.csat_rating)
+    .bind(&c.csat_comment)
     .fetch_one(conn)
     .await
 }

@@ -110,11 +110,16 @@ async fn visitor_and_agent_chat_end_to_end() {
         Some(ActorKind::Agent as i32)
     );
 
-    // The visitor's stream gets the reply, and never the private note.
+    // The visitor's stream gets the reply, and never the private note. Messages stored
+    // before the stream opened may still be in flight from the outbox; skip those.
     let received = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(item) = visitor_stream.next().await {
             if let Some(Update::MessageCreated(e)) = item.expect("stream item").update {
-                return e.message.expect("message");
+                let message = e.message.expect("message");
+                if messages.iter().any(|m| m.id == message.id) {
+                    continue;
+                }
+                return message;
             }
         }
         panic!("stream ended");

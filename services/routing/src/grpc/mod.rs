@@ -1,0 +1,280 @@
+//! gRPC API: authentication here, one module per area.
+
+mod config;
+mod directory;
+mod queue;
+
+use std::pin::Pin;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::Stream;
+use helpdesk_kit::CancellationToken;
+use helpdesk_kit::auth::{self, Claims};
+use helpdesk_kit::bus::Bus;
+use helpdesk_proto::routing::v1::routing_service_server::RoutingService;
+use helpdesk_proto::routing::v1::*;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+
+/// The routing API's shared state.
+#[derive(Clone)]
+pub struct Api {
+    pub(crate) pool: PgPool,
+    pub(crate) bus: Bus,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub claims: Claims,
+}
+
+impl Caller {
+    pub fn account(&self) -> &str {
+        &self.claims.acct
+    }
+}
+
+fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
+    Ok(Caller {
+        claims: auth::claims(r)?,
+    })
+}
+
+pub(crate) fn encode_token(s: &str) -> String {
+    URL_SAFE_NO_PAD.encode(s)
+}
+
+pub(crate) fn decode_token(t: &str) -> Option<String> {
+    String::from_utf8(URL_SAFE_NO_PAD.decode(t).ok()?).ok()
+}
+
+type PresenceStream = Pin<Box<dyn Stream<Item = Result<PresenceUpdate, Status>> + Send>>;
+type PositionStream = Pin<Box<dyn Stream<Item = Result<QueuePosition, Status>> + Send>>;
+type StatsStream = Pin<Box<dyn Stream<Item = Result<QueueStats, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RoutingService for Api {
+    async fn create_team(&self, r: Request<CreateTeamRequest>) -> Result<Response<Team>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.create_team_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn create_agent(
+        &self,
+        r: Request<CreateAgentRequest>,
+    ) -> Result<Response<Agent>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.create_agent_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn get_agent(&self, r: Request<GetAgentRequest>) -> Result<Response<Agent>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.get_agent_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn list_agents(
+        &self,
+        r: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.list_agents_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn update_agent(
+        &self,
+        r: Request<UpdateAgentRequest>,
+    ) -> Result<Response<Agent>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.update_agent_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn set_presence(
+        &self,
+        r: Request<SetPresenceRequest>,
+    ) -> Result<Response<Agent>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.set_presence_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn set_business_hours(
+        &self,
+        r: Request<SetBusinessHoursRequest>,
+    ) -> Result<Response<BusinessHours>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.set_hours_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn get_business_hours(
+        &self,
+        r: Request<GetBusinessHoursRequest>,
+    ) -> Result<Response<BusinessHours>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.get_hours_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn create_routing_rule(
+        &self,
+        r: Request<CreateRoutingRuleRequest>,
+    ) -> Result<Response<RoutingRule>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.create_rule_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn update_settings(
+        &self,
+        r: Request<UpdateSettingsRequest>,
+    ) -> Result<Response<RoutingSettings>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.update_settings_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn assign_conversation(
+        &self,
+        r: Request<AssignConversationRequest>,
+    ) -> Result<Response<Assignment>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.assign_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn pick_from_queue(
+        &self,
+        r: Request<PickFromQueueRequest>,
+    ) -> Result<Response<Assignment>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.pick_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn list_queue(
+        &self,
+        r: Request<ListQueueRequest>,
+    ) -> Result<Response<ListQueueResponse>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.list_queue_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn get_queue_position(
+        &self,
+        r: Request<GetQueuePositionRequest>,
+    ) -> Result<Response<QueuePosition>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.get_position_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn get_queue_stats(
+        &self,
+        r: Request<GetQueueStatsRequest>,
+    ) -> Result<Response<QueueStats>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.get_stats_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn list_teams(
+        &self,
+        r: Request<ListTeamsRequest>,
+    ) -> Result<Response<ListTeamsResponse>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.list_teams_impl(&c).await?))
+    }
+
+    async fn heartbeat(&self, r: Request<HeartbeatRequest>) -> Result<Response<Agent>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.heartbeat_impl(&c).await?))
+    }
+
+    async fn list_routing_rules(
+        &self,
+        r: Request<ListRoutingRulesRequest>,
+    ) -> Result<Response<ListRoutingRulesResponse>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.list_rules_impl(&c).await?))
+    }
+
+    async fn delete_routing_rule(
+        &self,
+        r: Request<DeleteRoutingRuleRequest>,
+    ) -> Result<Response<DeleteRoutingRuleResponse>, Status> {
+        let c = caller(&r)?;
+        self.delete_rule_impl(&c, r.into_inner()).await?;
+        Ok(Response::new(DeleteRoutingRuleResponse {}))
+    }
+
+    async fn get_settings(
+        &self,
+        r: Request<GetSettingsRequest>,
+    ) -> Result<Response<RoutingSettings>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.get_settings_impl(&c).await?))
+    }
+
+    async fn unassign_conversation(
+        &self,
+        r: Request<UnassignConversationRequest>,
+    ) -> Result<Response<UnassignConversationResponse>, Status> {
+        let c = caller(&r)?;
+        self.unassign_impl(&c, r.into_inner()).await?;
+        Ok(Response::new(UnassignConversationResponse {}))
+    }
+
+    type WatchPresenceStream = PresenceStream;
+
+    async fn watch_presence(
+        &self,
+        r: Request<WatchPresenceRequest>,
+    ) -> Result<Response<Self::WatchPresenceStream>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(self.watch_presence_impl(c).await?))
+    }
+
+    type WatchQueuePositionStream = PositionStream;
+
+    async fn watch_queue_position(
+        &self,
+        r: Request<GetQueuePositionRequest>,
+    ) -> Result<Response<Self::WatchQueuePositionStream>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.watch_position_impl(c, r.into_inner()).await?,
+        ))
+    }
+
+    type WatchQueueStatsStream = StatsStream;
+
+    async fn watch_queue_stats(
+        &self,
+        r: Request<GetQueueStatsRequest>,
+    ) -> Result<Response<Self::WatchQueueStatsStream>, Status> {
+        let c = caller(&r)?;
+        Ok(Response::new(
+            self.watch_stats_impl(c, r.into_inner()).await?,
+        ))
+    }
+}

@@ -1,0 +1,372 @@
+//! Assignments, the queue, positions and live monitoring.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use helpdesk_kit::auth::Role;
+use helpdesk_kit::event::Causation;
+use helpdesk_kit::time::to_timestamp;
+use helpdesk_proto::routing::v1::*;
+use prost::Message as _;
+use uuid::Uuid;
+
+use super::{Api, Caller, PositionStream, StatsStream};
+use crate::domain::class_from_rank;
+use crate::engine;
+use crate::error::{Error, Result};
+use crate::events::{self, Origin};
+use crate::store::{directory, state};
+
+fn conversation_id(field: &str, s: &str) -> Result<Uuid> {
+    s.parse::<Uuid>().map_err(|_| {
+        helpdesk_kit::grpc::invalid_field(
+            field,
+            if s.is_empty() {
+                "required"
+            } else {
+                "must be a UUID"
+            },
+        )
+        .into()
+    })
+}
+
+fn assignment_proto(a: &state::AssignmentRow, reason: AssignReason) -> Assignment {
+    Assignment {
+        conversation_id: a.conversation_id.to_string(),
+        agent_id: a.agent_id.clone(),
+        team_id: a.team_id.map(|t| t.to_string()).unwrap_or_default(),
+        assign_time: Some(to_timestamp(a.assigned_at)),
+        reason: reason as i32,
+    }
+}
+
+fn origin(c: &Caller) -> Origin {
+    Origin {
+        account: c.account().to_string(),
+        actor: c.claims.actor(),
+        causation: Causation::request(),
+    }
+}
+
+impl Api {
+    pub(crate) async fn assign_impl(
+        &self,
+        c: &Caller,
+        req: AssignConversationRequest,
+    ) -> Result<Assignment> {
+        c.claims.require(&[Role::Admin, Role::Supervisor])?;
+        let id = conversation_id("conversation_id", &req.conversation_id)?;
+        if req.agent_id.is_empty() {
+            return Err(helpdesk_kit::grpc::invalid_field("agent_id", "required").into());
+        }
+        let mut tx = self.pool.begin().await?;
+        let row = engine::assign_manually(
+            &mut tx,
+            &origin(c),
+            id,
+            &req.agent_id,
+            req.allow_over_capacity,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(assignment_proto(&row, AssignReason::Manual))
+    }
+
+    pub(crate) async fn unassign_impl(
+        &self,
+        c: &Caller,
+        req: UnassignConversationRequest,
+    ) -> Result<()> {
+        c.claims.require(&[Role::Admin, Role::Supervisor])?;
+        let id = conversation_id("conversation_id", &req.conversation_id)?;
+        let mut tx = self.pool.begin().await?;
+        engine::unassign(&mut tx, &origin(c), id, req.requeue).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn pick_impl(
+        &self,
+        c: &Caller,
+        req: PickFromQueueRequest,
+    ) -> Result<Assignment> {
+        c.claims.require_staff()?;
+        let id = if req.conversation_id.is_empty() {
+            None
+        } else {
+            Some(conversation_id("conversation_id", &req.conversation_id)?)
+        };
+        let mut tx = self.pool.begin().await?;
+        let row = engine::pick(&mut tx, &origin(c), &c.claims.sub, id).await?;
+        tx.commit().await?;
+        Ok(assignment_proto(&row, AssignReason::Picked))
+    }
+
+    pub(crate) async fn list_queue_impl(
+        &self,
+        c: &Caller,
+        req: ListQueueRequest,
+    ) -> Result<ListQueueResponse> {
+        c.claims.require_staff()?;
+        let team = if req.team_id.is_empty() {
+            None
+        } else {
+            Some(conversation_id("team_id", &req.team_id)?)
+        };
+        let mut conn = self.pool.acquire().await?;
+        let mut entries = Vec::new();
+        for q in state::queue(&mut conn, c.account()).await? {
+            if team.is_some() && q.team_id != team {
+                continue;
+            }
+            let conv = state::conversation(&mut conn, c.account(), q.conversation_id).await?;
+            entries.push(QueueEntry {
+                conversation_id: q.conversation_id.to_string(),
+                team_id: q.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                position: q.position,
+                priority_class: class_from_rank(q.priority_class) as i32,
+                required_skills: q.required_skills.clone(),
+                enqueue_time: Some(to_timestamp(q.enqueued_at)),
+                contact_id: conv
+                    .as_ref()
+                    .map(|c| c.contact_id.to_string())
+                    .unwrap_or_default(),
+                inbox_id: conv
+                    .as_ref()
+                    .map(|c| c.inbox_id.to_string())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(ListQueueResponse { entries })
+    }
+
+    /// The position of a conversation the caller may see.
+    pub(crate) async fn position(&self, c: &Caller, id: Uuid) -> Result<QueuePosition> {
+        let mut conn = self.pool.acquire().await?;
+        let conv = state::conversation(&mut conn, c.account(), id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        if !c.claims.role.is_staff() && conv.contact_id.to_string() != c.claims.sub {
+            return Err(Error::NotFound("conversation"));
+        }
+        let entry = state::queued(&mut conn, c.account(), id).await?;
+        let assigned = state::assignment(&mut conn, c.account(), id).await?;
+        Ok(match entry {
+            Some(q) => QueuePosition {
+                conversation_id: id.to_string(),
+                position: q.position,
+                estimated_wait_seconds: q.estimate_secs,
+                team_id: q.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                priority_class: class_from_rank(q.priority_class) as i32,
+                enqueue_time: Some(to_timestamp(q.enqueued_at)),
+                assigned_agent_id: String::new(),
+                opens_at: q.not_before.map(to_timestamp),
+            },
+            None => QueuePosition {
+                conversation_id: id.to_string(),
+                assigned_agent_id: assigned.map(|a| a.agent_id).unwrap_or_default(),
+                ..Default::default()
+            },
+        })
+    }
+
+    pub(crate) async fn get_position_impl(
+        &self,
+        c: &Caller,
+        req: GetQueuePositionRequest,
+    ) -> Result<QueuePosition> {
+        let id = conversation_id("conversation_id", &req.conversation_id)?;
+        self.position(c, id).await
+    }
+
+    pub(crate) async fn watch_position_impl(
+        &self,
+        c: Caller,
+        req: GetQueuePositionRequest,
+    ) -> Result<PositionStream> {
+        let id = conversation_id("conversation_id", &req.conversation_id)?;
+        let first = self.position(&c, id).await?;
+        let subjects = &self.bus.subjects;
+        let account = c.account().to_string();
+        let mut subs = Vec::new();
+        for kind in [
+            events::POSITION_CHANGED,
+            events::ASSIGNED,
+            events::OVERFLOWED,
+            events::QUEUED,
+        ] {
+            subs.push(
+                self.bus
+                    .client
+                    .subscribe(subjects.event(&account, kind))
+                    .await
+                    .map_err(|e| {
+                        tonic::Status::unavailable(format!("live updates unavailable: {e}"))
+                    })?,
+            );
+        }
+        self.bus
+            .client
+            .flush()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut merged = futures::stream::select_all(subs);
+        let root = subjects.clone();
+        let shutdown = self.shutdown.clone();
+        let api = self.clone();
+        let key = id.to_string();
+        let stream = async_stream::stream! {
+            // The current state, re-read after subscribing so nothing falls between.
+            let done = first.position == 0;
+            yield Ok(api.position(&c, id).await.unwrap_or(first));
+            if done {
+                return;
+            }
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    next = merged.next() => next,
+                };
+                let Some(msg) = next else { break };
+                let kind = root.parse_event(&msg.subject).map(|(_, k)| k.to_string()).unwrap_or_default();
+                match kind.as_str() {
+                    events::POSITION_CHANGED => {
+                        let Ok(e) = QueuePositionChanged::decode(msg.payload) else { continue };
+                        if e.conversation_id == key {
+                            yield Ok(QueuePosition { conversation_id: key.clone(), position: e.position, estimated_wait_seconds: e.estimated_wait_seconds, team_id: e.team_id, ..Default::default() });
+                        }
+                    }
+                    events::QUEUED => {
+                        let Ok(e) = ConversationQueued::decode(msg.payload) else { continue };
+                        if e.conversation_id == key {
+                            yield Ok(QueuePosition { conversation_id: key.clone(), position: e.position, estimated_wait_seconds: e.estimated_wait_seconds, team_id: e.team_id, priority_class: e.priority_class, opens_at: e.opens_at, ..Default::default() });
+                        }
+                    }
+                    events::ASSIGNED => {
+                        let Ok(e) = ConversationAssigned::decode(msg.payload) else { continue };
+                        if e.conversation_id == key {
+                            yield Ok(QueuePosition { conversation_id: key.clone(), assigned_agent_id: e.agent_id, team_id: e.team_id, ..Default::default() });
+                            break;
+                        }
+                    }
+                    events::OVERFLOWED => {
+                        let Ok(e) = ConversationOverflowed::decode(msg.payload) else { continue };
+                        if e.conversation_id == key && e.action == OverflowAction::LeaveMessage as i32 {
+                            yield Ok(QueuePosition { conversation_id: key.clone(), ..Default::default() });
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        };
+        Ok(Box::pin(stream))
+    }
+
+    pub(crate) async fn stats(&self, c: &Caller, team: Option<Uuid>) -> Result<QueueStats> {
+        let mut conn = self.pool.acquire().await?;
+        let account = c.account();
+        let agents = directory::agent_views(&mut conn, account, None, false, None).await?;
+        let waiting = state::waiting_by_team(&mut conn, account).await?;
+        let today = state::today_by_team(&mut conn, account).await?;
+        let mut teams: BTreeSet<Option<Uuid>> = directory::list_teams(&mut conn, account)
+            .await?
+            .iter()
+            .map(|t| Some(t.id))
+            .collect();
+        teams.insert(None);
+        teams.extend(waiting.iter().map(|w| w.0));
+        let mut out = Vec::new();
+        for t in teams.into_iter().filter(|t| team.is_none() || *t == team) {
+            let members: Vec<_> = agents
+                .iter()
+                .filter(|a| t.is_none_or(|id| a.teams.contains(&id)))
+                .collect();
+            let online: Vec<_> = members
+                .iter()
+                .filter(|a| a.row.presence() == Presence::Online)
+                .collect();
+            let available = online.iter().filter(|a| a.active < a.row.max_chats).count();
+            let chats: i32 = online.iter().map(|a| a.active).sum();
+            let (n, longest, average) = waiting
+                .iter()
+                .find(|w| w.0 == t)
+                .map(|w| (w.1, w.2, w.3))
+                .unwrap_or((0, 0.0, 0.0));
+            let (assigned, overflowed) = today.get(&t).copied().unwrap_or((0, 0));
+            out.push(TeamStats {
+                team_id: t.map(|id| id.to_string()).unwrap_or_default(),
+                waiting: n as i32,
+                longest_wait_seconds: longest as i32,
+                average_wait_seconds: average as i32,
+                agents_online: online.len() as i32,
+                agents_available: available as i32,
+                chats_per_agent: if online.is_empty() {
+                    0.0
+                } else {
+                    f64::from(chats) / online.len() as f64
+                },
+                assigned_today: assigned as i32,
+                overflowed_today: overflowed as i32,
+            });
+        }
+        Ok(QueueStats {
+            teams: out,
+            time: Some(to_timestamp(chrono::Utc::now())),
+        })
+    }
+
+    pub(crate) async fn get_stats_impl(
+        &self,
+        c: &Caller,
+        req: GetQueueStatsRequest,
+    ) -> Result<QueueStats> {
+        c.claims.require_staff()?;
+        let team = if req.team_id.is_empty() {
+            None
+        } else {
+            Some(conversation_id("team_id", &req.team_id)?)
+        };
+        self.stats(c, team).await
+    }
+
+    pub(crate) async fn watch_stats_impl(
+        &self,
+        c: Caller,
+        req: GetQueueStatsRequest,
+    ) -> Result<StatsStream> {
+        c.claims.require(&[Role::Admin, Role::Supervisor])?;
+        let team = if req.team_id.is_empty() {
+            None
+        } else {
+            Some(conversation_id("team_id", &req.team_id)?)
+        };
+        let api = self.clone();
+        let shutdown = self.shutdown.clone();
+        let stream = async_stream::stream! {
+            let mut last: Option<Vec<TeamStats>> = None;
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = ticker.tick() => {}
+                }
+                match api.stats(&c, team).await {
+                    Ok(stats) => {
+                        if last.as_ref() != Some(&stats.teams) {
+                            last = Some(stats.teams.clone());
+                            yield Ok(stats);
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(tonic::Status::from(e));
+                        break;
+                    }
+                }
+            }
+        };
+        Ok(Box::pin(stream))
+    }
+}

@@ -1,0 +1,205 @@
+//! Building and running the routing service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helpdesk_kit::CancellationToken;
+use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
+use helpdesk_kit::bus::{Bus, BusError};
+use helpdesk_kit::config::ServiceConfig;
+use helpdesk_kit::consumer::{self, ConsumerSpec};
+use helpdesk_kit::db::{self, DbError};
+use helpdesk_kit::event::Causation;
+use helpdesk_kit::outbox::Relay;
+use helpdesk_proto::routing::v1::routing_service_server::RoutingServiceServer;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+use crate::consumers::{ConversationEvents, KINDS};
+use crate::engine;
+use crate::events::Origin;
+use crate::grpc::Api;
+use crate::store::state;
+use crate::timers::RoutingTimers;
+
+/// Schema (and service) name.
+pub const SCHEMA: &str = "routing";
+/// Default gRPC port.
+pub const DEFAULT_PORT: u16 = 50052;
+/// How often every queue is re-examined (opening hours, missed triggers).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The service failed to start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Database setup.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// NATS setup.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Binding the port.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A routing service with its port bound, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    api: Api,
+    config: ServiceConfig,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (migrating the schema) and NATS, and binds the port.
+    pub async fn build(config: ServiceConfig) -> Result<Self, StartupError> {
+        let pool = db::connect_and_migrate(
+            &config.database_url,
+            SCHEMA,
+            config.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
+        let bus = Bus::connect(&config, "helpdesk-routing").await?;
+        let listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?
+            .port();
+        let api = Api {
+            pool,
+            bus,
+            shutdown: CancellationToken::new(),
+        };
+        Ok(Self {
+            listener,
+            port,
+            api,
+            config,
+        })
+    }
+
+    /// The bound gRPC port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The service's database pool (its own schema).
+    pub fn pool(&self) -> &PgPool {
+        &self.api.pool
+    }
+
+    /// Serves until `shutdown`; then health turns NOT_SERVING, calls and streams end,
+    /// the consumer drains, pending events are published and workers stop.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartupError> {
+        let Self {
+            listener,
+            api,
+            config,
+            ..
+        } = self;
+        let workers = CancellationToken::new();
+        let pool = api.pool.clone();
+        let bus = api.bus.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(
+            Relay::new(pool.clone(), bus.clone(), SCHEMA, config.outbox.clone())
+                .run(workers.clone()),
+        );
+        tasks.spawn(helpdesk_kit::timers::run_worker(
+            pool.clone(),
+            Arc::new(RoutingTimers),
+            config.timers.clone(),
+            workers.clone(),
+        ));
+        let spec = ConsumerSpec {
+            name: SCHEMA.into(),
+            kinds: KINDS.iter().map(|k| k.to_string()).collect(),
+        };
+        let consumer = consumer::run(
+            bus.clone(),
+            pool.clone(),
+            spec,
+            Arc::new(ConversationEvents),
+            config.consumer.clone(),
+            workers.clone(),
+        );
+        tasks.spawn(async move {
+            if let Err(e) = consumer.await {
+                tracing::error!(error = %e, "routing consumer stopped");
+            }
+        });
+        tasks.spawn(sweep(pool.clone(), workers.clone()));
+        let streams = api.shutdown.clone();
+        let stop_streams = shutdown.clone();
+        tokio::spawn(async move {
+            stop_streams.cancelled().await;
+            streams.cancel();
+        });
+        let keys = JwtKeys::new(config.jwt_secret.as_bytes());
+        let server = RoutingServiceServer::with_interceptor(api, AuthInterceptor::new(keys));
+        let name = <RoutingServiceServer<Api> as NamedService>::NAME;
+        let served =
+            helpdesk_kit::grpc::serve(listener, Routes::new(server), &[name], shutdown).await;
+        workers.cancel();
+        while tasks.join_next().await.is_some() {}
+        let _ = bus.client.flush().await;
+        pool.close().await;
+        served.map_err(StartupError::from)
+    }
+}
+
+/// Re-examines every non-empty queue periodically: chats waiting for opening time,
+/// and anything a missed trigger left behind.
+async fn sweep(pool: PgPool, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+        }
+        let accounts = match pool.acquire().await {
+            Ok(mut conn) => state::accounts_with_queue(&mut conn)
+                .await
+                .unwrap_or_default(),
+            Err(_) => continue,
+        };
+        for account in accounts {
+            let result = async {
+                let mut tx = pool.begin().await?;
+                engine::dispatch(
+                    &mut tx,
+                    &Origin::system(&account, Causation::request()),
+                    None,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok::<_, crate::error::Error>(())
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, %account, "queue sweep failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Teams, agents, skills.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use helpdesk_kit::time::to_timestamp;
+use helpdesk_proto::routing::v1::{Agent, Presence, Skill, SkillLevel, Team};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::domain::StorageName;
+use crate::domain::select::Candidate;
+
+/// A stored team.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TeamRow {
+    pub id: Uuid,
+    pub account_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TeamRow {
+    /// As the API shows it.
+    pub fn to_proto(&self) -> Team {
+        Team {
+            id: self.id.to_string(),
+            account_id: self.account_id.clone(),
+            name: self.name.clone(),
+            create_time: Some(to_timestamp(self.created_at)),
+        }
+    }
+}
+
+/// Inserts a team.
+pub async fn insert_team(
+    conn: &mut PgConnection,
+    account: &str,
+    name: &str,
+) -> Result<TeamRow, sqlx::Error> {
+    sqlx::query_as("INSERT INTO teams (id, account_id, name) VALUES ($1, $2, $3) RETURNING id, account_id, name, created_at")
+        .bind(Uuid::now_v7())
+        .bind(account)
+        .bind(name)
+        .fetch_one(conn)
+        .await
+}
+
+/// The account's teams by name.
+pub async fn list_teams(
+    conn: &mut PgConnection,
+    account: &str,
+) -> Result<Vec<TeamRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, account_id, name, created_at FROM teams WHERE account_id = $1 ORDER BY name",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await
+}
+
+/// Which of `ids` are not teams of the account.
+pub async fn unknown_teams(
+    conn: &mut PgConnection,
+    account: &str,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let known: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM teams WHERE account_id = $1 AND id = ANY($2)")
+            .bind(account)
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(ids.iter().filter(|i| !known.contains(i)).copied().collect())
+}
+
+/// A stored agent.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AgentRow {
+    pub account_id: String,
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub languages: Vec<String>,
+    pub max_chats: i32,
+    pub channel_capacity: Json<HashMap<String, i32>>,
+    pub presence: String,
+    pub presence_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub last_assigned_at: Option<DateTime<Utc>>,
+    pub resolved_count: i64,
+    pub csat_sum: i64,
+    pub csat_count: i64,
+}
+
+impl AgentRow {
+    /// Current presence.
+    pub fn presence(&self) -> Presence {
+        Presence::from_storage(&self.presence)
+    }
+
+    /// Average CSAT, 0 when none.
+    pub fn csat_average(&self) -> f64 {
+        if self.csat_count == 0 {
+            0.0
+        } else {
+            self.csat_sum as f64 / self.csat_count as f64
+        }
+    }
+}
+
+/// An agent with its teams, skills and load.
+#[derive(Debug, Clone)]
+pub struct AgentView {
+    pub row: AgentRow,
+    pub teams: Vec<Uuid>,
+    pub skills: Vec<(String, i32)>,
+    pub active: i32,
+    pub active_by_channel: HashMap<String, i32>,
+}
+
+impl AgentView {
+    /// As the API shows it.
+    pub fn to_proto(&self) -> Agent {
+        let r = &self.row;
+        Agent {
+            id: r.id.clone(),
+            account_id: r.account_id.clone(),
+            name: r.name.clone(),
+            email: r.email.clone(),
+            team_ids: self.teams.iter().map(Uuid::to_string).collect(),
+            languages: r.languages.clone(),
+            skills: self
+                .skills
+                .iter()
+                .map(|(name, level)| Skill {
+                    name: name.clone(),
+                    level: SkillLevel::try_from(*level).unwrap_or_default() as i32,
+                })
+                .collect(),
+            max_chats: r.max_chats,
+            channel_capacity: r.channel_capacity.0.clone(),
+            presence: r.presence() as i32,
+            presence_time: Some(to_timestamp(r.presence_at)),
+            active_chats: self.active,
+            resolved_count: r.resolved_count,
+            csat_average: r.csat_average(),
+            csat_count: r.csat_count,
+        }
+    }
+
+    /// As the dispatcher sees it.
+    pub fn candidate(&self) -> Candidate {
+        Candidate {
+            id: self.row.id.clone(),
+            name: self.row.name.clone(),
+            max_chats: self.row.max_chats,
+            channel_capacity: self.row.channel_capacity.0.clone(),
+            active: self.active,
+            active_by_channel: self.active_by_channel.clone(),
+            teams: self.teams.iter().copied().collect::<HashSet<_>>(),
+            skills: self.skills.iter().cloned().collect(),
+            last_assigned_at: self.row.last_assigned_at,
+            csat_average: self.row.csat_average(),
+        }
+    }
+}
+
+const AGENT_COLUMNS: &str = "account_id, id, name, email, languages, max_chats, channel_capacity, presence, presence_at, \
+    last_seen_at, last_assigned_at, resolved_count, csat_sum, csat_count";
+
+/// Inserts an agent (teams and skills separately).
+pub async fn insert_agent(conn: &mut PgConnection, a: &AgentRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO agents (account_id, id, name, email, languages, max_chats, channel_capacity)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&a.account_id)
+    .bind(&a.id)
+    .bind(&a.name)
+    .bind(&a.email)
+    .bind(&a.languages)
+    .bind(a.max_chats)
+    .bind(&a.channel_capacity)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes the editable fields back.
+pub async fn update_agent(conn: &mut PgConnection, a: &AgentRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE agents SET name = $3, email = $4, languages = $5, max_chats = $6, channel_capacity = $7, updated_at = now()
+         WHERE account_id = $1 AND id = $2",
+    )
+    .bind(&a.account_id)
+    .bind(&a.id)
+    .bind(&a.name)
+    .bind(&a.email)
+    .bind(&a.languages)
+    .bind(a.max_chats)
+    .bind(&a.channel_capacity)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the agent's teams and skills.
+pub async fn set_teams_and_skills(
+    conn: &mut PgConnection,
+    account: &str,
+    agent: &str,
+    teams: &[Uuid],
+    skills: &[(String, i32)],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM agent_teams WHERE account_id = $1 AND agent_id = $2")
+        .bind(account)
+        .bind(agent)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM agent_skills WHERE account_id = $1 AND agent_id = $2")
+        .bind(account)
+        .bind(agent)
+        .execute(&mut *conn)
+        .await?;
+    for t in teams {
+        sqlx::query("INSERT INTO agent_teams (account_id, agent_id, team_id) VALUES ($1, $2, $3)")
+            .bind(account)
+            .bind(agent)
+            .bind(t)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (skill, level) in skills {
+        sqlx::query(
+            "INSERT INTO agent_skills (account_id, agent_id, skill, level) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(account)
+        .bind(agent)
+        .bind(skill)
+        .bind(level)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// One agent row, optionally locked.
+pub async fn get_agent_row(
+    conn: &mut PgConnection,
+    account: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<AgentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = $1 AND id = $2{}",
+        if lock { " FOR UPDATE" } else { "" }
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Agents of the account (optionally only one, only online, only of a team), with
+/// teams, skills and open-chat counts.
+pub async fn agent_views(
+    conn: &mut PgConnection,
+    account: &str,
+    only_id: Option<&str>,
+    online_only: bool,
+    team: Option<Uuid>,
+) -> Result<Vec<AgentView>, sqlx::Error> {
+    let rows: Vec<AgentRow> = sqlx::query_as(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents a WHERE account_id = $1 AND ($2::text IS NULL OR id = $2)
+         AND (NOT $3 OR presence = 'online')
+         AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM agent_teams t WHERE t.account_id = a.account_id AND t.agent_id = a.id AND t.team_id = $4))
+         ORDER BY id"
+    ))
+    .bind(account)
+    .bind(only_id)
+    .bind(online_only)
+    .bind(team)
+    .fetch_all(&mut *conn)
+    .await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut teams: HashMap<String, Vec<Uuid>> = HashMap::new();
+    for row in sqlx::query("SELECT agent_id, team_id FROM agent_teams WHERE account_id = $1 AND agent_id = ANY($2) ORDER BY team_id")
+        .bind(account)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        teams.entry(row.get("agent_id")).or_default().push(row.get("team_id"));
+    }
+    let mut skills: HashMap<String, Vec<(String, i32)>> = HashMap::new();
+    for row in sqlx::query("SELECT agent_id, skill, level FROM agent_skills WHERE account_id = $1 AND agent_id = ANY($2) ORDER BY skill")
+        .bind(account)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        skills.entry(row.get("agent_id")).or_default().push((row.get("skill"), row.get("level")));
+    }
+    let mut load: HashMap<String, HashMap<String, i32>> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT agent_id, channel, count(*)::int AS n FROM assignments WHERE account_id = $1 AND agent_id = ANY($2) GROUP BY agent_id, channel",
+    )
+    .bind(account)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        load.entry(row.get("agent_id")).or_default().insert(row.get("channel"), row.get("n"));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let by_channel = load.remove(&row.id).unwrap_or_default();
+            AgentView {
+                teams: teams.remove(&row.id).unwrap_or_default(),
+                skills: skills.remove(&row.id).unwrap_or_default(),
+                active: by_channel.values().sum(),
+                active_by_channel: by_channel,
+                row,
+            }
+        })
+        .collect())
+}
+
+/// Sets presence; returns the previous one (None when the agent does not exist).
+pub async fn set_presence(
+    conn: &mut PgConnection,
+    account: &str,
+    id: &str,
+    presence: Presence,
+) -> Result<Option<Presence>, sqlx::Error> {
+    let before: Option<String> = sqlx::query_scalar(
+        "SELECT presence FROM agents WHERE account_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(account)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(before) = before else {
+        return Ok(None);
+    };
+    let before = Presence::from_storage(&before);
+    if before != presence {
+        sqlx::query("UPDATE agents SET presence = $3, presence_at = now() WHERE account_id = $1 AND id = $2")
+            .bind(account)
+            .bind(id)
+            .bind(presence.storage_name())
+            .execute(conn)
+            .await?;
+    }
+    Ok(Some(before))
+}
+
+/// Records a heartbeat; returns the stored `last_seen_at`.
+pub async fn touch(
+    conn: &mut PgConnection,
+    account: &str,
+    id: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("UPDATE agents SET last_seen_at = now() WHERE account_id = $1 AND id = $2 RETURNING last_seen_at")
+        .bind(account)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Credits a resolution and optionally a CSAT rating.
+pub async fn credit(
+    conn: &mut PgConnection,
+    account: &str,
+    id: &str,
+    resolved: i64,
+    rating: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE agents SET resolved_count = resolved_count + $3, csat_sum = csat_sum + coalesce($4, 0),
+         csat_count = csat_count + (CASE WHEN $4 IS NULL THEN 0 ELSE 1 END) WHERE account_id = $1 AND id = $2",
+    )
+    .bind(account)
+    .bind(id)
+    .bind(resolved)
+    .bind(rating)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

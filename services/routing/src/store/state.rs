@@ -1,0 +1,445 @@
+//! The conversation projection, the queue, assignments and their history.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+/// What routing keeps of a conversation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub account_id: String,
+    pub id: Uuid,
+    pub inbox_id: Uuid,
+    pub contact_id: Uuid,
+    pub channel: String,
+    pub status: String,
+    pub priority: i32,
+    pub labels: Vec<String>,
+    pub attributes: Json<HashMap<String, String>>,
+    pub contact_attributes: Json<HashMap<String, String>>,
+    pub first_message: String,
+    pub last_agent_id: Option<String>,
+    pub last_team_id: Option<Uuid>,
+}
+
+const CONV_COLUMNS: &str = "account_id, id, inbox_id, contact_id, channel, status, priority, labels, attributes, \
+    contact_attributes, first_message, last_agent_id, last_team_id";
+
+/// Inserts or refreshes the projection (keeps first message and last agent).
+pub async fn upsert_conversation(
+    conn: &mut PgConnection,
+    c: &ConversationRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO conversations (account_id, id, inbox_id, contact_id, channel, status, priority, labels, attributes,
+             contact_attributes, first_message)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (account_id, id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
+             labels = EXCLUDED.labels, attributes = EXCLUDED.attributes,
+             first_message = CASE WHEN conversations.first_message = '' THEN EXCLUDED.first_message ELSE conversations.first_message END",
+    )
+    .bind(&c.account_id)
+    .bind(c.id)
+    .bind(c.inbox_id)
+    .bind(c.contact_id)
+    .bind(&c.channel)
+    .bind(&c.status)
+    .bind(c.priority)
+    .bind(&c.labels)
+    .bind(&c.attributes)
+    .bind(&c.contact_attributes)
+    .bind(&c.first_message)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One projected conversation.
+pub async fn conversation(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<ConversationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {CONV_COLUMNS} FROM conversations WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records the first customer message if none yet.
+pub async fn set_first_message(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+    text: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE conversations SET first_message = $3 WHERE account_id = $1 AND id = $2 AND first_message = ''")
+        .bind(account)
+        .bind(id)
+        .bind(text)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the last agent who served the conversation.
+pub async fn set_last_agent(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+    agent: &str,
+    team: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE conversations SET last_agent_id = $3, last_team_id = $4 WHERE account_id = $1 AND id = $2")
+        .bind(account)
+        .bind(id)
+        .bind(agent)
+        .bind(team)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The agent who most recently served this contact (any conversation).
+pub async fn last_agent_of_contact(
+    conn: &mut PgConnection,
+    account: &str,
+    contact: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT last_agent_id FROM conversations WHERE account_id = $1 AND contact_id = $2 AND last_agent_id IS NOT NULL
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(account)
+    .bind(contact)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A queued conversation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueRow {
+    pub account_id: String,
+    pub conversation_id: Uuid,
+    pub team_id: Option<Uuid>,
+    pub required_skills: Vec<String>,
+    pub priority_class: i32,
+    pub strategy: String,
+    pub channel: String,
+    pub enqueued_at: DateTime<Utc>,
+    pub stage: i32,
+    pub not_before: Option<DateTime<Utc>>,
+    pub position: i32,
+    pub estimate_secs: i32,
+}
+
+const QUEUE_COLUMNS: &str = "account_id, conversation_id, team_id, required_skills, priority_class, strategy, channel, \
+    enqueued_at, stage, not_before, position, estimate_secs";
+
+/// Puts a conversation in the queue.
+pub async fn enqueue(conn: &mut PgConnection, q: &QueueRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO queue (account_id, conversation_id, team_id, required_skills, priority_class, strategy, channel,
+             enqueued_at, stage, not_before)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&q.account_id)
+    .bind(q.conversation_id)
+    .bind(q.team_id)
+    .bind(&q.required_skills)
+    .bind(q.priority_class)
+    .bind(&q.strategy)
+    .bind(&q.channel)
+    .bind(q.enqueued_at)
+    .bind(q.stage)
+    .bind(q.not_before)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One queue entry.
+pub async fn queued(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<QueueRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {QUEUE_COLUMNS} FROM queue WHERE account_id = $1 AND conversation_id = $2"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The whole queue of the account in order.
+pub async fn queue(conn: &mut PgConnection, account: &str) -> Result<Vec<QueueRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {QUEUE_COLUMNS} FROM queue WHERE account_id = $1 ORDER BY priority_class, enqueued_at, conversation_id"
+    ))
+    .bind(account)
+    .fetch_all(conn)
+    .await
+}
+
+/// Removes a conversation from the queue; true when it was queued.
+pub async fn dequeue(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM queue WHERE account_id = $1 AND conversation_id = $2")
+            .bind(account)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+/// Writes routing changes of a queue entry (team, skills, stage).
+pub async fn update_entry(conn: &mut PgConnection, q: &QueueRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE queue SET team_id = $3, required_skills = $4, stage = $5, not_before = $6 WHERE account_id = $1 AND conversation_id = $2",
+    )
+    .bind(&q.account_id)
+    .bind(q.conversation_id)
+    .bind(q.team_id)
+    .bind(&q.required_skills)
+    .bind(q.stage)
+    .bind(q.not_before)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores a published position.
+pub async fn set_position(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+    position: i32,
+    estimate: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE queue SET position = $3, estimate_secs = $4 WHERE account_id = $1 AND conversation_id = $2")
+        .bind(account)
+        .bind(id)
+        .bind(position)
+        .bind(estimate)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Accounts with anything queued.
+pub async fn accounts_with_queue(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT DISTINCT account_id FROM queue")
+        .fetch_all(conn)
+        .await
+}
+
+/// An open assignment.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AssignmentRow {
+    pub account_id: String,
+    pub conversation_id: Uuid,
+    pub agent_id: String,
+    pub team_id: Option<Uuid>,
+    pub channel: String,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// Records an assignment (and its history row) and stamps the agent.
+pub async fn assign(
+    conn: &mut PgConnection,
+    a: &AssignmentRow,
+    reason: &str,
+    waited_seconds: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO assignments (account_id, conversation_id, agent_id, team_id, channel, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&a.account_id)
+    .bind(a.conversation_id)
+    .bind(&a.agent_id)
+    .bind(a.team_id)
+    .bind(&a.channel)
+    .bind(a.assigned_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO assignment_log (account_id, conversation_id, agent_id, team_id, reason, waited_seconds, assigned_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&a.account_id)
+    .bind(a.conversation_id)
+    .bind(&a.agent_id)
+    .bind(a.team_id)
+    .bind(reason)
+    .bind(waited_seconds)
+    .bind(a.assigned_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE agents SET last_assigned_at = $3 WHERE account_id = $1 AND id = $2")
+        .bind(&a.account_id)
+        .bind(&a.agent_id)
+        .bind(a.assigned_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The open assignment of a conversation.
+pub async fn assignment(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<AssignmentRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account_id, conversation_id, agent_id, team_id, channel, assigned_at FROM assignments
+         WHERE account_id = $1 AND conversation_id = $2",
+    )
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Open assignments of an agent.
+pub async fn assignments_of(
+    conn: &mut PgConnection,
+    account: &str,
+    agent: &str,
+) -> Result<Vec<AssignmentRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account_id, conversation_id, agent_id, team_id, channel, assigned_at FROM assignments
+         WHERE account_id = $1 AND agent_id = $2 ORDER BY assigned_at",
+    )
+    .bind(account)
+    .bind(agent)
+    .fetch_all(conn)
+    .await
+}
+
+/// Ends an open assignment (capacity freed) and closes its history row.
+pub async fn release(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<AssignmentRow>, sqlx::Error> {
+    let released: Option<AssignmentRow> = sqlx::query_as(
+        "DELETE FROM assignments WHERE account_id = $1 AND conversation_id = $2
+         RETURNING account_id, conversation_id, agent_id, team_id, channel, assigned_at",
+    )
+    .bind(account)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if released.is_some() {
+        sqlx::query("UPDATE assignment_log SET released_at = now() WHERE account_id = $1 AND conversation_id = $2 AND released_at IS NULL")
+            .bind(account)
+            .bind(id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(released)
+}
+
+/// Average seconds an assignment lasted (last 200 released), if any.
+pub async fn average_handle_seconds(
+    conn: &mut PgConnection,
+    account: &str,
+) -> Result<Option<f64>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT avg(extract(epoch FROM released_at - assigned_at))::float8 AS avg, count(*) AS n FROM (
+             SELECT assigned_at, released_at FROM assignment_log WHERE account_id = $1 AND released_at IS NOT NULL
+             ORDER BY released_at DESC LIMIT 200) recent",
+    )
+    .bind(account)
+    .fetch_one(conn)
+    .await?;
+    let n: i64 = row.get("n");
+    Ok(if n >= 5 { row.get("avg") } else { None })
+}
+
+/// Records an overflow.
+pub async fn log_overflow(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+    from_team: Option<Uuid>,
+    action: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO overflow_log (account_id, conversation_id, from_team_id, action, reason) VALUES ($1, $2, $3, $4, $5)")
+        .bind(account)
+        .bind(id)
+        .bind(from_team)
+        .bind(action)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Per-team counts for live monitoring: (team, waiting, longest wait s, average wait s).
+pub async fn waiting_by_team(
+    conn: &mut PgConnection,
+    account: &str,
+) -> Result<Vec<(Option<Uuid>, i64, f64, f64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT team_id, count(*) AS n, coalesce(max(extract(epoch FROM now() - enqueued_at)), 0)::float8 AS longest,
+                coalesce(avg(extract(epoch FROM now() - enqueued_at)), 0)::float8 AS average
+         FROM queue WHERE account_id = $1 GROUP BY team_id",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.get("team_id"),
+                r.get("n"),
+                r.get("longest"),
+                r.get("average"),
+            )
+        })
+        .collect())
+}
+
+/// Assignments and overflows since the start of the UTC day, per team.
+pub async fn today_by_team(
+    conn: &mut PgConnection,
+    account: &str,
+) -> Result<HashMap<Option<Uuid>, (i64, i64)>, sqlx::Error> {
+    let mut out: HashMap<Option<Uuid>, (i64, i64)> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT team_id, count(*) AS n FROM assignment_log WHERE account_id = $1 AND assigned_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' GROUP BY team_id",
+    )
+    .bind(account)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        out.entry(r.get("team_id")).or_default().0 = r.get("n");
+    }
+    for r in sqlx::query(
+        "SELECT from_team_id, count(*) AS n FROM overflow_log WHERE account_id = $1 AND at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' GROUP BY from_team_id",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await?
+    {
+        out.entry(r.get("from_team_id")).or_default().1 = r.get("n");
+    }
+    Ok(out)
+}

@@ -1,0 +1,451 @@
+//! The routing API on its own: directory, validation, presence, statistics.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use helpdesk_kit::CancellationToken;
+use helpdesk_kit::auth::Role;
+use helpdesk_kit::grpc::violated_fields;
+use helpdesk_kit::testing::{TestEnv, eventually};
+use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use helpdesk_proto::routing::v1::*;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+struct App {
+    env: TestEnv,
+    port: u16,
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+async fn spawn() -> App {
+    let env = TestEnv::new().await;
+    let app = helpdesk_routing::Application::build(env.service_config())
+        .await
+        .expect("build");
+    let port = app.port();
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    let handle = tokio::spawn(async move {
+        app.run(s).await.expect("run");
+    });
+    App {
+        env,
+        port,
+        stop,
+        handle,
+    }
+}
+
+impl App {
+    async fn client(&self) -> RoutingServiceClient<Channel> {
+        RoutingServiceClient::connect(format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("connect")
+    }
+    fn token(&self, sub: &str, role: Role) -> String {
+        self.env.token("acme", sub, role)
+    }
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.handle).await;
+    }
+}
+
+fn authed<T>(msg: T, token: &str) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    r
+}
+
+fn range(start: &str, end: &str) -> TimeRange {
+    TimeRange {
+        start: start.into(),
+        end: end.into(),
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_invalid_argument_naming_the_field() {
+    let app = spawn().await;
+    let admin = app.token("admin", Role::Admin);
+    let mut c = app.client().await;
+    let team = c
+        .create_team(authed(
+            CreateTeamRequest {
+                team: Some(Team {
+                    name: "billing".into(),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("team")
+        .into_inner();
+
+    // Negative capacity.
+    let agent = |max: i32, teams: Vec<String>| Agent {
+        id: "ana".into(),
+        name: "Ana".into(),
+        max_chats: max,
+        team_ids: teams,
+        ..Default::default()
+    };
+    let e = c
+        .create_agent(authed(
+            CreateAgentRequest {
+                agent: Some(agent(-1, vec![])),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("negative");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&e), vec!["agent.max_chats"]);
+    // Unknown team.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let e = c
+        .create_agent(authed(
+            CreateAgentRequest {
+                agent: Some(agent(3, vec![unknown.clone()])),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("team");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&e), vec!["agent.team_ids"]);
+    let e = c
+        .create_routing_rule(authed(
+            CreateRoutingRuleRequest {
+                rule: Some(RoutingRule {
+                    name: "r".into(),
+                    target_team_id: unknown,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("rule team");
+    assert_eq!(violated_fields(&e), vec!["rule.target_team_id"]);
+    // Overlapping hours.
+    let hours = BusinessHours {
+        team_id: team.id.clone(),
+        time_zone: "Europe/Berlin".into(),
+        weekly: vec![DaySchedule {
+            weekday: 1,
+            ranges: vec![range("09:00", "13:00"), range("12:00", "17:00")],
+        }],
+        outside_hours_policy: OutsideHoursPolicy::LeaveMessage as i32,
+        ..Default::default()
+    };
+    let e = c
+        .set_business_hours(authed(
+            SetBusinessHoursRequest {
+                hours: Some(hours.clone()),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("overlap");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        violated_fields(&e)
+            .iter()
+            .any(|f| f.starts_with("hours.weekly[0]")),
+        "{e:?}"
+    );
+    assert!(e.message().contains("overlapping"), "{}", e.message());
+    let mut bad_zone = hours.clone();
+    bad_zone.weekly = vec![];
+    bad_zone.time_zone = "Mars/Olympus".into();
+    let e = c
+        .set_business_hours(authed(
+            SetBusinessHoursRequest {
+                hours: Some(bad_zone),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("zone");
+    assert_eq!(violated_fields(&e), vec!["hours.time_zone"]);
+    // Settings that cannot work.
+    let e = c
+        .update_settings(authed(
+            UpdateSettingsRequest {
+                settings: Some(RoutingSettings {
+                    overflow_action: OverflowAction::OverflowTeam as i32,
+                    max_wait_seconds: -5,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("settings");
+    let mut fields = violated_fields(&e);
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec!["settings.max_wait_seconds", "settings.overflow_team_id"]
+    );
+    // Unknown presence, bad ids.
+    let e = c
+        .set_presence(authed(
+            SetPresenceRequest {
+                agent_id: String::new(),
+                presence: 0,
+            },
+            &app.token("ana", Role::Agent),
+        ))
+        .await
+        .expect_err("presence");
+    assert_eq!(violated_fields(&e), vec!["presence"]);
+    let e = c
+        .get_queue_position(authed(
+            GetQueuePositionRequest {
+                conversation_id: "nope".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("bad id");
+    assert_eq!(violated_fields(&e), vec!["conversation_id"]);
+    // Nothing was stored by the refused calls.
+    let agents = c
+        .list_agents(authed(ListAgentsRequest::default(), &admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .agents;
+    assert!(agents.is_empty());
+    let e = c
+        .get_business_hours(authed(
+            GetBusinessHoursRequest {
+                team_id: team.id.clone(),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("none");
+    assert_eq!(e.code(), Code::NotFound);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn directory_roles_and_tenants() {
+    let app = spawn().await;
+    let admin = app.token("admin", Role::Admin);
+    let mut c = app.client().await;
+    let agent = Agent {
+        id: "ana".into(),
+        name: "Ana".into(),
+        max_chats: 3,
+        channel_capacity: [("email".to_string(), 1)].into(),
+        skills: vec![Skill {
+            name: "Billing".into(),
+            level: SkillLevel::Primary as i32,
+        }],
+        languages: vec!["de".into(), "en".into()],
+        ..Default::default()
+    };
+    let created = c
+        .create_agent(authed(
+            CreateAgentRequest {
+                agent: Some(agent.clone()),
+            },
+            &admin,
+        ))
+        .await
+        .expect("create")
+        .into_inner();
+    assert_eq!(created.skills[0].name, "billing", "skills are normalised");
+    assert_eq!(created.presence, Presence::Offline as i32);
+    let e = c
+        .create_agent(authed(CreateAgentRequest { agent: Some(agent) }, &admin))
+        .await
+        .expect_err("duplicate");
+    assert_eq!(e.code(), Code::AlreadyExists);
+    // Agents cannot administer; another tenant sees nothing; no token is unauthenticated.
+    let e = c
+        .create_team(authed(
+            CreateTeamRequest {
+                team: Some(Team {
+                    name: "x".into(),
+                    ..Default::default()
+                }),
+            },
+            &app.token("ana", Role::Agent),
+        ))
+        .await
+        .expect_err("agent");
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let other = app.env.token("globex", "admin", Role::Admin);
+    let e = c
+        .get_agent(authed(GetAgentRequest { id: "ana".into() }, &other))
+        .await
+        .expect_err("tenant");
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(
+        c.list_agents(authed(ListAgentsRequest::default(), &other))
+            .await
+            .expect("list")
+            .into_inner()
+            .agents
+            .is_empty()
+    );
+    let e = c
+        .list_agents(Request::new(ListAgentsRequest::default()))
+        .await
+        .expect_err("no token");
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // Visitors cannot see the directory.
+    let e = c
+        .list_agents(authed(
+            ListAgentsRequest::default(),
+            &app.token(&uuid::Uuid::new_v4().to_string(), Role::Visitor),
+        ))
+        .await
+        .expect_err("visitor");
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // Update with a mask: raise capacity.
+    let updated = c
+        .update_agent(authed(
+            UpdateAgentRequest {
+                agent: Some(Agent {
+                    id: "ana".into(),
+                    max_chats: 5,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["max_chats".into()],
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("update")
+        .into_inner();
+    assert_eq!(
+        (
+            updated.max_chats,
+            updated.name.as_str(),
+            updated.languages.len()
+        ),
+        (5, "Ana", 2)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_vanished_workbench_turns_the_agent_away_and_stats_follow() {
+    let app = spawn().await;
+    let admin = app.token("admin", Role::Admin);
+    let ana = app.token("ana", Role::Agent);
+    let mut c = app.client().await;
+    c.update_settings(authed(
+        UpdateSettingsRequest {
+            settings: Some(RoutingSettings {
+                presence_idle_seconds: 2,
+                ..Default::default()
+            }),
+        },
+        &admin,
+    ))
+    .await
+    .expect("settings");
+    c.create_agent(authed(
+        CreateAgentRequest {
+            agent: Some(Agent {
+                id: "ana".into(),
+                name: "Ana".into(),
+                max_chats: 2,
+                ..Default::default()
+            }),
+        },
+        &admin,
+    ))
+    .await
+    .expect("agent");
+    c.set_presence(authed(
+        SetPresenceRequest {
+            agent_id: String::new(),
+            presence: Presence::Online as i32,
+        },
+        &ana,
+    ))
+    .await
+    .expect("online");
+    let mut stats = c
+        .watch_queue_stats(authed(
+            GetQueueStatsRequest::default(),
+            &app.token("sup", Role::Supervisor),
+        ))
+        .await
+        .expect("stats")
+        .into_inner();
+    let first = stats.next().await.expect("first").expect("stats");
+    let account_wide = first
+        .teams
+        .iter()
+        .find(|t| t.team_id.is_empty())
+        .expect("account-wide queue");
+    assert_eq!(
+        (
+            account_wide.agents_online,
+            account_wide.agents_available,
+            account_wide.waiting
+        ),
+        (1, 1, 0)
+    );
+
+    // The workbench holds WatchPresence open for a while, then vanishes.
+    let mut watch = c
+        .watch_presence(authed(WatchPresenceRequest {}, &ana))
+        .await
+        .expect("watch")
+        .into_inner();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let agent = c
+        .get_agent(authed(GetAgentRequest { id: "ana".into() }, &admin))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        agent.presence,
+        Presence::Online as i32,
+        "an open workbench keeps the agent online"
+    );
+    drop(watch.next());
+    drop(watch);
+    let away = eventually(Duration::from_secs(15), || {
+        let mut c = c.clone();
+        let req = authed(GetAgentRequest { id: "ana".into() }, &admin);
+        async move {
+            let a = c.get_agent(req).await.ok()?.into_inner();
+            (a.presence == Presence::Away as i32).then_some(a)
+        }
+    })
+    .await;
+    assert!(away.is_some(), "idle workbench: agent turns away");
+    // Supervisors' stats stream shows the change.
+    let changed = tokio::time::timeout(Duration::from_secs(5), stats.next())
+        .await
+        .expect("stats update")
+        .expect("item")
+        .expect("ok");
+    let account_wide = changed
+        .teams
+        .iter()
+        .find(|t| t.team_id.is_empty())
+        .expect("queue");
+    assert_eq!(account_wide.agents_online, 0);
+    app.stop().await;
+}

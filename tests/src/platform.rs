@@ -1,0 +1,326 @@
+//! The platform in one test process: the conversation service and any number of
+//! routing replicas on one test environment (one database, one stream).
+
+use std::future::Future;
+use std::time::Duration;
+
+use helpdesk_kit::CancellationToken;
+use helpdesk_kit::auth::Role;
+use helpdesk_kit::testing::TestEnv;
+use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+use helpdesk_proto::conversation::v1::*;
+use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use helpdesk_proto::routing::v1::{
+    Agent, CreateAgentRequest, CreateTeamRequest, Presence, SetPresenceRequest, Skill, Team,
+};
+use tokio::task::JoinHandle;
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// The account the scenarios use.
+pub const ACCOUNT: &str = "acme";
+
+/// One running service.
+pub struct Running {
+    pub port: u16,
+    pub pool: sqlx::PgPool,
+    stop: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.handle).await;
+    }
+}
+
+/// Conversation service + routing replicas.
+pub struct Platform {
+    pub env: TestEnv,
+    pub conversation: Running,
+    pub routers: Vec<Running>,
+}
+
+/// Wraps `msg` with a bearer token.
+pub fn authed<T>(msg: T, token: &str) -> Request<T> {
+    let mut req = Request::new(msg);
+    if let Ok(v) = format!("Bearer {token}").parse() {
+        req.metadata_mut().insert("authorization", v);
+    }
+    req
+}
+
+/// Polls `check` every 50 ms until it returns `Some` or `limit` passes.
+pub async fn eventually<T, F, Fut>(limit: Duration, check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    helpdesk_kit::testing::eventually(limit, check).await
+}
+
+impl Platform {
+    /// Starts the conversation service and `routers` routing replicas.
+    pub async fn start(routers: usize) -> Self {
+        Self::start_with(routers, |_| {}).await
+    }
+
+    /// Like [`Platform::start`], adjusting the services' configuration first.
+    pub async fn start_with(
+        routers: usize,
+        tune: impl Fn(&mut helpdesk_kit::config::ServiceConfig),
+    ) -> Self {
+        std::mem::forget(helpdesk_kit::telemetry::init("platform-test"));
+        let env = TestEnv::new().await;
+        let mut config = env.service_config();
+        config.database_max_connections = 20;
+        tune(&mut config);
+        let conv = helpdesk_conversation::Application::build(config.clone())
+            .await
+            .expect("conversation service");
+        let (port, pool) = (conv.port(), conv.pool().clone());
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        let handle = tokio::spawn(async move {
+            let _ = conv.run(s).await;
+        });
+        let conversation = Running {
+            port,
+            pool,
+            stop,
+            handle,
+        };
+        let mut running = Vec::new();
+        for _ in 0..routers {
+            let app = helpdesk_routing::Application::build(config.clone())
+                .await
+                .expect("routing service");
+            let (port, pool) = (app.port(), app.pool().clone());
+            let stop = CancellationToken::new();
+            let s = stop.clone();
+            let handle = tokio::spawn(async move {
+                let _ = app.run(s).await;
+            });
+            running.push(Running {
+                port,
+                pool,
+                stop,
+                handle,
+            });
+        }
+        Self {
+            env,
+            conversation,
+            routers: running,
+        }
+    }
+
+    /// Stops everything.
+    pub async fn stop(self) {
+        for r in self.routers {
+            r.stop().await;
+        }
+        self.conversation.stop().await;
+    }
+
+    /// A conversation client.
+    pub async fn conv(&self) -> ConversationServiceClient<Channel> {
+        ConversationServiceClient::connect(format!("http://127.0.0.1:{}", self.conversation.port))
+            .await
+            .expect("connect")
+    }
+
+    /// A client of routing replica `i`.
+    pub async fn routing(&self, i: usize) -> RoutingServiceClient<Channel> {
+        RoutingServiceClient::connect(format!("http://127.0.0.1:{}", self.routers[i].port))
+            .await
+            .expect("connect")
+    }
+
+    /// A token in [`ACCOUNT`].
+    pub fn token(&self, subject: &str, role: Role) -> String {
+        self.env.token(ACCOUNT, subject, role)
+    }
+
+    /// An admin token.
+    pub fn admin(&self) -> String {
+        self.token("admin", Role::Admin)
+    }
+
+    /// A supervisor token.
+    pub fn supervisor(&self) -> String {
+        self.token("sup", Role::Supervisor)
+    }
+
+    /// Creates a team.
+    pub async fn team(&self, name: &str) -> Team {
+        self.routing(0)
+            .await
+            .create_team(authed(
+                CreateTeamRequest {
+                    team: Some(Team {
+                        name: name.into(),
+                        ..Default::default()
+                    }),
+                },
+                &self.admin(),
+            ))
+            .await
+            .expect("create team")
+            .into_inner()
+    }
+
+    /// Creates an agent (offline).
+    pub async fn agent(
+        &self,
+        id: &str,
+        max_chats: i32,
+        teams: &[&Team],
+        skills: &[(&str, i32)],
+    ) -> Agent {
+        let agent = Agent {
+            id: id.into(),
+            name: format!("Agent {id}"),
+            max_chats,
+            team_ids: teams.iter().map(|t| t.id.clone()).collect(),
+            skills: skills
+                .iter()
+                .map(|(n, l)| Skill {
+                    name: (*n).into(),
+                    level: *l,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        self.routing(0)
+            .await
+            .create_agent(authed(
+                CreateAgentRequest { agent: Some(agent) },
+                &self.admin(),
+            ))
+            .await
+            .expect("create agent")
+            .into_inner()
+    }
+
+    /// Sets an agent's presence (as the agent).
+    pub async fn presence(&self, id: &str, presence: Presence) {
+        self.routing(0)
+            .await
+            .set_presence(authed(
+                SetPresenceRequest {
+                    agent_id: String::new(),
+                    presence: presence as i32,
+                },
+                &self.token(id, Role::Agent),
+            ))
+            .await
+            .expect("set presence");
+    }
+
+    /// Creates a web-widget inbox.
+    pub async fn inbox(&self) -> Inbox {
+        let inbox = Inbox {
+            name: "Web".into(),
+            channel_kind: ChannelKind::WebWidget as i32,
+            ..Default::default()
+        };
+        self.conv()
+            .await
+            .create_inbox(authed(
+                CreateInboxRequest { inbox: Some(inbox) },
+                &self.admin(),
+            ))
+            .await
+            .expect("inbox")
+            .into_inner()
+    }
+
+    /// A visitor starts a chat; returns (conversation id, visitor token).
+    pub async fn chat(
+        &self,
+        inbox: &Inbox,
+        first: &str,
+        attributes: &[(&str, &str)],
+    ) -> (String, String) {
+        let contact = Contact {
+            name: "Visitor".into(),
+            custom_attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let started = self
+            .conv()
+            .await
+            .start_conversation(Request::new(StartConversationRequest {
+                inbox_public_key: inbox.public_key.clone(),
+                contact: Some(contact),
+                initial_message: first.into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("start chat")
+            .into_inner();
+        (
+            started.conversation.map(|c| c.id).unwrap_or_default(),
+            started.visitor_token,
+        )
+    }
+
+    /// Sets a conversation's status as a supervisor.
+    pub async fn set_status(&self, conversation: &str, status: ConversationStatus) {
+        self.conv()
+            .await
+            .set_status(authed(
+                SetStatusRequest {
+                    conversation_id: conversation.into(),
+                    status: status as i32,
+                    ..Default::default()
+                },
+                &self.supervisor(),
+            ))
+            .await
+            .expect("set status");
+    }
+
+    /// The routing agent currently assigned, from routing's own state.
+    pub async fn assignee(&self, conversation: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT agent_id FROM assignments WHERE conversation_id = $1::uuid")
+            .bind(conversation)
+            .fetch_optional(&self.routers[0].pool)
+            .await
+            .expect("query")
+    }
+
+    /// Waits until routing has assigned the conversation; returns the agent.
+    pub async fn wait_assigned(&self, conversation: &str, limit: Duration) -> Option<String> {
+        eventually(limit, || self.assignee(conversation)).await
+    }
+
+    /// True when the conversation is in routing's queue.
+    pub async fn is_queued(&self, conversation: &str) -> bool {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM queue WHERE conversation_id = $1::uuid")
+                .bind(conversation)
+                .fetch_one(&self.routers[0].pool)
+                .await
+                .expect("query");
+        n == 1
+    }
+
+    /// The conversation as the conversation service has it.
+    pub async fn conversation(&self, id: &str) -> Conversation {
+        self.conv()
+            .await
+            .get_conversation(authed(
+                GetConversationRequest { id: id.into() },
+                &self.supervisor(),
+            ))
+            .await
+            .expect("get conversation")
+            .into_inner()
+    }
+}
