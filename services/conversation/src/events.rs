@@ -39,11 +39,13 @@ pub async fn conversation_created(
     meta: EventMeta,
     conversation: &Conversation,
     contact: &Contact,
+    initial_message: &str,
 ) -> Result<(), sqlx::Error> {
     let event = ConversationCreated {
         meta: Some(meta.clone()),
         conversation: Some(conversation.clone()),
         contact: Some(contact.clone()),
+        initial_message: initial_message.to_string(),
     };
     emit(conn, CONVERSATION_CREATED, &meta, &conversation.id, &event).await
 }

@@ -104,7 +104,7 @@ impl Handler for ConversationEvents {
                     .conversation
                     .ok_or_else(|| HandlerError::Poison("no conversation".into()))?;
                 let attrs = e.contact.map(|c| c.custom_attributes).unwrap_or_default();
-                let row = projection(account, &conv, attrs, String::new())?;
+                let row = projection(account, &conv, attrs, e.initial_message)?;
                 state::upsert_conversation(conn, &row).await?;
                 engine::route(conn, &origin, row.id, false)
                     .await

@@ -226,13 +226,12 @@ async fn overflow(
     from_team: Option<Uuid>,
     reason: &str,
     message: Option<String>,
-    allow_team: bool,
+    action: OverflowAction,
 ) -> Result<Option<Uuid>> {
     let account = &origin.account;
-    let to_team = settings
-        .overflow_team_id
-        .filter(|t| allow_team && Some(*t) != from_team);
-    let action = match (settings.overflow_action, to_team) {
+    let to_team = settings.overflow_team_id.filter(|t| Some(*t) != from_team);
+    // Without an overflow team to go to, the visitor is asked to leave a message.
+    let action = match (action, to_team) {
         (OverflowAction::OverflowTeam, Some(_)) => OverflowAction::OverflowTeam,
         _ => OverflowAction::LeaveMessage,
     };
@@ -387,7 +386,7 @@ pub async fn route(
                 decision.team_id,
                 "outside_hours",
                 message,
-                false,
+                OverflowAction::LeaveMessage,
             )
             .await?;
             return Ok(());
@@ -410,7 +409,7 @@ pub async fn route(
                 decision.team_id,
                 "queue_full",
                 None,
-                true,
+                settings.overflow_action,
             )
             .await?
             {
@@ -745,7 +744,15 @@ pub async fn fall_back(
     let settings = config::settings(conn, &account).await?;
     entry.stage += 1;
     if entry.stage >= 2 {
-        match overflow(
+        // Last widening: the overflow team, when there is one; otherwise the chat keeps
+        // waiting for any agent of its team.
+        let Some(team) = settings
+            .overflow_team_id
+            .filter(|t| Some(*t) != entry.team_id)
+        else {
+            return Ok(());
+        };
+        overflow(
             conn,
             origin,
             &settings,
@@ -753,13 +760,10 @@ pub async fn fall_back(
             entry.team_id,
             "no_skilled_agent",
             None,
-            true,
+            OverflowAction::OverflowTeam,
         )
-        .await?
-        {
-            Some(team) => entry.team_id = Some(team),
-            None => return dispatch(conn, origin, None).await.map(|_| ()),
-        }
+        .await?;
+        entry.team_id = Some(team);
     }
     state::update_entry(conn, &entry).await?;
     schedule_entry_timers(conn, &settings, &entry).await?;
@@ -787,7 +791,7 @@ pub async fn wait_exceeded(
         entry.team_id,
         "wait_exceeded",
         None,
-        true,
+        settings.overflow_action,
     )
     .await?
     {

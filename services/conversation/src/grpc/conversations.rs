@@ -74,10 +74,18 @@ pub(crate) async fn create(
     contact: &ContactRow,
     actor: &Actor,
     causation: &Causation,
+    initial_message: &str,
 ) -> Result<ConversationRow> {
     let conv = store::conversations::insert(conn, &conv).await?;
     let meta = event::meta(&conv.account_id, actor, causation);
-    events::conversation_created(conn, meta, &conv.to_proto(), &contact.to_proto()).await?;
+    events::conversation_created(
+        conn,
+        meta,
+        &conv.to_proto(),
+        &contact.to_proto(),
+        initial_message,
+    )
+    .await?;
     Ok(conv)
 }
 
@@ -264,7 +272,15 @@ impl Api {
         conv.custom_attributes = Json(req.custom_attributes.clone());
         conv.labels = labels;
         conv.priority = priority.storage_name().to_string();
-        let mut conv = create(&mut tx, conv, &contact, &actor, &causation).await?;
+        let mut conv = create(
+            &mut tx,
+            conv,
+            &contact,
+            &actor,
+            &causation,
+            req.initial_message.trim(),
+        )
+        .await?;
         if !inbox.greeting_message.trim().is_empty() {
             let bot = Actor {
                 kind: ActorKind::Bot as i32,

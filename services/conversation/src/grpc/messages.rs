@@ -172,7 +172,7 @@ impl Api {
         };
         if kind == MessageKind::Incoming {
             conv = self
-                .wake_for_customer(&mut tx, conv, &sender, &causation)
+                .wake_for_customer(&mut tx, conv, &sender, &causation, &req.content)
                 .await?;
         }
         let (message, _) = append(
@@ -198,6 +198,7 @@ impl Api {
         conv: ConversationRow,
         sender: &Actor,
         causation: &Causation,
+        content: &str,
     ) -> Result<ConversationRow> {
         let start_new = match conv.status() {
             ConversationStatus::Open | ConversationStatus::Unspecified => return Ok(conv),
@@ -231,7 +232,7 @@ impl Api {
             channel,
             sender,
         );
-        create(conn, fresh, &contact, sender, causation).await
+        create(conn, fresh, &contact, sender, causation, content).await
     }
 
     pub(crate) async fn list_messages_impl(
