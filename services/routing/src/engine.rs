@@ -168,7 +168,9 @@ pub async fn dispatch(
         .await?;
         assigned.push(e.conversation_id);
     }
-    publish_positions(conn, origin, &entries, &assigned, &agents, fresh).await?;
+    if entries.len() > assigned.len() {
+        publish_positions(conn, origin, &entries, &assigned, &agents, fresh).await?;
+    }
     Ok(assigned)
 }
 
