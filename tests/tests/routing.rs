@@ -174,6 +174,44 @@ async fn urgent_vip_chat_queued_last_is_assigned_first() {
     eventually(WAIT, || async { p.is_queued(&vip).await.then_some(()) })
         .await
         .expect("vip queued");
+    // The workbench sees the queue in order, and the stats count it.
+    let mut r = p.routing(0).await;
+    let queue = r
+        .list_queue(authed(ListQueueRequest::default(), &p.supervisor()))
+        .await
+        .expect("queue")
+        .into_inner()
+        .entries;
+    let order: Vec<&str> = queue.iter().map(|e| e.conversation_id.as_str()).collect();
+    assert_eq!(
+        order,
+        vec![
+            vip.as_str(),
+            normal[0].as_str(),
+            normal[1].as_str(),
+            normal[2].as_str()
+        ]
+    );
+    assert_eq!(queue[0].priority_class, PriorityClass::Urgent as i32);
+    let stats = r
+        .get_queue_stats(authed(GetQueueStatsRequest::default(), &p.supervisor()))
+        .await
+        .expect("stats")
+        .into_inner();
+    let pool = stats
+        .teams
+        .iter()
+        .find(|t| t.team_id.is_empty())
+        .expect("account queue");
+    assert_eq!(
+        (
+            pool.waiting,
+            pool.agents_online,
+            pool.agents_available,
+            pool.assigned_today
+        ),
+        (4, 1, 0, 1)
+    );
     p.set_status(&busy, ConversationStatus::Resolved).await;
     assert_eq!(
         p.wait_assigned(&vip, WAIT).await.as_deref(),
@@ -766,5 +804,141 @@ async fn an_agent_going_offline_keeps_or_requeues_chats_per_setting() {
     })
     .await;
     assert!(synced.is_some(), "the conversation shows the new assignee");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn last_agent_capacity_raise_performance_figures_and_what_the_visitor_reads() {
+    let p = Platform::start(1).await;
+    settings(
+        &p,
+        RoutingSettings {
+            default_strategy: Strategy::LastAgent as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    p.agent("ana", 1, &[], &[]).await;
+    p.agent("bob", 3, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let inbox = p.inbox().await;
+    let (first, visitor) = p.chat(&inbox, "hi", &[]).await;
+    assert_eq!(p.wait_assigned(&first, WAIT).await.as_deref(), Some("ana"));
+    let transcript = |conversation: String, token: String| {
+        let p = &p;
+        async move {
+            p.conv()
+                .await
+                .list_messages(authed(
+                    ListMessagesRequest {
+                        conversation_id: conversation,
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .map(|r| r.into_inner().messages)
+                .unwrap_or_default()
+        }
+    };
+    // The visitor reads who joined.
+    let joined = eventually(WAIT, || async {
+        transcript(first.clone(), visitor.clone())
+            .await
+            .into_iter()
+            .find(|m| {
+                m.content == "Agent ana joined the conversation"
+                    && m.kind == MessageKind::Activity as i32
+            })
+    })
+    .await;
+    assert!(joined.is_some(), "the visitor sees the agent join");
+    // Resolved and rated: the agent's figures follow.
+    p.set_status(&first, ConversationStatus::Resolved).await;
+    p.conv()
+        .await
+        .rate_conversation(authed(
+            helpdesk_proto::conversation::v1::RateConversationRequest {
+                conversation_id: first.clone(),
+                rating: 4,
+                comment: "quick".into(),
+            },
+            &visitor,
+        ))
+        .await
+        .expect("rate");
+    let figures = eventually(WAIT, || async {
+        let a = p
+            .routing(0)
+            .await
+            .get_agent(authed(GetAgentRequest { id: "ana".into() }, &p.admin()))
+            .await
+            .ok()?
+            .into_inner();
+        (a.resolved_count == 1 && a.csat_count == 1).then_some(a)
+    })
+    .await
+    .expect("figures kept from events");
+    assert!((figures.csat_average - 4.0).abs() < f64::EPSILON);
+
+    // Bob is online and less busy, but the returning contact goes to its last agent.
+    p.presence("bob", Presence::Online).await;
+    let started = p
+        .conv()
+        .await
+        .start_conversation(authed(
+            helpdesk_proto::conversation::v1::StartConversationRequest {
+                inbox_public_key: inbox.public_key.clone(),
+                initial_message: "me again".into(),
+                ..Default::default()
+            },
+            &visitor,
+        ))
+        .await
+        .expect("returning visitor")
+        .into_inner();
+    let second = started.conversation.expect("conversation").id;
+    assert_eq!(
+        p.wait_assigned(&second, WAIT).await.as_deref(),
+        Some("ana"),
+        "the last agent who served this contact"
+    );
+
+    // A third chat waits (Ana full, Bob away), then Ana's capacity is raised.
+    p.presence("bob", Presence::Away).await;
+    let (third, third_visitor) = p.chat(&inbox, "hello", &[]).await;
+    eventually(WAIT, || async { p.is_queued(&third).await.then_some(()) })
+        .await
+        .expect("queued");
+    let told = eventually(WAIT, || async {
+        transcript(third.clone(), third_visitor.clone())
+            .await
+            .into_iter()
+            .find(|m| m.content.starts_with("You are number 1 in the queue."))
+    })
+    .await;
+    assert!(told.is_some(), "the visitor reads its place in the queue");
+    p.routing(0)
+        .await
+        .update_agent(authed(
+            UpdateAgentRequest {
+                agent: Some(Agent {
+                    id: "ana".into(),
+                    max_chats: 2,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["max_chats".into()],
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("raise capacity");
+    assert_eq!(
+        p.wait_assigned(&third, WAIT).await.as_deref(),
+        Some("ana"),
+        "more room: assigned at once"
+    );
     p.stop().await;
 }
