@@ -1,6 +1,7 @@
 //! `helpdesk demo`: a visitor and an agent chat over gRPC against a running platform;
-//! both sides' views are printed.
+//! routing hands the chat to the agent, and both sides' views are printed.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,9 +10,18 @@ use helpdesk_kit::auth::{Claims, JwtKeys, Role};
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::subscribe_response::Update;
 use helpdesk_proto::conversation::v1::*;
+use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use helpdesk_proto::routing::v1::{
+    Agent, CreateAgentRequest, GetAgentRequest, Presence, SetPresenceRequest,
+};
 use tokio::sync::mpsc;
 use tonic::Request;
 use tonic::transport::Channel;
+
+/// How long any one step may take.
+const STEP: Duration = Duration::from_secs(10);
+/// The agent the demo plays.
+const AGENT_ID: &str = "ana";
 
 /// Options of `helpdesk demo`.
 #[derive(clap::Args)]
@@ -19,10 +29,15 @@ pub struct DemoArgs {
     /// Conversation service address.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     conversation: String,
+    /// Routing service address.
+    #[arg(long, default_value = "http://127.0.0.1:50052")]
+    routing: String,
     /// Account to play in.
     #[arg(long, default_value = "demo")]
     account: String,
 }
+
+type Updates = mpsc::UnboundedSender<(&'static str, Update)>;
 
 fn authed<T>(msg: T, token: &str) -> anyhow::Result<Request<T>> {
     let mut req = Request::new(msg);
@@ -31,12 +46,19 @@ fn authed<T>(msg: T, token: &str) -> anyhow::Result<Request<T>> {
     Ok(req)
 }
 
+/// Runs one call, failing with `what` after [`STEP`].
+async fn step<T, F>(what: &str, call: F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    tokio::time::timeout(STEP, call)
+        .await
+        .with_context(|| format!("{what}: no answer within {} s", STEP.as_secs()))?
+        .with_context(|| what.to_string())
+}
+
 /// Forwards a Subscribe stream's updates, labelled, into `tx`.
-fn watch(
-    who: &'static str,
-    mut stream: tonic::Streaming<SubscribeResponse>,
-    tx: mpsc::UnboundedSender<(&'static str, Update)>,
-) {
+fn watch(who: &'static str, mut stream: tonic::Streaming<SubscribeResponse>, tx: Updates) {
     tokio::spawn(async move {
         while let Some(Ok(item)) = stream.next().await {
             if let Some(update) = item.update
@@ -74,7 +96,16 @@ fn line(who: &str, update: &Update) -> Option<String> {
                 .as_str_name()
         ),
         Update::ConversationUpdated(e) => {
-            format!("[{who} sees] conversation updated: {:?}", e.changed_fields)
+            let conv = e.conversation.as_ref()?;
+            // Only routing changes the assignee.
+            if e.changed_fields.iter().any(|f| f == "assignee_id") && !conv.assignee_id.is_empty() {
+                format!(
+                    "[{who} sees] conversation assigned to {} by routing",
+                    conv.assignee_id
+                )
+            } else {
+                format!("[{who} sees] conversation updated: {:?}", e.changed_fields)
+            }
         }
         Update::Typing(t) => format!(
             "[{who} sees] {} is typing: {}",
@@ -84,53 +115,127 @@ fn line(who: &str, update: &Update) -> Option<String> {
     })
 }
 
-async fn wait_for(
-    rx: &mut mpsc::UnboundedReceiver<(&'static str, Update)>,
-    want: impl Fn(&str, &Update) -> bool,
-) -> anyhow::Result<()> {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some((who, update)) = rx.recv().await {
-            if let Some(l) = line(who, &update) {
-                println!("{l}");
-            }
-            if want(who, &update) {
-                return Ok(());
-            }
+/// Both sides' live updates, printed as they arrive and kept, so a wait is satisfied
+/// by an update that came in while waiting for another. A message reaches a side once
+/// even when it comes both from the transcript catch-up and the live stream.
+struct Live {
+    rx: mpsc::UnboundedReceiver<(&'static str, Update)>,
+    seen: Vec<(&'static str, Update)>,
+    shown: HashSet<(&'static str, String)>,
+}
+
+impl Live {
+    /// Prints updates until one satisfies `want`; fails after [`STEP`] naming `what`.
+    async fn wait_for(
+        &mut self,
+        what: &str,
+        want: impl Fn(&str, &Update) -> bool,
+    ) -> anyhow::Result<()> {
+        let Self { rx, seen, shown } = self;
+        if seen.iter().any(|(who, u)| want(who, u)) {
+            return Ok(());
         }
-        anyhow::bail!("live streams ended")
-    })
-    .await
-    .context("timed out waiting for a live update")?
+        tokio::time::timeout(STEP, async {
+            while let Some((who, update)) = rx.recv().await {
+                if let Update::MessageCreated(e) = &update
+                    && let Some(m) = &e.message
+                    && !shown.insert((who, m.id.clone()))
+                {
+                    continue;
+                }
+                if let Some(l) = line(who, &update) {
+                    println!("{l}");
+                }
+                let hit = want(who, &update);
+                seen.push((who, update));
+                if hit {
+                    return Ok(());
+                }
+            }
+            anyhow::bail!("live streams ended while waiting for {what}")
+        })
+        .await
+        .with_context(|| format!("timed out after {} s waiting for {what}", STEP.as_secs()))?
+    }
 }
 
 fn is_message(update: &Update, text: &str) -> bool {
     matches!(update, Update::MessageCreated(e) if e.message.as_ref().is_some_and(|m| m.content == text))
 }
 
+/// Creates the demo agent in routing, or reuses it; returns it.
+async fn ensure_agent(
+    routing: &mut RoutingServiceClient<Channel>,
+    admin: &str,
+) -> anyhow::Result<Agent> {
+    let agent = Agent {
+        id: AGENT_ID.into(),
+        name: "Ana".into(),
+        max_chats: 3,
+        ..Default::default()
+    };
+    let created = tokio::time::timeout(
+        STEP,
+        routing.create_agent(authed(CreateAgentRequest { agent: Some(agent) }, admin)?),
+    )
+    .await
+    .with_context(|| format!("creating agent ana: no answer within {} s", STEP.as_secs()))?;
+    match created {
+        Ok(agent) => {
+            let agent = agent.into_inner();
+            println!(
+                "[admin] created agent {} ({}, up to {} chats) in routing",
+                agent.id, agent.name, agent.max_chats
+            );
+            Ok(agent)
+        }
+        Err(status) if status.code() == tonic::Code::AlreadyExists => {
+            let agent = step(
+                "reading agent ana",
+                routing.get_agent(authed(
+                    GetAgentRequest {
+                        id: AGENT_ID.into(),
+                    },
+                    admin,
+                )?),
+            )
+            .await?
+            .into_inner();
+            println!(
+                "[admin] agent {} ({}) already exists in routing; reusing it",
+                agent.id, agent.name
+            );
+            Ok(agent)
+        }
+        Err(status) => Err(status).context("creating agent ana in routing"),
+    }
+}
+
+/// Connects to a service, failing after [`STEP`].
+async fn channel(addr: &str) -> anyhow::Result<Channel> {
+    tonic::transport::Endpoint::from_shared(addr.to_string())
+        .with_context(|| format!("bad address {addr}"))?
+        .connect_timeout(STEP)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {addr} (is `helpdesk up` running?)"))
+}
+
 /// Runs the scripted chat.
 pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<()> {
     let keys = JwtKeys::new(crate::secret::load(data_dir)?.as_bytes());
-    let admin = keys.mint(&Claims::new(
-        &args.account,
-        "demo-admin",
-        Role::Admin,
-        chrono::Duration::hours(1),
-    ));
-    let agent = keys.mint(&Claims::new(
-        &args.account,
-        "ana",
-        Role::Agent,
-        chrono::Duration::hours(1),
-    ));
-    let mut client: ConversationServiceClient<Channel> =
-        ConversationServiceClient::connect(args.conversation.clone())
-            .await
-            .with_context(|| {
-                format!(
-                    "connecting to {} (is `helpdesk up` running?)",
-                    args.conversation
-                )
-            })?;
+    let mint = |subject: &str, role| {
+        keys.mint(&Claims::new(
+            &args.account,
+            subject,
+            role,
+            chrono::Duration::hours(1),
+        ))
+    };
+    let admin = mint("demo-admin", Role::Admin);
+    let agent = mint(AGENT_ID, Role::Agent);
+    let mut client = ConversationServiceClient::new(channel(&args.conversation).await?);
+    let mut routing = RoutingServiceClient::new(channel(&args.routing).await?);
 
     let inbox = Inbox {
         name: "Demo website".into(),
@@ -138,24 +243,49 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
         greeting_message: "Hi! Ask us anything.".into(),
         ..Default::default()
     };
-    let inbox = client
-        .create_inbox(authed(CreateInboxRequest { inbox: Some(inbox) }, &admin)?)
-        .await?
-        .into_inner();
+    let inbox = step(
+        "creating the inbox",
+        client.create_inbox(authed(CreateInboxRequest { inbox: Some(inbox) }, &admin)?),
+    )
+    .await?
+    .into_inner();
     println!(
         "[admin] created inbox {:?} with public key {}",
         inbox.name, inbox.public_key
     );
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let agent_stream = client
-        .subscribe(authed(SubscribeRequest::default(), &agent)?)
-        .await?
-        .into_inner();
+    // Ana exists in routing and is online before any visitor arrives.
+    let ana = ensure_agent(&mut routing, &admin).await?;
+    step(
+        "setting ana online",
+        routing.set_presence(authed(
+            SetPresenceRequest {
+                agent_id: String::new(),
+                presence: Presence::Online as i32,
+            },
+            &agent,
+        )?),
+    )
+    .await?;
+    println!("[agent ana] goes online");
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut live = Live {
+        rx,
+        seen: Vec::new(),
+        shown: HashSet::new(),
+    };
+    let agent_stream = step(
+        "subscribing as the agent",
+        client.subscribe(authed(SubscribeRequest::default(), &agent)?),
+    )
+    .await?
+    .into_inner();
     watch("agent", agent_stream, tx.clone());
 
-    let started = client
-        .start_conversation(Request::new(StartConversationRequest {
+    let started = step(
+        "starting the conversation",
+        client.start_conversation(Request::new(StartConversationRequest {
             inbox_public_key: inbox.public_key.clone(),
             contact: Some(Contact {
                 name: "Vera".into(),
@@ -168,89 +298,144 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
                 ..Default::default()
             }),
             ..Default::default()
-        }))
-        .await?
-        .into_inner();
+        })),
+    )
+    .await?
+    .into_inner();
     let conv = started.conversation.context("no conversation returned")?;
     let visitor = started.visitor_token;
     println!(
         "[visitor] started conversation {} (visitor token issued)",
         conv.id
     );
-    let visitor_stream = client
-        .subscribe(authed(
+    let visitor_stream = step(
+        "subscribing as the visitor",
+        client.subscribe(authed(
             SubscribeRequest {
                 conversation_id: conv.id.clone(),
                 ..Default::default()
             },
             &visitor,
-        )?)
-        .await?
-        .into_inner();
-    watch("visitor", visitor_stream, tx);
+        )?),
+    )
+    .await?
+    .into_inner();
+    watch("visitor", visitor_stream, tx.clone());
+    // Like any client, the visitor catches up with the transcript once subscribed:
+    // the greeting, and whatever routing posted before the stream opened.
+    let history = step(
+        "reading the visitor's transcript",
+        client.list_messages(authed(
+            ListMessagesRequest {
+                conversation_id: conv.id.clone(),
+                ..Default::default()
+            },
+            &visitor,
+        )?),
+    )
+    .await?
+    .into_inner();
+    for m in history.messages {
+        let update = Update::MessageCreated(MessageCreated {
+            message: Some(m),
+            ..Default::default()
+        });
+        // The receiver lives in `live` until the end.
+        let _ = tx.send(("visitor", update));
+    }
+    drop(tx);
+
+    // Routing hands the chat to Ana; both sides learn it.
+    live.wait_for("routing to assign the conversation to ana", |who, u| {
+        who == "agent"
+            && matches!(u, Update::ConversationUpdated(e)
+                if e.conversation.as_ref().is_some_and(|c| c.id == conv.id && c.assignee_id == AGENT_ID))
+    })
+    .await?;
+    let joined = format!("{} joined the conversation", ana.name);
+    live.wait_for(&format!("the visitor to see {joined:?}"), |who, u| {
+        who == "visitor" && is_message(u, &joined)
+    })
+    .await?;
 
     let question = "Hi, my parcel #42 hasn't arrived yet.";
     println!("[visitor] says: {question}");
-    client
-        .send_message(authed(
+    step(
+        "sending the visitor's message",
+        client.send_message(authed(
             SendMessageRequest {
                 conversation_id: conv.id.clone(),
                 content: question.into(),
                 ..Default::default()
             },
             &visitor,
-        )?)
-        .await?;
-    wait_for(&mut rx, |who, u| who == "agent" && is_message(u, question)).await?;
+        )?),
+    )
+    .await?;
+    live.wait_for("the agent to see the question", |who, u| {
+        who == "agent" && is_message(u, question)
+    })
+    .await?;
 
-    client
-        .send_typing(authed(
+    step(
+        "sending the typing indicator",
+        client.send_typing(authed(
             SendTypingRequest {
                 conversation_id: conv.id.clone(),
                 typing: true,
             },
             &agent,
-        )?)
-        .await?;
+        )?),
+    )
+    .await?;
     let answer = "Sorry about that! It left our warehouse today; you'll have it tomorrow.";
     println!("[agent ana] replies: {answer}");
-    client
-        .send_message(authed(
+    step(
+        "sending the agent's reply",
+        client.send_message(authed(
             SendMessageRequest {
                 conversation_id: conv.id.clone(),
                 content: answer.into(),
                 ..Default::default()
             },
             &agent,
-        )?)
-        .await?;
-    wait_for(&mut rx, |who, u| who == "visitor" && is_message(u, answer)).await?;
+        )?),
+    )
+    .await?;
+    live.wait_for("the visitor to see the reply", |who, u| {
+        who == "visitor" && is_message(u, answer)
+    })
+    .await?;
 
     println!("[agent ana] resolves the conversation");
-    client
-        .set_status(authed(
+    step(
+        "resolving the conversation",
+        client.set_status(authed(
             SetStatusRequest {
                 conversation_id: conv.id.clone(),
                 status: ConversationStatus::Resolved as i32,
                 ..Default::default()
             },
             &agent,
-        )?)
-        .await?;
-    wait_for(&mut rx, |who, u| {
+        )?),
+    )
+    .await?;
+    live.wait_for("the visitor to see the conversation resolved", |who, u| {
         who == "visitor" && matches!(u, Update::ConversationStatusChanged(_))
     })
     .await?;
-    let history = client
-        .list_messages(authed(
+    let history = step(
+        "reading the transcript",
+        client.list_messages(authed(
             ListMessagesRequest {
                 conversation_id: conv.id.clone(),
                 ..Default::default()
             },
             &agent,
-        )?)
-        .await?
-        .into_inner();
+        )?),
+    )
+    .await?
+    .into_inner();
     println!("\nTranscript ({} messages):", history.messages.len());
     for m in history.messages {
         println!(

@@ -55,7 +55,8 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
-    /// Plays a visitor and an agent through a short chat against a running platform.
+    /// Plays a visitor and an agent through a short chat against a running platform;
+    /// routing hands the chat to the agent.
     Demo(demo::DemoArgs),
     /// Checks a service's grpc.health.v1 status; exits non-zero unless SERVING.
     Health {

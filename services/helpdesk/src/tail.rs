@@ -3,6 +3,7 @@
 use futures::StreamExt;
 use helpdesk_kit::bus::headers;
 use helpdesk_proto::conversation::v1 as conversation;
+use helpdesk_proto::routing::v1 as routing;
 use prost::Message;
 
 /// Options of `helpdesk events tail`.
@@ -37,9 +38,22 @@ pub fn describe(ce_type: &str, body: &[u8]) -> String {
         "helpdesk.conversation.v1.ConversationStatusChanged" => {
             show::<conversation::ConversationStatusChanged>(body)
         }
+        "helpdesk.conversation.v1.ConversationRated" => {
+            show::<conversation::ConversationRated>(body)
+        }
         "helpdesk.conversation.v1.MessageCreated" => show::<conversation::MessageCreated>(body),
         "helpdesk.conversation.v1.ContactCreated" => show::<conversation::ContactCreated>(body),
         "helpdesk.conversation.v1.ContactUpdated" => show::<conversation::ContactUpdated>(body),
+        "helpdesk.routing.v1.ConversationQueued" => show::<routing::ConversationQueued>(body),
+        "helpdesk.routing.v1.QueuePositionChanged" => show::<routing::QueuePositionChanged>(body),
+        "helpdesk.routing.v1.ConversationAssigned" => show::<routing::ConversationAssigned>(body),
+        "helpdesk.routing.v1.ConversationUnassigned" => {
+            show::<routing::ConversationUnassigned>(body)
+        }
+        "helpdesk.routing.v1.ConversationOverflowed" => {
+            show::<routing::ConversationOverflowed>(body)
+        }
+        "helpdesk.routing.v1.AgentPresenceChanged" => show::<routing::AgentPresenceChanged>(body),
         other => format!("<{} bytes of {other}>", body.len()),
     }
 }

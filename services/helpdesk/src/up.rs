@@ -117,15 +117,23 @@ async fn serve(
         Ok(config)
     };
 
+    let routing_port = args
+        .grpc_base_port
+        .checked_add(1)
+        .context("--grpc-base-port leaves no port for the routing service")?;
     let conversation = helpdesk_conversation::Application::build(config_for(args.grpc_base_port)?)
         .await
         .context("starting the conversation service")?;
+    let routing = helpdesk_routing::Application::build(config_for(routing_port)?)
+        .await
+        .context("starting the routing service")?;
     println!("helpdesk is up");
     println!(
         "  conversation  grpc://{}:{}",
         args.host,
         conversation.port()
     );
+    println!("  routing       grpc://{}:{}", args.host, routing.port());
     println!("  NATS          {nats_url}   (events on helpdesk.evt.>)");
     println!("  PostgreSQL    {}", redact(&database_url));
     println!("  data          {}", data_dir.display());
@@ -136,9 +144,37 @@ async fn serve(
     println!("  helpdesk token --account acme --role admin --subject me");
     println!("Ctrl-C stops everything.");
 
-    let conversation = tokio::spawn(conversation.run(stop.clone()));
-    let result = conversation.await.context("conversation service task")?;
-    result.context("conversation service")?;
+    // Ctrl-C / SIGTERM stops every service; so does any one service stopping.
+    let services = stop.child_token();
+    let mut tasks = tokio::task::JoinSet::new();
+    let token = services.clone();
+    tasks.spawn(async move {
+        let result = conversation.run(token).await;
+        ("conversation", result.map_err(anyhow::Error::from))
+    });
+    let token = services.clone();
+    tasks.spawn(async move {
+        let result = routing.run(token).await;
+        ("routing", result.map_err(anyhow::Error::from))
+    });
+    let mut failures = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let early = !services.is_cancelled();
+        services.cancel();
+        match joined {
+            Ok((name, Err(e))) => {
+                eprintln!("the {name} service failed: {e:#}");
+                failures.push(format!("{name} service: {e:#}"));
+            }
+            Ok((name, Ok(()))) if early => {
+                eprintln!("the {name} service stopped unexpectedly");
+                failures.push(format!("{name} service stopped unexpectedly"));
+            }
+            Ok(_) => {}
+            Err(e) => failures.push(format!("service task: {e}")),
+        }
+    }
+    anyhow::ensure!(failures.is_empty(), "{}", failures.join("; "));
     Ok(())
 }
 

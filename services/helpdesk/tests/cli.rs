@@ -1,5 +1,5 @@
-//! The `helpdesk` binary end to end: `up` with private NATS and PostgreSQL, `health`,
-//! `events tail`, `demo`, `token`, and a clean stop on SIGTERM.
+//! The `helpdesk` binary end to end: `up` (conversation and routing) with private NATS
+//! and PostgreSQL, `health`, `events tail`, `demo`, `token`, and a clean stop on SIGTERM.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -56,11 +56,20 @@ async fn wait_for_line(child: &mut Child, needle: &str, limit: Duration) -> Vec<
 #[tokio::test]
 async fn up_serves_the_demo_and_stops_cleanly() {
     let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
-    let (grpc, nats, pg) = (
-        free_port().expect("port"),
-        free_port().expect("port"),
-        free_port().expect("port"),
-    );
+    // Conversation takes the base port, routing the next one: both must be free.
+    let grpc = loop {
+        let port = free_port().expect("port");
+        if port < u16::MAX && !port_open(port + 1).await {
+            break port;
+        }
+    };
+    let routing = grpc + 1;
+    let (nats, pg) = loop {
+        let (nats, pg) = (free_port().expect("port"), free_port().expect("port"));
+        if nats != routing && pg != routing && nats != pg {
+            break (nats, pg);
+        }
+    };
     let mut up = helpdesk(&data)
         .args([
             "up",
@@ -74,17 +83,26 @@ async fn up_serves_the_demo_and_stops_cleanly() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn helpdesk up");
-    let banner = wait_for_line(&mut up, "helpdesk is up", Duration::from_secs(90)).await;
+    let banner = wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
     assert!(banner.iter().any(|l| l.contains("helpdesk is up")));
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("routing") && l.contains(&format!("grpc://127.0.0.1:{routing}"))),
+        "the banner lists routing: {banner:?}"
+    );
     let addr = format!("http://127.0.0.1:{grpc}");
+    let routing_addr = format!("http://127.0.0.1:{routing}");
 
-    let health = helpdesk(&data)
-        .args(["health", "--addr", &addr])
-        .output()
-        .await
-        .expect("health");
-    assert!(health.status.success());
-    assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "SERVING");
+    for service in [&addr, &routing_addr] {
+        let health = helpdesk(&data)
+            .args(["health", "--addr", service])
+            .output()
+            .await
+            .expect("health");
+        assert!(health.status.success(), "{service} healthy");
+        assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "SERVING");
+    }
 
     let mut tail = helpdesk(&data)
         .args(["events", "tail", "demo.>"])
@@ -101,7 +119,7 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     );
 
     let demo = helpdesk(&data)
-        .args(["demo", "--conversation", &addr])
+        .args(["demo", "--conversation", &addr, "--routing", &routing_addr])
         .output()
         .await
         .expect("demo");
@@ -110,6 +128,15 @@ async fn up_serves_the_demo_and_stops_cleanly() {
         demo.status.success(),
         "demo failed: {demo_out}\n{}",
         String::from_utf8_lossy(&demo.stderr)
+    );
+    assert!(
+        demo_out.contains("[agent sees] conversation assigned to ana by routing"),
+        "{demo_out}"
+    );
+    assert!(
+        demo_out
+            .contains("[visitor sees] activity message from system: Ana joined the conversation"),
+        "{demo_out}"
     );
     assert!(
         demo_out.contains("[agent sees] incoming message"),
@@ -138,6 +165,12 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     assert!(
         tailed.contains("parcel #42"),
         "events are decoded from protobuf: {tailed}"
+    );
+    assert!(
+        tailed.contains(
+            "helpdesk.evt.demo.routing.assigned helpdesk.routing.v1.ConversationAssigned"
+        ) && tailed.contains("agent_name: \"Ana\""),
+        "routing events are decoded too: {tailed}"
     );
 
     let token = helpdesk(&data)
@@ -188,7 +221,7 @@ async fn up_serves_the_demo_and_stops_cleanly() {
         .expect("stops within 30 s")
         .expect("wait");
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
-    for port in [grpc, nats, pg] {
+    for port in [grpc, routing, nats, pg] {
         assert!(!port_open(port).await, "port {port} released");
     }
     let _ = std::fs::remove_dir_all(&data);

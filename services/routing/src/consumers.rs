@@ -73,6 +73,7 @@ fn projection(
         first_message,
         last_agent_id: None,
         last_team_id: None,
+        version: c.version,
     })
 }
 
@@ -105,7 +106,9 @@ impl Handler for ConversationEvents {
                     .ok_or_else(|| HandlerError::Poison("no conversation".into()))?;
                 let attrs = e.contact.map(|c| c.custom_attributes).unwrap_or_default();
                 let row = projection(account, &conv, attrs, e.initial_message)?;
-                state::upsert_conversation(conn, &row).await?;
+                if !state::upsert_conversation(conn, &row).await? {
+                    return Ok(()); // a newer change was already applied
+                }
                 engine::route(conn, &origin, row.id, false)
                     .await
                     .map_err(retry)?;
@@ -123,7 +126,9 @@ impl Handler for ConversationEvents {
                     .conversation
                     .ok_or_else(|| HandlerError::Poison("no conversation".into()))?;
                 let row = projection(account, &conv, Default::default(), String::new())?;
-                state::upsert_conversation(conn, &row).await?;
+                if !state::upsert_conversation(conn, &row).await? {
+                    return Ok(()); // a newer change was already applied
+                }
                 let to = ConversationStatus::try_from(e.to).unwrap_or_default();
                 if to == ConversationStatus::Open {
                     engine::route(

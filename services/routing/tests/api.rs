@@ -449,3 +449,125 @@ async fn a_vanished_workbench_turns_the_agent_away_and_stats_follow() {
     assert_eq!(account_wide.agents_online, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn events_handled_out_of_order_never_route_a_closed_conversation() {
+    use helpdesk_kit::consumer::{self, IncomingEvent};
+    use helpdesk_proto::conversation::v1::{
+        Conversation, ConversationCreated, ConversationStatus, ConversationStatusChanged,
+    };
+    use prost::Message;
+
+    let app = spawn().await;
+    let admin = app.token("admin", Role::Admin);
+    let mut c = app.client().await;
+    c.create_agent(authed(
+        CreateAgentRequest {
+            agent: Some(Agent {
+                id: "ana".into(),
+                name: "Ana".into(),
+                max_chats: 2,
+                ..Default::default()
+            }),
+        },
+        &admin,
+    ))
+    .await
+    .expect("agent");
+    c.set_presence(authed(
+        SetPresenceRequest {
+            agent_id: String::new(),
+            presence: Presence::Online as i32,
+        },
+        &app.token("ana", Role::Agent),
+    ))
+    .await
+    .expect("online");
+    let pool = sqlx::PgPool::connect(&app.env.database_url)
+        .await
+        .expect("pool");
+    let conv = |status: ConversationStatus, version: i64| Conversation {
+        id: "018f0000-0000-7000-8000-000000000001".into(),
+        account_id: "acme".into(),
+        inbox_id: "018f0000-0000-7000-8000-000000000002".into(),
+        contact_id: "018f0000-0000-7000-8000-000000000003".into(),
+        channel_kind: 1,
+        status: status as i32,
+        version,
+        ..Default::default()
+    };
+    let event = |kind: &str, id: &str, payload: Vec<u8>| IncomingEvent {
+        subject: format!("x.evt.acme.{kind}"),
+        account_id: "acme".into(),
+        kind: kind.into(),
+        event_id: id.into(),
+        event_type: String::new(),
+        payload: payload.into(),
+        delivered: 1,
+    };
+    let resolved = ConversationStatusChanged {
+        conversation: Some(conv(ConversationStatus::Resolved, 5)),
+        from: ConversationStatus::Open as i32,
+        to: ConversationStatus::Resolved as i32,
+        ..Default::default()
+    };
+    let created = ConversationCreated {
+        conversation: Some(conv(ConversationStatus::Open, 1)),
+        ..Default::default()
+    };
+    // The newer event is handled first (another replica was faster).
+    sqlx::query("SET search_path = routing")
+        .execute(&pool)
+        .await
+        .expect("schema");
+    let routing_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(
+            app.env
+                .database_url
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .expect("url")
+                .options([("search_path", "routing")]),
+        )
+        .await
+        .expect("routing pool");
+    let handler = helpdesk_routing::consumers::ConversationEvents;
+    consumer::apply(
+        &routing_pool,
+        "routing",
+        &handler,
+        &event(
+            "conversation.status_changed",
+            "e2",
+            resolved.encode_to_vec(),
+        ),
+    )
+    .await
+    .expect("apply");
+    consumer::apply(
+        &routing_pool,
+        "routing",
+        &handler,
+        &event("conversation.created", "e1", created.encode_to_vec()),
+    )
+    .await
+    .expect("apply");
+    let assigned: i64 = sqlx::query_scalar("SELECT count(*) FROM assignments")
+        .fetch_one(&routing_pool)
+        .await
+        .expect("count");
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM queue")
+        .fetch_one(&routing_pool)
+        .await
+        .expect("count");
+    let status: String = sqlx::query_scalar("SELECT status FROM conversations")
+        .fetch_one(&routing_pool)
+        .await
+        .expect("status");
+    assert_eq!(
+        (assigned, queued, status.as_str()),
+        (0, 0, "resolved"),
+        "the stale event changed nothing"
+    );
+    app.stop().await;
+}

@@ -76,14 +76,12 @@ async fn main() -> anyhow::Result<()> {
         while assigned.len() < args.chats && tokio::time::Instant::now() < deadline {
             tokio::select! {
                 Some(m) = created_sub.next() => {
-                    if let Ok(e) = ConversationCreated::decode(m.payload) {
-                        if let (Some(c), Some(t)) = (e.conversation, micros(e.meta.as_ref())) { created.insert(c.id, t); }
-                    }
+                    if let Ok(e) = ConversationCreated::decode(m.payload)
+                        && let (Some(c), Some(t)) = (e.conversation, micros(e.meta.as_ref())) { created.insert(c.id, t); }
                 }
                 Some(m) = assigned_sub.next() => {
-                    if let Ok(e) = ConversationAssigned::decode(m.payload) {
-                        if let Some(t) = micros(e.meta.as_ref()) { assigned.insert(e.conversation_id, t); }
-                    }
+                    if let Ok(e) = ConversationAssigned::decode(m.payload)
+                        && let Some(t) = micros(e.meta.as_ref()) { assigned.insert(e.conversation_id, t); }
                 }
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }

@@ -23,23 +23,26 @@ pub struct ConversationRow {
     pub first_message: String,
     pub last_agent_id: Option<String>,
     pub last_team_id: Option<Uuid>,
+    pub version: i64,
 }
 
 const CONV_COLUMNS: &str = "account_id, id, inbox_id, contact_id, channel, status, priority, labels, attributes, \
-    contact_attributes, first_message, last_agent_id, last_team_id";
+    contact_attributes, first_message, last_agent_id, last_team_id, version";
 
-/// Inserts or refreshes the projection (keeps first message and last agent).
+/// Inserts or refreshes the projection (keeps first message and last agent). Returns
+/// false when the stored projection is already newer (a late, stale event).
 pub async fn upsert_conversation(
     conn: &mut PgConnection,
     c: &ConversationRow,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let applied = sqlx::query(
         "INSERT INTO conversations (account_id, id, inbox_id, contact_id, channel, status, priority, labels, attributes,
-             contact_attributes, first_message)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             contact_attributes, first_message, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (account_id, id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
-             labels = EXCLUDED.labels, attributes = EXCLUDED.attributes,
-             first_message = CASE WHEN conversations.first_message = '' THEN EXCLUDED.first_message ELSE conversations.first_message END",
+             labels = EXCLUDED.labels, attributes = EXCLUDED.attributes, version = EXCLUDED.version,
+             first_message = CASE WHEN conversations.first_message = '' THEN EXCLUDED.first_message ELSE conversations.first_message END
+         WHERE conversations.version <= EXCLUDED.version",
     )
     .bind(&c.account_id)
     .bind(c.id)
@@ -52,9 +55,11 @@ pub async fn upsert_conversation(
     .bind(&c.attributes)
     .bind(&c.contact_attributes)
     .bind(&c.first_message)
+    .bind(c.version)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(applied == 1)
 }
 
 /// One projected conversation.
