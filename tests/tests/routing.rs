@@ -553,9 +553,39 @@ async fn supervisors_assign_over_capacity_only_explicitly_and_agents_pick_in_poo
         .await
         .expect_err("away");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
-    // Online with pooled mode still auto-assigns; pick wins only if first, so set online and check one of them.
+    // Online in pooled mode: nothing is pushed to Bob; the chat waits for a pick.
     p.presence("bob", Presence::Online).await;
-    assert_eq!(p.wait_assigned(&c, WAIT).await.as_deref(), Some("bob"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        p.is_queued(&c).await,
+        "pooled mode: no automatic assignment, even after a sweep"
+    );
+    let picked = r
+        .pick_from_queue(authed(
+            PickFromQueueRequest::default(),
+            &p.token("bob", Role::Agent),
+        ))
+        .await
+        .expect("pick")
+        .into_inner();
+    assert_eq!(
+        (picked.conversation_id.as_str(), picked.agent_id.as_str()),
+        (c.as_str(), "bob")
+    );
+    assert_eq!(picked.reason, AssignReason::Picked as i32);
+    assert_eq!(p.assignee(&c).await.as_deref(), Some("bob"));
+    let e = r
+        .pick_from_queue(authed(
+            PickFromQueueRequest::default(),
+            &p.token("bob", Role::Agent),
+        ))
+        .await
+        .expect_err("empty");
+    assert_eq!(
+        e.code(),
+        tonic::Code::FailedPrecondition,
+        "nothing left to pick"
+    );
     p.stop().await;
 }
 

@@ -135,7 +135,9 @@ pub async fn dispatch(
     let mut agents = candidates(conn, &account).await?;
     let now = Utc::now();
     let mut assigned = Vec::new();
-    for e in &entries {
+    // Pooled mode: chats wait until an agent picks them (or a supervisor assigns).
+    let automatic = !config::settings(conn, &account).await?.pooled_mode;
+    for e in entries.iter().filter(|_| automatic) {
         if e.not_before.is_some_and(|t| t > now) {
             continue;
         }
@@ -318,7 +320,7 @@ pub async fn route(
     // Back to the agent who served before, when online with room.
     let preferred = if reopened {
         conv.last_agent_id.clone()
-    } else if decision.strategy == Strategy::LastAgent {
+    } else if decision.strategy == Strategy::LastAgent && !settings.pooled_mode {
         state::last_agent_of_contact(conn, &account, conv.contact_id).await?
     } else {
         None
