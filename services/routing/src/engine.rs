@@ -136,7 +136,8 @@ pub async fn dispatch(
     let now = Utc::now();
     let mut assigned = Vec::new();
     // Pooled mode: chats wait until an agent picks them (or a supervisor assigns).
-    let automatic = !config::settings(conn, &account).await?.pooled_mode;
+    let settings = config::settings(conn, &account).await?;
+    let automatic = !settings.pooled_mode;
     for e in entries.iter().filter(|_| automatic) {
         if e.not_before.is_some_and(|t| t > now) {
             continue;
@@ -171,7 +172,7 @@ pub async fn dispatch(
         assigned.push(e.conversation_id);
     }
     if entries.len() > assigned.len() {
-        publish_positions(conn, origin, &entries, &assigned, &agents, fresh).await?;
+        publish_positions(conn, origin, &settings, &entries, &assigned, &agents, fresh).await?;
     }
     Ok(assigned)
 }
@@ -179,14 +180,14 @@ pub async fn dispatch(
 async fn publish_positions(
     conn: &mut PgConnection,
     origin: &Origin,
+    settings: &Settings,
     entries: &[state::QueueRow],
     assigned: &[Uuid],
     agents: &[Candidate],
     fresh: Option<Uuid>,
 ) -> Result<()> {
     let account = &origin.account;
-    let settings = config::settings(conn, account).await?;
-    let handle = handle_seconds(conn, account, &settings).await?;
+    let handle = handle_seconds(conn, account, settings).await?;
     let now = Utc::now();
     let mut next: HashMap<Option<Uuid>, i32> = HashMap::new();
     for e in entries
