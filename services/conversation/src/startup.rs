@@ -4,14 +4,16 @@ use std::sync::Arc;
 
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
-use helpdesk_kit::bus::{Bus, BusError};
+use helpdesk_kit::bus::Bus;
 use helpdesk_kit::config::{ConsumerConfig, ServiceConfig};
 use helpdesk_kit::consumer;
-use helpdesk_kit::db::{self, DbError};
+use helpdesk_kit::db;
 use helpdesk_kit::outbox::Relay;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+
+pub use helpdesk_kit::app::StartupError;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
@@ -25,28 +27,6 @@ pub const SCHEMA: &str = "conversation";
 pub const DEFAULT_PORT: u16 = 50051;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// The service failed to start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// Database setup.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// NATS setup.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// Binding the port.
-    #[error("binding {addr}: {source}")]
-    Bind {
-        /// Address.
-        addr: std::net::SocketAddr,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The gRPC server failed.
-    #[error("gRPC server: {0}")]
-    Serve(#[from] tonic::transport::Error),
-}
 
 /// A conversation service with its port bound, ready to run.
 pub struct Application {
@@ -67,19 +47,7 @@ impl Application {
         )
         .await?;
         let bus = Bus::connect(&config, "helpdesk-conversation").await?;
-        let listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?
-            .port();
+        let (listener, port) = helpdesk_kit::app::bind(config.grpc_addr).await?;
         let api = Api {
             pool,
             bus,

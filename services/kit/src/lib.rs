@@ -1,5 +1,6 @@
 //! `helpdesk-kit`: what every helpdesk service is built from.
 //!
+//! - [`app`]: the startup error and port binding every service shares.
 //! - [`config`]: layered configuration (defaults → TOML → `HELPDESK_…` env).
 //! - [`telemetry`]: tracing, OTLP export, W3C context across gRPC and NATS.
 //! - [`shutdown`]: SIGTERM / SIGINT handling.
@@ -13,6 +14,7 @@
 //! - [`infra`]: private NATS / PostgreSQL processes for one machine.
 //! - [`testing`] (feature `testing`): per-test environments.
 
+pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod config;

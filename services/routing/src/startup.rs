@@ -5,15 +5,17 @@ use std::time::Duration;
 
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
-use helpdesk_kit::bus::{Bus, BusError};
+use helpdesk_kit::bus::Bus;
 use helpdesk_kit::config::ServiceConfig;
 use helpdesk_kit::consumer::{self, ConsumerSpec};
-use helpdesk_kit::db::{self, DbError};
+use helpdesk_kit::db;
 use helpdesk_kit::event::Causation;
 use helpdesk_kit::outbox::Relay;
 use helpdesk_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+
+pub use helpdesk_kit::app::StartupError;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
@@ -32,28 +34,6 @@ pub const DEFAULT_PORT: u16 = 50052;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// The service failed to start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// Database setup.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// NATS setup.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// Binding the port.
-    #[error("binding {addr}: {source}")]
-    Bind {
-        /// Address.
-        addr: std::net::SocketAddr,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The gRPC server failed.
-    #[error("gRPC server: {0}")]
-    Serve(#[from] tonic::transport::Error),
-}
 
 /// A routing service with its port bound, ready to run.
 pub struct Application {
@@ -74,19 +54,7 @@ impl Application {
         )
         .await?;
         let bus = Bus::connect(&config, "helpdesk-routing").await?;
-        let listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?
-            .port();
+        let (listener, port) = helpdesk_kit::app::bind(config.grpc_addr).await?;
         let api = Api {
             pool,
             bus,
