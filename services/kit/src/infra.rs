@@ -311,17 +311,22 @@ async fn usable_bin_dir(
         .map_err(|_| InfraError::Start("unexpected PostgreSQL layout".into()))?;
     let target = PathBuf::from("/var/tmp/helpdesk-postgres");
     let target_bin = target.join(relative_bin);
-    if reachable(&target_bin.join("postgres"), run_as).await
-        && Command::new(target_bin.join("postgres"))
-            .arg("--version")
-            .output()
-            .await
-            .is_ok_and(|o| o.status.success())
-    {
+    let usable = |dir: PathBuf| async move {
+        reachable(&dir.join("postgres"), run_as).await
+            && Command::new(dir.join("postgres"))
+                .arg("--version")
+                .output()
+                .await
+                .is_ok_and(|o| o.status.success())
+    };
+    if usable(target_bin.clone()).await {
         return Ok(target_bin);
     }
-    let _ = std::fs::remove_dir_all(&target);
-    std::fs::create_dir_all(&target).map_err(io(format!("creating {}", target.display())))?;
+    // Copy into a private staging folder, then rename it into place: several
+    // processes may do this at once, and none may see a half-made copy.
+    let nonce = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let staging = PathBuf::from(format!("/var/tmp/helpdesk-postgres.{nonce}"));
+    std::fs::create_dir_all(&staging).map_err(io(format!("creating {}", staging.display())))?;
     let mut sources = vec![package.clone()];
     for entry in std::fs::read_dir(&site)
         .map_err(io(format!("reading {}", site.display())))?
@@ -335,29 +340,41 @@ async fn usable_bin_dir(
         let status = Command::new("cp")
             .arg("-a")
             .arg(&source)
-            .arg(&target)
+            .arg(&staging)
             .status()
             .await
             .map_err(io("copying PostgreSQL"))?;
         if !status.success() {
+            let _ = std::fs::remove_dir_all(&staging);
             return Err(InfraError::Start(format!(
                 "could not copy {} to {}",
                 source.display(),
-                target.display()
+                staging.display()
             )));
         }
     }
     let chmod = Command::new("chmod")
         .args(["-R", "a+rX"])
-        .arg(&target)
+        .arg(&staging)
         .status()
         .await
         .map_err(io("chmod"))?;
     if !chmod.success() {
+        let _ = std::fs::remove_dir_all(&staging);
         return Err(InfraError::Start(format!(
             "could not open up {}",
-            target.display()
+            staging.display()
         )));
+    }
+    if std::fs::rename(&staging, &target).is_err() {
+        // Someone else's copy is in place (or a broken old one: set it aside).
+        let _ = std::fs::remove_dir_all(&staging);
+        if !usable(target_bin.clone()).await {
+            return Err(InfraError::Start(format!(
+                "{} exists but is not a usable PostgreSQL installation; remove it and retry",
+                target.display()
+            )));
+        }
     }
     Ok(target_bin)
 }
