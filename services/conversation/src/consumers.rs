@@ -123,6 +123,29 @@ async fn load(
         })
 }
 
+/// Records `sequence` as the newest routing assignment change applied to the
+/// conversation; false when a newer one was applied already (this event is stale).
+/// Sequence 0 (not stamped) always applies.
+async fn claim_sequence(
+    conn: &mut PgConnection,
+    conv: &ConversationRow,
+    sequence: i64,
+) -> Result<bool, HandlerError> {
+    if sequence == 0 {
+        return Ok(true);
+    }
+    let claimed = sqlx::query(
+        "UPDATE conversations SET routing_sequence = $3 WHERE account_id = $1 AND id = $2 AND routing_sequence < $3",
+    )
+    .bind(&conv.account_id)
+    .bind(conv.id)
+    .bind(sequence)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(claimed == 1)
+}
+
 /// Saves `conv` and records `conversation.updated` when `changed` is not empty.
 async fn save_changes(
     conn: &mut PgConnection,
@@ -203,6 +226,9 @@ async fn assigned(
         )));
     };
     let mut conv = load(conn, event, &e.conversation_id).await?;
+    if !claim_sequence(conn, &conv, e.sequence).await? {
+        return Ok(()); // a later assignment change was applied already
+    }
     if conv.assignee_id.as_deref() == Some(agent_id.as_str()) {
         return Ok(());
     }
@@ -232,6 +258,9 @@ async fn unassigned(
     e: ConversationUnassigned,
 ) -> Result<(), HandlerError> {
     let mut conv = load(conn, event, &e.conversation_id).await?;
+    if !claim_sequence(conn, &conv, e.sequence).await? {
+        return Ok(()); // a later assignment change was applied already
+    }
     let origin = Origin::new(event, e.meta);
     let was_theirs = !e.agent_id.is_empty() && conv.assignee_id.as_deref() == Some(&e.agent_id);
     if was_theirs {

@@ -93,6 +93,7 @@ async fn assign_to(
         previous_agent_id: previous.filter(|p| *p != agent.id).unwrap_or_default(),
         reason: reason as i32,
         waited_seconds,
+        sequence: state::next_assignment_sequence(conn).await?,
         ..Default::default()
     };
     events::assigned(conn, origin, event).await?;
@@ -596,6 +597,7 @@ pub async fn unassign(
         agent_id: released.agent_id.clone(),
         reason: UnassignReason::Manual as i32,
         requeued: requeue,
+        sequence: state::next_assignment_sequence(conn).await?,
         ..Default::default()
     };
     events::unassigned(conn, origin, event).await?;
@@ -725,6 +727,7 @@ pub async fn set_presence(
                 agent_id: agent_id.to_string(),
                 reason: UnassignReason::AgentOffline as i32,
                 requeued: true,
+                sequence: state::next_assignment_sequence(conn).await?,
                 ..Default::default()
             };
             events::unassigned(conn, origin, event).await?;

@@ -137,6 +137,7 @@ fn assigned(conv: &str, event_id: &str) -> ConversationAssigned {
         previous_agent_id: String::new(),
         reason: AssignReason::Routed as i32,
         waited_seconds: 12,
+        sequence: 1,
     }
 }
 
@@ -303,6 +304,7 @@ async fn routing_events_update_the_conversation_and_its_transcript() {
             agent_id: "agent-7".into(),
             reason: UnassignReason::AgentOffline as i32,
             requeued: true,
+            sequence: 2,
         },
     )
     .await;
@@ -521,5 +523,50 @@ async fn visitor_rates_a_resolved_conversation() {
     assert_eq!(events.len(), 2);
     let last = ConversationRated::decode(events[1].payload.clone()).expect("decode");
     assert_eq!((last.rating, last.comment.as_str()), (3, ""));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_late_assignment_event_never_overrides_a_newer_one() {
+    let app = spawn_app().await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let conv = app
+        .visitor_starts(&inbox, "hello")
+        .await
+        .conversation
+        .expect("conversation")
+        .id;
+    // Routing assigned (sequence 7) and then took the agent off (sequence 8), but a
+    // replica handles the unassignment first.
+    let unassigned_id = new_id();
+    let unassigned = ConversationUnassigned {
+        meta: Some(meta(&unassigned_id)),
+        conversation_id: conv.clone(),
+        agent_id: "agent-7".into(),
+        reason: UnassignReason::Manual as i32,
+        requeued: false,
+        sequence: 8,
+    };
+    emit(&app.env, "routing.unassigned", &unassigned_id, &unassigned).await;
+    let late_id = new_id();
+    let mut late = assigned(&conv, &late_id);
+    late.sequence = 7;
+    emit(&app.env, "routing.assigned", &late_id, &late).await;
+    // A newer assignment (sequence 9) still applies.
+    let newer_id = new_id();
+    let mut newer = assigned(&conv, &newer_id);
+    newer.agent_id = "agent-9".into();
+    newer.agent_name = "Bea".into();
+    newer.sequence = 9;
+    emit(&app.env, "routing.assigned", &newer_id, &newer).await;
+    let c = wait_for_conversation(&app, &conv, |c| c.assignee_id == "agent-9").await;
+    assert_eq!(c.assignee_id, "agent-9");
+    let transcript = wait_for_message(&app, &conv, "Bea joined the conversation").await;
+    assert!(
+        !transcript
+            .iter()
+            .any(|m| m.content == "Ana joined the conversation"),
+        "the stale assignment left no trace: {transcript:?}"
+    );
     app.stop().await;
 }

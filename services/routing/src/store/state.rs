@@ -448,3 +448,11 @@ pub async fn today_by_team(
     }
     Ok(out)
 }
+
+/// The next number of the account-independent assignment series (drawn under the
+/// account lock, so it orders one account's assignment changes).
+pub async fn next_assignment_sequence(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT nextval('assignment_sequence')")
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,2 @@
+-- Orders assignment changes for consumers that may see events out of order.
+CREATE SEQUENCE assignment_sequence;
