@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use helpdesk_kit::CancellationToken;
+use helpdesk_kit::app::Workers;
 use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
 use helpdesk_kit::bus::Bus;
-use helpdesk_kit::config::{ConsumerConfig, ServiceConfig};
-use helpdesk_kit::consumer;
+use helpdesk_kit::config::ServiceConfig;
 use helpdesk_kit::db;
 use helpdesk_kit::outbox::Relay;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationServiceServer;
@@ -83,76 +83,36 @@ impl Application {
             config,
             ..
         } = self;
-        let workers = CancellationToken::new();
-        let relay = Relay::new(
-            api.pool.clone(),
-            api.bus.clone(),
+        let (pool, bus) = (api.pool.clone(), api.bus.clone());
+        let mut workers = Workers::new();
+        workers.relay(Relay::new(
+            pool.clone(),
+            bus.clone(),
             SCHEMA,
             config.outbox.clone(),
-        );
-        let relay = tokio::spawn(relay.run(workers.clone()));
-        let timers = tokio::spawn(helpdesk_kit::timers::run_worker(
-            api.pool.clone(),
-            Arc::new(SnoozeWake),
-            config.timers.clone(),
-            workers.clone(),
         ));
-        // Stopped before the relay, so the events of its last changes are flushed too.
-        let consumer_stop = workers.child_token();
-        let consumer = tokio::spawn(run_consumer(
-            api.bus.clone(),
-            api.pool.clone(),
-            config.consumer.clone(),
-            consumer_stop.clone(),
-        ));
-        let streams = api.shutdown.clone();
-        let stop_streams = shutdown.clone();
-        tokio::spawn(async move {
-            stop_streams.cancelled().await;
-            streams.cancel();
-        });
-        let pool = api.pool.clone();
-        let bus = api.bus.clone();
-        let keys = api.keys.clone();
-        let server = ConversationServiceServer::with_interceptor(api, AuthInterceptor::new(keys));
-        let name = <ConversationServiceServer<Api> as NamedService>::NAME;
-        let served =
-            helpdesk_kit::grpc::serve(listener, Routes::new(server), &[name], shutdown).await;
-        consumer_stop.cancel();
-        let _ = consumer.await;
-        workers.cancel();
-        let _ = relay.await;
-        let _ = timers.await;
-        let _ = bus.client.flush().await;
-        pool.close().await;
-        served.map_err(StartupError::from)
-    }
-}
-
-/// Runs the routing-event consumer until `shutdown`, starting it again if it stops
-/// early (NATS unreachable when setting it up, or its message stream ended).
-async fn run_consumer(bus: Bus, pool: PgPool, config: ConsumerConfig, shutdown: CancellationToken) {
-    let handler = Arc::new(RoutingEvents);
-    loop {
-        let result = consumer::run(
+        workers.timers(pool.clone(), Arc::new(SnoozeWake), config.timers.clone());
+        workers.consumer(
             bus.clone(),
             pool.clone(),
             consumers::spec(),
-            handler.clone(),
-            config.clone(),
-            shutdown.clone(),
+            Arc::new(RoutingEvents),
+            config.consumer.clone(),
+        );
+        let streams = api.shutdown.clone();
+        let keys = api.keys.clone();
+        let server = ConversationServiceServer::with_interceptor(api, AuthInterceptor::new(keys));
+        let name = <ConversationServiceServer<Api> as NamedService>::NAME;
+        helpdesk_kit::app::serve(
+            listener,
+            Routes::new(server),
+            &[name],
+            shutdown,
+            streams,
+            workers,
+            bus,
+            pool,
         )
-        .await;
-        if shutdown.is_cancelled() {
-            return;
-        }
-        match result {
-            Ok(()) => tracing::warn!("event consumer stopped; restarting"),
-            Err(e) => tracing::warn!(error = %e, "event consumer failed; restarting"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-        }
+        .await
     }
 }

@@ -38,3 +38,133 @@ pub async fn bind(
         .port();
     Ok((listener, port))
 }
+
+/// A service's background work, stopped in order on shutdown: event consumers first
+/// (their effects produce events), then timers and other tasks, then the outbox relay,
+/// which publishes what is pending one last time.
+pub struct Workers {
+    consumers: tokio::task::JoinSet<()>,
+    tasks: tokio::task::JoinSet<()>,
+    relay: Option<tokio::task::JoinHandle<()>>,
+    consumer_stop: tokio_util::sync::CancellationToken,
+    task_stop: tokio_util::sync::CancellationToken,
+    relay_stop: tokio_util::sync::CancellationToken,
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workers {
+    /// No workers yet.
+    pub fn new() -> Self {
+        Self {
+            consumers: tokio::task::JoinSet::new(),
+            tasks: tokio::task::JoinSet::new(),
+            relay: None,
+            consumer_stop: tokio_util::sync::CancellationToken::new(),
+            task_stop: tokio_util::sync::CancellationToken::new(),
+            relay_stop: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// Runs the outbox relay.
+    pub fn relay(&mut self, relay: crate::outbox::Relay) {
+        self.relay = Some(tokio::spawn(relay.run(self.relay_stop.clone())));
+    }
+
+    /// Runs a durable timer worker.
+    pub fn timers<H: crate::timers::TimerHandler>(
+        &mut self,
+        pool: sqlx::PgPool,
+        handler: std::sync::Arc<H>,
+        config: crate::config::TimerConfig,
+    ) {
+        self.tasks.spawn(crate::timers::run_worker(
+            pool,
+            handler,
+            config,
+            self.task_stop.clone(),
+        ));
+    }
+
+    /// Runs an event consumer, restarting it a second after it fails (NATS down at
+    /// start, stream not there yet) until shutdown.
+    pub fn consumer<H: crate::consumer::Handler>(
+        &mut self,
+        bus: crate::bus::Bus,
+        pool: sqlx::PgPool,
+        spec: crate::consumer::ConsumerSpec,
+        handler: std::sync::Arc<H>,
+        config: crate::config::ConsumerConfig,
+    ) {
+        let stop = self.consumer_stop.clone();
+        self.consumers.spawn(async move {
+            loop {
+                let result =
+                    crate::consumer::run(bus.clone(), pool.clone(), spec.clone(), handler.clone(), config.clone(), stop.clone())
+                        .await;
+                if stop.is_cancelled() {
+                    return;
+                }
+                match result {
+                    Ok(()) => tracing::warn!(consumer = %spec.name, "event consumer stopped; restarting"),
+                    Err(e) => tracing::warn!(consumer = %spec.name, error = %e, "event consumer failed; restarting"),
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+
+    /// Runs another background task until it sees its token cancelled.
+    pub fn task<F, Fut>(&mut self, make: F)
+    where
+        F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(make(self.task_stop.clone()));
+    }
+
+    /// Stops everything in order and waits for it.
+    pub async fn stop(mut self) {
+        self.consumer_stop.cancel();
+        while self.consumers.join_next().await.is_some() {}
+        self.task_stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.relay_stop.cancel();
+        if let Some(relay) = self.relay.take() {
+            let _ = relay.await;
+        }
+    }
+}
+
+/// Serves `routes` until `shutdown`; live streams watching `streams` end with it.
+/// Then health is NOT_SERVING and in-flight calls finish, the workers stop in order,
+/// NATS is flushed and the pool closed.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    routes: tonic::service::Routes,
+    service_names: &[&str],
+    shutdown: tokio_util::sync::CancellationToken,
+    streams: tokio_util::sync::CancellationToken,
+    workers: Workers,
+    bus: crate::bus::Bus,
+    pool: sqlx::PgPool,
+) -> Result<(), StartupError> {
+    let stop_streams = shutdown.clone();
+    tokio::spawn(async move {
+        stop_streams.cancelled().await;
+        streams.cancel();
+    });
+    let served = crate::grpc::serve(listener, routes, service_names, shutdown).await;
+    workers.stop().await;
+    let _ = bus.client.flush().await;
+    pool.close().await;
+    served.map_err(StartupError::from)
+}

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helpdesk_kit::CancellationToken;
+use helpdesk_kit::app::Workers;
 use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
 use helpdesk_kit::bus::Bus;
 use helpdesk_kit::config::ServiceConfig;
-use helpdesk_kit::consumer::{self, ConsumerSpec};
+use helpdesk_kit::consumer::ConsumerSpec;
 use helpdesk_kit::db;
 use helpdesk_kit::event::Causation;
 use helpdesk_kit::outbox::Relay;
@@ -87,54 +88,43 @@ impl Application {
             config,
             ..
         } = self;
-        let workers = CancellationToken::new();
-        let pool = api.pool.clone();
-        let bus = api.bus.clone();
-        let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(
-            Relay::new(pool.clone(), bus.clone(), SCHEMA, config.outbox.clone())
-                .run(workers.clone()),
-        );
-        tasks.spawn(helpdesk_kit::timers::run_worker(
+        let (pool, bus) = (api.pool.clone(), api.bus.clone());
+        let mut workers = Workers::new();
+        workers.relay(Relay::new(
             pool.clone(),
-            Arc::new(RoutingTimers),
-            config.timers.clone(),
-            workers.clone(),
+            bus.clone(),
+            SCHEMA,
+            config.outbox.clone(),
         ));
+        workers.timers(pool.clone(), Arc::new(RoutingTimers), config.timers.clone());
         let spec = ConsumerSpec {
             name: SCHEMA.into(),
             kinds: KINDS.iter().map(|k| k.to_string()).collect(),
         };
-        let consumer = consumer::run(
+        workers.consumer(
             bus.clone(),
             pool.clone(),
             spec,
             Arc::new(ConversationEvents),
             config.consumer.clone(),
-            workers.clone(),
         );
-        tasks.spawn(async move {
-            if let Err(e) = consumer.await {
-                tracing::error!(error = %e, "routing consumer stopped");
-            }
-        });
-        tasks.spawn(sweep(pool.clone(), workers.clone()));
+        let sweep_pool = pool.clone();
+        workers.task(move |stop| sweep(sweep_pool, stop));
         let streams = api.shutdown.clone();
-        let stop_streams = shutdown.clone();
-        tokio::spawn(async move {
-            stop_streams.cancelled().await;
-            streams.cancel();
-        });
         let keys = JwtKeys::new(config.jwt_secret.as_bytes());
         let server = RoutingServiceServer::with_interceptor(api, AuthInterceptor::new(keys));
         let name = <RoutingServiceServer<Api> as NamedService>::NAME;
-        let served =
-            helpdesk_kit::grpc::serve(listener, Routes::new(server), &[name], shutdown).await;
-        workers.cancel();
-        while tasks.join_next().await.is_some() {}
-        let _ = bus.client.flush().await;
-        pool.close().await;
-        served.map_err(StartupError::from)
+        helpdesk_kit::app::serve(
+            listener,
+            Routes::new(server),
+            &[name],
+            shutdown,
+            streams,
+            workers,
+            bus,
+            pool,
+        )
+        .await
     }
 }
 
