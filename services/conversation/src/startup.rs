@@ -5,9 +5,7 @@ use std::sync::Arc;
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::app::Workers;
 use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
-use helpdesk_kit::bus::Bus;
 use helpdesk_kit::config::ServiceConfig;
-use helpdesk_kit::db;
 use helpdesk_kit::outbox::Relay;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationServiceServer;
 use sqlx::PgPool;
@@ -39,15 +37,12 @@ pub struct Application {
 impl Application {
     /// Connects to PostgreSQL (migrating the schema) and NATS, and binds the port.
     pub async fn build(config: ServiceConfig) -> Result<Self, StartupError> {
-        let pool = db::connect_and_migrate(
-            &config.database_url,
-            SCHEMA,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await?;
-        let bus = Bus::connect(&config, "helpdesk-conversation").await?;
-        let (listener, port) = helpdesk_kit::app::bind(config.grpc_addr).await?;
+        let helpdesk_kit::app::Connections {
+            pool,
+            bus,
+            listener,
+            port,
+        } = helpdesk_kit::app::connect(&config, SCHEMA, &MIGRATOR).await?;
         let api = Api {
             pool,
             bus,

@@ -168,3 +168,39 @@ pub async fn serve(
     pool.close().await;
     served.map_err(StartupError::from)
 }
+
+/// What every service opens at start: its schema-bound pool (migrated), its NATS
+/// connection (streams ensured) and its bound gRPC listener.
+pub struct Connections {
+    /// Pool bound to the service's schema.
+    pub pool: sqlx::PgPool,
+    /// Bus connection.
+    pub bus: crate::bus::Bus,
+    /// Bound gRPC listener.
+    pub listener: tokio::net::TcpListener,
+    /// Its actual port.
+    pub port: u16,
+}
+
+/// Connects to PostgreSQL (creating and migrating `schema`) and NATS, and binds the port.
+pub async fn connect(
+    config: &crate::config::ServiceConfig,
+    schema: &str,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<Connections, StartupError> {
+    let pool = crate::db::connect_and_migrate(
+        &config.database_url,
+        schema,
+        config.database_max_connections,
+        migrator,
+    )
+    .await?;
+    let bus = crate::bus::Bus::connect(config, &format!("helpdesk-{schema}")).await?;
+    let (listener, port) = bind(config.grpc_addr).await?;
+    Ok(Connections {
+        pool,
+        bus,
+        listener,
+        port,
+    })
+}

@@ -6,10 +6,8 @@ use std::time::Duration;
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::app::Workers;
 use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
-use helpdesk_kit::bus::Bus;
 use helpdesk_kit::config::ServiceConfig;
 use helpdesk_kit::consumer::ConsumerSpec;
-use helpdesk_kit::db;
 use helpdesk_kit::event::Causation;
 use helpdesk_kit::outbox::Relay;
 use helpdesk_proto::routing::v1::routing_service_server::RoutingServiceServer;
@@ -47,15 +45,12 @@ pub struct Application {
 impl Application {
     /// Connects to PostgreSQL (migrating the schema) and NATS, and binds the port.
     pub async fn build(config: ServiceConfig) -> Result<Self, StartupError> {
-        let pool = db::connect_and_migrate(
-            &config.database_url,
-            SCHEMA,
-            config.database_max_connections,
-            &MIGRATOR,
-        )
-        .await?;
-        let bus = Bus::connect(&config, "helpdesk-routing").await?;
-        let (listener, port) = helpdesk_kit::app::bind(config.grpc_addr).await?;
+        let helpdesk_kit::app::Connections {
+            pool,
+            bus,
+            listener,
+            port,
+        } = helpdesk_kit::app::connect(&config, SCHEMA, &MIGRATOR).await?;
         let api = Api {
             pool,
             bus,
