@@ -10,6 +10,9 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/helpdesk_descriptor.bin"));
 
+mod event;
+pub use event::{CatalogEntry, Event, catalog};
+
 pub mod common {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/helpdesk.common.v1.rs"));

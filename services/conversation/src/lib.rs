@@ -3,9 +3,8 @@
 
 pub mod consumers;
 pub mod domain;
-pub mod error;
-pub mod events;
 pub mod grpc;
+pub mod ops;
 pub mod startup;
 pub mod store;
 pub mod timers;

@@ -15,7 +15,7 @@ pub use helpdesk_kit::app::StartupError;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
-use crate::consumers::{self, RoutingEvents};
+use crate::consumers;
 use crate::grpc::Api;
 use crate::timers::SnoozeWake;
 
@@ -87,11 +87,12 @@ impl Application {
             config.outbox.clone(),
         ));
         workers.timers(pool.clone(), Arc::new(SnoozeWake), config.timers.clone());
+        let consumer = consumers::consumer();
         workers.consumer(
             bus.clone(),
             pool.clone(),
-            consumers::spec(),
-            Arc::new(RoutingEvents),
+            consumer.spec(),
+            Arc::new(consumer),
             config.consumer.clone(),
         );
         let streams = api.shutdown.clone();

@@ -1,13 +1,13 @@
 //! Durable timers of the conversation service: waking snoozed conversations.
 
-use helpdesk_kit::event::{Causation, system_actor};
+use helpdesk_kit::event::Origin;
 use helpdesk_kit::timers::{Timer, TimerError, TimerHandler};
 use helpdesk_proto::conversation::v1::ConversationStatus;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain;
-use crate::grpc::change_status;
+use crate::ops;
 use crate::store::{self, conversations::ConversationRow, conversations::Scope};
 
 /// Reopens a snoozed conversation when its snooze ends, unless it moved on.
@@ -46,16 +46,8 @@ impl TimerHandler for SnoozeWake {
         let Some(conv) = load(conn, timer).await? else {
             return Ok(());
         };
-        change_status(
-            conn,
-            conv,
-            ConversationStatus::Open,
-            None,
-            &system_actor(),
-            &Causation::request(),
-        )
-        .await
-        .map_err(|e| TimerError(e.to_string()))?;
+        let origin = Origin::system(&conv.account_id);
+        ops::change_status(conn, &origin, conv, ConversationStatus::Open, None).await?;
         Ok(())
     }
 }

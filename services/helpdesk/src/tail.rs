@@ -2,9 +2,6 @@
 
 use futures::StreamExt;
 use helpdesk_kit::bus::headers;
-use helpdesk_proto::conversation::v1 as conversation;
-use helpdesk_proto::routing::v1 as routing;
-use prost::Message;
 
 /// Options of `helpdesk events tail`.
 #[derive(clap::Args)]
@@ -22,39 +19,12 @@ pub struct TailArgs {
 
 /// Renders an event body of a known type.
 pub fn describe(ce_type: &str, body: &[u8]) -> String {
-    fn show<M: Message + Default + std::fmt::Debug>(body: &[u8]) -> String {
-        match M::decode(body) {
-            Ok(m) => format!("{m:?}"),
-            Err(e) => format!("<undecodable: {e}>"),
-        }
-    }
-    match ce_type {
-        "helpdesk.conversation.v1.ConversationCreated" => {
-            show::<conversation::ConversationCreated>(body)
-        }
-        "helpdesk.conversation.v1.ConversationUpdated" => {
-            show::<conversation::ConversationUpdated>(body)
-        }
-        "helpdesk.conversation.v1.ConversationStatusChanged" => {
-            show::<conversation::ConversationStatusChanged>(body)
-        }
-        "helpdesk.conversation.v1.ConversationRated" => {
-            show::<conversation::ConversationRated>(body)
-        }
-        "helpdesk.conversation.v1.MessageCreated" => show::<conversation::MessageCreated>(body),
-        "helpdesk.conversation.v1.ContactCreated" => show::<conversation::ContactCreated>(body),
-        "helpdesk.conversation.v1.ContactUpdated" => show::<conversation::ContactUpdated>(body),
-        "helpdesk.routing.v1.ConversationQueued" => show::<routing::ConversationQueued>(body),
-        "helpdesk.routing.v1.QueuePositionChanged" => show::<routing::QueuePositionChanged>(body),
-        "helpdesk.routing.v1.ConversationAssigned" => show::<routing::ConversationAssigned>(body),
-        "helpdesk.routing.v1.ConversationUnassigned" => {
-            show::<routing::ConversationUnassigned>(body)
-        }
-        "helpdesk.routing.v1.ConversationOverflowed" => {
-            show::<routing::ConversationOverflowed>(body)
-        }
-        "helpdesk.routing.v1.AgentPresenceChanged" => show::<routing::AgentPresenceChanged>(body),
-        other => format!("<{} bytes of {other}>", body.len()),
+    match helpdesk_proto::catalog()
+        .into_iter()
+        .find(|e| e.full_name == ce_type)
+    {
+        Some(entry) => (entry.describe)(body).unwrap_or_else(|e| format!("<undecodable: {e}>")),
+        None => format!("<{} bytes of {ce_type}>", body.len()),
     }
 }
 

@@ -103,9 +103,15 @@ impl Workers {
         let stop = self.consumer_stop.clone();
         self.consumers.spawn(async move {
             loop {
-                let result =
-                    crate::consumer::run(bus.clone(), pool.clone(), spec.clone(), handler.clone(), config.clone(), stop.clone())
-                        .await;
+                let result = crate::consumer::run(
+                    bus.clone(),
+                    pool.clone(),
+                    spec.clone(),
+                    handler.clone(),
+                    config.clone(),
+                    stop.clone(),
+                )
+                .await;
                 if stop.is_cancelled() {
                     return;
                 }

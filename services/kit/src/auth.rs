@@ -266,6 +266,51 @@ pub fn claims<T>(request: &Request<T>) -> Result<Claims, Status> {
         .ok_or_else(|| Status::unauthenticated("missing bearer token"))
 }
 
+/// An authenticated caller: its claims and, for a visitor, the contact it is.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Verified claims.
+    pub claims: Claims,
+    /// The visitor's own contact (`None` for staff and integrations).
+    pub contact: Option<uuid::Uuid>,
+}
+
+impl Caller {
+    /// Checks that a visitor token names a contact.
+    pub fn new(claims: Claims) -> Result<Self, Status> {
+        let contact = match claims.role {
+            Role::Visitor => Some(
+                claims
+                    .sub
+                    .parse::<uuid::Uuid>()
+                    .map_err(|_| Status::unauthenticated("visitor token has no contact"))?,
+            ),
+            _ => None,
+        };
+        Ok(Self { claims, contact })
+    }
+
+    /// The caller of `request`, or UNAUTHENTICATED.
+    pub fn of<T>(request: &Request<T>) -> Result<Self, Status> {
+        Self::new(claims(request)?)
+    }
+
+    /// The caller's account.
+    pub fn account(&self) -> &str {
+        &self.claims.acct
+    }
+
+    /// True for a visitor (a customer in the widget).
+    pub fn is_visitor(&self) -> bool {
+        self.claims.role == Role::Visitor
+    }
+
+    /// The origin of the changes this caller's request makes.
+    pub fn origin(&self) -> crate::event::Origin {
+        crate::event::Origin::request(self.account(), self.claims.actor())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@ use tracing::Instrument;
 
 use crate::bus::{Bus, BusError, header, headers};
 use crate::config::ConsumerConfig;
+use crate::event::{Event, Origin};
+use helpdesk_proto::common::v1::EventMeta;
 
 /// An event as delivered to a handler.
 #[derive(Debug, Clone)]
@@ -71,6 +73,133 @@ pub trait Handler: Send + Sync + 'static {
         conn: &'a mut PgConnection,
         event: &'a IncomingEvent,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+/// A decoded event handed to an [`On`] handler.
+#[derive(Debug, Clone)]
+pub struct Delivery<E> {
+    /// Tenant (from the subject).
+    pub account_id: String,
+    /// `ce-id`.
+    pub event_id: String,
+    /// How many times this event has been delivered (1 the first time).
+    pub delivered: i64,
+    /// The event.
+    pub event: E,
+}
+
+impl<E: Event> Delivery<E> {
+    /// Decodes `incoming`'s body as `E`; an undecodable body is poison.
+    pub fn decode(incoming: &IncomingEvent) -> Result<Self, HandlerError> {
+        Ok(Self {
+            account_id: incoming.account_id.clone(),
+            event_id: incoming.event_id.clone(),
+            delivered: incoming.delivered,
+            event: incoming.decode()?,
+        })
+    }
+
+    /// The origin of the changes made in reaction: the event's actor and chain.
+    pub fn origin(&self) -> Origin {
+        let fallback;
+        let meta = match self.event.meta() {
+            Some(meta) => meta,
+            None => {
+                fallback = EventMeta {
+                    event_id: self.event_id.clone(),
+                    ..Default::default()
+                };
+                &fallback
+            }
+        };
+        Origin::from_event(&self.account_id, meta)
+    }
+}
+
+/// Handles one event type `E` inside the consumer's transaction.
+pub trait On<E: Event>: Send + Sync + 'static {
+    /// Applies the event's effects on `conn`; they commit together with the inbox row.
+    fn on<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        delivery: &'a Delivery<E>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Route<H> = for<'a> fn(
+    &'a H,
+    &'a mut PgConnection,
+    &'a IncomingEvent,
+) -> BoxFuture<'a, Result<(), HandlerError>>;
+
+fn route<'a, H: On<E>, E: Event>(
+    handler: &'a H,
+    conn: &'a mut PgConnection,
+    incoming: &'a IncomingEvent,
+) -> BoxFuture<'a, Result<(), HandlerError>> {
+    Box::pin(async move {
+        let delivery = Delivery::<E>::decode(incoming)?;
+        handler.on(conn, &delivery).await
+    })
+}
+
+/// A service's event consumer: a durable name and one typed handler per event type.
+/// The subjects it reads are derived from the types it handles.
+///
+/// ```ignore
+/// Consumer::new("routing", RoutingEvents)
+///     .on::<ConversationCreated>()
+///     .on::<ConversationStatusChanged>()
+/// ```
+pub struct Consumer<H> {
+    name: String,
+    handler: H,
+    routes: Vec<(&'static str, Route<H>)>,
+}
+
+impl<H: Send + Sync + 'static> Consumer<H> {
+    /// A consumer named `name` (replicas share it) whose handlers live on `handler`.
+    pub fn new(name: impl Into<String>, handler: H) -> Self {
+        Self {
+            name: name.into(),
+            handler,
+            routes: Vec::new(),
+        }
+    }
+
+    /// Also handles events of type `E` (with `H`'s [`On<E>`]).
+    pub fn on<E: Event>(mut self) -> Self
+    where
+        H: On<E>,
+    {
+        self.routes.push((E::KIND, route::<H, E>));
+        self
+    }
+
+    /// Its durable name and the kinds it reads.
+    pub fn spec(&self) -> ConsumerSpec {
+        ConsumerSpec {
+            name: self.name.clone(),
+            kinds: self.routes.iter().map(|(k, _)| k.to_string()).collect(),
+        }
+    }
+}
+
+impl<H: Send + Sync + 'static> Handler for Consumer<H> {
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+    ) -> Result<(), HandlerError> {
+        match self.routes.iter().find(|(kind, _)| *kind == event.kind) {
+            Some((_, route)) => route(&self.handler, conn, event).await,
+            None => {
+                tracing::debug!(kind = %event.kind, "no handler for this kind; skipped");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Which events a consumer reads.

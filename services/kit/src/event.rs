@@ -1,11 +1,13 @@
-//! Building the [`EventMeta`] every event starts with.
+//! Where a change came from ([`Origin`]) and the [`EventMeta`] every event starts with.
 
 use helpdesk_proto::common::v1::{Actor, ActorKind, EventMeta};
 use uuid::Uuid;
 
 use crate::time::to_timestamp;
 
-/// Where a change came from: a fresh request, or an event being reacted to.
+pub use helpdesk_proto::Event;
+
+/// The causation chain of a change: a fresh request, or an event being reacted to.
 #[derive(Debug, Clone, Default)]
 pub struct Causation {
     /// The event that directly caused this change (empty for a user request).
@@ -37,6 +39,58 @@ impl Causation {
     }
 }
 
+/// Who caused the events of one operation, in which account and chain: a request
+/// ([`Origin::request`]), an incoming event ([`Origin::from_event`]) or the platform
+/// itself ([`Origin::system`]).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Tenant.
+    pub account: String,
+    /// Who acted.
+    pub actor: Actor,
+    /// The chain this change belongs to.
+    pub causation: Causation,
+}
+
+impl Origin {
+    /// A request by `actor`: a new chain.
+    pub fn request(account: &str, actor: Actor) -> Self {
+        Self {
+            account: account.to_string(),
+            actor,
+            causation: Causation::request(),
+        }
+    }
+
+    /// The platform acting on its own (timers, sweeps): a new chain.
+    pub fn system(account: &str) -> Self {
+        Self::request(account, system_actor())
+    }
+
+    /// A reaction to an incoming event: its actor (the system when it names none)
+    /// and its chain.
+    pub fn from_event(account: &str, meta: &EventMeta) -> Self {
+        Self {
+            account: account.to_string(),
+            actor: meta.actor.clone().unwrap_or_else(system_actor),
+            causation: Causation::from_event(meta),
+        }
+    }
+
+    /// The same account and chain with another actor.
+    pub fn acting_as(&self, actor: Actor) -> Self {
+        Self {
+            actor,
+            ..self.clone()
+        }
+    }
+
+    /// A new [`EventMeta`] for an event of this origin.
+    pub fn meta(&self) -> EventMeta {
+        meta(&self.account, &self.actor, &self.causation)
+    }
+}
+
 /// A new [`EventMeta`] with a fresh UUIDv7 id, stamped now.
 pub fn meta(account_id: &str, actor: &Actor, causation: &Causation) -> EventMeta {
     EventMeta {
@@ -54,5 +108,21 @@ pub fn system_actor() -> Actor {
     Actor {
         kind: ActorKind::System as i32,
         id: "system".into(),
+    }
+}
+
+/// A bot (greeting, routing announcements) as an actor.
+pub fn bot_actor(id: &str) -> Actor {
+    Actor {
+        kind: ActorKind::Bot as i32,
+        id: id.into(),
+    }
+}
+
+/// A customer, by contact id, as an actor.
+pub fn contact_actor(contact_id: impl ToString) -> Actor {
+    Actor {
+        kind: ActorKind::Contact as i32,
+        id: contact_id.to_string(),
     }
 }

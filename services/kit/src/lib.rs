@@ -20,14 +20,18 @@ pub mod bus;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod error;
 pub mod event;
 pub mod grpc;
 pub mod infra;
 pub mod outbox;
+pub mod page;
 pub mod shutdown;
+pub mod storage;
 pub mod telemetry;
 pub mod time;
 pub mod timers;
+pub mod validate;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use chrono::{DateTime, Utc};
-use helpdesk_proto::common::v1::EventMeta;
+use helpdesk_proto::Event;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::bus::{Bus, headers};
 use crate::config::OutboxConfig;
+use crate::event::Origin;
 use crate::telemetry::current_trace_headers;
 
 /// One event ready to be written to the outbox.
@@ -36,13 +37,9 @@ pub struct OutboxEvent {
 }
 
 impl OutboxEvent {
-    /// Wraps an encoded event message whose field 1 is `meta`.
-    pub fn new<M: prost::Message + prost::Name>(
-        kind: &'static str,
-        meta: &EventMeta,
-        ce_subject: impl Into<String>,
-        message: &M,
-    ) -> Self {
+    /// Encodes `event`, whose meta must be set.
+    pub fn of<E: Event>(event: &E) -> Self {
+        let meta = event.meta().cloned().unwrap_or_default();
         let occurred_at = meta
             .occurred_at
             .as_ref()
@@ -50,14 +47,25 @@ impl OutboxEvent {
             .unwrap_or_else(Utc::now);
         Self {
             event_id: meta.event_id.parse().unwrap_or_else(|_| Uuid::now_v7()),
-            account_id: meta.account_id.clone(),
-            kind,
-            event_type: M::full_name(),
-            ce_subject: ce_subject.into(),
+            account_id: meta.account_id,
+            kind: E::KIND,
+            event_type: E::full_name(),
+            ce_subject: event.aggregate_id().to_string(),
             occurred_at,
-            payload: message.encode_to_vec(),
+            payload: event.encode_to_vec(),
         }
     }
+}
+
+/// Stamps `event` with a fresh meta of `origin` and writes it in the caller's
+/// transaction: it is published if and only if the transaction commits.
+pub async fn emit<E: Event>(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    mut event: E,
+) -> Result<(), sqlx::Error> {
+    event.set_meta(origin.meta());
+    enqueue(conn, &OutboxEvent::of(&event)).await
 }
 
 /// Writes `event` in the caller's transaction, with the current trace context, and

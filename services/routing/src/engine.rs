@@ -18,10 +18,12 @@ use uuid::Uuid;
 
 use crate::domain::rules::{self, Facts};
 use crate::domain::select::{self, Candidate, Need};
-use crate::domain::{Settings, StorageName, class_rank};
-use crate::error::{Error, Result};
-use crate::events::{self, Origin};
+use crate::domain::{Settings, class_rank};
 use crate::store::{self, config, directory, state};
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::outbox;
+use helpdesk_kit::storage::StorageName;
 
 /// Timer: widen a skill-routed chat's requirements.
 pub const FALLBACK_TIMER: &str = "routing.fallback";
@@ -96,7 +98,7 @@ async fn assign_to(
         sequence: state::next_assignment_sequence(conn).await?,
         ..Default::default()
     };
-    events::assigned(conn, origin, event).await?;
+    outbox::emit(conn, origin, event).await?;
     Ok(row)
 }
 
@@ -215,7 +217,7 @@ async fn publish_positions(
                 estimated_wait_seconds: est,
                 ..Default::default()
             };
-            events::position_changed(conn, origin, event).await?;
+            outbox::emit(conn, origin, event).await?;
         }
     }
     Ok(())
@@ -267,7 +269,7 @@ async fn overflow(
         },
         ..Default::default()
     };
-    events::overflowed(conn, origin, event).await?;
+    outbox::emit(conn, origin, event).await?;
     if action == OverflowAction::LeaveMessage {
         let key = conversation_id.to_string();
         state::dequeue(conn, account, conversation_id).await?;
@@ -463,7 +465,7 @@ pub async fn route(
         out_of_office_message: out_of_office,
         ..Default::default()
     };
-    events::queued(conn, origin, event).await?;
+    outbox::emit(conn, origin, event).await?;
     Ok(())
 }
 
@@ -600,7 +602,7 @@ pub async fn unassign(
         sequence: state::next_assignment_sequence(conn).await?,
         ..Default::default()
     };
-    events::unassigned(conn, origin, event).await?;
+    outbox::emit(conn, origin, event).await?;
     if requeue {
         requeue_entry(conn, &released).await?;
     }
@@ -716,7 +718,7 @@ pub async fn set_presence(
         to: presence as i32,
         ..Default::default()
     };
-    events::presence_changed(conn, origin, event).await?;
+    outbox::emit(conn, origin, event).await?;
     if presence == Presence::Offline
         && config::settings(conn, &account).await?.offline_policy == OfflinePolicy::Requeue
     {
@@ -730,7 +732,7 @@ pub async fn set_presence(
                 sequence: state::next_assignment_sequence(conn).await?,
                 ..Default::default()
             };
-            events::unassigned(conn, origin, event).await?;
+            outbox::emit(conn, origin, event).await?;
             requeue_entry(conn, &a).await?;
         }
     }

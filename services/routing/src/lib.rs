@@ -5,8 +5,6 @@
 pub mod consumers;
 pub mod domain;
 pub mod engine;
-pub mod error;
-pub mod events;
 pub mod grpc;
 pub mod startup;
 pub mod store;

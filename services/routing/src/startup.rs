@@ -7,8 +7,6 @@ use helpdesk_kit::CancellationToken;
 use helpdesk_kit::app::Workers;
 use helpdesk_kit::auth::{AuthInterceptor, JwtKeys};
 use helpdesk_kit::config::ServiceConfig;
-use helpdesk_kit::consumer::ConsumerSpec;
-use helpdesk_kit::event::Causation;
 use helpdesk_kit::outbox::Relay;
 use helpdesk_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use sqlx::PgPool;
@@ -18,12 +16,11 @@ pub use helpdesk_kit::app::StartupError;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
-use crate::consumers::{ConversationEvents, KINDS};
 use crate::engine;
-use crate::events::Origin;
 use crate::grpc::Api;
 use crate::store::state;
 use crate::timers::RoutingTimers;
+use helpdesk_kit::event::Origin;
 
 /// Schema (and service) name.
 pub const SCHEMA: &str = "routing";
@@ -92,15 +89,12 @@ impl Application {
             config.outbox.clone(),
         ));
         workers.timers(pool.clone(), Arc::new(RoutingTimers), config.timers.clone());
-        let spec = ConsumerSpec {
-            name: SCHEMA.into(),
-            kinds: KINDS.iter().map(|k| k.to_string()).collect(),
-        };
+        let consumer = crate::consumers::consumer();
         workers.consumer(
             bus.clone(),
             pool.clone(),
-            spec,
-            Arc::new(ConversationEvents),
+            consumer.spec(),
+            Arc::new(consumer),
             config.consumer.clone(),
         );
         let sweep_pool = pool.clone();
@@ -140,14 +134,9 @@ async fn sweep(pool: PgPool, stop: CancellationToken) {
         for account in accounts {
             let result = async {
                 let mut tx = pool.begin().await?;
-                engine::dispatch(
-                    &mut tx,
-                    &Origin::system(&account, Causation::request()),
-                    None,
-                )
-                .await?;
+                engine::dispatch(&mut tx, &Origin::system(&account), None).await?;
                 tx.commit().await?;
-                Ok::<_, crate::error::Error>(())
+                Ok::<_, helpdesk_kit::error::Error>(())
             }
             .await;
             if let Err(e) = result {

@@ -1,14 +1,13 @@
 //! Durable timers of routing: skill fallback, longest wait, idle workbenches.
 
-use helpdesk_kit::event::Causation;
 use helpdesk_kit::timers::{Timer, TimerError, TimerHandler};
 use helpdesk_proto::routing::v1::Presence;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::engine::{self, FALLBACK_TIMER, IDLE_TIMER, OVERFLOW_TIMER};
-use crate::events::Origin;
 use crate::store::{directory, state};
+use helpdesk_kit::event::Origin;
 
 /// Fires routing timers.
 pub struct RoutingTimers;
@@ -56,7 +55,7 @@ impl TimerHandler for RoutingTimers {
 
     async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), TimerError> {
         let account = account(timer);
-        let origin = Origin::system(&account, Causation::request());
+        let origin = Origin::system(&account);
         let result = match timer.kind.as_str() {
             FALLBACK_TIMER | OVERFLOW_TIMER => {
                 let Ok(id) = timer.key.parse::<Uuid>() else {

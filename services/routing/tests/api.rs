@@ -531,7 +531,7 @@ async fn events_handled_out_of_order_never_route_a_closed_conversation() {
         )
         .await
         .expect("routing pool");
-    let handler = helpdesk_routing::consumers::ConversationEvents;
+    let handler = helpdesk_routing::consumers::consumer();
     consumer::apply(
         &routing_pool,
         "routing",

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use helpdesk_kit::grpc::Violations;
 use helpdesk_proto::conversation::v1::{Attachment, DeviceInfo};
-use uuid::Uuid;
 
 /// Longest message text, in characters.
 pub const MAX_CONTENT_CHARS: usize = 10_000;
@@ -18,73 +17,8 @@ pub const MAX_ATTACHMENT_BYTES: i64 = 100 * 1024 * 1024;
 pub const MAX_LABELS: usize = 20;
 /// Most custom attributes on a conversation or contact.
 pub const MAX_ATTRIBUTES: usize = 50;
-/// Default and largest page sizes.
-pub const DEFAULT_PAGE_SIZE: usize = 25;
-/// Largest page size; larger requests are coerced down (AIP-158).
-pub const MAX_PAGE_SIZE: usize = 100;
-
-/// Parses a required UUID field.
-pub fn uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
-    if value.is_empty() {
-        v.add(field, "required");
-        return None;
-    }
-    match value.parse() {
-        Ok(id) => Some(id),
-        Err(_) => {
-            v.add(field, "must be a UUID");
-            None
-        }
-    }
-}
-
-/// Parses an optional UUID field (empty → `None`).
-pub fn opt_uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
-    if value.is_empty() {
-        None
-    } else {
-        uuid(v, field, value)
-    }
-}
-
-/// Checks a text field's length in characters.
-pub fn text(v: &mut Violations, field: &str, value: &str, required: bool, max_chars: usize) {
-    if required && value.trim().is_empty() {
-        v.add(field, "required");
-    } else if value.chars().count() > max_chars {
-        v.add(field, format!("at most {max_chars} characters"));
-    }
-    if value.contains('\0') {
-        v.add(field, "must not contain NUL characters");
-    }
-}
-
-/// Checks a page size and returns the effective one.
-pub fn page_size(v: &mut Violations, value: i32) -> usize {
-    if value < 0 {
-        v.add("page_size", "must not be negative");
-        DEFAULT_PAGE_SIZE
-    } else if value == 0 {
-        DEFAULT_PAGE_SIZE
-    } else {
-        (value as usize).min(MAX_PAGE_SIZE)
-    }
-}
-
-/// Checks an email address loosely (one `@`, something on each side, no spaces).
-pub fn email(v: &mut Violations, field: &str, value: &str) {
-    if value.is_empty() {
-        return;
-    }
-    let ok = value.len() <= 254
-        && !value.contains(char::is_whitespace)
-        && value
-            .split_once('@')
-            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.contains('@'));
-    if !ok {
-        v.add(field, "must be an email address");
-    }
-}
+pub use helpdesk_kit::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_size};
+pub use helpdesk_kit::validate::{email, opt_uuid, text, uuid};
 
 /// Checks a map of custom attributes.
 pub fn attributes(v: &mut Violations, field: &str, attrs: &HashMap<String, String>) {

@@ -1,17 +1,15 @@
 //! Contacts: upsert by external id or email, device info.
 
 use helpdesk_kit::auth::Role;
-use helpdesk_kit::event::{self, Causation};
+use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::grpc::Violations;
-use helpdesk_proto::common::v1::{Actor, ActorKind};
+use helpdesk_kit::outbox;
 use helpdesk_proto::conversation::v1::*;
-use sqlx::PgConnection;
 
-use super::{Api, Caller};
+use super::{Api, Caller, Scoped};
 use crate::domain::validate;
-use crate::error::{Error, Result};
-use crate::events;
-use crate::store::{self, contacts::ContactRow, conversations::Scope};
+use crate::ops;
+use crate::store::{self, conversations::Scope};
 
 /// Checks the writable fields of a contact under `field`.
 pub(crate) fn check_contact(v: &mut Violations, field: &str, c: &Contact) {
@@ -32,67 +30,6 @@ pub(crate) fn check_contact(v: &mut Violations, field: &str, c: &Contact) {
     );
     if let Some(d) = &c.device {
         validate::device(v, &format!("{field}.device"), d);
-    }
-}
-
-/// Finds the contact by external id / email and updates it, or creates it; records
-/// the matching event. Returns the contact and whether it was created.
-pub(crate) async fn upsert(
-    conn: &mut PgConnection,
-    account: &str,
-    input: &Contact,
-    device: Option<&DeviceInfo>,
-    match_existing: bool,
-    actor: &Actor,
-    causation: &Causation,
-) -> Result<(ContactRow, bool)> {
-    let existing = if match_existing {
-        store::contacts::find(conn, account, &input.external_id, &input.email).await?
-    } else {
-        None
-    };
-    match existing {
-        Some(mut row) => {
-            let mut changed: Vec<String> = row.merge(input).into_iter().map(String::from).collect();
-            if device.is_some_and(|d| row.set_device(d)) {
-                changed.push("device".into());
-            }
-            if changed.is_empty() {
-                return Ok((row, false));
-            }
-            let row = store::contacts::update(conn, &row).await?;
-            events::contact_updated(
-                conn,
-                event::meta(account, actor, causation),
-                &row.to_proto(),
-                changed,
-            )
-            .await?;
-            Ok((row, false))
-        }
-        None => {
-            let mut row = ContactRow::new(account);
-            row.merge(input);
-            if let Some(d) = device {
-                row.set_device(d);
-            }
-            let row = store::contacts::insert(conn, &row).await?;
-            // A visitor creating itself: the actor is the contact just made.
-            let actor = match actor.kind == ActorKind::Contact as i32 && actor.id.is_empty() {
-                true => Actor {
-                    kind: actor.kind,
-                    id: row.id.to_string(),
-                },
-                false => actor.clone(),
-            };
-            events::contact_created(
-                conn,
-                event::meta(account, &actor, causation),
-                &row.to_proto(),
-            )
-            .await?;
-            Ok((row, true))
-        }
     }
 }
 
@@ -119,14 +56,12 @@ impl Api {
         check_contact(&mut v, "contact", &contact);
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
-        let (row, created) = upsert(
+        let (row, created) = ops::upsert(
             &mut tx,
-            c.account(),
+            &c.origin(),
             &contact,
             contact.device.as_ref(),
             true,
-            &c.claims.actor(),
-            &Causation::request(),
         )
         .await?;
         tx.commit().await?;
@@ -145,7 +80,7 @@ impl Api {
         let id = validate::uuid(&mut v, "id", &req.id);
         v.into_result()?;
         let id = id.unwrap_or_default();
-        if let Scope::Contact(own) = c.scope
+        if let Scope::Contact(own) = c.scope()
             && own != id
         {
             return Err(Error::NotFound("contact"));
@@ -163,7 +98,7 @@ impl Api {
         req: UpdateDeviceInfoRequest,
     ) -> Result<Contact> {
         let mut v = Violations::new();
-        let id = match (c.scope, req.contact_id.as_str()) {
+        let id = match (c.scope(), req.contact_id.as_str()) {
             (Scope::Contact(own), "") => Some(own),
             _ => validate::uuid(&mut v, "contact_id", &req.contact_id),
         };
@@ -171,7 +106,7 @@ impl Api {
         validate::device(&mut v, "device", &device);
         v.into_result()?;
         let id = id.unwrap_or_default();
-        if matches!(c.scope, Scope::Contact(own) if own != id) {
+        if matches!(c.scope(), Scope::Contact(own) if own != id) {
             return Err(Error::NotFound("contact"));
         }
         let mut tx = self.pool.begin().await?;
@@ -180,8 +115,12 @@ impl Api {
             .ok_or(Error::NotFound("contact"))?;
         if row.set_device(&device) {
             row = store::contacts::update(&mut tx, &row).await?;
-            let meta = event::meta(c.account(), &c.claims.actor(), &Causation::request());
-            events::contact_updated(&mut tx, meta, &row.to_proto(), vec!["device".into()]).await?;
+            let event = ContactUpdated {
+                contact: Some(row.to_proto()),
+                changed_fields: vec!["device".into()],
+                ..Default::default()
+            };
+            outbox::emit(&mut tx, &c.origin(), event).await?;
         }
         tx.commit().await?;
         Ok(row.to_proto())

@@ -2,92 +2,25 @@
 
 use chrono::{DateTime, Utc};
 use helpdesk_kit::auth::{Claims, Role};
-use helpdesk_kit::event::{self, Causation};
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::contact_actor;
 use helpdesk_kit::grpc::Violations;
+use helpdesk_kit::outbox;
+use helpdesk_kit::page;
+use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::time::{from_timestamp, to_timestamp};
-use helpdesk_kit::timers;
-use helpdesk_proto::common::v1::{Actor, ActorKind};
 use helpdesk_proto::conversation::v1::*;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::contacts::{check_contact, upsert};
-use super::messages::{append, find_by_client_id};
-use super::{Api, Caller};
-use crate::domain::{self, StorageName, validate};
-use crate::error::{Error, Result};
-use crate::events;
+use super::contacts::check_contact;
+use super::{Api, Caller, Scoped};
+use crate::domain::validate;
+use crate::ops;
 use crate::store::{
     self, contacts::ContactRow, conversations::ConversationRow, conversations::Scope,
 };
-
-/// Moves `conv` to `to`, keeps the snooze timer in step, saves, and records
-/// `conversation.status_changed`. No-op when nothing changes.
-pub(crate) async fn change_status(
-    conn: &mut PgConnection,
-    conv: ConversationRow,
-    to: ConversationStatus,
-    snoozed_until: Option<DateTime<Utc>>,
-    actor: &Actor,
-    causation: &Causation,
-) -> Result<ConversationRow> {
-    let from = conv.status();
-    if from == to && conv.snoozed_until == snoozed_until {
-        return Ok(conv);
-    }
-    let mut conv = conv;
-    conv.set_status(to, actor);
-    conv.snoozed_until = snoozed_until;
-    if to == ConversationStatus::Resolved {
-        conv.waiting_since = None;
-    }
-    let conv = store::conversations::update(conn, &conv).await?;
-    let key = conv.id.to_string();
-    match (to, snoozed_until) {
-        (ConversationStatus::Snoozed, Some(until)) => {
-            let fingerprint = domain::snooze_fingerprint(to, Some(until));
-            let payload = serde_json::json!({ "account_id": conv.account_id });
-            timers::schedule(
-                conn,
-                domain::SNOOZE_WAKE,
-                &key,
-                until,
-                &fingerprint,
-                payload,
-            )
-            .await?;
-        }
-        _ => timers::cancel(conn, domain::SNOOZE_WAKE, &key).await?,
-    }
-    if from != to {
-        let meta = event::meta(&conv.account_id, actor, causation);
-        events::status_changed(conn, meta, &conv.to_proto(), from, to).await?;
-    }
-    Ok(conv)
-}
-
-/// Inserts a new conversation and records `conversation.created`.
-pub(crate) async fn create(
-    conn: &mut PgConnection,
-    conv: ConversationRow,
-    contact: &ContactRow,
-    actor: &Actor,
-    causation: &Causation,
-    initial_message: &str,
-) -> Result<ConversationRow> {
-    let conv = store::conversations::insert(conn, &conv).await?;
-    let meta = event::meta(&conv.account_id, actor, causation);
-    events::conversation_created(
-        conn,
-        meta,
-        &conv.to_proto(),
-        &contact.to_proto(),
-        initial_message,
-    )
-    .await?;
-    Ok(conv)
-}
 
 fn check_priority(v: &mut Violations, field: &str, p: i32) -> Priority {
     match Priority::try_from(p) {
@@ -105,9 +38,8 @@ impl Api {
         claims: Option<Claims>,
         req: StartConversationRequest,
     ) -> Result<StartConversationResponse> {
-        let contact_in = req.contact.clone().unwrap_or_default();
         let mut v = Violations::new();
-        check_contact(&mut v, "contact", &contact_in);
+        check_contact(&mut v, "contact", &req.contact.clone().unwrap_or_default());
         if let Some(d) = &req.device {
             validate::device(&mut v, "device", d);
         }
@@ -147,174 +79,18 @@ impl Api {
         v.into_result()?;
 
         let mut tx = self.pool.begin().await?;
-        let (inbox, returning_contact) = if visitor_path {
-            let inbox = store::inboxes::by_public_key(&mut tx, &req.inbox_public_key)
-                .await?
-                .ok_or_else(|| {
-                    helpdesk_kit::grpc::invalid_field("inbox_public_key", "unknown inbox key")
-                })?;
-            // A returning visitor keeps its contact; anyone else gets a new one (an
-            // unverified email or external id must never unlock someone's history).
-            let returning = claims
-                .as_ref()
-                .filter(|c| c.role == Role::Visitor && c.acct == inbox.account_id)
-                .and_then(|c| c.sub.parse::<Uuid>().ok());
-            (inbox, returning)
-        } else {
-            let claims = claims
-                .as_ref()
-                .ok_or_else(|| tonic::Status::unauthenticated("missing bearer token"))?;
-            claims.require(&[
-                Role::Admin,
-                Role::Supervisor,
-                Role::Agent,
-                Role::Integration,
-            ])?;
-            let inbox = store::inboxes::get(&mut tx, &claims.acct, inbox_id.unwrap_or_default())
-                .await?
-                .ok_or(Error::NotFound("inbox"))?;
-            (inbox, None)
-        };
-        let account = inbox.account_id.clone();
-
-        // A retried start with the same client id returns the first conversation.
-        if !req.client_message_id.is_empty()
-            && let Some(existing) =
-                find_by_client_id(&mut tx, &account, &req.client_message_id).await?
-        {
-            let conv = store::conversations::get(
-                &mut tx,
-                &account,
-                existing.conversation_id,
-                Scope::Account,
-                false,
-            )
-            .await?
-            .ok_or(Error::NotFound("conversation"))?;
-            let contact = store::contacts::get(&mut tx, &account, conv.contact_id)
-                .await?
-                .ok_or(Error::NotFound("contact"))?;
-            let same_caller = match &claims {
-                Some(c) if c.role.is_staff() => c.acct == account,
-                Some(c) => c.sub == contact.id.to_string(),
-                None => false,
-            };
-            if !same_caller {
-                return Err(Error::AlreadyExists(
-                    "client_message_id already used".into(),
-                ));
-            }
-            tx.commit().await?;
-            return Ok(self.start_response(conv, contact, visitor_path));
-        }
-
-        let causation = Causation::request();
-        let staff_actor = claims
-            .as_ref()
-            .filter(|c| c.role.is_staff())
-            .map(Claims::actor);
-        let contact = match returning_contact {
-            Some(id) => {
-                let mut row = store::contacts::get(&mut tx, &account, id)
-                    .await?
-                    .ok_or(Error::NotFound("contact"))?;
-                let mut changed: Vec<String> = row
-                    .merge(&contact_in)
-                    .into_iter()
-                    .map(String::from)
-                    .collect();
-                if req.device.as_ref().is_some_and(|d| row.set_device(d)) {
-                    changed.push("device".into());
-                }
-                if !changed.is_empty() {
-                    row = store::contacts::update(&mut tx, &row).await?;
-                    let actor = Actor {
-                        kind: ActorKind::Contact as i32,
-                        id: row.id.to_string(),
-                    };
-                    events::contact_updated(
-                        &mut tx,
-                        event::meta(&account, &actor, &causation),
-                        &row.to_proto(),
-                        changed,
-                    )
-                    .await?;
-                }
-                row
-            }
-            None => {
-                let actor = staff_actor.clone().unwrap_or(Actor {
-                    kind: ActorKind::Contact as i32,
-                    id: String::new(),
-                });
-                let match_existing = !visitor_path;
-                upsert(
-                    &mut tx,
-                    &account,
-                    &contact_in,
-                    req.device.as_ref(),
-                    match_existing,
-                    &actor,
-                    &causation,
-                )
-                .await?
-                .0
-            }
-        };
-        let contact_actor = Actor {
-            kind: ActorKind::Contact as i32,
-            id: contact.id.to_string(),
-        };
-        let actor = staff_actor.unwrap_or_else(|| contact_actor.clone());
-
-        let mut conv =
-            ConversationRow::new(&account, inbox.id, contact.id, inbox.channel(), &actor);
-        conv.custom_attributes = Json(req.custom_attributes.clone());
-        conv.labels = labels;
-        conv.priority = priority.storage_name().to_string();
-        let mut conv = create(
+        let (conv, contact) = ops::start(
             &mut tx,
-            conv,
-            &contact,
-            &actor,
-            &causation,
-            req.initial_message.trim(),
+            ops::Start {
+                claims: claims.as_ref(),
+                request: &req,
+                visitor_path,
+                inbox_id,
+                labels,
+                priority,
+            },
         )
         .await?;
-        if !inbox.greeting_message.trim().is_empty() {
-            let bot = Actor {
-                kind: ActorKind::Bot as i32,
-                id: "greeting".into(),
-            };
-            let greeting = inbox.greeting_message.clone();
-            conv = append(
-                &mut tx,
-                conv,
-                MessageKind::Outgoing,
-                &bot,
-                &greeting,
-                vec![],
-                None,
-                &causation,
-            )
-            .await?
-            .1;
-        }
-        if !req.initial_message.trim().is_empty() {
-            let client_id = Some(req.client_message_id.clone()).filter(|s| !s.is_empty());
-            conv = append(
-                &mut tx,
-                conv,
-                MessageKind::Incoming,
-                &contact_actor,
-                &req.initial_message,
-                vec![],
-                client_id,
-                &causation,
-            )
-            .await?
-            .1;
-        }
         tx.commit().await?;
         Ok(self.start_response(conv, contact, visitor_path))
     }
@@ -357,7 +133,7 @@ impl Api {
         let mut v = Violations::new();
         let id = validate::uuid(&mut v, field, id);
         v.into_result()?;
-        store::conversations::get(conn, c.account(), id.unwrap_or_default(), c.scope, lock)
+        store::conversations::get(conn, c.account(), id.unwrap_or_default(), c.scope(), lock)
             .await?
             .ok_or(Error::NotFound("conversation"))
     }
@@ -401,7 +177,7 @@ impl Api {
         let after = match req.page_token.as_str() {
             "" => None,
             t => {
-                let cursor = store::decode_token(t).and_then(|s| {
+                let cursor = page::decode_token(t).and_then(|s| {
                     let rest = s.strip_prefix("c:")?;
                     let (micros, id) = rest.split_once(':')?;
                     Some((
@@ -416,7 +192,7 @@ impl Api {
             }
         };
         v.into_result()?;
-        if let Scope::Contact(own) = c.scope {
+        if let Scope::Contact(own) = c.scope() {
             if filter.contact_id.is_some_and(|id| id != own) {
                 return Ok(ListConversationsResponse::default());
             }
@@ -425,7 +201,7 @@ impl Api {
         let mut conn = self.pool.acquire().await?;
         let mut rows =
             store::conversations::list(&mut conn, c.account(), &filter, after, size + 1).await?;
-        let next_page_token = store::paginate(&mut rows, size, |r| {
+        let next_page_token = page::paginate(&mut rows, size, |r| {
             format!("c:{}:{}", r.last_activity_at.timestamp_micros(), r.id)
         });
         Ok(ListConversationsResponse {
@@ -484,13 +260,7 @@ impl Api {
                 _ => {}
             }
         }
-        if changed.is_empty() {
-            tx.commit().await?;
-            return Ok(conv.to_proto());
-        }
-        let conv = store::conversations::update(&mut tx, &conv).await?;
-        let meta = event::meta(c.account(), &c.claims.actor(), &Causation::request());
-        events::conversation_updated(&mut tx, meta, &conv.to_proto(), changed).await?;
+        let conv = ops::save_changes(&mut tx, &c.origin(), conv, changed).await?;
         tx.commit().await?;
         Ok(conv.to_proto())
     }
@@ -536,15 +306,7 @@ impl Api {
         let conv = self
             .visible(&mut tx, c, "conversation_id", &req.conversation_id, true)
             .await?;
-        let conv = change_status(
-            &mut tx,
-            conv,
-            status,
-            until,
-            &c.claims.actor(),
-            &Causation::request(),
-        )
-        .await?;
+        let conv = ops::change_status(&mut tx, &c.origin(), conv, status, until).await?;
         tx.commit().await?;
         Ok(conv.to_proto())
     }
@@ -588,19 +350,14 @@ impl Api {
         conv.csat_rating = Some(req.rating);
         conv.csat_comment = comment;
         let conv = store::conversations::update(&mut tx, &conv).await?;
-        let actor = Actor {
-            kind: ActorKind::Contact as i32,
-            id: conv.contact_id.to_string(),
+        let event = ConversationRated {
+            conversation: Some(conv.to_proto()),
+            rating: req.rating,
+            comment: conv.csat_comment.clone().unwrap_or_default(),
+            ..Default::default()
         };
-        let meta = event::meta(c.account(), &actor, &Causation::request());
-        events::conversation_rated(
-            &mut tx,
-            meta,
-            &conv.to_proto(),
-            req.rating,
-            conv.csat_comment.as_deref().unwrap_or_default(),
-        )
-        .await?;
+        let origin = c.origin().acting_as(contact_actor(conv.contact_id));
+        outbox::emit(&mut tx, &origin, event).await?;
         tx.commit().await?;
         Ok(conv.to_proto())
     }

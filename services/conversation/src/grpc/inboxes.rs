@@ -8,9 +8,11 @@ use helpdesk_proto::conversation::v1::*;
 use uuid::Uuid;
 
 use super::{Api, Caller};
-use crate::domain::{StorageName, validate};
-use crate::error::{Error, Result};
+use crate::domain::validate;
 use crate::store::{self, inboxes::InboxRow};
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::page;
+use helpdesk_kit::storage::StorageName;
 
 const STAFF: &[Role] = &[
     Role::Admin,
@@ -97,7 +99,7 @@ impl Api {
         let after = match req.page_token.as_str() {
             "" => None,
             t => {
-                let id = store::decode_token(t)
+                let id = page::decode_token(t)
                     .and_then(|s| s.strip_prefix("i:").and_then(|s| s.parse::<Uuid>().ok()));
                 if id.is_none() {
                     v.add("page_token", "malformed page token");
@@ -108,7 +110,7 @@ impl Api {
         v.into_result()?;
         let mut conn = self.pool.acquire().await?;
         let mut rows = store::inboxes::list(&mut conn, c.account(), after, size + 1).await?;
-        let next_page_token = store::paginate(&mut rows, size, |r| format!("i:{}", r.id));
+        let next_page_token = page::paginate(&mut rows, size, |r| format!("i:{}", r.id));
         Ok(ListInboxesResponse {
             inboxes: rows.iter().map(InboxRow::to_proto).collect(),
             next_page_token,

@@ -2,6 +2,7 @@
 //! typing indicators (core NATS, never stored) to visitors and staff.
 
 use futures::StreamExt;
+use helpdesk_kit::event::Event;
 use helpdesk_kit::grpc::Violations;
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::conversation::v1::subscribe_response::Update;
@@ -11,9 +12,7 @@ use tonic::Status;
 
 use super::{Api, Caller, SubscribeStream};
 use crate::domain::validate;
-use crate::error::Result;
-use crate::events;
-use crate::store::conversations::Scope;
+use helpdesk_kit::error::Result;
 
 /// What a subscriber wants to see.
 #[derive(Debug, Clone)]
@@ -42,7 +41,7 @@ impl Interest {
     /// Decodes one bus message into an update for this subscriber, if it wants it.
     fn filter(&self, kind: &str, payload: &[u8]) -> Option<Update> {
         match kind {
-            events::MESSAGE_CREATED => {
+            MessageCreated::KIND => {
                 let e = MessageCreated::decode(payload).ok()?;
                 let is_note = e
                     .message
@@ -51,17 +50,17 @@ impl Interest {
                 (self.wants(e.conversation.as_ref()) && !(self.visitor && is_note))
                     .then_some(Update::MessageCreated(e))
             }
-            events::CONVERSATION_STATUS_CHANGED => {
+            ConversationStatusChanged::KIND => {
                 let e = ConversationStatusChanged::decode(payload).ok()?;
                 self.wants(e.conversation.as_ref())
                     .then_some(Update::ConversationStatusChanged(e))
             }
-            events::CONVERSATION_CREATED if !self.visitor => {
+            ConversationCreated::KIND if !self.visitor => {
                 let e = ConversationCreated::decode(payload).ok()?;
                 self.wants(e.conversation.as_ref())
                     .then_some(Update::ConversationCreated(e))
             }
-            events::CONVERSATION_UPDATED if !self.visitor => {
+            ConversationUpdated::KIND if !self.visitor => {
                 let e = ConversationUpdated::decode(payload).ok()?;
                 self.wants(e.conversation.as_ref())
                     .then_some(Update::ConversationUpdated(e))
@@ -140,7 +139,7 @@ impl Api {
             inbox_id: Some(req.inbox_id.clone()).filter(|s| !s.is_empty()),
             assignee_id: Some(req.assignee_id.clone()).filter(|s| !s.is_empty()),
             status,
-            visitor: matches!(c.scope, Scope::Contact(_)),
+            visitor: c.is_visitor(),
         };
         let account = c.account().to_string();
         let subjects = &self.bus.subjects;
@@ -157,7 +156,7 @@ impl Api {
             .await
             .map_err(unavailable)?;
         let evt_msg = client
-            .subscribe(subjects.event(&account, events::MESSAGE_CREATED))
+            .subscribe(subjects.event(&account, MessageCreated::KIND))
             .await
             .map_err(unavailable)?;
         let live = client.subscribe(typing).await.map_err(unavailable)?;

@@ -10,13 +10,12 @@ use std::pin::Pin;
 
 use futures::Stream;
 use helpdesk_kit::CancellationToken;
-use helpdesk_kit::auth::{self, Claims, JwtKeys, Role};
+use helpdesk_kit::auth::{Caller, Claims, JwtKeys};
 use helpdesk_kit::bus::Bus;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationService;
 use helpdesk_proto::conversation::v1::*;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use crate::store::conversations::Scope;
 
@@ -30,38 +29,22 @@ pub struct Api {
     pub(crate) shutdown: CancellationToken,
 }
 
-/// An authenticated caller and what they may see.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    pub claims: Claims,
-    pub scope: Scope,
+/// What a caller may see of the account's conversations.
+pub(crate) trait Scoped {
+    fn scope(&self) -> Scope;
 }
 
-impl Caller {
-    pub fn account(&self) -> &str {
-        &self.claims.acct
-    }
-
-    pub fn is_visitor(&self) -> bool {
-        self.claims.role == Role::Visitor
+impl Scoped for Caller {
+    fn scope(&self) -> Scope {
+        match self.contact {
+            Some(contact) => Scope::Contact(contact),
+            None => Scope::Account,
+        }
     }
 }
 
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    caller_from(auth::claims(request)?)
-}
-
-fn caller_from(claims: Claims) -> Result<Caller, Status> {
-    let scope = if claims.role == Role::Visitor {
-        let contact = claims
-            .sub
-            .parse::<Uuid>()
-            .map_err(|_| Status::unauthenticated("visitor token has no contact"))?;
-        Scope::Contact(contact)
-    } else {
-        Scope::Account
-    };
-    Ok(Caller { claims, scope })
+    Caller::of(request)
 }
 
 type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeResponse, Status>> + Send>>;
@@ -235,6 +218,3 @@ impl ConversationService for Api {
         Ok(Response::new(self.subscribe_impl(c, r.into_inner()).await?))
     }
 }
-
-pub(crate) use conversations::change_status;
-pub(crate) use messages::append;

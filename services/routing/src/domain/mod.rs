@@ -6,46 +6,11 @@ pub mod rules;
 pub mod select;
 
 use helpdesk_proto::routing::v1::{
-    OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, PriorityClass, RoutingSettings,
-    SkillLevel, Strategy,
+    OfflinePolicy, OverflowAction, PriorityClass, RoutingSettings, SkillLevel, Strategy,
 };
 use uuid::Uuid;
 
-/// Stable storage names of enums.
-pub trait StorageName: Sized {
-    /// Name stored in the database.
-    fn storage_name(self) -> &'static str;
-    /// Parses a stored name (unknown → the default).
-    fn from_storage(s: &str) -> Self;
-}
-
-macro_rules! storage_names {
-    ($ty:ty { $($variant:ident => $name:literal),+ $(,)? } default $default:ident) => {
-        impl StorageName for $ty {
-            fn storage_name(self) -> &'static str {
-                match self {
-                    $(<$ty>::$variant => $name,)+
-                    #[allow(unreachable_patterns)]
-                    _ => "unspecified",
-                }
-            }
-            fn from_storage(s: &str) -> Self {
-                match s {
-                    $($name => <$ty>::$variant,)+
-                    _ => <$ty>::$default,
-                }
-            }
-        }
-    };
-}
-
-storage_names!(Presence { Online => "online", Away => "away", Busy => "busy", Offline => "offline" } default Offline);
-storage_names!(Strategy {
-    RoundRobin => "round_robin", LeastBusy => "least_busy", SkillWeighted => "skill_weighted", LastAgent => "last_agent",
-} default LeastBusy);
-storage_names!(OverflowAction { LeaveMessage => "leave_message", OverflowTeam => "overflow_team" } default LeaveMessage);
-storage_names!(OfflinePolicy { Keep => "keep", Requeue => "requeue" } default Keep);
-storage_names!(OutsideHoursPolicy { LeaveMessage => "leave_message", Wait => "wait" } default LeaveMessage);
+pub use helpdesk_kit::storage::StorageName;
 
 /// Queue order value of a priority class (lower first).
 pub fn class_rank(c: PriorityClass) -> i32 {

@@ -1,17 +1,17 @@
 //! Business hours, routing rules and settings (admin).
 
-use helpdesk_kit::auth::Role;
+use helpdesk_kit::auth::{Caller, Role};
 use helpdesk_kit::grpc::Violations;
 use helpdesk_proto::routing::v1::*;
 use uuid::Uuid;
 
-use super::{Api, Caller};
+use super::Api;
 use crate::domain::hours::HoursSpec;
 use crate::domain::rules::{Condition, Rule};
 use crate::domain::{Settings, class_from_rank, class_rank};
-use crate::error::{Error, Result};
 use crate::store::config::{self, HoursRow, RuleRow};
 use crate::store::directory;
+use helpdesk_kit::error::{Error, Result};
 
 fn opt_uuid(v: &mut Violations, field: &str, s: &str) -> Option<Uuid> {
     if s.is_empty() {

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use helpdesk_kit::auth::Role;
-use helpdesk_kit::event::Causation;
+use helpdesk_kit::auth::{Caller, Role};
 use helpdesk_kit::grpc::Violations;
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_kit::timers;
@@ -13,11 +12,11 @@ use prost::Message as _;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Api, Caller, PresenceStream};
+use super::{Api, PresenceStream};
 use crate::engine::{self, IDLE_TIMER};
-use crate::error::{Error, Result};
-use crate::events::{self, Origin};
 use crate::store::{self, config, directory};
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::Event;
 
 /// Channel kinds a capacity may name.
 const CHANNELS: &[&str] = &["web_widget", "mobile_sdk", "api", "email"];
@@ -234,7 +233,7 @@ impl Api {
         let after = match req.page_token.as_str() {
             "" => None,
             t => {
-                let decoded = super::decode_token(t);
+                let decoded = helpdesk_kit::page::decode_token(t);
                 v.check(decoded.is_none(), "page_token", "malformed page token");
                 decoded
             }
@@ -266,7 +265,7 @@ impl Api {
             agents.truncate(size);
             agents
                 .last()
-                .map(|a| super::encode_token(&a.id))
+                .map(|a| helpdesk_kit::page::encode_token(&a.id))
                 .unwrap_or_default()
         } else {
             String::new()
@@ -305,11 +304,7 @@ impl Api {
         }
         let input = check_agent(&mut v, &a, Some(&paths));
         v.into_result()?;
-        let origin = Origin {
-            account: c.account().to_string(),
-            actor: c.claims.actor(),
-            causation: Causation::request(),
-        };
+        let origin = c.origin();
         let mut tx = self.pool.begin().await?;
         store::lock_account(&mut tx, c.account()).await?;
         let unknown = directory::unknown_teams(&mut tx, c.account(), &input.teams).await?;
@@ -369,11 +364,7 @@ impl Api {
             )
             .into());
         }
-        let origin = Origin {
-            account: c.account().to_string(),
-            actor: c.claims.actor(),
-            causation: Causation::request(),
-        };
+        let origin = c.origin();
         let mut tx = self.pool.begin().await?;
         engine::set_presence(&mut tx, &origin, &target, presence).await?;
         let view = directory::agent_views(&mut tx, c.account(), Some(&target), false, None).await?;
@@ -428,7 +419,10 @@ impl Api {
                 .max(5)
         };
         let beat = Duration::from_secs((idle as u64 / 3).clamp(1, 10));
-        let subject = self.bus.subjects.event(&account, events::PRESENCE_CHANGED);
+        let subject = self
+            .bus
+            .subjects
+            .event(&account, AgentPresenceChanged::KIND);
         let mut sub =
             self.bus.client.subscribe(subject).await.map_err(|e| {
                 tonic::Status::unavailable(format!("live updates unavailable: {e}"))

@@ -6,11 +6,9 @@ mod queue;
 
 use std::pin::Pin;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::Stream;
 use helpdesk_kit::CancellationToken;
-use helpdesk_kit::auth::{self, Claims};
+use helpdesk_kit::auth::Caller;
 use helpdesk_kit::bus::Bus;
 use helpdesk_proto::routing::v1::routing_service_server::RoutingService;
 use helpdesk_proto::routing::v1::*;
@@ -25,30 +23,8 @@ pub struct Api {
     pub(crate) shutdown: CancellationToken,
 }
 
-/// An authenticated caller.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    pub claims: Claims,
-}
-
-impl Caller {
-    pub fn account(&self) -> &str {
-        &self.claims.acct
-    }
-}
-
 fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
-    Ok(Caller {
-        claims: auth::claims(r)?,
-    })
-}
-
-pub(crate) fn encode_token(s: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s)
-}
-
-pub(crate) fn decode_token(t: &str) -> Option<String> {
-    String::from_utf8(URL_SAFE_NO_PAD.decode(t).ok()?).ok()
+    Caller::of(r)
 }
 
 type PresenceStream = Pin<Box<dyn Stream<Item = Result<PresenceUpdate, Status>> + Send>>;

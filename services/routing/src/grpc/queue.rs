@@ -4,19 +4,18 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::StreamExt;
-use helpdesk_kit::auth::Role;
-use helpdesk_kit::event::Causation;
+use helpdesk_kit::auth::{Caller, Role};
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::routing::v1::*;
 use prost::Message as _;
 use uuid::Uuid;
 
-use super::{Api, Caller, PositionStream, StatsStream};
+use super::{Api, PositionStream, StatsStream};
 use crate::domain::class_from_rank;
 use crate::engine;
-use crate::error::{Error, Result};
-use crate::events::{self, Origin};
 use crate::store::{directory, state};
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::{Event, Origin};
 
 fn conversation_id(field: &str, s: &str) -> Result<Uuid> {
     s.parse::<Uuid>().map_err(|_| {
@@ -43,11 +42,7 @@ fn assignment_proto(a: &state::AssignmentRow, reason: AssignReason) -> Assignmen
 }
 
 fn origin(c: &Caller) -> Origin {
-    Origin {
-        account: c.account().to_string(),
-        actor: c.claims.actor(),
-        causation: Causation::request(),
-    }
+    c.origin()
 }
 
 impl Api {
@@ -192,10 +187,10 @@ impl Api {
         let account = c.account().to_string();
         let mut subs = Vec::new();
         for kind in [
-            events::POSITION_CHANGED,
-            events::ASSIGNED,
-            events::OVERFLOWED,
-            events::QUEUED,
+            QueuePositionChanged::KIND,
+            ConversationAssigned::KIND,
+            ConversationOverflowed::KIND,
+            ConversationQueued::KIND,
         ] {
             subs.push(
                 self.bus
@@ -232,26 +227,26 @@ impl Api {
                 let Some(msg) = next else { break };
                 let kind = root.parse_event(&msg.subject).map(|(_, k)| k.to_string()).unwrap_or_default();
                 match kind.as_str() {
-                    events::POSITION_CHANGED => {
+                    QueuePositionChanged::KIND => {
                         let Ok(e) = QueuePositionChanged::decode(msg.payload) else { continue };
                         if e.conversation_id == key {
                             yield Ok(QueuePosition { conversation_id: key.clone(), position: e.position, estimated_wait_seconds: e.estimated_wait_seconds, team_id: e.team_id, ..Default::default() });
                         }
                     }
-                    events::QUEUED => {
+                    ConversationQueued::KIND => {
                         let Ok(e) = ConversationQueued::decode(msg.payload) else { continue };
                         if e.conversation_id == key {
                             yield Ok(QueuePosition { conversation_id: key.clone(), position: e.position, estimated_wait_seconds: e.estimated_wait_seconds, team_id: e.team_id, priority_class: e.priority_class, opens_at: e.opens_at, ..Default::default() });
                         }
                     }
-                    events::ASSIGNED => {
+                    ConversationAssigned::KIND => {
                         let Ok(e) = ConversationAssigned::decode(msg.payload) else { continue };
                         if e.conversation_id == key {
                             yield Ok(QueuePosition { conversation_id: key.clone(), assigned_agent_id: e.agent_id, team_id: e.team_id, ..Default::default() });
                             break;
                         }
                     }
-                    events::OVERFLOWED => {
+                    ConversationOverflowed::KIND => {
                         let Ok(e) = ConversationOverflowed::decode(msg.payload) else { continue };
                         if e.conversation_id == key && e.action == OverflowAction::LeaveMessage as i32 {
                             yield Ok(QueuePosition { conversation_id: key.clone(), ..Default::default() });

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::domain::hours::HoursSpec;
 use crate::domain::rules::{Condition, Rule};
-use crate::domain::{Settings, StorageName, class_from_rank, class_rank};
+use crate::domain::{Settings, class_from_rank, class_rank};
+use helpdesk_kit::storage::StorageName;
 
 /// The account's settings (defaults when never set).
 pub async fn settings(conn: &mut PgConnection, account: &str) -> Result<Settings, sqlx::Error> {

@@ -9,8 +9,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::domain::StorageName;
 use crate::domain::select::Candidate;
+use helpdesk_kit::storage::StorageName;
 
 /// A stored team.
 #[derive(Debug, Clone, sqlx::FromRow)]

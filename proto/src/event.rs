@@ -1,0 +1,112 @@
+//! The [`Event`] trait: what every event message of the platform has in common.
+//!
+//! An event is published on `<root>.evt.<account>.<KIND>` with its [`EventMeta`] in
+//! field 1 and the id of the aggregate it is about as CloudEvents `ce-subject`. The
+//! kit's outbox writes any `Event`, and its consumers dispatch on [`Event::KIND`], so a
+//! service names an event by its type, never by a string.
+
+use crate::common::v1::EventMeta;
+
+/// An event message: its subject suffix, its aggregate id and its meta.
+pub trait Event: prost::Message + prost::Name + Default + Clone + Send + Sync + 'static {
+    /// `<aggregate>.<event>`, the last two tokens of the subject (`conversation.created`).
+    const KIND: &'static str;
+
+    /// The common header (field 1).
+    fn meta(&self) -> Option<&EventMeta>;
+
+    /// Replaces the common header.
+    fn set_meta(&mut self, meta: EventMeta);
+
+    /// The id of the aggregate the event is about (CloudEvents `ce-subject`).
+    fn aggregate_id(&self) -> &str;
+}
+
+macro_rules! events {
+    ($($ty:path => $kind:literal, |$e:ident| $aggregate:expr;)+) => {
+        $(
+            impl Event for $ty {
+                const KIND: &'static str = $kind;
+
+                fn meta(&self) -> Option<&EventMeta> {
+                    self.meta.as_ref()
+                }
+
+                fn set_meta(&mut self, meta: EventMeta) {
+                    self.meta = Some(meta);
+                }
+
+                fn aggregate_id(&self) -> &str {
+                    let $e = self;
+                    $aggregate
+                }
+            }
+        )+
+
+        /// Every event message of the platform, for tools that decode events they
+        /// did not produce (by kind or by `ce-type`).
+        pub fn catalog() -> Vec<CatalogEntry> {
+            vec![$(CatalogEntry::of::<$ty>()),+]
+        }
+    };
+}
+
+/// One event message type: its kind, its protobuf full name and a decoder.
+#[derive(Debug, Clone)]
+pub struct CatalogEntry {
+    /// `<aggregate>.<event>`.
+    pub kind: &'static str,
+    /// Protobuf full name (`ce-type`).
+    pub full_name: String,
+    /// Decodes a body and renders it with `Debug`.
+    pub describe: fn(&[u8]) -> Result<String, prost::DecodeError>,
+}
+
+impl CatalogEntry {
+    fn of<E: Event + std::fmt::Debug>() -> Self {
+        Self {
+            kind: E::KIND,
+            full_name: E::full_name(),
+            describe: |body| E::decode(body).map(|e| format!("{e:?}")),
+        }
+    }
+}
+
+fn conversation_id(c: Option<&crate::conversation::v1::Conversation>) -> &str {
+    c.map(|c| c.id.as_str()).unwrap_or_default()
+}
+
+fn contact_id(c: Option<&crate::conversation::v1::Contact>) -> &str {
+    c.map(|c| c.id.as_str()).unwrap_or_default()
+}
+
+events! {
+    crate::conversation::v1::ConversationCreated => "conversation.created", |e| conversation_id(e.conversation.as_ref());
+    crate::conversation::v1::ConversationUpdated => "conversation.updated", |e| conversation_id(e.conversation.as_ref());
+    crate::conversation::v1::ConversationStatusChanged => "conversation.status_changed", |e| conversation_id(e.conversation.as_ref());
+    crate::conversation::v1::ConversationRated => "conversation.rated", |e| conversation_id(e.conversation.as_ref());
+    crate::conversation::v1::MessageCreated => "message.created", |e| conversation_id(e.conversation.as_ref());
+    crate::conversation::v1::ContactCreated => "contact.created", |e| contact_id(e.contact.as_ref());
+    crate::conversation::v1::ContactUpdated => "contact.updated", |e| contact_id(e.contact.as_ref());
+    crate::routing::v1::ConversationQueued => "routing.queued", |e| &e.conversation_id;
+    crate::routing::v1::QueuePositionChanged => "routing.position_changed", |e| &e.conversation_id;
+    crate::routing::v1::ConversationAssigned => "routing.assigned", |e| &e.conversation_id;
+    crate::routing::v1::ConversationUnassigned => "routing.unassigned", |e| &e.conversation_id;
+    crate::routing::v1::ConversationOverflowed => "routing.overflowed", |e| &e.conversation_id;
+    crate::routing::v1::AgentPresenceChanged => "agent.presence_changed", |e| &e.agent_id;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_unique_and_two_tokens() {
+        let catalog = catalog();
+        let mut kinds: Vec<_> = catalog.iter().map(|e| e.kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds.len(), catalog.len());
+        assert!(kinds.iter().all(|k| k.split('.').count() == 2));
+    }
+}

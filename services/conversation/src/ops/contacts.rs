@@ -1,0 +1,68 @@
+//! Contacts: matched by external id or email, created or updated.
+
+use helpdesk_kit::error::Result;
+use helpdesk_kit::event::{Origin, contact_actor};
+use helpdesk_kit::outbox;
+use helpdesk_proto::common::v1::ActorKind;
+use helpdesk_proto::conversation::v1::{Contact, ContactCreated, ContactUpdated, DeviceInfo};
+use sqlx::PgConnection;
+
+use crate::store::{self, contacts::ContactRow};
+
+/// Finds the contact by external id / email (when `match_existing`) and updates it,
+/// or creates it; records the matching event. Returns the contact and whether it was
+/// created. An origin whose actor is a contact without id (a visitor creating
+/// itself) is credited to the contact just made.
+pub async fn upsert(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    input: &Contact,
+    device: Option<&DeviceInfo>,
+    match_existing: bool,
+) -> Result<(ContactRow, bool)> {
+    let account = origin.account.as_str();
+    let existing = if match_existing {
+        store::contacts::find(conn, account, &input.external_id, &input.email).await?
+    } else {
+        None
+    };
+    match existing {
+        Some(mut row) => {
+            let mut changed: Vec<String> = row.merge(input).into_iter().map(String::from).collect();
+            if device.is_some_and(|d| row.set_device(d)) {
+                changed.push("device".into());
+            }
+            if changed.is_empty() {
+                return Ok((row, false));
+            }
+            let row = store::contacts::update(conn, &row).await?;
+            let event = ContactUpdated {
+                contact: Some(row.to_proto()),
+                changed_fields: changed,
+                ..Default::default()
+            };
+            outbox::emit(conn, origin, event).await?;
+            Ok((row, false))
+        }
+        None => {
+            let mut row = ContactRow::new(account);
+            row.merge(input);
+            if let Some(d) = device {
+                row.set_device(d);
+            }
+            let row = store::contacts::insert(conn, &row).await?;
+            let origin =
+                if origin.actor.kind == ActorKind::Contact as i32 && origin.actor.id.is_empty() {
+                    origin.acting_as(contact_actor(row.id))
+                } else {
+                    origin.clone()
+                };
+            let event = ContactCreated {
+                contact: Some(row.to_proto()),
+                ..Default::default()
+            };
+            outbox::emit(conn, &origin, event).await?;
+            Ok((row, true))
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Conversations: started, created, changed and moved between statuses.
+
+use chrono::{DateTime, Utc};
+use helpdesk_kit::auth::{Claims, Role};
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::{Origin, bot_actor, contact_actor};
+use helpdesk_kit::storage::StorageName;
+use helpdesk_kit::{outbox, timers};
+use helpdesk_proto::common::v1::Actor;
+use helpdesk_proto::conversation::v1::{
+    ContactUpdated, ConversationCreated, ConversationStatus, ConversationStatusChanged,
+    ConversationUpdated, DeviceInfo, MessageKind, Priority, StartConversationRequest,
+};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::contacts::upsert;
+use super::messages::{append, find_by_client_id};
+use crate::domain;
+use crate::store::{
+    self, contacts::ContactRow, conversations::ConversationRow, conversations::Scope,
+};
+
+/// Moves `conv` to `to`, keeps the snooze timer in step, saves, and records
+/// `conversation.status_changed`. No-op when nothing changes.
+pub async fn change_status(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conv: ConversationRow,
+    to: ConversationStatus,
+    snoozed_until: Option<DateTime<Utc>>,
+) -> Result<ConversationRow> {
+    let from = conv.status();
+    if from == to && conv.snoozed_until == snoozed_until {
+        return Ok(conv);
+    }
+    let mut conv = conv;
+    conv.set_status(to, &origin.actor);
+    conv.snoozed_until = snoozed_until;
+    if to == ConversationStatus::Resolved {
+        conv.waiting_since = None;
+    }
+    let conv = store::conversations::update(conn, &conv).await?;
+    let key = conv.id.to_string();
+    match (to, snoozed_until) {
+        (ConversationStatus::Snoozed, Some(until)) => {
+            let fingerprint = domain::snooze_fingerprint(to, Some(until));
+            let payload = serde_json::json!({ "account_id": conv.account_id });
+            timers::schedule(
+                conn,
+                domain::SNOOZE_WAKE,
+                &key,
+                until,
+                &fingerprint,
+                payload,
+            )
+            .await?;
+        }
+        _ => timers::cancel(conn, domain::SNOOZE_WAKE, &key).await?,
+    }
+    if from != to {
+        let event = ConversationStatusChanged {
+            conversation: Some(conv.to_proto()),
+            from: from as i32,
+            to: to as i32,
+            ..Default::default()
+        };
+        outbox::emit(conn, origin, event).await?;
+    }
+    Ok(conv)
+}
+
+/// Inserts a new conversation and records `conversation.created`.
+pub async fn create(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conv: ConversationRow,
+    contact: &ContactRow,
+    initial_message: &str,
+) -> Result<ConversationRow> {
+    let conv = store::conversations::insert(conn, &conv).await?;
+    let event = ConversationCreated {
+        conversation: Some(conv.to_proto()),
+        contact: Some(contact.to_proto()),
+        initial_message: initial_message.to_string(),
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(conv)
+}
+
+/// Saves `conv` and records `conversation.updated` naming `changed`; nothing when
+/// `changed` is empty.
+pub async fn save_changes(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conv: ConversationRow,
+    changed: Vec<String>,
+) -> Result<ConversationRow> {
+    if changed.is_empty() {
+        return Ok(conv);
+    }
+    let conv = store::conversations::update(conn, &conv).await?;
+    let event = ConversationUpdated {
+        conversation: Some(conv.to_proto()),
+        changed_fields: changed,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(conv)
+}
+
+/// A validated request to start a conversation.
+pub struct Start<'a> {
+    /// The caller's claims (none for an anonymous visitor).
+    pub claims: Option<&'a Claims>,
+    /// The request as sent.
+    pub request: &'a StartConversationRequest,
+    /// Started from a widget with the inbox's public key (a visitor), not by staff.
+    pub visitor_path: bool,
+    /// The inbox named by staff (`inbox_id`).
+    pub inbox_id: Option<Uuid>,
+    /// Normalised labels.
+    pub labels: Vec<String>,
+    /// Checked priority.
+    pub priority: Priority,
+}
+
+/// Starts a conversation: finds the inbox, the contact (the returning visitor's own,
+/// a new one for anyone else, or a staff-matched one), creates the conversation, posts
+/// the greeting and the opening message. A retry with the same client message id
+/// returns the first conversation. Returns the conversation and its contact.
+pub async fn start(
+    conn: &mut PgConnection,
+    input: Start<'_>,
+) -> Result<(ConversationRow, ContactRow)> {
+    let Start {
+        claims,
+        request: req,
+        visitor_path,
+        inbox_id,
+        labels,
+        priority,
+    } = input;
+    let contact_in = req.contact.clone().unwrap_or_default();
+    let (inbox, returning_contact) = if visitor_path {
+        let inbox = store::inboxes::by_public_key(conn, &req.inbox_public_key)
+            .await?
+            .ok_or_else(|| {
+                helpdesk_kit::grpc::invalid_field("inbox_public_key", "unknown inbox key")
+            })?;
+        // A returning visitor keeps its contact; anyone else gets a new one (an
+        // unverified email or external id must never unlock someone's history).
+        let returning = claims
+            .filter(|c| c.role == Role::Visitor && c.acct == inbox.account_id)
+            .and_then(|c| c.sub.parse::<Uuid>().ok());
+        (inbox, returning)
+    } else {
+        let claims =
+            claims.ok_or_else(|| tonic::Status::unauthenticated("missing bearer token"))?;
+        claims.require(&[
+            Role::Admin,
+            Role::Supervisor,
+            Role::Agent,
+            Role::Integration,
+        ])?;
+        let inbox = store::inboxes::get(conn, &claims.acct, inbox_id.unwrap_or_default())
+            .await?
+            .ok_or(Error::NotFound("inbox"))?;
+        (inbox, None)
+    };
+    let account = inbox.account_id.clone();
+
+    // A retried start with the same client id returns the first conversation.
+    if !req.client_message_id.is_empty()
+        && let Some(existing) = find_by_client_id(conn, &account, &req.client_message_id).await?
+    {
+        let conv = store::conversations::get(
+            conn,
+            &account,
+            existing.conversation_id,
+            Scope::Account,
+            false,
+        )
+        .await?
+        .ok_or(Error::NotFound("conversation"))?;
+        let contact = store::contacts::get(conn, &account, conv.contact_id)
+            .await?
+            .ok_or(Error::NotFound("contact"))?;
+        let same_caller = match claims {
+            Some(c) if c.role.is_staff() => c.acct == account,
+            Some(c) => c.sub == contact.id.to_string(),
+            None => false,
+        };
+        if !same_caller {
+            return Err(Error::AlreadyExists(
+                "client_message_id already used".into(),
+            ));
+        }
+        return Ok((conv, contact));
+    }
+
+    let staff_actor = claims.filter(|c| c.role.is_staff()).map(Claims::actor);
+    // One chain for everything this start records.
+    let chain = Origin::request(&account, contact_actor(""));
+    let contact = match returning_contact {
+        Some(id) => {
+            let row = store::contacts::get(conn, &account, id)
+                .await?
+                .ok_or(Error::NotFound("contact"))?;
+            let origin = chain.acting_as(contact_actor(row.id));
+            returning(conn, &origin, row, &contact_in, req.device.as_ref()).await?
+        }
+        None => {
+            // A visitor creating itself is credited once its contact exists.
+            let actor = staff_actor.clone().unwrap_or_else(|| contact_actor(""));
+            let origin = chain.acting_as(actor);
+            let match_existing = !visitor_path;
+            upsert(
+                conn,
+                &origin,
+                &contact_in,
+                req.device.as_ref(),
+                match_existing,
+            )
+            .await?
+            .0
+        }
+    };
+    let contact_actor = contact_actor(contact.id);
+    let actor: Actor = staff_actor.unwrap_or_else(|| contact_actor.clone());
+    let origin = chain.acting_as(actor.clone());
+
+    let mut conv = ConversationRow::new(&account, inbox.id, contact.id, inbox.channel(), &actor);
+    conv.custom_attributes = Json(req.custom_attributes.clone());
+    conv.labels = labels;
+    conv.priority = priority.storage_name().to_string();
+    let mut conv = create(conn, &origin, conv, &contact, req.initial_message.trim()).await?;
+    if !inbox.greeting_message.trim().is_empty() {
+        let greeting = inbox.greeting_message.clone();
+        conv = append(
+            conn,
+            &origin,
+            conv,
+            MessageKind::Outgoing,
+            &bot_actor("greeting"),
+            &greeting,
+            vec![],
+            None,
+        )
+        .await?
+        .1;
+    }
+    if !req.initial_message.trim().is_empty() {
+        let client_id = Some(req.client_message_id.clone()).filter(|s| !s.is_empty());
+        conv = append(
+            conn,
+            &origin,
+            conv,
+            MessageKind::Incoming,
+            &contact_actor,
+            &req.initial_message,
+            vec![],
+            client_id,
+        )
+        .await?
+        .1;
+    }
+    Ok((conv, contact))
+}
+
+/// A returning visitor's contact, with what it sent this time merged in.
+async fn returning(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    mut row: ContactRow,
+    input: &helpdesk_proto::conversation::v1::Contact,
+    device: Option<&DeviceInfo>,
+) -> Result<ContactRow> {
+    let mut changed: Vec<String> = row.merge(input).into_iter().map(String::from).collect();
+    if device.is_some_and(|d| row.set_device(d)) {
+        changed.push("device".into());
+    }
+    if changed.is_empty() {
+        return Ok(row);
+    }
+    let row = store::contacts::update(conn, &row).await?;
+    let event = ContactUpdated {
+        contact: Some(row.to_proto()),
+        changed_fields: changed,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(row)
+}

@@ -1,0 +1,101 @@
+//! Messages: appended to a conversation with its counters and timers kept current.
+
+use chrono::Utc;
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::outbox;
+use helpdesk_kit::storage::StorageName;
+use helpdesk_proto::common::v1::{Actor, ActorKind};
+use helpdesk_proto::conversation::v1::{
+    ChannelKind, ConversationStatus, MessageCreated, MessageKind, ReopenPolicy,
+};
+use sqlx::PgConnection;
+
+use super::conversations::{change_status, create};
+use crate::store::{
+    self, conversations::ConversationRow, messages::MessageRow, messages::StoredAttachment,
+};
+
+/// Stores a message from `sender` in `conv`, updates the conversation's timers and
+/// counters, and records `message.created` (with `sender` as its actor). Returns the
+/// message and the updated conversation.
+#[allow(clippy::too_many_arguments)]
+pub async fn append(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    mut conv: ConversationRow,
+    kind: MessageKind,
+    sender: &Actor,
+    content: &str,
+    attachments: Vec<StoredAttachment>,
+    client_message_id: Option<String>,
+) -> Result<(MessageRow, ConversationRow)> {
+    let row =
+        store::messages::new_row(&conv, kind, sender, content, attachments, client_message_id);
+    let row = store::messages::insert(conn, &row).await?;
+    let now = Utc::now();
+    conv.next_sequence += 1;
+    conv.last_activity_at = now;
+    match kind {
+        MessageKind::Incoming => {
+            conv.waiting_since.get_or_insert(now);
+        }
+        MessageKind::Outgoing if sender.kind == ActorKind::Agent as i32 => {
+            conv.waiting_since = None;
+            conv.first_reply_at.get_or_insert(now);
+        }
+        _ => {}
+    }
+    let conv = store::conversations::update(conn, &conv).await?;
+    let event = MessageCreated {
+        message: Some(row.to_proto()),
+        conversation: Some(conv.to_proto()),
+        ..Default::default()
+    };
+    outbox::emit(conn, &origin.acting_as(sender.clone()), event).await?;
+    Ok((row, conv))
+}
+
+/// The message stored earlier under `client_message_id` in this account.
+pub async fn find_by_client_id(
+    conn: &mut PgConnection,
+    account: &str,
+    client_message_id: &str,
+) -> Result<Option<MessageRow>> {
+    Ok(store::messages::by_client_id(conn, account, client_message_id).await?)
+}
+
+/// A customer writing reopens a pending or snoozed conversation; on a resolved one
+/// the inbox's reopen policy decides: reopen it or start a new one (returned).
+pub async fn wake_for_customer(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conv: ConversationRow,
+    content: &str,
+) -> Result<ConversationRow> {
+    let start_new = match conv.status() {
+        ConversationStatus::Open | ConversationStatus::Unspecified => return Ok(conv),
+        ConversationStatus::Pending | ConversationStatus::Snoozed => false,
+        ConversationStatus::Resolved => {
+            let inbox = store::inboxes::get(conn, &conv.account_id, conv.inbox_id)
+                .await?
+                .ok_or(Error::NotFound("inbox"))?;
+            inbox.reopen() == ReopenPolicy::NewConversation
+        }
+    };
+    if !start_new {
+        return change_status(conn, origin, conv, ConversationStatus::Open, None).await;
+    }
+    let contact = store::contacts::get(conn, &conv.account_id, conv.contact_id)
+        .await?
+        .ok_or(Error::NotFound("contact"))?;
+    let channel = ChannelKind::from_storage(&conv.channel_kind);
+    let fresh = ConversationRow::new(
+        &conv.account_id,
+        conv.inbox_id,
+        conv.contact_id,
+        channel,
+        &origin.actor,
+    );
+    create(conn, origin, fresh, &contact, content).await
+}

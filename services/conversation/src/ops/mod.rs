@@ -1,0 +1,11 @@
+//! The conversation service's application layer: one function per use case, each
+//! working in the caller's transaction and recording the events it causes. The gRPC
+//! layer, the event consumer and the timers call these; nothing here calls back up.
+
+mod contacts;
+mod conversations;
+mod messages;
+
+pub use contacts::upsert;
+pub use conversations::{Start, change_status, create, save_changes, start};
+pub use messages::{append, find_by_client_id, wake_for_customer};

@@ -1,0 +1,93 @@
+//! The one error type of service operations and its mappings: to a gRPC status for
+//! callers, to a retry-or-park decision for event handlers and timers.
+
+use tonic::{Code, Status};
+
+use crate::consumer::HandlerError;
+use crate::timers::TimerError;
+
+/// Everything a service operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The thing does not exist, or the caller may not know it exists.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller is known but not allowed.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The request is valid but the state does not allow it.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// What the caller tried to create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A concurrent change won; the call may be retried.
+    #[error("{0}")]
+    Aborted(String),
+    /// A dependency (NATS, the database) cannot be reached now; retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Already a status (validation, authentication).
+    #[error("{0}")]
+    Status(#[from] Status),
+    /// Database failure.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Result of a service operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Worth retrying later (the database or the bus is in trouble), as opposed to
+    /// a request or event that can never succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Db(_) | Self::Unavailable(_) | Self::Aborted(_))
+    }
+}
+
+/// The one mapping to gRPC codes. A unique violation means the thing exists already
+/// (ALREADY_EXISTS); a foreign-key violation names something that does not exist
+/// (FAILED_PRECONDITION); an exhausted pool is UNAVAILABLE; any other database error
+/// is logged with its cause and answered INTERNAL with a generic message.
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound(what) => Status::not_found(format!("{what} not found")),
+            Error::PermissionDenied(m) => Status::permission_denied(m),
+            Error::FailedPrecondition(m) => Status::failed_precondition(m),
+            Error::AlreadyExists(m) => Status::already_exists(m),
+            Error::Aborted(m) => Status::aborted(m),
+            Error::Unavailable(m) => Status::unavailable(m),
+            Error::Status(s) => s,
+            Error::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Status::already_exists("already exists")
+            }
+            Error::Db(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                Status::failed_precondition("refers to something that does not exist")
+            }
+            Error::Db(sqlx::Error::PoolTimedOut) => {
+                Status::new(Code::Unavailable, "database busy; retry")
+            }
+            Error::Db(other) => crate::grpc::internal(&other),
+        }
+    }
+}
+
+/// Transient failures are retried with backoff; anything else can never succeed and
+/// is parked on the dead-letter subject with its reason.
+impl From<Error> for HandlerError {
+    fn from(e: Error) -> Self {
+        if e.is_transient() {
+            Self::Retry(e.to_string())
+        } else {
+            Self::Poison(e.to_string())
+        }
+    }
+}
+
+impl From<Error> for TimerError {
+    fn from(e: Error) -> Self {
+        Self(e.to_string())
+    }
+}
