@@ -11,8 +11,8 @@
 //! - [`timers`]: durable timers.
 //! - [`auth`]: JWT verification, minting, roles; the tonic interceptor.
 //! - [`grpc`]: server bootstrap and error shapes.
-//! - [`infra`]: private NATS / PostgreSQL processes for one machine.
-//! - [`testing`] (feature `testing`): per-test environments.
+//! - [`testing`] (feature `testing`): per-test environments on the servers of
+//!   `helpdesk-devservers`.
 
 pub mod app;
 pub mod auth;
@@ -22,7 +22,6 @@ pub mod consumer;
 pub mod db;
 pub mod event;
 pub mod grpc;
-pub mod infra;
 pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;
