@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use anyhow::Context;
+use helpdesk_devservers::process::{self, Lifetime, ServerProcess};
 use helpdesk_kit::config::ServiceConfig;
-use helpdesk_kit::infra::{self, Lifetime, ServerProcess};
 use helpdesk_kit::{shutdown, telemetry};
 
 /// Options of `helpdesk up`.
@@ -61,12 +61,12 @@ async fn serve(
         Some(url) => url,
         None => {
             anyhow::ensure!(
-                !infra::port_open(args.nats_port).await,
+                !process::port_open(args.nats_port).await,
                 "port {} is taken: is another `helpdesk up` running? (choose --nats-port)",
                 args.nats_port
             );
-            let nats =
-                infra::start_nats(&data_dir.join("nats"), args.nats_port, Lifetime::Owned).await?;
+            let nats = process::start_nats(&data_dir.join("nats"), args.nats_port, Lifetime::Owned)
+                .await?;
             let url = nats.url.clone();
             private.push(nats);
             url
@@ -76,13 +76,13 @@ async fn serve(
         Some(url) => url,
         None => {
             anyhow::ensure!(
-                !infra::port_open(args.postgres_port).await,
+                !process::port_open(args.postgres_port).await,
                 "port {} is taken: is another `helpdesk up` running? (choose --postgres-port)",
                 args.postgres_port
             );
-            let pg_dir = infra::postgres_data_dir(data_dir).await;
+            let pg_dir = process::postgres_data_dir(data_dir).await;
             let pg =
-                infra::start_postgres(&pg_dir, args.postgres_port, Lifetime::Owned, true).await?;
+                process::start_postgres(&pg_dir, args.postgres_port, Lifetime::Owned, true).await?;
             let admin = sqlx::PgPool::connect(&pg.url).await?;
             let exists: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'helpdesk')",

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use helpdesk_devservers::process::{free_port, port_open};
 use helpdesk_kit::auth::{JwtKeys, Role};
-use helpdesk_kit::infra::{free_port, port_open};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 

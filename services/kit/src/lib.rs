@@ -11,8 +11,8 @@
 //! - [`timers`]: durable timers.
 //! - [`auth`]: JWT verification, minting, roles; the tonic interceptor.
 //! - [`grpc`]: server bootstrap and error shapes.
-//! - [`infra`]: private NATS / PostgreSQL processes for one machine.
-//! - [`testing`] (feature `testing`): per-test environments.
+//! - [`testing`] (feature `testing`): per-test environments on the servers of
+//!   `helpdesk-devservers`.
 
 pub mod app;
 pub mod auth;
@@ -23,7 +23,6 @@ pub mod db;
 pub mod error;
 pub mod event;
 pub mod grpc;
-pub mod infra;
 pub mod outbox;
 pub mod page;
 pub mod shutdown;

