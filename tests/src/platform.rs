@@ -4,42 +4,27 @@
 use std::future::Future;
 use std::time::Duration;
 
-use helpdesk_kit::CancellationToken;
+use helpdesk_conversation::Conversation as ConversationService;
 use helpdesk_kit::auth::Role;
-use helpdesk_kit::testing::TestEnv;
+use helpdesk_kit::testing::{Spawned, TestEnv, spawn};
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::*;
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
     Agent, CreateAgentRequest, CreateTeamRequest, Presence, SetPresenceRequest, Skill, Team,
 };
-use tokio::task::JoinHandle;
+use helpdesk_routing::Routing;
 use tonic::Request;
 use tonic::transport::Channel;
 
 /// The account the scenarios use.
 pub const ACCOUNT: &str = "acme";
 
-/// One running service.
-pub struct Running {
-    pub port: u16,
-    pub pool: sqlx::PgPool,
-    stop: CancellationToken,
-    handle: JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.handle).await;
-    }
-}
-
 /// Conversation service + routing replicas.
 pub struct Platform {
     pub env: TestEnv,
-    pub conversation: Running,
-    pub routers: Vec<Running>,
+    pub conversation: Spawned,
+    pub routers: Vec<Spawned>,
 }
 
 /// Wraps `msg` with a bearer token.
@@ -71,43 +56,14 @@ impl Platform {
         routers: usize,
         tune: impl Fn(&mut helpdesk_kit::config::ServiceConfig),
     ) -> Self {
-        std::mem::forget(helpdesk_kit::telemetry::init("platform-test"));
         let env = TestEnv::new().await;
         let mut config = env.service_config();
         config.database_max_connections = 20;
         tune(&mut config);
-        let conv = helpdesk_conversation::Application::build(config.clone())
-            .await
-            .expect("conversation service");
-        let (port, pool) = (conv.port(), conv.pool().clone());
-        let stop = CancellationToken::new();
-        let s = stop.clone();
-        let handle = tokio::spawn(async move {
-            let _ = conv.run(s).await;
-        });
-        let conversation = Running {
-            port,
-            pool,
-            stop,
-            handle,
-        };
+        let conversation = spawn::<ConversationService>(config.clone()).await;
         let mut running = Vec::new();
         for _ in 0..routers {
-            let app = helpdesk_routing::Application::build(config.clone())
-                .await
-                .expect("routing service");
-            let (port, pool) = (app.port(), app.pool().clone());
-            let stop = CancellationToken::new();
-            let s = stop.clone();
-            let handle = tokio::spawn(async move {
-                let _ = app.run(s).await;
-            });
-            running.push(Running {
-                port,
-                pool,
-                stop,
-                handle,
-            });
+            running.push(spawn::<Routing>(config.clone()).await);
         }
         Self {
             env,

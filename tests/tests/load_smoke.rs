@@ -3,18 +3,16 @@
 
 use std::time::Duration;
 
-use helpdesk_kit::CancellationToken;
-use helpdesk_kit::testing::TestEnv;
+use helpdesk_conversation::Conversation;
+use helpdesk_kit::testing::{TestEnv, spawn};
 use helpdesk_tests::load::{self, LoadSpec};
 
 #[tokio::test]
 async fn every_message_reaches_every_subscribed_agent() {
     let env = TestEnv::new().await;
-    let app = helpdesk_conversation::Application::build(env.service_config())
-        .await
-        .expect("build");
+    let app = spawn::<Conversation>(env.service_config()).await;
     let spec = LoadSpec {
-        conversation_addr: format!("http://127.0.0.1:{}", app.port()),
+        conversation_addr: app.url(),
         jwt_secret: env.jwt_secret.clone(),
         account: "load".into(),
         visitors: 8,
@@ -22,8 +20,6 @@ async fn every_message_reaches_every_subscribed_agent() {
         messages_per_visitor: 5,
         drain_timeout: Duration::from_secs(30),
     };
-    let stop = CancellationToken::new();
-    let handle = tokio::spawn(app.run(stop.clone()));
     let report = load::run(&spec).await.expect("load run");
     assert_eq!(report.sent, 40);
     assert_eq!(
@@ -32,6 +28,5 @@ async fn every_message_reaches_every_subscribed_agent() {
         "40 messages x 3 agents"
     );
     assert_eq!(report.duplicates, 0, "each delivery exactly once");
-    stop.cancel();
-    handle.await.expect("join").expect("service");
+    app.stop().await;
 }

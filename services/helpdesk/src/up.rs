@@ -6,8 +6,20 @@ use std::path::Path;
 
 use anyhow::Context;
 use helpdesk_devservers::process::{self, Lifetime, ServerProcess};
+use helpdesk_kit::Entry;
 use helpdesk_kit::config::ServiceConfig;
 use helpdesk_kit::{shutdown, telemetry};
+
+/// Every service `helpdesk up` runs, in start order.
+fn services() -> [Entry; 2] {
+    [
+        Entry::of::<helpdesk_conversation::Conversation>(),
+        Entry::of::<helpdesk_routing::Routing>(),
+    ]
+}
+
+/// The default port of the first service; `--grpc-base-port` moves them all.
+const FIRST_PORT: u16 = 50051;
 
 /// Options of `helpdesk up`.
 #[derive(clap::Args)]
@@ -117,23 +129,23 @@ async fn serve(
         Ok(config)
     };
 
-    let routing_port = args
-        .grpc_base_port
-        .checked_add(1)
-        .context("--grpc-base-port leaves no port for the routing service")?;
-    let conversation = helpdesk_conversation::Application::build(config_for(args.grpc_base_port)?)
-        .await
-        .context("starting the conversation service")?;
-    let routing = helpdesk_routing::Application::build(config_for(routing_port)?)
-        .await
-        .context("starting the routing service")?;
+    // Each service at the base port plus its default port's distance from the first.
+    let mut built = Vec::new();
+    for entry in services() {
+        let port = args
+            .grpc_base_port
+            .checked_add(entry.port - FIRST_PORT)
+            .with_context(|| format!("--grpc-base-port leaves no port for {}", entry.name))?;
+        let service = entry
+            .build(config_for(port)?)
+            .await
+            .with_context(|| format!("starting the {} service", entry.name))?;
+        built.push((entry.name, service));
+    }
     println!("helpdesk is up");
-    println!(
-        "  conversation  grpc://{}:{}",
-        args.host,
-        conversation.port()
-    );
-    println!("  routing       grpc://{}:{}", args.host, routing.port());
+    for (name, service) in &built {
+        println!("  {name:<13} grpc://{}:{}", args.host, service.port);
+    }
     println!("  NATS          {nats_url}   (events on helpdesk.evt.>)");
     println!("  PostgreSQL    {}", redact(&database_url));
     println!("  data          {}", data_dir.display());
@@ -147,16 +159,13 @@ async fn serve(
     // Ctrl-C / SIGTERM stops every service; so does any one service stopping.
     let services = stop.child_token();
     let mut tasks = tokio::task::JoinSet::new();
-    let token = services.clone();
-    tasks.spawn(async move {
-        let result = conversation.run(token).await;
-        ("conversation", result.map_err(anyhow::Error::from))
-    });
-    let token = services.clone();
-    tasks.spawn(async move {
-        let result = routing.run(token).await;
-        ("routing", result.map_err(anyhow::Error::from))
-    });
+    for (name, service) in built {
+        let token = services.clone();
+        tasks.spawn(async move {
+            let result = service.run(token).await;
+            (name, result.map_err(anyhow::Error::from))
+        });
+    }
     let mut failures = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let early = !services.is_cancelled();

@@ -1,4 +1,5 @@
-//! What a service's `Application` shares: its startup error.
+//! The machinery under [`crate::service::Application`]: its startup error,
+//! connections, ordered workers and serving.
 
 use crate::bus::BusError;
 use crate::db::DbError;
@@ -23,6 +24,12 @@ pub enum StartupError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// A setting is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The async runtime could not start.
+    #[error("starting the runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Binds `addr` and returns the listener with its actual port (`:0` picks one).

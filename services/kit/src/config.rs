@@ -30,9 +30,11 @@ impl ConfigError {
     }
 }
 
-/// Settings every service shares.
+/// Settings every service shares. A service's own settings are a section named
+/// after it (`[conversation]`), loaded by [`load_section`]; other tables at the top
+/// level are other services' sections and are left to them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ServiceConfig {
     /// PostgreSQL URL; the service works in its own schema of that database.
     pub database_url: String,
@@ -52,8 +54,6 @@ pub struct ServiceConfig {
     pub grpc_addr: SocketAddr,
     /// HMAC-SHA256 key for JWTs (at least 32 bytes).
     pub jwt_secret: String,
-    /// Lifetime of visitor tokens issued by StartConversation.
-    pub visitor_token_ttl_hours: u64,
     /// Outbox relay settings.
     pub outbox: OutboxConfig,
     /// Consumer settings.
@@ -106,7 +106,6 @@ impl Default for ServiceConfig {
             duplicate_window_secs: 600,
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50051)),
             jwt_secret: String::new(),
-            visitor_token_ttl_hours: 24,
             outbox: OutboxConfig::default(),
             consumer: ConsumerConfig::default(),
             timers: TimerConfig::default(),
@@ -142,6 +141,36 @@ impl Default for TimerConfig {
     }
 }
 
+/// A figment error as a [`ConfigError`] naming the key under `section`.
+fn key_error(section: &str, e: figment::Error) -> ConfigError {
+    let path = e.path.join(".");
+    let key = match (section.is_empty(), path.is_empty()) {
+        (true, true) => "<root>".to_string(),
+        (true, false) => path,
+        (false, true) => section.to_string(),
+        (false, false) => format!("{section}.{path}"),
+    };
+    ConfigError::new(key, e.kind.to_string())
+}
+
+/// Loads the settings section `[<name>]`: its defaults, then the section of the
+/// `HELPDESK_CONFIG` TOML file, then `HELPDESK_<NAME>__<KEY>` variables; validated
+/// with errors naming `<name>.<key>`.
+pub fn load_section<S: crate::service::Settings>(name: &str) -> Result<S, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(S::default()));
+    if let Ok(path) = std::env::var("HELPDESK_CONFIG") {
+        figment = figment.merge(Figment::from(Toml::file_exact(path)).focus(name));
+    }
+    let prefix = format!("HELPDESK_{}__", name.to_ascii_uppercase());
+    figment = figment.merge(Env::prefixed(&prefix).split("__"));
+    let settings: S = figment.extract().map_err(|e| key_error(name, e))?;
+    settings.validate().map_err(|e| ConfigError {
+        key: format!("{name}.{}", e.key),
+        reason: e.reason,
+    })?;
+    Ok(settings)
+}
+
 /// Top-level keys settable from `HELPDESK_…` variables.
 const ENV_KEYS: &[&str] = &[
     "database_url",
@@ -153,7 +182,6 @@ const ENV_KEYS: &[&str] = &[
     "duplicate_window_secs",
     "grpc_addr",
     "jwt_secret",
-    "visitor_token_ttl_hours",
     "outbox",
     "consumer",
     "timers",
@@ -194,17 +222,14 @@ impl ServiceConfig {
             })
             .split("__");
         let figment = figment.merge(env);
-        let config: Self = figment.extract().map_err(|e| {
-            let key = e.path.join(".");
-            ConfigError::new(
-                if key.is_empty() {
-                    "<root>".to_string()
-                } else {
-                    key
-                },
-                e.kind.to_string(),
-            )
-        })?;
+        // Unknown plain keys are mistakes; unknown tables are services' sections.
+        let top: figment::value::Dict = figment.extract().map_err(|e| key_error("", e))?;
+        if let Some((key, _)) = top.iter().find(|(k, v)| {
+            !ENV_KEYS.contains(&k.as_str()) && !matches!(v, figment::value::Value::Dict(..))
+        }) {
+            return Err(ConfigError::new(key.clone(), "unknown key"));
+        }
+        let config: Self = figment.extract().map_err(|e| key_error("", e))?;
         config.validate()?;
         Ok(config)
     }
@@ -297,5 +322,70 @@ mod tests {
             config.validate().expect_err("dotted root").key,
             "subject_root"
         );
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Section {
+        limit: u32,
+        name: String,
+    }
+
+    impl crate::service::Settings for Section {
+        fn validate(&self) -> Result<(), ConfigError> {
+            if self.limit > 10 {
+                return Err(ConfigError::new("limit", "at most 10"));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_section_layers_file_then_env_and_names_its_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "helpdesk.toml",
+                "jwt_secret = \"0123456789abcdef0123456789abcdef\"\n\
+                 database_url = \"postgres://localhost/x\"\n\
+                 [svc]\nlimit = 3\nname = \"from file\"\n\
+                 [other]\nanything = true\n",
+            )?;
+            jail.set_env("HELPDESK_CONFIG", "helpdesk.toml");
+            jail.set_env("HELPDESK_SVC__NAME", "from env");
+            let section: Section = load_section("svc").map_err(|e| e.to_string())?;
+            assert_eq!(
+                section,
+                Section {
+                    limit: 3,
+                    name: "from env".into()
+                }
+            );
+            // The shared settings ignore the services' tables.
+            ServiceConfig::load(50051).map_err(|e| e.to_string())?;
+
+            jail.set_env("HELPDESK_SVC__LIMIT", "11");
+            let err = load_section::<Section>("svc").expect_err("over the limit");
+            assert_eq!(err.key, "svc.limit");
+            jail.set_env("HELPDESK_SVC__LIMIT", "lots");
+            let err = load_section::<Section>("svc").expect_err("not a number");
+            assert_eq!(err.key, "svc.limit");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_plain_key_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "helpdesk.toml",
+                "jwt_secret = \"0123456789abcdef0123456789abcdef\"\n\
+                 database_url = \"postgres://localhost/x\"\n\
+                 databse_max_connections = 4\n",
+            )?;
+            jail.set_env("HELPDESK_CONFIG", "helpdesk.toml");
+            let err = ServiceConfig::load(50051).expect_err("misspelt key");
+            assert_eq!(err.key, "databse_max_connections");
+            Ok(())
+        });
     }
 }

@@ -1,18 +1,24 @@
 //! `helpdesk-kit`: what every helpdesk service is built from.
 //!
-//! - [`app`]: the startup error and port binding every service shares.
-//! - [`config`]: layered configuration (defaults → TOML → `HELPDESK_…` env).
+//! - [`service`]: the [`Service`] trait, [`main`] and the [`Application`] every
+//!   service runs as; a new service is its name, settings, migrations and [`Parts`].
+//! - [`app`]: the machinery under it: startup error, connections, ordered workers.
+//! - [`config`]: layered configuration (defaults → TOML → `HELPDESK_…` env), shared
+//!   settings and each service's own section.
 //! - [`telemetry`]: tracing, OTLP export, W3C context across gRPC and NATS.
 //! - [`shutdown`]: SIGTERM / SIGINT handling.
 //! - [`db`]: a pool bound to the service's schema, migrations, kit tables.
 //! - [`bus`]: JetStream connection, subjects, streams, CloudEvents headers.
-//! - [`outbox`]: transactional outbox and its relay.
-//! - [`consumer`]: event consumers with inbox de-duplication and dead letters.
+//! - [`event`]: [`event::Origin`] (who caused a change) and event metadata.
+//! - [`outbox`]: transactional outbox ([`outbox::emit`]) and its relay.
+//! - [`consumer`]: typed event consumers with inbox de-duplication and dead letters.
 //! - [`timers`]: durable timers.
-//! - [`auth`]: JWT verification, minting, roles; the tonic interceptor.
-//! - [`grpc`]: server bootstrap and error shapes.
+//! - [`auth`]: JWT verification, minting, roles, [`auth::Caller`]; the interceptor.
+//! - [`error`]: the one [`error::Error`] of service operations and its mappings.
+//! - [`grpc`]: server bootstrap and error shapes; [`validate`] and [`page`]: field
+//!   validators and AIP-158 page tokens; [`storage`]: enums' stored names.
 //! - [`testing`] (feature `testing`): per-test environments on the servers of
-//!   `helpdesk-devservers`.
+//!   `helpdesk-devservers`, and [`testing::spawn`] for any service.
 
 pub mod app;
 pub mod auth;
@@ -25,6 +31,7 @@ pub mod event;
 pub mod grpc;
 pub mod outbox;
 pub mod page;
+pub mod service;
 pub mod shutdown;
 pub mod storage;
 pub mod telemetry;
@@ -36,4 +43,5 @@ pub mod validate;
 pub mod testing;
 
 pub use async_nats;
+pub use service::{Application, Ctx, Entry, NoSettings, Parts, Service, Settings, main};
 pub use tokio_util::sync::CancellationToken;

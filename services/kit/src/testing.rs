@@ -126,3 +126,58 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A service running in the test process on a test environment.
+pub struct Spawned {
+    /// The bound gRPC port.
+    pub port: u16,
+    /// The service's pool (its own schema).
+    pub pool: sqlx::PgPool,
+    stop: tokio_util::sync::CancellationToken,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Spawned {
+    /// `http://127.0.0.1:<port>`, for a gRPC client.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the service gracefully and waits for it (at most 30 s).
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.handle).await;
+    }
+}
+
+/// Starts `S` with its default settings on `config` (usually
+/// [`TestEnv::service_config`]); panics if it cannot start.
+pub async fn spawn<S: crate::Service>(config: ServiceConfig) -> Spawned {
+    spawn_with::<S>(config, S::Settings::default()).await
+}
+
+/// Starts `S` with `settings` on `config`; panics if it cannot start.
+pub async fn spawn_with<S: crate::Service>(
+    config: ServiceConfig,
+    settings: S::Settings,
+) -> Spawned {
+    // As in the service binaries: spans get OpenTelemetry context (no exporter).
+    std::mem::forget(crate::telemetry::init(&format!("{}-test", S::NAME)));
+    let app = crate::Application::<S>::build(config, settings)
+        .await
+        .unwrap_or_else(|e| panic!("starting the {} service: {e}", S::NAME));
+    let (port, pool) = (app.port(), app.pool().clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    let handle = tokio::spawn(async move {
+        if let Err(e) = app.run(token).await {
+            panic!("the {} service failed: {e}", S::NAME);
+        }
+    });
+    Spawned {
+        port,
+        pool,
+        stop,
+        handle,
+    }
+}

@@ -10,4 +10,4 @@ pub mod startup;
 pub mod store;
 pub mod timers;
 
-pub use startup::{Application, DEFAULT_PORT, SCHEMA, StartupError};
+pub use startup::Routing;

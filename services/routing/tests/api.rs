@@ -3,38 +3,28 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use helpdesk_kit::CancellationToken;
 use helpdesk_kit::auth::Role;
 use helpdesk_kit::grpc::violated_fields;
-use helpdesk_kit::testing::{TestEnv, eventually};
+use helpdesk_kit::testing::{self, Spawned, TestEnv, eventually};
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::*;
+use helpdesk_routing::Routing;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 struct App {
     env: TestEnv,
     port: u16,
-    stop: CancellationToken,
-    handle: tokio::task::JoinHandle<()>,
+    service: Spawned,
 }
 
 async fn spawn() -> App {
     let env = TestEnv::new().await;
-    let app = helpdesk_routing::Application::build(env.service_config())
-        .await
-        .expect("build");
-    let port = app.port();
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    let handle = tokio::spawn(async move {
-        app.run(s).await.expect("run");
-    });
+    let service = testing::spawn::<Routing>(env.service_config()).await;
     App {
         env,
-        port,
-        stop,
-        handle,
+        port: service.port,
+        service,
     }
 }
 
@@ -48,8 +38,7 @@ impl App {
         self.env.token("acme", sub, role)
     }
     async fn stop(self) {
-        self.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.handle).await;
+        self.service.stop().await;
     }
 }
 

@@ -41,12 +41,13 @@ async fn main() -> anyhow::Result<()> {
         }
         None => {
             let env = helpdesk_kit::testing::TestEnv::new().await;
-            let app = helpdesk_conversation::Application::build(env.service_config()).await?;
-            let addr = format!("http://127.0.0.1:{}", app.port());
-            let stop = helpdesk_kit::CancellationToken::new();
-            let handle = tokio::spawn(app.run(stop.clone()));
+            let app = helpdesk_kit::testing::spawn::<helpdesk_conversation::Conversation>(
+                env.service_config(),
+            )
+            .await;
+            let addr = app.url();
             eprintln!("started an in-process conversation service at {addr}");
-            (addr, env.jwt_secret.clone(), Some((stop, handle)))
+            (addr, env.jwt_secret.clone(), Some(app))
         }
     };
     let spec = LoadSpec {
@@ -60,9 +61,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let report = load::run(&spec).await.map_err(|e| anyhow::anyhow!(e))?;
     println!("{}", report.render(&spec));
-    if let Some((stop, handle)) = local {
-        stop.cancel();
-        let _ = handle.await;
+    if let Some(app) = local {
+        app.stop().await;
     }
     anyhow::ensure!(
         report.delivery_latency_us.len() == report.expected_deliveries,

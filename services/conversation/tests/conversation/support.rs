@@ -4,13 +4,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use futures::StreamExt;
-use helpdesk_conversation::Application;
-use helpdesk_kit::CancellationToken;
+use helpdesk_conversation::Conversation;
 use helpdesk_kit::auth::Role;
-use helpdesk_kit::testing::TestEnv;
+use helpdesk_kit::testing::{Spawned, TestEnv, spawn};
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::*;
-use tokio::task::JoinHandle;
 use tonic::Request;
 use tonic::transport::Channel;
 
@@ -22,8 +20,7 @@ pub struct TestApp {
     pub env: TestEnv,
     pub port: u16,
     pub pool: sqlx::PgPool,
-    shutdown: CancellationToken,
-    handle: JoinHandle<()>,
+    service: Spawned,
 }
 
 /// Starts the service on a fresh test environment.
@@ -33,24 +30,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service on an existing environment (restarts, replicas).
 pub async fn spawn_app_in(env: TestEnv) -> TestApp {
-    // As in the service binaries: spans get OpenTelemetry context (no exporter).
-    std::mem::forget(helpdesk_kit::telemetry::init("conversation-test"));
-    let app = Application::build(env.service_config())
-        .await
-        .expect("build conversation service");
-    let port = app.port();
-    let pool = app.pool().clone();
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    let handle = tokio::spawn(async move {
-        app.run(stop).await.expect("conversation service run");
-    });
+    let service = spawn::<Conversation>(env.service_config()).await;
     TestApp {
         env,
-        port,
-        pool,
-        shutdown,
-        handle,
+        port: service.port,
+        pool: service.pool.clone(),
+        service,
     }
 }
 
@@ -79,8 +64,7 @@ impl TestApp {
 
     /// Stops the service gracefully and waits for it.
     pub async fn stop(self) -> TestEnv {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.handle).await;
+        self.service.stop().await;
         self.env
     }
 
