@@ -56,7 +56,7 @@ impl helpdesk_kit::Service for Conversation {
             bus: ctx.bus.clone(),
             keys: ctx.keys.clone(),
             visitor_token_ttl: chrono::Duration::hours(settings.visitor_token_ttl_hours as i64),
-            shutdown: ctx.streams.clone(),
+            live: ctx.live.clone(),
         };
         Parts::new()
             .grpc(ConversationServiceServer::with_interceptor(api, ctx.auth()))

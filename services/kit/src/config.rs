@@ -60,6 +60,28 @@ pub struct ServiceConfig {
     pub consumer: ConsumerConfig,
     /// Timer worker settings.
     pub timers: TimerConfig,
+    /// Live stream settings.
+    pub live: LiveConfig,
+}
+
+/// Live stream limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Bytes of messages buffered for one stream; a client that falls further behind
+    /// is ended with RESOURCE_EXHAUSTED.
+    pub buffer_bytes: usize,
+    /// Live streams one caller (account and subject) may hold open at once.
+    pub max_streams_per_caller: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            buffer_bytes: 4 * 1024 * 1024,
+            max_streams_per_caller: 16,
+        }
+    }
 }
 
 /// Outbox relay tuning.
@@ -109,6 +131,7 @@ impl Default for ServiceConfig {
             outbox: OutboxConfig::default(),
             consumer: ConsumerConfig::default(),
             timers: TimerConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -185,6 +208,7 @@ const ENV_KEYS: &[&str] = &[
     "outbox",
     "consumer",
     "timers",
+    "live",
 ];
 
 impl ServiceConfig {
@@ -280,6 +304,18 @@ impl ServiceConfig {
                 "must be at least 1",
             ));
         }
+        if !(64 * 1024..=1024 * 1024 * 1024).contains(&self.live.buffer_bytes) {
+            return Err(ConfigError::new(
+                "live.buffer_bytes",
+                "must be 65536..=1073741824",
+            ));
+        }
+        if !(1..=10_000).contains(&self.live.max_streams_per_caller) {
+            return Err(ConfigError::new(
+                "live.max_streams_per_caller",
+                "must be 1..=10000",
+            ));
+        }
         if self.database_max_connections < 2 {
             return Err(ConfigError::new(
                 "database_max_connections",
@@ -341,6 +377,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail returns its own error type
     fn a_section_layers_file_then_env_and_names_its_keys() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -374,6 +411,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail returns its own error type
     fn an_unknown_plain_key_is_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

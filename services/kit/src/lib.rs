@@ -13,6 +13,7 @@
 //! - [`outbox`]: transactional outbox ([`outbox::emit`]) and its relay.
 //! - [`consumer`]: typed event consumers with inbox de-duplication and dead letters.
 //! - [`timers`]: durable timers.
+//! - [`live`]: one subscription per account fanned out to live streams, bounded.
 //! - [`auth`]: JWT verification, minting, roles, [`auth::Caller`]; the interceptor.
 //! - [`error`]: the one [`error::Error`] of service operations and its mappings.
 //! - [`grpc`]: server bootstrap and error shapes; [`validate`] and [`page`]: field
@@ -29,6 +30,7 @@ pub mod db;
 pub mod error;
 pub mod event;
 pub mod grpc;
+pub mod live;
 pub mod outbox;
 pub mod page;
 pub mod service;

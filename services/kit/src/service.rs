@@ -78,6 +78,8 @@ pub struct Ctx {
     pub config: Arc<ServiceConfig>,
     /// Cancelled when the service stops: live streams end with it.
     pub streams: CancellationToken,
+    /// Live fan-out of the account feeds to the service's streams.
+    pub live: crate::live::Hub,
 }
 
 impl Ctx {
@@ -182,12 +184,20 @@ impl<S: Service> Application<S> {
             listener,
             port,
         } = crate::app::connect(&config, S::NAME, S::migrator()).await?;
+        let streams = CancellationToken::new();
+        let live = crate::live::Hub::new(
+            bus.client.clone(),
+            bus.subjects.clone(),
+            config.live.clone(),
+            streams.clone(),
+        );
         let ctx = Ctx {
             pool,
             bus,
             keys: JwtKeys::new(config.jwt_secret.as_bytes()),
             config: Arc::new(config),
-            streams: CancellationToken::new(),
+            streams,
+            live,
         };
         Ok(Self {
             listener,

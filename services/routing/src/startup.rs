@@ -33,8 +33,8 @@ impl helpdesk_kit::Service for Routing {
     fn parts(ctx: &Ctx, _: &NoSettings) -> Parts {
         let api = Api {
             pool: ctx.pool.clone(),
-            bus: ctx.bus.clone(),
             shutdown: ctx.streams.clone(),
+            live: ctx.live.clone(),
         };
         let pool = ctx.pool.clone();
         Parts::new()

@@ -1,9 +1,9 @@
 //! Live updates: Subscribe streams events (as the outbox relay publishes them) and
 //! typing indicators (core NATS, never stored) to visitors and staff.
 
-use futures::StreamExt;
 use helpdesk_kit::event::Event;
 use helpdesk_kit::grpc::Violations;
+use helpdesk_kit::live::Scope;
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::conversation::v1::subscribe_response::Update;
 use helpdesk_proto::conversation::v1::*;
@@ -141,47 +141,28 @@ impl Api {
             status,
             visitor: c.is_visitor(),
         };
-        let account = c.account().to_string();
-        let subjects = &self.bus.subjects;
-        let typing = match &interest.conversation_id {
-            Some(id) => subjects.live(&account, &format!("typing.{id}")),
-            None => subjects.live(&account, "typing.*"),
+        // A conversation's stream only ever receives that conversation's messages;
+        // staff monitoring the account receive the account's, filtered here.
+        let scope = match &interest.conversation_id {
+            Some(id) => Scope::Key(id.clone()),
+            None => Scope::Account,
         };
-        let client = &self.bus.client;
-        let unavailable = |e: async_nats::SubscribeError| {
-            Status::unavailable(format!("live updates unavailable: {e}"))
-        };
-        let evt_conv = client
-            .subscribe(subjects.event(&account, "conversation.>"))
-            .await
-            .map_err(unavailable)?;
-        let evt_msg = client
-            .subscribe(subjects.event(&account, MessageCreated::KIND))
-            .await
-            .map_err(unavailable)?;
-        let live = client.subscribe(typing).await.map_err(unavailable)?;
-        // Make sure the server has registered the subscriptions before we answer.
-        client
-            .flush()
-            .await
-            .map_err(|e| Status::unavailable(format!("live updates unavailable: {e}")))?;
-
-        let root = subjects.clone();
-        let mut merged = futures::stream::select_all([evt_conv, evt_msg, live]);
-        let shutdown = self.shutdown.clone();
+        let mut watch = self
+            .live
+            .watch((c.account(), &c.claims.sub), c.account(), scope)
+            .await?;
         let stream = async_stream::stream! {
-            loop {
-                let next = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    next = merged.next() => next,
-                };
-                let Some(msg) = next else { break };
-                let kind = match root.parse_event(&msg.subject) {
-                    Some((_, kind)) => kind.to_string(),
-                    None => "typing".to_string(),
-                };
-                if let Some(update) = interest.filter(&kind, &msg.payload) {
-                    yield Ok(SubscribeResponse { update: Some(update) });
+            while let Some(next) = watch.next().await {
+                match next {
+                    Ok(m) => {
+                        if let Some(update) = interest.filter(&m.kind, &m.payload) {
+                            yield Ok(SubscribeResponse { update: Some(update) });
+                        }
+                    }
+                    Err(status) => {
+                        yield Err(status);
+                        break;
+                    }
                 }
             }
         };

@@ -9,9 +9,9 @@ mod messages;
 use std::pin::Pin;
 
 use futures::Stream;
-use helpdesk_kit::CancellationToken;
 use helpdesk_kit::auth::{Caller, Claims, JwtKeys};
 use helpdesk_kit::bus::Bus;
+use helpdesk_kit::live::Hub;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationService;
 use helpdesk_proto::conversation::v1::*;
 use sqlx::PgPool;
@@ -26,7 +26,7 @@ pub struct Api {
     pub(crate) bus: Bus,
     pub(crate) keys: JwtKeys,
     pub(crate) visitor_token_ttl: chrono::Duration,
-    pub(crate) shutdown: CancellationToken,
+    pub(crate) live: Hub,
 }
 
 /// What a caller may see of the account's conversations.

@@ -6,6 +6,7 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use futures::StreamExt;
 use helpdesk_conversation::Conversation;
 use helpdesk_kit::auth::Role;
+use helpdesk_kit::config::ServiceConfig;
 use helpdesk_kit::testing::{Spawned, TestEnv, spawn};
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::*;
@@ -30,7 +31,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service on an existing environment (restarts, replicas).
 pub async fn spawn_app_in(env: TestEnv) -> TestApp {
-    let service = spawn::<Conversation>(env.service_config()).await;
+    spawn_app_with(env, |_| {}).await
+}
+
+/// Starts the service on `env` with its configuration adjusted by `tune`.
+pub async fn spawn_app_with(env: TestEnv, tune: impl FnOnce(&mut ServiceConfig)) -> TestApp {
+    let mut config = env.service_config();
+    tune(&mut config);
+    let service = spawn::<Conversation>(config).await;
     TestApp {
         env,
         port: service.port,

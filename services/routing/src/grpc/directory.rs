@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use helpdesk_kit::auth::{Caller, Role};
 use helpdesk_kit::grpc::Violations;
 use helpdesk_kit::time::to_timestamp;
@@ -17,6 +16,7 @@ use crate::engine::{self, IDLE_TIMER};
 use crate::store::{self, config, directory};
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Event;
+use helpdesk_kit::live::Scope;
 
 /// Channel kinds a capacity may name.
 const CHANNELS: &[&str] = &["web_widget", "mobile_sdk", "api", "email"];
@@ -419,14 +419,10 @@ impl Api {
                 .max(5)
         };
         let beat = Duration::from_secs((idle as u64 / 3).clamp(1, 10));
-        let subject = self
-            .bus
-            .subjects
-            .event(&account, AgentPresenceChanged::KIND);
-        let mut sub =
-            self.bus.client.subscribe(subject).await.map_err(|e| {
-                tonic::Status::unavailable(format!("live updates unavailable: {e}"))
-            })?;
+        let mut watch = self
+            .live
+            .watch((&account, &agent), &account, Scope::Key(agent.clone()))
+            .await?;
         let api = self.clone();
         let shutdown = self.shutdown.clone();
         let stream = async_stream::stream! {
@@ -439,8 +435,18 @@ impl Api {
                             tracing::warn!(error = %e, "presence heartbeat failed");
                         }
                     }
-                    msg = sub.next() => {
-                        let Some(msg) = msg else { break };
+                    msg = watch.next() => {
+                        let msg = match msg {
+                            Some(Ok(msg)) => msg,
+                            Some(Err(status)) => {
+                                yield Err(status);
+                                break;
+                            }
+                            None => break,
+                        };
+                        if msg.kind != AgentPresenceChanged::KIND {
+                            continue;
+                        }
                         let Ok(e) = AgentPresenceChanged::decode(msg.payload) else { continue };
                         if e.agent_id == agent {
                             let time = e.meta.and_then(|m| m.occurred_at).or_else(|| Some(to_timestamp(chrono::Utc::now())));

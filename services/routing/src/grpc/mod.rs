@@ -9,7 +9,7 @@ use std::pin::Pin;
 use futures::Stream;
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::auth::Caller;
-use helpdesk_kit::bus::Bus;
+use helpdesk_kit::live::Hub;
 use helpdesk_proto::routing::v1::routing_service_server::RoutingService;
 use helpdesk_proto::routing::v1::*;
 use sqlx::PgPool;
@@ -19,8 +19,8 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct Api {
     pub(crate) pool: PgPool,
-    pub(crate) bus: Bus,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) live: Hub,
 }
 
 fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {

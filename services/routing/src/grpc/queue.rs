@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures::StreamExt;
 use helpdesk_kit::auth::{Caller, Role};
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::routing::v1::*;
@@ -16,6 +15,7 @@ use crate::engine;
 use crate::store::{directory, state};
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::{Event, Origin};
+use helpdesk_kit::live::Scope;
 
 fn conversation_id(field: &str, s: &str) -> Result<Uuid> {
     s.parse::<Uuid>().map_err(|_| {
@@ -183,35 +183,16 @@ impl Api {
     ) -> Result<PositionStream> {
         let id = conversation_id("conversation_id", &req.conversation_id)?;
         let first = self.position(&c, id).await?;
-        let subjects = &self.bus.subjects;
-        let account = c.account().to_string();
-        let mut subs = Vec::new();
-        for kind in [
-            QueuePositionChanged::KIND,
-            ConversationAssigned::KIND,
-            ConversationOverflowed::KIND,
-            ConversationQueued::KIND,
-        ] {
-            subs.push(
-                self.bus
-                    .client
-                    .subscribe(subjects.event(&account, kind))
-                    .await
-                    .map_err(|e| {
-                        tonic::Status::unavailable(format!("live updates unavailable: {e}"))
-                    })?,
-            );
-        }
-        self.bus
-            .client
-            .flush()
-            .await
-            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        let mut merged = futures::stream::select_all(subs);
-        let root = subjects.clone();
-        let shutdown = self.shutdown.clone();
-        let api = self.clone();
         let key = id.to_string();
+        let mut watch = self
+            .live
+            .watch(
+                (c.account(), &c.claims.sub),
+                c.account(),
+                Scope::Key(key.clone()),
+            )
+            .await?;
+        let api = self.clone();
         let stream = async_stream::stream! {
             // The current state, re-read after subscribing so nothing falls between.
             let done = first.position == 0;
@@ -219,14 +200,15 @@ impl Api {
             if done {
                 return;
             }
-            loop {
-                let next = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    next = merged.next() => next,
+            while let Some(next) = watch.next().await {
+                let msg = match next {
+                    Ok(msg) => msg,
+                    Err(status) => {
+                        yield Err(status);
+                        break;
+                    }
                 };
-                let Some(msg) = next else { break };
-                let kind = root.parse_event(&msg.subject).map(|(_, k)| k.to_string()).unwrap_or_default();
-                match kind.as_str() {
+                match msg.kind.as_str() {
                     QueuePositionChanged::KIND => {
                         let Ok(e) = QueuePositionChanged::decode(msg.payload) else { continue };
                         if e.conversation_id == key {

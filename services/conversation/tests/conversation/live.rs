@@ -1,0 +1,268 @@
+//! Live streams: a client that stops reading is cut off instead of growing the
+//! process, a caller holds a limited number of streams, and a visitor's stream
+//! carries only its own conversation.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use helpdesk_kit::auth::Role;
+use helpdesk_kit::testing::TestEnv;
+use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+use helpdesk_proto::conversation::v1::subscribe_response::Update;
+use helpdesk_proto::conversation::v1::*;
+use tonic::Code;
+use tonic::transport::Channel;
+
+use super::support::{ACCOUNT, authed, spawn_app_with};
+
+/// Stalled streams, each on its own connection.
+const STALLED: usize = 40;
+/// Messages sent while they stall.
+const MESSAGES: usize = 2_000;
+/// Characters per message (the largest a message may have is 10,000).
+const CONTENT_CHARS: usize = 9_000;
+/// Buffer per stream in this test.
+const BUFFER_BYTES: usize = 1024 * 1024;
+
+/// Resident and peak memory of this process (the service runs in it), in bytes.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("memory field")
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A client on its own connection, with HTTP/2's smallest windows so that a client
+/// that does not read holds little (the client runs in this process too).
+async fn connect(port: u16) -> ConversationServiceClient<Channel> {
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .expect("connect");
+    ConversationServiceClient::new(channel)
+}
+
+#[tokio::test]
+async fn streams_that_stop_reading_are_cut_off_and_memory_stays_bounded() {
+    let app = spawn_app_with(TestEnv::new().await, |c| {
+        c.live.buffer_bytes = BUFFER_BYTES;
+        c.live.max_streams_per_caller = 4;
+    })
+    .await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let started = app.visitor_starts(&inbox, "Hello").await;
+    let conv = started.conversation.expect("conversation");
+
+    // Streams whose clients never read: half follow the conversation, half the account.
+    let mut stalled = Vec::new();
+    for i in 0..STALLED {
+        let token = app.token(ACCOUNT, &format!("watcher-{i}"), Role::Agent);
+        let request = if i % 2 == 0 {
+            SubscribeRequest {
+                conversation_id: conv.id.clone(),
+                ..Default::default()
+            }
+        } else {
+            SubscribeRequest::default()
+        };
+        let stream = connect(app.port)
+            .await
+            .subscribe(authed(request, &token))
+            .await
+            .expect("subscribe")
+            .into_inner();
+        stalled.push(stream);
+    }
+    // A visitor who keeps reading receives every message.
+    let mut reader = connect(app.port)
+        .await
+        .subscribe(authed(
+            SubscribeRequest {
+                conversation_id: conv.id.clone(),
+                ..Default::default()
+            },
+            &started.visitor_token,
+        ))
+        .await
+        .expect("visitor subscribes")
+        .into_inner();
+    let read = tokio::spawn(async move {
+        let mut seen = 0usize;
+        while seen < MESSAGES {
+            match tokio::time::timeout(Duration::from_secs(60), reader.next()).await {
+                Ok(Some(Ok(r))) => {
+                    if let Some(Update::MessageCreated(e)) = r.update
+                        && e.message.is_some_and(|m| m.content.len() == CONTENT_CHARS)
+                    {
+                        seen += 1;
+                    }
+                }
+                other => panic!("reader stream ended early after {seen}: {other:?}"),
+            }
+        }
+        seen
+    });
+
+    let (baseline, _) = memory();
+    let agent = app.agent();
+    let content = "x".repeat(CONTENT_CHARS);
+    let clients: Vec<_> = futures::future::join_all((0..4).map(|_| connect(app.port))).await;
+    futures::stream::iter(0..MESSAGES)
+        .for_each_concurrent(8, |i| {
+            let mut client = clients[i % clients.len()].clone();
+            let request = SendMessageRequest {
+                conversation_id: conv.id.clone(),
+                content: content.clone(),
+                ..Default::default()
+            };
+            let agent = agent.clone();
+            async move {
+                client
+                    .send_message(authed(request, &agent))
+                    .await
+                    .expect("send");
+            }
+        })
+        .await;
+    let seen = read.await.expect("reader");
+    assert_eq!(seen, MESSAGES, "a reading stream misses nothing");
+    let (_, peak) = memory();
+    let grown = peak.saturating_sub(baseline);
+    // With a copy per stream and no bound, every stalled stream would hold every
+    // message: 40 x 2,000 x ~9 KB, more than 700 MB. Here each holds at most its
+    // buffer (1 MiB, bodies shared between streams) plus what HTTP/2 has in flight.
+    println!(
+        "memory: baseline {} MiB, peak {} MiB, grown {} MiB",
+        baseline >> 20,
+        peak >> 20,
+        grown >> 20
+    );
+    assert!(
+        grown < 100 * 1024 * 1024,
+        "memory grew by {} MiB with {STALLED} stalled streams",
+        grown >> 20
+    );
+
+    // A stalled client that reads at last gets what was buffered, then
+    // RESOURCE_EXHAUSTED: it fell behind and must resubscribe.
+    let mut first = stalled.swap_remove(0);
+    let mut delivered = 0;
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(30), first.next()).await {
+            Ok(Some(Ok(_))) => delivered += 1,
+            Ok(Some(Err(status))) => break status,
+            other => panic!("stalled stream did not end with an error: {other:?}"),
+        }
+    };
+    assert_eq!(ended.code(), Code::ResourceExhausted);
+    assert!(
+        delivered < MESSAGES / 2,
+        "only what fitted was delivered ({delivered})"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_holds_a_limited_number_of_streams() {
+    let app = spawn_app_with(TestEnv::new().await, |c| {
+        c.live.max_streams_per_caller = 3;
+    })
+    .await;
+    let agent = app.agent();
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(
+            app.client()
+                .await
+                .subscribe(authed(SubscribeRequest::default(), &agent))
+                .await
+                .expect("within the limit")
+                .into_inner(),
+        );
+    }
+    let refused = app
+        .client()
+        .await
+        .subscribe(authed(SubscribeRequest::default(), &agent))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    // Another caller is not affected; a closed stream frees its place.
+    app.client()
+        .await
+        .subscribe(authed(SubscribeRequest::default(), &app.admin()))
+        .await
+        .expect("another caller");
+    drop(open.pop());
+    let reopened = helpdesk_kit::testing::eventually(Duration::from_secs(5), || async {
+        let mut client = app.client().await;
+        client
+            .subscribe(authed(SubscribeRequest::default(), &agent))
+            .await
+            .ok()
+    })
+    .await;
+    assert!(reopened.is_some(), "a closed stream frees its place");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_visitor_stream_carries_only_its_own_conversation() {
+    let app = spawn_app_with(TestEnv::new().await, |_| {}).await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let mine = app.visitor_starts(&inbox, "mine").await;
+    let other = app.visitor_starts(&inbox, "other").await;
+    let mine_id = mine.conversation.expect("conversation").id;
+    let other_id = other.conversation.expect("conversation").id;
+    let mut stream = app
+        .client()
+        .await
+        .subscribe(authed(
+            SubscribeRequest {
+                conversation_id: mine_id.clone(),
+                ..Default::default()
+            },
+            &mine.visitor_token,
+        ))
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let agent = app.agent();
+    let mut client = app.client().await;
+    for (id, text) in [(&other_id, "to the other"), (&mine_id, "to you")] {
+        client
+            .send_message(authed(
+                SendMessageRequest {
+                    conversation_id: id.clone(),
+                    content: text.into(),
+                    ..Default::default()
+                },
+                &agent,
+            ))
+            .await
+            .expect("send");
+    }
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an update")
+        .expect("open")
+        .expect("ok");
+    match first.update {
+        Some(Update::MessageCreated(e)) => {
+            let m = e.message.expect("message");
+            assert_eq!(m.conversation_id, mine_id);
+            assert_eq!(m.content, "to you");
+        }
+        other => panic!("unexpected update {other:?}"),
+    }
+    app.stop().await;
+}
