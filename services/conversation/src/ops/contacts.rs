@@ -27,23 +27,7 @@ pub async fn upsert(
         None
     };
     match existing {
-        Some(mut row) => {
-            let mut changed: Vec<String> = row.merge(input).into_iter().map(String::from).collect();
-            if device.is_some_and(|d| row.set_device(d)) {
-                changed.push("device".into());
-            }
-            if changed.is_empty() {
-                return Ok((row, false));
-            }
-            let row = store::contacts::update(conn, &row).await?;
-            let event = ContactUpdated {
-                contact: Some(row.to_proto()),
-                changed_fields: changed,
-                ..Default::default()
-            };
-            outbox::emit(conn, origin, event).await?;
-            Ok((row, false))
-        }
+        Some(row) => Ok((merge(conn, origin, row, input, device).await?, false)),
         None => {
             let mut row = ContactRow::new(account);
             row.merge(input);
@@ -65,4 +49,30 @@ pub async fn upsert(
             Ok((row, true))
         }
     }
+}
+
+/// Merges what `input` and `device` carry into `row`, saving it and recording
+/// `contact.updated` when anything changed.
+pub async fn merge(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    mut row: ContactRow,
+    input: &Contact,
+    device: Option<&DeviceInfo>,
+) -> Result<ContactRow> {
+    let mut changed: Vec<String> = row.merge(input).into_iter().map(String::from).collect();
+    if device.is_some_and(|d| row.set_device(d)) {
+        changed.push("device".into());
+    }
+    if changed.is_empty() {
+        return Ok(row);
+    }
+    let row = store::contacts::update(conn, &row).await?;
+    let event = ContactUpdated {
+        contact: Some(row.to_proto()),
+        changed_fields: changed,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(row)
 }

@@ -8,14 +8,14 @@ use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::{outbox, timers};
 use helpdesk_proto::common::v1::Actor;
 use helpdesk_proto::conversation::v1::{
-    ContactUpdated, ConversationCreated, ConversationStatus, ConversationStatusChanged,
-    ConversationUpdated, DeviceInfo, MessageKind, Priority, StartConversationRequest,
+    ConversationCreated, ConversationStatus, ConversationStatusChanged, ConversationUpdated,
+    MessageKind, Priority, StartConversationRequest,
 };
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::contacts::upsert;
+use super::contacts::{merge, upsert};
 use super::messages::{append, find_by_client_id};
 use crate::domain;
 use crate::store::{
@@ -210,7 +210,7 @@ pub async fn start(
                 .await?
                 .ok_or(Error::NotFound("contact"))?;
             let origin = chain.acting_as(contact_actor(row.id));
-            returning(conn, &origin, row, &contact_in, req.device.as_ref()).await?
+            merge(conn, &origin, row, &contact_in, req.device.as_ref()).await?
         }
         None => {
             // A visitor creating itself is credited once its contact exists.
@@ -268,29 +268,4 @@ pub async fn start(
         .1;
     }
     Ok((conv, contact))
-}
-
-/// A returning visitor's contact, with what it sent this time merged in.
-async fn returning(
-    conn: &mut PgConnection,
-    origin: &Origin,
-    mut row: ContactRow,
-    input: &helpdesk_proto::conversation::v1::Contact,
-    device: Option<&DeviceInfo>,
-) -> Result<ContactRow> {
-    let mut changed: Vec<String> = row.merge(input).into_iter().map(String::from).collect();
-    if device.is_some_and(|d| row.set_device(d)) {
-        changed.push("device".into());
-    }
-    if changed.is_empty() {
-        return Ok(row);
-    }
-    let row = store::contacts::update(conn, &row).await?;
-    let event = ContactUpdated {
-        contact: Some(row.to_proto()),
-        changed_fields: changed,
-        ..Default::default()
-    };
-    outbox::emit(conn, origin, event).await?;
-    Ok(row)
 }
