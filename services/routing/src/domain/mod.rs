@@ -1,7 +1,8 @@
 //! Routing domain logic: enums as stored, settings, rule matching, agent selection,
-//! business hours.
+//! business hours, the routing decision. Pure: no database, no I/O.
 
 pub mod hours;
+pub mod route;
 pub mod rules;
 pub mod select;
 

@@ -45,6 +45,19 @@ impl Candidate {
             .or_default() += 1;
         self.last_assigned_at = Some(now);
     }
+
+    /// Records one chat less on `channel` (its assignment ended).
+    pub fn free(&mut self, channel: &str) {
+        if let Some(n) = self.active_by_channel.get_mut(channel)
+            && *n > 0
+        {
+            *n -= 1;
+            self.active -= 1;
+            if *n == 0 {
+                self.active_by_channel.remove(channel);
+            }
+        }
+    }
 }
 
 /// What a conversation needs.
@@ -198,6 +211,24 @@ mod tests {
             choose(&[a, b, c], &need(&skills), Strategy::SkillWeighted, None),
             Some(1)
         );
+    }
+
+    #[test]
+    fn free_undoes_take_as_a_fresh_count_would_show() {
+        let fresh = agent("a", 0, 2);
+        let mut a = fresh.clone();
+        a.take("web_widget", Utc::now());
+        a.take("email", Utc::now());
+        a.free("web_widget");
+        assert_eq!(a.active, 1);
+        assert_eq!(
+            a.active_by_channel,
+            HashMap::from([("email".to_string(), 1)])
+        );
+        a.free("email");
+        a.free("email");
+        assert_eq!(a.active, fresh.active);
+        assert!(a.active_by_channel.is_empty());
     }
 
     #[test]

@@ -1,0 +1,173 @@
+//! Manual changes: a supervisor assigns or unassigns, an agent picks from the pooled
+//! queue.
+
+use chrono::Utc;
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::outbox;
+use helpdesk_proto::routing::v1::{AssignReason, ConversationUnassigned, Presence, UnassignReason};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::account::Account;
+use super::{queue, seat};
+use crate::store::{self, directory, state};
+
+/// A supervisor assigns a conversation to an agent.
+pub async fn assign_manually(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conversation_id: Uuid,
+    agent_id: &str,
+    allow_over_capacity: bool,
+) -> Result<state::AssignmentRow> {
+    store::lock_account(conn, &origin.account).await?;
+    let mut account = Account::load(conn, &origin.account).await?;
+    let conv = state::conversation(conn, &account.id, conversation_id)
+        .await?
+        .ok_or(Error::NotFound("conversation"))?;
+    if conv.status != "open" {
+        return Err(Error::FailedPrecondition(format!(
+            "conversation is {}, not open",
+            conv.status
+        )));
+    }
+    // Any agent, whatever the presence (the context holds the online ones).
+    let view = directory::agent_views(conn, &account.id, Some(agent_id), false, None).await?;
+    let mut agent = view
+        .first()
+        .map(directory::AgentView::candidate)
+        .ok_or(Error::NotFound("agent"))?;
+    if let Some(current) = state::assignment(conn, &account.id, conversation_id).await? {
+        if current.agent_id == agent_id {
+            return Ok(current);
+        }
+        if let Some(released) = state::release(conn, &account.id, conversation_id).await? {
+            account.freed(&released);
+        }
+    }
+    if !agent.has_room(&conv.channel) && !allow_over_capacity {
+        return Err(Error::FailedPrecondition(format!(
+            "agent {agent_id} is at capacity ({}/{}); set allow_over_capacity to exceed it",
+            agent.active, agent.max_chats
+        )));
+    }
+    let queued = state::queued(conn, &account.id, conversation_id).await?;
+    state::dequeue(conn, &account.id, conversation_id).await?;
+    let waited_s = queued
+        .as_ref()
+        .map(|q| queue::waited(q, Utc::now()))
+        .unwrap_or(0);
+    let team = queued.and_then(|q| q.team_id).or(conv.last_team_id);
+    // An online agent's load is the context's, for the dispatch that follows.
+    let seat = account.agent_mut(agent_id).unwrap_or(&mut agent);
+    let row = seat::assign_to(
+        conn,
+        origin,
+        conversation_id,
+        seat,
+        team,
+        &conv.channel,
+        AssignReason::Manual,
+        waited_s,
+    )
+    .await?;
+    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    Ok(row)
+}
+
+/// A supervisor takes the agent off a conversation, optionally back into the queue.
+pub async fn unassign(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conversation_id: Uuid,
+    requeue: bool,
+) -> Result<()> {
+    store::lock_account(conn, &origin.account).await?;
+    let mut account = Account::load(conn, &origin.account).await?;
+    let released = state::release(conn, &account.id, conversation_id)
+        .await?
+        .ok_or_else(|| Error::FailedPrecondition("conversation has no agent".into()))?;
+    account.freed(&released);
+    let event = ConversationUnassigned {
+        conversation_id: conversation_id.to_string(),
+        agent_id: released.agent_id.clone(),
+        reason: UnassignReason::Manual as i32,
+        requeued: requeue,
+        sequence: state::next_assignment_sequence(conn).await?,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    if requeue {
+        queue::requeue(conn, &account, &released).await?;
+    }
+    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    Ok(())
+}
+
+/// An agent (pooled mode) takes a queued chat: the given one or the first it may serve.
+pub async fn pick(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    agent_id: &str,
+    conversation_id: Option<Uuid>,
+) -> Result<state::AssignmentRow> {
+    store::lock_account(conn, &origin.account).await?;
+    let mut account = Account::load(conn, &origin.account).await?;
+    if !account.settings.pooled_mode {
+        return Err(Error::FailedPrecondition(
+            "picking from the queue needs pooled mode".into(),
+        ));
+    }
+    let view = directory::agent_views(conn, &account.id, Some(agent_id), false, None).await?;
+    let view = view.first().ok_or(Error::NotFound("agent"))?;
+    if view.row.presence() != Presence::Online {
+        return Err(Error::FailedPrecondition("go online to pick chats".into()));
+    }
+    let mut agent = view.candidate();
+    let entries = state::queue(conn, &account.id).await?;
+    let may_serve = |e: &&state::QueueRow| {
+        let skills: &[String] = if e.stage == 0 {
+            &e.required_skills
+        } else {
+            &[]
+        };
+        e.team_id.is_none_or(|t| agent.teams.contains(&t))
+            && skills.iter().all(|s| agent.skills.contains_key(s))
+    };
+    let entry = match conversation_id {
+        Some(id) => entries
+            .iter()
+            .find(|e| e.conversation_id == id)
+            .ok_or(Error::NotFound("queued conversation"))?,
+        None => entries
+            .iter()
+            .find(may_serve)
+            .ok_or_else(|| Error::FailedPrecondition("nothing in the queue for you".into()))?,
+    };
+    if !may_serve(&entry) {
+        return Err(Error::PermissionDenied(
+            "this chat needs another team or skills".into(),
+        ));
+    }
+    if !agent.has_room(&entry.channel) {
+        return Err(Error::FailedPrecondition("you are at capacity".into()));
+    }
+    let entry = entry.clone();
+    state::dequeue(conn, &account.id, entry.conversation_id).await?;
+    // Online, so the context holds the agent: its load stays current there.
+    let seat = account.agent_mut(agent_id).unwrap_or(&mut agent);
+    let row = seat::assign_to(
+        conn,
+        origin,
+        entry.conversation_id,
+        seat,
+        entry.team_id,
+        &entry.channel,
+        AssignReason::Picked,
+        queue::waited(&entry, Utc::now()),
+    )
+    .await?;
+    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    Ok(row)
+}

@@ -1,0 +1,61 @@
+//! Agents' presence: going online fills their room from the queue; going offline
+//! requeues their open chats when the account says so.
+
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::outbox;
+use helpdesk_proto::routing::v1::{
+    AgentPresenceChanged, ConversationUnassigned, OfflinePolicy, Presence, UnassignReason,
+};
+use sqlx::PgConnection;
+
+use super::account::Account;
+use super::queue;
+use crate::store::{self, directory, state};
+
+/// Timer: an agent's workbench went quiet.
+pub const IDLE_TIMER: &str = "routing.presence_idle";
+
+/// Sets an agent's presence: online assigns waiting chats; offline requeues the
+/// agent's open chats when the account says so. Returns the previous presence.
+pub async fn set_presence(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    agent_id: &str,
+    presence: Presence,
+) -> Result<Presence> {
+    store::lock_account(conn, &origin.account).await?;
+    let mut account = Account::load(conn, &origin.account).await?;
+    let before = directory::set_presence(conn, &account.id, agent_id, presence)
+        .await?
+        .ok_or(Error::NotFound("agent"))?;
+    if before == presence {
+        return Ok(before);
+    }
+    account.presence_changed(conn, agent_id, presence).await?;
+    let event = AgentPresenceChanged {
+        agent_id: agent_id.to_string(),
+        from: before as i32,
+        to: presence as i32,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    if presence == Presence::Offline && account.settings.offline_policy == OfflinePolicy::Requeue {
+        for a in state::assignments_of(conn, &account.id, agent_id).await? {
+            state::release(conn, &account.id, a.conversation_id).await?;
+            account.freed(&a);
+            let event = ConversationUnassigned {
+                conversation_id: a.conversation_id.to_string(),
+                agent_id: agent_id.to_string(),
+                reason: UnassignReason::AgentOffline as i32,
+                requeued: true,
+                sequence: state::next_assignment_sequence(conn).await?,
+                ..Default::default()
+            };
+            outbox::emit(conn, origin, event).await?;
+            queue::requeue(conn, &account, &a).await?;
+        }
+    }
+    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    Ok(before)
+}

@@ -1,0 +1,266 @@
+//! The queue: dispatching waiting chats to agents with room, their positions and
+//! estimated waits, entering it (timers included) and leaving it by overflow.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use helpdesk_kit::error::Result;
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::outbox;
+use helpdesk_kit::storage::StorageName;
+use helpdesk_proto::routing::v1::{
+    AssignReason, ConversationOverflowed, OverflowAction, PriorityClass, QueuePositionChanged,
+    Strategy,
+};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::account::Account;
+use super::{entry_timers, seat};
+use crate::domain::route::Overflow;
+use crate::domain::select::{self, Candidate, Need};
+use crate::domain::{Settings, class_rank};
+use crate::store::{self, state};
+
+/// Seconds `q` has waited at `now`.
+pub(super) fn waited(q: &state::QueueRow, now: DateTime<Utc>) -> i32 {
+    (now - q.enqueued_at)
+        .num_seconds()
+        .clamp(0, i64::from(i32::MAX)) as i32
+}
+
+/// Seconds one chat takes, for estimates.
+async fn handle_seconds(
+    conn: &mut PgConnection,
+    account: &str,
+    settings: &Settings,
+) -> Result<f64> {
+    Ok(state::average_handle_seconds(conn, account)
+        .await?
+        .unwrap_or(f64::from(settings.default_handle_seconds))
+        .max(1.0))
+}
+
+/// Estimated wait of the `position`-th chat of a queue served by `agents` agents.
+pub fn estimate(position: i32, agents: usize, handle_seconds: f64, opens_in: i64) -> i32 {
+    let per_agent = f64::from(position) / agents.max(1) as f64;
+    ((per_agent * handle_seconds).ceil() as i64 + opens_in.max(0)).clamp(0, i64::from(i32::MAX))
+        as i32
+}
+
+/// Assigns every queued chat that an online agent with room can take, in queue order,
+/// then publishes the positions that moved. `fresh` is a chat just queued whose
+/// position goes out in its `routing.queued` event instead. Returns assigned ids.
+pub async fn dispatch(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    fresh: Option<Uuid>,
+) -> Result<Vec<Uuid>> {
+    store::lock_account(conn, &origin.account).await?;
+    let mut account = Account::load(conn, &origin.account).await?;
+    assign_waiting(conn, origin, &mut account, fresh).await
+}
+
+/// [`dispatch`] within an operation that holds the lock and the context.
+pub(super) async fn assign_waiting(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    account: &mut Account,
+    fresh: Option<Uuid>,
+) -> Result<Vec<Uuid>> {
+    let entries = state::queue(conn, &account.id).await?;
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let mut assigned = Vec::new();
+    // Pooled mode: chats wait until an agent picks them (or a supervisor assigns).
+    let automatic = !account.settings.pooled_mode;
+    for e in entries.iter().filter(|_| automatic) {
+        if e.not_before.is_some_and(|t| t > now) {
+            continue;
+        }
+        let skills: &[String] = if e.stage == 0 {
+            &e.required_skills
+        } else {
+            &[]
+        };
+        let need = Need {
+            team: e.team_id,
+            skills,
+            channel: &e.channel,
+        };
+        let strategy = Strategy::from_storage(&e.strategy);
+        let Some(i) = select::choose(&account.agents, &need, strategy, None) else {
+            continue;
+        };
+        state::dequeue(conn, &account.id, e.conversation_id).await?;
+        seat::assign_to(
+            conn,
+            origin,
+            e.conversation_id,
+            &mut account.agents[i],
+            e.team_id,
+            &e.channel,
+            AssignReason::Routed,
+            waited(e, now),
+        )
+        .await?;
+        assigned.push(e.conversation_id);
+    }
+    if entries.len() > assigned.len() {
+        publish_positions(conn, origin, account, &entries, &assigned, fresh).await?;
+    }
+    Ok(assigned)
+}
+
+async fn publish_positions(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    account: &Account,
+    entries: &[state::QueueRow],
+    assigned: &[Uuid],
+    fresh: Option<Uuid>,
+) -> Result<()> {
+    let handle = handle_seconds(conn, &account.id, &account.settings).await?;
+    let now = Utc::now();
+    let mut next: HashMap<Option<Uuid>, i32> = HashMap::new();
+    for e in entries
+        .iter()
+        .filter(|e| !assigned.contains(&e.conversation_id))
+    {
+        let position = next.entry(e.team_id).or_insert(0);
+        *position += 1;
+        let serving = serving(&account.agents, e.team_id);
+        let opens_in = e.not_before.map(|t| (t - now).num_seconds()).unwrap_or(0);
+        let est = estimate(*position, serving, handle, opens_in);
+        if *position == e.position && (est - e.estimate_secs).abs() < 30 {
+            continue;
+        }
+        state::set_position(conn, &account.id, e.conversation_id, *position, est).await?;
+        if Some(e.conversation_id) != fresh && *position != e.position {
+            let event = QueuePositionChanged {
+                conversation_id: e.conversation_id.to_string(),
+                team_id: e.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                position: *position,
+                estimated_wait_seconds: est,
+                ..Default::default()
+            };
+            outbox::emit(conn, origin, event).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Online agents serving a team's queue (any agent for the team-less queue).
+fn serving(agents: &[Candidate], team: Option<Uuid>) -> usize {
+    agents
+        .iter()
+        .filter(|a| team.is_none_or(|t| a.teams.contains(&t)))
+        .count()
+}
+
+/// Puts an entry in the queue and schedules its timers.
+pub(super) async fn enqueue(
+    conn: &mut PgConnection,
+    account: &Account,
+    entry: &state::QueueRow,
+) -> Result<()> {
+    state::enqueue(conn, entry).await?;
+    entry_timers::schedule(conn, &account.settings, entry).await
+}
+
+/// Puts a conversation whose agent was taken off back in the queue, in its team,
+/// without skill requirements, behind those already waiting.
+pub(super) async fn requeue(
+    conn: &mut PgConnection,
+    account: &Account,
+    a: &state::AssignmentRow,
+) -> Result<()> {
+    let entry = state::QueueRow {
+        account_id: a.account_id.clone(),
+        conversation_id: a.conversation_id,
+        team_id: a.team_id,
+        required_skills: Vec::new(),
+        priority_class: class_rank(PriorityClass::Normal),
+        strategy: Strategy::LeastBusy.storage_name().to_string(),
+        channel: a.channel.clone(),
+        enqueued_at: Utc::now(),
+        stage: 1,
+        not_before: None,
+        position: 0,
+        estimate_secs: 0,
+    };
+    enqueue(conn, account, &entry).await
+}
+
+/// Takes a conversation out of the queue; true when it was queued.
+pub(super) async fn leave(
+    conn: &mut PgConnection,
+    account: &Account,
+    conversation_id: Uuid,
+) -> Result<bool> {
+    let dequeued = state::dequeue(conn, &account.id, conversation_id).await?;
+    if dequeued {
+        entry_timers::cancel(conn, conversation_id).await?;
+    }
+    Ok(dequeued)
+}
+
+/// Records an overflow from `from_team` and its event. Leaving a message takes the
+/// conversation out of the queue; moving it to the overflow team is the caller's.
+pub(super) async fn overflow(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conversation_id: Uuid,
+    from_team: Option<Uuid>,
+    reason: &str,
+    to: &Overflow,
+) -> Result<()> {
+    let account = &origin.account;
+    let (action, to_team_id, message) = match to {
+        Overflow::Team(team) => (OverflowAction::OverflowTeam, team.to_string(), ""),
+        Overflow::LeaveMessage(message) => (
+            OverflowAction::LeaveMessage,
+            String::new(),
+            message.as_str(),
+        ),
+    };
+    state::log_overflow(
+        conn,
+        account,
+        conversation_id,
+        from_team,
+        action.storage_name(),
+        reason,
+    )
+    .await?;
+    let event = ConversationOverflowed {
+        conversation_id: conversation_id.to_string(),
+        action: action as i32,
+        from_team_id: from_team.map(|t| t.to_string()).unwrap_or_default(),
+        to_team_id,
+        reason: reason.to_string(),
+        message: message.to_string(),
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    if action == OverflowAction::LeaveMessage {
+        state::dequeue(conn, account, conversation_id).await?;
+        entry_timers::cancel(conn, conversation_id).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::estimate;
+
+    #[test]
+    fn estimates_grow_with_position_and_shrink_with_agents() {
+        assert_eq!(estimate(1, 1, 300.0, 0), 300);
+        assert_eq!(estimate(4, 2, 300.0, 0), 600);
+        assert_eq!(estimate(3, 0, 60.0, 0), 180);
+        assert_eq!(estimate(1, 1, 60.0, 3600), 3660);
+    }
+}

@@ -1,0 +1,254 @@
+//! A conversation opening without an agent is routed: the facts are read under the
+//! account lock, `domain::route::decide` decides, and the decision is applied here.
+//! A conversation leaving the open state is released.
+
+use chrono::{DateTime, Utc};
+use helpdesk_kit::error::Result;
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::outbox;
+use helpdesk_kit::storage::StorageName;
+use helpdesk_kit::time::to_timestamp;
+use helpdesk_proto::routing::v1::{ConversationQueued, Strategy};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::account::Account;
+use super::{queue, seat};
+use crate::domain::class_rank;
+use crate::domain::route::{self, Entry, OpeningHours, Overflow, RouteDecision, Situation};
+use crate::domain::rules::{self, Facts};
+use crate::store::{self, config, state};
+
+/// Routes an open conversation that has no agent: straight to its previous agent
+/// (reopened) or the contact's last agent when online with room, otherwise into the
+/// queue (or away from it: closed hours, full queue).
+pub async fn route(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conversation_id: Uuid,
+    reopened: bool,
+) -> Result<()> {
+    store::lock_account(conn, &origin.account).await?;
+    let mut account = Account::load(conn, &origin.account).await?;
+    let Some(conv) = state::conversation(conn, &account.id, conversation_id).await? else {
+        return Ok(());
+    };
+    if conv.status != "open"
+        || state::assignment(conn, &account.id, conversation_id)
+            .await?
+            .is_some()
+        || state::queued(conn, &account.id, conversation_id)
+            .await?
+            .is_some()
+    {
+        return Ok(());
+    }
+    let known = Known::load(conn, &account, &conv, reopened).await?;
+    let now = Utc::now();
+    let decision = route::decide(&Situation {
+        channel: &conv.channel,
+        reopened,
+        last_team_id: conv.last_team_id,
+        target: &known.target,
+        settings: &account.settings,
+        agents: &account.agents,
+        preferred: known.preferred.as_deref(),
+        hours: known.hours.as_ref(),
+        now,
+        waiting: known.waiting,
+    });
+    match decision {
+        RouteDecision::Assign {
+            agent,
+            team_id,
+            reason,
+        } => {
+            let agent = &mut account.agents[agent];
+            seat::assign_to(
+                conn,
+                origin,
+                conversation_id,
+                agent,
+                team_id,
+                &conv.channel,
+                reason,
+                0,
+            )
+            .await?;
+            Ok(())
+        }
+        RouteDecision::LeaveMessage {
+            from_team_id,
+            reason,
+            message,
+        } => {
+            let to = Overflow::LeaveMessage(message);
+            queue::overflow(conn, origin, conversation_id, from_team_id, reason, &to).await
+        }
+        RouteDecision::Enqueue(entry) => {
+            enqueue(
+                conn,
+                origin,
+                &mut account,
+                conversation_id,
+                &conv.channel,
+                entry,
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// What the decision needs beyond the context and the conversation.
+struct Known {
+    /// Where and how the rules send the conversation.
+    target: rules::Decision,
+    preferred: Option<String>,
+    hours: Option<OpeningHours>,
+    waiting: usize,
+}
+
+impl Known {
+    /// Reads them: the rules' target first, as the hours, the queue and the last
+    /// agent that matter depend on it.
+    async fn load(
+        conn: &mut PgConnection,
+        account: &Account,
+        conv: &state::ConversationRow,
+        reopened: bool,
+    ) -> Result<Self> {
+        let settings = &account.settings;
+        let rules: Vec<rules::Rule> = config::rules(conn, &account.id)
+            .await?
+            .into_iter()
+            .map(|r| r.rule)
+            .collect();
+        let facts = Facts {
+            inbox_id: conv.inbox_id,
+            channel: conv.channel.clone(),
+            contact_attributes: conv.contact_attributes.0.clone(),
+            attributes: conv.attributes.0.clone(),
+            priority: conv.priority,
+            labels: conv.labels.clone(),
+            first_message: conv.first_message.clone(),
+        };
+        let target = rules::decide(&rules, &facts, settings.default_strategy);
+
+        // Back to the agent who served before.
+        let preferred = if reopened {
+            conv.last_agent_id.clone()
+        } else if target.strategy == Strategy::LastAgent && !settings.pooled_mode {
+            state::last_agent_of_contact(conn, &account.id, conv.contact_id).await?
+        } else {
+            None
+        };
+
+        // Business hours of the team, else of the inbox.
+        let hours = match target.team_id {
+            Some(t) => config::hours(conn, &account.id, "team", t).await?,
+            None => None,
+        };
+        let hours = match hours {
+            Some(h) => Some(h),
+            None => config::hours(conn, &account.id, "inbox", conv.inbox_id).await?,
+        };
+        let hours = hours.and_then(|h| {
+            Some(OpeningHours {
+                hours: h.spec.compile()?,
+                policy: h.policy,
+                out_of_office_message: h.out_of_office_message,
+            })
+        });
+
+        // Only a queue with a maximum length needs counting.
+        let waiting = if settings.max_queue_length > 0 {
+            state::queue(conn, &account.id)
+                .await?
+                .iter()
+                .filter(|q| q.team_id == target.team_id)
+                .count()
+        } else {
+            0
+        };
+        Ok(Self {
+            target,
+            preferred,
+            hours,
+            waiting,
+        })
+    }
+}
+
+/// Applies [`RouteDecision::Enqueue`]: the overflow it went through, the entry and its
+/// timers, a dispatch; then `routing.queued` with its position unless it was assigned.
+async fn enqueue(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    account: &mut Account,
+    conversation_id: Uuid,
+    channel: &str,
+    entry: Entry,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(o) = &entry.overflowed {
+        let to = Overflow::Team(o.to_team_id);
+        queue::overflow(conn, origin, conversation_id, o.from_team_id, o.reason, &to).await?;
+    }
+    let row = state::QueueRow {
+        account_id: account.id.clone(),
+        conversation_id,
+        team_id: entry.team_id,
+        required_skills: entry.skills.clone(),
+        priority_class: class_rank(entry.class),
+        strategy: entry.strategy.storage_name().to_string(),
+        channel: channel.to_string(),
+        enqueued_at: now,
+        stage: 0,
+        not_before: entry.not_before,
+        position: 0,
+        estimate_secs: 0,
+    };
+    queue::enqueue(conn, account, &row).await?;
+    let assigned = queue::assign_waiting(conn, origin, account, Some(conversation_id)).await?;
+    if assigned.contains(&conversation_id) {
+        return Ok(());
+    }
+    let stored = state::queued(conn, &account.id, conversation_id).await?;
+    let (position, estimate) = stored
+        .map(|q| (q.position, q.estimate_secs))
+        .unwrap_or((0, 0));
+    let event = ConversationQueued {
+        conversation_id: conversation_id.to_string(),
+        team_id: entry.team_id.map(|t| t.to_string()).unwrap_or_default(),
+        position,
+        estimated_wait_seconds: estimate,
+        priority_class: entry.class as i32,
+        required_skills: entry.skills,
+        opens_at: entry.not_before.map(to_timestamp),
+        out_of_office_message: entry.out_of_office_message,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(())
+}
+
+/// The conversation left the open state (pending, snoozed, resolved): its agent's
+/// slot frees up and it leaves the queue; waiting chats move up.
+pub async fn release(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conversation_id: Uuid,
+) -> Result<()> {
+    store::lock_account(conn, &origin.account).await?;
+    let mut account = Account::load(conn, &origin.account).await?;
+    let freed = state::release(conn, &account.id, conversation_id).await?;
+    if let Some(a) = &freed {
+        account.freed(a);
+    }
+    let dequeued = queue::leave(conn, &account, conversation_id).await?;
+    if freed.is_some() || dequeued {
+        queue::assign_waiting(conn, origin, &mut account, None).await?;
+    }
+    Ok(())
+}

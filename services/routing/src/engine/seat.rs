@@ -1,0 +1,57 @@
+//! Seating a conversation with an agent: the assignment, its history and its event.
+
+use chrono::Utc;
+use helpdesk_kit::error::Result;
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::outbox;
+use helpdesk_proto::routing::v1::{AssignReason, ConversationAssigned};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::entry_timers;
+use crate::domain::select::Candidate;
+use crate::store::state;
+
+/// Records an assignment and its event; `agent`'s load counts the chat from now on.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn assign_to(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conversation_id: Uuid,
+    agent: &mut Candidate,
+    team_id: Option<Uuid>,
+    channel: &str,
+    reason: AssignReason,
+    waited_seconds: i32,
+) -> Result<state::AssignmentRow> {
+    let account = &origin.account;
+    let previous = state::conversation(conn, account, conversation_id)
+        .await?
+        .and_then(|c| c.last_agent_id);
+    let now = Utc::now();
+    let row = state::AssignmentRow {
+        account_id: account.clone(),
+        conversation_id,
+        agent_id: agent.id.clone(),
+        team_id,
+        channel: channel.to_string(),
+        assigned_at: now,
+    };
+    state::assign(conn, &row, reason.as_str_name(), waited_seconds).await?;
+    state::set_last_agent(conn, account, conversation_id, &agent.id, team_id).await?;
+    agent.take(channel, now);
+    entry_timers::cancel(conn, conversation_id).await?;
+    let event = ConversationAssigned {
+        conversation_id: conversation_id.to_string(),
+        agent_id: agent.id.clone(),
+        agent_name: agent.name.clone(),
+        team_id: team_id.map(|t| t.to_string()).unwrap_or_default(),
+        previous_agent_id: previous.filter(|p| *p != agent.id).unwrap_or_default(),
+        reason: reason as i32,
+        waited_seconds,
+        sequence: state::next_assignment_sequence(conn).await?,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(row)
+}
