@@ -92,8 +92,6 @@ pub struct OutboxConfig {
     pub batch_size: i64,
     /// Fallback poll interval when no notification arrives.
     pub poll_interval_ms: u64,
-    /// Published rows older than this are deleted.
-    pub keep_published_hours: u64,
 }
 
 /// Event consumer tuning.
@@ -141,7 +139,6 @@ impl Default for OutboxConfig {
         Self {
             batch_size: 512,
             poll_interval_ms: 1000,
-            keep_published_hours: 24,
         }
     }
 }

@@ -295,7 +295,18 @@ pub async fn run<H: Handler>(
             }
             None => break,
         };
-        let outcome = process(&bus, &pool, &spec.name, handler.as_ref(), &message, &config).await;
+        let (outcome, enqueued) = crate::outbox::tracked(process(
+            &bus,
+            &pool,
+            &spec.name,
+            handler.as_ref(),
+            &message,
+            &config,
+        ))
+        .await;
+        if enqueued && matches!(outcome, Ok(Outcome::Applied)) {
+            crate::outbox::wake();
+        }
         let ack = match &outcome {
             Ok(Outcome::Applied | Outcome::Duplicate) => message.ack().await,
             Ok(Outcome::Retry(delay)) => message.ack_with(AckKind::Nak(Some(*delay))).await,

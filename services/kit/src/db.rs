@@ -89,7 +89,8 @@ const KIT_TABLES: &[&str] = &[
         published_at  TIMESTAMPTZ
     )",
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE published_at IS NULL",
-    "CREATE INDEX IF NOT EXISTS outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL",
+    // Published rows are deleted by the relay; nothing needs this index any more.
+    "DROP INDEX IF EXISTS outbox_published",
     "CREATE TABLE IF NOT EXISTS inbox (
         consumer      TEXT NOT NULL,
         event_id      TEXT NOT NULL,

@@ -56,11 +56,21 @@ pub async fn serve(
                 .await;
         }
     };
+    // A call that wrote events wakes the outbox relay once it has answered (its
+    // transaction has committed by then).
+    let wake = tower::util::MapFutureLayer::new(|call| async move {
+        let (response, enqueued) = crate::outbox::tracked(call).await;
+        if enqueued {
+            crate::outbox::wake();
+        }
+        response
+    });
     tonic::transport::Server::builder()
         .accept_http1(true)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(trace)
+        .layer(wake)
         .add_routes(routes)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), stopping)
         .await

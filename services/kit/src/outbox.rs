@@ -1,7 +1,13 @@
 //! Transactional outbox: events are written in the same transaction as the state
 //! change they describe; the [`Relay`] publishes them to JetStream with
-//! `Nats-Msg-Id` = event id, many in flight at once, in commit order, and marks them
-//! published once acknowledged. NATS down means events wait, never vanish.
+//! `Nats-Msg-Id` = event id, many in flight at once, in commit order, and deletes them
+//! once acknowledged. NATS down means events wait, never vanish.
+//!
+//! The relay is woken in-process: the kit's gRPC layer, consumers and timers run
+//! their work under [`tracked`], and call [`wake`] when it wrote events, once it has
+//! committed. Nothing on the write path takes a database-wide lock (PostgreSQL's
+//! `NOTIFY` serialises every notifying commit); a fallback poll catches events written
+//! by other processes.
 
 use std::time::Duration;
 
@@ -68,8 +74,30 @@ pub async fn emit<E: Event>(
     enqueue(conn, &OutboxEvent::of(&event)).await
 }
 
-/// Writes `event` in the caller's transaction, with the current trace context, and
-/// wakes the relay when the transaction commits.
+tokio::task_local! {
+    static ENQUEUED: std::cell::Cell<bool>;
+}
+
+static WAKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Runs `work` and says whether it wrote events to an outbox (then call [`wake`]
+/// once its transaction has committed).
+pub async fn tracked<F: std::future::Future>(work: F) -> (F::Output, bool) {
+    ENQUEUED
+        .scope(std::cell::Cell::new(false), async {
+            let out = work.await;
+            (out, ENQUEUED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// Wakes the relays of this process: events were committed.
+pub fn wake() {
+    WAKE.notify_waiters();
+}
+
+/// Writes `event` in the caller's transaction, with the current trace context; under
+/// [`tracked`], marks the work as having written events.
 pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> Result<(), sqlx::Error> {
     let (traceparent, tracestate) = current_trace_headers();
     sqlx::query(
@@ -86,9 +114,7 @@ pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> Result<(),
     .bind(event.occurred_at)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("SELECT pg_notify(current_schema() || '_outbox', '')")
-        .execute(&mut *conn)
-        .await?;
+    let _ = ENQUEUED.try_with(|flag| flag.set(true));
     Ok(())
 }
 
@@ -117,23 +143,24 @@ impl Relay {
 
     /// Runs until `shutdown`, then publishes what is pending one last time.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut listener = None;
         let mut failures: u32 = 0;
-        let mut last_cleanup = tokio::time::Instant::now();
         loop {
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
-            let outcome = self.publish_batch().await;
-            let wait = match outcome {
-                Ok(n) if n as i64 >= self.config.batch_size => {
+            // Registered before looking, so a wake during the look is not lost.
+            let woken = WAKE.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let wait = match self.publish_batch().await {
+                Ok(Published::Rows(n)) if n > 0 => {
                     failures = 0;
                     continue;
                 }
-                Ok(_) => {
+                Ok(Published::Rows(_)) => {
                     failures = 0;
                     Duration::from_millis(self.config.poll_interval_ms)
                 }
+                // Another replica's relay is publishing; look again shortly, as it
+                // may have looked before our rows committed.
+                Ok(Published::Busy) => Duration::from_millis(10),
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     let backoff = Duration::from_millis(100u64 << failures.min(6))
@@ -142,23 +169,10 @@ impl Relay {
                     backoff
                 }
             };
-            if last_cleanup.elapsed() > Duration::from_secs(300) {
-                last_cleanup = tokio::time::Instant::now();
-                self.cleanup().await;
-            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
-                notified = async {
-                    match listener.as_mut() {
-                        Some(l) => l.recv().await.map(|_| ()),
-                        None => std::future::pending().await,
-                    }
-                }, if failures == 0 => {
-                    if notified.is_err() {
-                        listener = None;
-                    }
-                }
+                _ = woken, if failures == 0 => {}
             }
         }
         if let Err(e) = self.publish_batch().await {
@@ -166,19 +180,8 @@ impl Relay {
         }
     }
 
-    async fn listen(&self) -> Option<sqlx::postgres::PgListener> {
-        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
-            .await
-            .ok()?;
-        listener
-            .listen(&format!("{}_outbox", self.schema))
-            .await
-            .ok()?;
-        Some(listener)
-    }
-
-    /// Publishes up to one batch; returns how many rows were published.
-    pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+    /// Publishes up to one batch.
+    pub async fn publish_batch(&self) -> Result<Published, RelayError> {
         let mut tx = self.pool.begin().await?;
         let locked: bool = sqlx::query_scalar(
             "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_relay'))",
@@ -186,7 +189,7 @@ impl Relay {
         .fetch_one(&mut *tx)
         .await?;
         if !locked {
-            return Ok(0);
+            return Ok(Published::Busy);
         }
         let rows = sqlx::query(
             "SELECT id, event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at
@@ -196,7 +199,7 @@ impl Relay {
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(Published::Rows(0));
         }
         // Send every publish first (in order, on one connection), then collect acks.
         let mut pending = Vec::with_capacity(rows.len());
@@ -254,7 +257,8 @@ impl Relay {
             }
         }
         if !published.is_empty() {
-            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            // JetStream holds them now; the stream is the record.
+            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
                 .bind(&published)
                 .execute(&mut *tx)
                 .await?;
@@ -262,21 +266,18 @@ impl Relay {
         tx.commit().await?;
         match first_error {
             Some(e) => Err(RelayError::Publish(e)),
-            None => Ok(published.len()),
+            None => Ok(Published::Rows(published.len())),
         }
     }
+}
 
-    async fn cleanup(&self) {
-        let result = sqlx::query(
-            "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1)",
-        )
-        .bind(self.config.keep_published_hours as i32)
-        .execute(&self.pool)
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "outbox cleanup failed");
-        }
-    }
+/// What one relay pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// Published (and deleted) this many rows.
+    Rows(usize),
+    /// Another relay of the schema holds the lock.
+    Busy,
 }
 
 /// The relay could not publish.

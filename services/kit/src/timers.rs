@@ -118,7 +118,11 @@ pub async fn run_worker<H: TimerHandler>(
 ) {
     let poll = Duration::from_millis(config.poll_interval_ms);
     loop {
-        let wait = match tick(&pool, handler.as_ref()).await {
+        let (ticked, enqueued) = crate::outbox::tracked(tick(&pool, handler.as_ref())).await;
+        if enqueued && matches!(ticked, Ok(Tick::Fired)) {
+            crate::outbox::wake();
+        }
+        let wait = match ticked {
             Ok(Tick::Idle) => poll,
             Ok(_) => continue,
             Err(e) => {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::event::Origin;
+use helpdesk_kit::outbox;
 use helpdesk_kit::{Ctx, NoSettings, Parts};
 use helpdesk_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use sqlx::PgPool;
@@ -60,13 +61,16 @@ async fn sweep(pool: PgPool, stop: CancellationToken) {
             Err(_) => continue,
         };
         for account in accounts {
-            let result = async {
+            let (result, enqueued) = outbox::tracked(async {
                 let mut tx = pool.begin().await?;
                 engine::dispatch(&mut tx, &Origin::system(&account), None).await?;
                 tx.commit().await?;
                 Ok::<_, helpdesk_kit::error::Error>(())
-            }
+            })
             .await;
+            if enqueued && result.is_ok() {
+                outbox::wake();
+            }
             if let Err(e) = result {
                 tracing::warn!(error = %e, %account, "queue sweep failed");
             }
