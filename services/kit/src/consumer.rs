@@ -11,7 +11,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -287,7 +287,7 @@ pub async fn run<H: Handler>(
             _ = shutdown.cancelled() => break,
             next = messages.next() => next,
         };
-        let message = match next {
+        let first = match next {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
                 tracing::warn!(error = %e, consumer = %spec.name, "consumer receive error");
@@ -295,34 +295,152 @@ pub async fn run<H: Handler>(
             }
             None => break,
         };
-        let (outcome, enqueued) = crate::outbox::tracked(process(
-            &bus,
-            &pool,
-            &spec.name,
-            handler.as_ref(),
-            &message,
-            &config,
-        ))
-        .await;
-        if enqueued && matches!(outcome, Ok(Outcome::Applied)) {
-            crate::outbox::wake();
-        }
-        let ack = match &outcome {
-            Ok(Outcome::Applied | Outcome::Duplicate) => message.ack().await,
-            Ok(Outcome::Retry(delay)) => message.ack_with(AckKind::Nak(Some(*delay))).await,
-            Ok(Outcome::DeadLettered) => message.ack_with(AckKind::Term).await,
-            Err(e) => {
-                tracing::warn!(error = %e, consumer = %spec.name, "could not dead-letter; will be redelivered");
-                message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-                    .await
+        // Whatever else has already arrived joins the batch (never waiting for more).
+        let mut batch = vec![first];
+        while batch.len() < config.batch.max(1) {
+            match messages.next().now_or_never() {
+                Some(Some(Ok(m))) => batch.push(m),
+                Some(Some(Err(e))) => {
+                    tracing::warn!(error = %e, consumer = %spec.name, "consumer receive error")
+                }
+                _ => break,
             }
-        };
-        if let Err(e) = ack {
-            tracing::warn!(error = %e, consumer = %spec.name, "ack failed; the event will be redelivered and deduplicated");
+        }
+        let (applied, enqueued) =
+            crate::outbox::tracked(apply_batch(&bus, &pool, &spec.name, handler.as_ref(), &batch))
+                .await;
+        if applied {
+            if enqueued {
+                crate::outbox::wake();
+            }
+            for message in &batch {
+                acknowledge(&spec.name, message, &Ok(Outcome::Applied)).await;
+            }
+            continue;
+        }
+        // One at a time: a failure concerns one event only.
+        for message in &batch {
+            let (outcome, enqueued) = crate::outbox::tracked(process(
+                &bus,
+                &pool,
+                &spec.name,
+                handler.as_ref(),
+                message,
+                &config,
+            ))
+            .await;
+            if enqueued && matches!(outcome, Ok(Outcome::Applied)) {
+                crate::outbox::wake();
+            }
+            acknowledge(&spec.name, message, &outcome).await;
         }
     }
     Ok(())
+}
+
+async fn acknowledge(
+    consumer: &str,
+    message: &async_nats::jetstream::Message,
+    outcome: &Result<Outcome, BusError>,
+) {
+    let ack = match outcome {
+        Ok(Outcome::Applied | Outcome::Duplicate) => message.ack().await,
+        Ok(Outcome::Retry(delay)) => message.ack_with(AckKind::Nak(Some(*delay))).await,
+        Ok(Outcome::DeadLettered) => message.ack_with(AckKind::Term).await,
+        Err(e) => {
+            tracing::warn!(error = %e, %consumer, "could not dead-letter; will be redelivered");
+            message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                .await
+        }
+    };
+    if let Err(e) = ack {
+        tracing::warn!(error = %e, %consumer, "ack failed; the event will be redelivered and deduplicated");
+    }
+}
+
+/// The event a delivery carries, or `None` when it lacks an id or its subject is not
+/// an event subject.
+fn incoming(bus: &Bus, message: &async_nats::jetstream::Message) -> Option<IncomingEvent> {
+    let hdrs = message.headers.as_ref();
+    let event_id = header(hdrs, headers::ID)
+        .or_else(|| header(hdrs, headers::NATS_MSG_ID))
+        .filter(|id| !id.is_empty())?;
+    let (account_id, kind) = bus.subjects.parse_event(&message.subject)?;
+    Some(IncomingEvent {
+        subject: message.subject.to_string(),
+        account_id: account_id.to_string(),
+        kind: kind.to_string(),
+        event_id: event_id.to_string(),
+        event_type: header(hdrs, headers::TYPE).unwrap_or_default().to_string(),
+        payload: message.payload.clone(),
+        delivered: message.info().map(|i| i.delivered).unwrap_or(1),
+    })
+}
+
+/// Applies several deliveries in one transaction (one commit, one inbox write): true
+/// when every one was applied or was a duplicate. Anything else (a malformed
+/// delivery, a failing handler, a database error) rolls the whole batch back, for the
+/// caller to handle its deliveries one at a time.
+async fn apply_batch<H: Handler>(
+    bus: &Bus,
+    pool: &PgPool,
+    consumer: &str,
+    handler: &H,
+    batch: &[async_nats::jetstream::Message],
+) -> bool {
+    if batch.len() < 2 {
+        return false;
+    }
+    let Some(events) = batch
+        .iter()
+        .map(|m| incoming(bus, m))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return false;
+    };
+    let applied = async {
+        let mut tx = pool.begin().await?;
+        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        let subjects: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
+        let fresh: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO inbox (consumer, event_id, subject)
+             SELECT $1, id, subject FROM unnest($2::text[], $3::text[]) AS e(id, subject)
+             ON CONFLICT DO NOTHING RETURNING event_id",
+        )
+        .bind(consumer)
+        .bind(&ids)
+        .bind(&subjects)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut fresh: std::collections::HashSet<String> = fresh.into_iter().collect();
+        for (event, message) in events.iter().zip(batch) {
+            // The same event twice in one batch is applied once.
+            if !fresh.remove(&event.event_id) {
+                continue;
+            }
+            let span = tracing::info_span!(
+                "event.consume",
+                consumer = %consumer,
+                subject = %event.subject,
+                delivered = event.delivered,
+                batch = batch.len(),
+                otel.kind = "consumer"
+            );
+            crate::telemetry::set_parent_from(&span, |k| header(message.headers.as_ref(), k));
+            handler.handle(&mut tx, event).instrument(span).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, HandlerError>(())
+    }
+    .await;
+    match applied {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, %consumer, "batch rolled back; handling its events one at a time");
+            false
+        }
+    }
 }
 
 /// Handles one delivery: dedup, effects and inbox row in one transaction.
@@ -345,11 +463,7 @@ async fn process<H: Handler>(
     );
     crate::telemetry::set_parent_from(&span, |k| header(hdrs, k));
     async {
-        let event_id = header(hdrs, headers::ID)
-            .or_else(|| header(hdrs, headers::NATS_MSG_ID))
-            .unwrap_or_default();
-        let parsed = bus.subjects.parse_event(&message.subject);
-        let (Some((account_id, kind)), false) = (parsed, event_id.is_empty()) else {
+        let Some(event) = incoming(bus, message) else {
             dead_letter(
                 bus,
                 consumer,
@@ -358,15 +472,6 @@ async fn process<H: Handler>(
             )
             .await?;
             return Ok(Outcome::DeadLettered);
-        };
-        let event = IncomingEvent {
-            subject: message.subject.to_string(),
-            account_id: account_id.to_string(),
-            kind: kind.to_string(),
-            event_id: event_id.to_string(),
-            event_type: header(hdrs, headers::TYPE).unwrap_or_default().to_string(),
-            payload: message.payload.clone(),
-            delivered,
         };
         match apply(pool, consumer, handler, &event).await {
             Ok(outcome) => Ok(outcome),

@@ -74,6 +74,9 @@ pub async fn emit<E: Event>(
     enqueue(conn, &OutboxEvent::of(&event)).await
 }
 
+/// How long the relay lets events gather after a partial batch.
+const LINGER: Duration = Duration::from_millis(2);
+
 tokio::task_local! {
     static ENQUEUED: std::cell::Cell<bool>;
 }
@@ -150,8 +153,15 @@ impl Relay {
             tokio::pin!(woken);
             woken.as_mut().enable();
             let wait = match self.publish_batch().await {
+                Ok(Published::Rows(n)) if n as i64 >= self.config.batch_size => {
+                    failures = 0;
+                    continue;
+                }
+                // Events are flowing: let a few more commit, so the next pass
+                // publishes a batch rather than one row.
                 Ok(Published::Rows(n)) if n > 0 => {
                     failures = 0;
+                    tokio::time::sleep(LINGER).await;
                     continue;
                 }
                 Ok(Published::Rows(_)) => {

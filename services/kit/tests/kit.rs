@@ -215,6 +215,64 @@ async fn poison_events_are_dead_lettered_with_the_reason() {
     task.await.expect("join").expect("consumer");
 }
 
+#[tokio::test]
+async fn a_poison_event_in_a_batch_costs_the_others_nothing() {
+    let (env, pool, bus) = setup().await;
+    let subject = bus.subjects.event("acme", "thing.happened");
+    // Everything is on the stream before the consumer starts, so it arrives in
+    // batches; the poison event sits in the middle of one.
+    for i in 0..60 {
+        let (id, body) = if i == 30 {
+            ("evt-poison".to_string(), "poison")
+        } else {
+            (format!("evt-{i}"), "fine")
+        };
+        bus.js
+            .publish_with_headers(subject.clone(), event_headers(&id, &id), body.into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+    let shutdown = helpdesk_kit::CancellationToken::new();
+    let spec = ConsumerSpec {
+        name: "kittest".into(),
+        kinds: vec!["thing.happened".into()],
+    };
+    let task = tokio::spawn(consumer::run(
+        bus.clone(),
+        pool.clone(),
+        spec,
+        Arc::new(Counting),
+        env.service_config().consumer,
+        shutdown.clone(),
+    ));
+    let applied = eventually(Duration::from_secs(20), || async {
+        (counter(&pool, "thing.happened").await == 59).then_some(())
+    })
+    .await;
+    assert!(applied.is_some(), "the 59 good events were applied");
+    let dlq = bus
+        .js
+        .get_stream(bus.dead_letter_stream())
+        .await
+        .expect("dlq stream");
+    let parked = eventually(Duration::from_secs(10), || {
+        let dlq = dlq.clone();
+        async move {
+            let mut dlq = dlq;
+            (dlq.info().await.ok()?.state.messages == 1).then_some(())
+        }
+    })
+    .await;
+    assert!(parked.is_some(), "the poison event was parked");
+    // Nothing was applied twice by the batch's rollback and retry one by one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(counter(&pool, "thing.happened").await, 59);
+    shutdown.cancel();
+    task.await.expect("join").expect("consumer");
+}
+
 /// Fires by counting; the current fingerprint lives in the `state` table.
 struct Firing;
 
