@@ -73,6 +73,26 @@ pub trait Handler: Send + Sync + 'static {
         conn: &'a mut PgConnection,
         event: &'a IncomingEvent,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+
+    /// Like [`Handler::handle`], as one of the events of the transaction `batch`
+    /// (a number no other transaction of this process has): a handler may keep what
+    /// it read for the other events of the same transaction.
+    fn handle_in<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a IncomingEvent,
+        batch: u64,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
+        let _ = batch;
+        self.handle(conn, event)
+    }
+}
+
+static BATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A number for a new consumer transaction, unique in this process.
+fn next_batch() -> u64 {
+    BATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A decoded event handed to an [`On`] handler.
@@ -84,17 +104,20 @@ pub struct Delivery<E> {
     pub event_id: String,
     /// How many times this event has been delivered (1 the first time).
     pub delivered: i64,
+    /// The transaction it is applied in (see [`Handler::handle_in`]).
+    pub batch: u64,
     /// The event.
     pub event: E,
 }
 
 impl<E: Event> Delivery<E> {
     /// Decodes `incoming`'s body as `E`; an undecodable body is poison.
-    pub fn decode(incoming: &IncomingEvent) -> Result<Self, HandlerError> {
+    pub fn decode(incoming: &IncomingEvent, batch: u64) -> Result<Self, HandlerError> {
         Ok(Self {
             account_id: incoming.account_id.clone(),
             event_id: incoming.event_id.clone(),
             delivered: incoming.delivered,
+            batch,
             event: incoming.decode()?,
         })
     }
@@ -131,15 +154,17 @@ type Route<H> = for<'a> fn(
     &'a H,
     &'a mut PgConnection,
     &'a IncomingEvent,
+    u64,
 ) -> BoxFuture<'a, Result<(), HandlerError>>;
 
 fn route<'a, H: On<E>, E: Event>(
     handler: &'a H,
     conn: &'a mut PgConnection,
     incoming: &'a IncomingEvent,
+    batch: u64,
 ) -> BoxFuture<'a, Result<(), HandlerError>> {
     Box::pin(async move {
-        let delivery = Delivery::<E>::decode(incoming)?;
+        let delivery = Delivery::<E>::decode(incoming, batch)?;
         handler.on(conn, &delivery).await
     })
 }
@@ -192,8 +217,17 @@ impl<H: Send + Sync + 'static> Handler for Consumer<H> {
         conn: &mut PgConnection,
         event: &IncomingEvent,
     ) -> Result<(), HandlerError> {
+        self.handle_in(conn, event, next_batch()).await
+    }
+
+    async fn handle_in(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+        batch: u64,
+    ) -> Result<(), HandlerError> {
         match self.routes.iter().find(|(kind, _)| *kind == event.kind) {
-            Some((_, route)) => route(&self.handler, conn, event).await,
+            Some((_, route)) => route(&self.handler, conn, event, batch).await,
             None => {
                 tracing::debug!(kind = %event.kind, "no handler for this kind; skipped");
                 Ok(())
@@ -399,7 +433,13 @@ async fn apply_batch<H: Handler>(
     else {
         return false;
     };
+    // Grouped by account (each account's events keep their order; accounts are
+    // independent): a handler that locks per account takes its locks in one order,
+    // so two consumers' batches cannot deadlock on them.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|a, b| events[*a].account_id.cmp(&events[*b].account_id));
     let applied = async {
+        let transaction = next_batch();
         let mut tx = pool.begin().await?;
         let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
         let subjects: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
@@ -414,7 +454,7 @@ async fn apply_batch<H: Handler>(
         .fetch_all(&mut *tx)
         .await?;
         let mut fresh: std::collections::HashSet<String> = fresh.into_iter().collect();
-        for (event, message) in events.iter().zip(batch) {
+        for (event, message) in order.iter().map(|&i| (&events[i], &batch[i])) {
             // The same event twice in one batch is applied once.
             if !fresh.remove(&event.event_id) {
                 continue;
@@ -428,7 +468,10 @@ async fn apply_batch<H: Handler>(
                 otel.kind = "consumer"
             );
             crate::telemetry::set_parent_from(&span, |k| header(message.headers.as_ref(), k));
-            handler.handle(&mut tx, event).instrument(span).await?;
+            handler
+                .handle_in(&mut tx, event, transaction)
+                .instrument(span)
+                .await?;
         }
         tx.commit().await?;
         Ok::<_, HandlerError>(())
@@ -518,7 +561,7 @@ pub async fn apply<H: Handler>(
         tx.rollback().await?;
         return Ok(Outcome::Duplicate);
     }
-    handler.handle(&mut tx, event).await?;
+    handler.handle_in(&mut tx, event, next_batch()).await?;
     tx.commit().await?;
     Ok(Outcome::Applied)
 }

@@ -21,15 +21,32 @@ pub const CONSUMER: &str = "routing";
 
 /// The routing service's consumer: the conversation events it follows.
 pub fn consumer() -> Consumer<ConversationEvents> {
-    Consumer::new(CONSUMER, ConversationEvents)
+    Consumer::new(CONSUMER, ConversationEvents::default())
         .on::<ConversationCreated>()
         .on::<ConversationStatusChanged>()
         .on::<MessageCreated>()
         .on::<ConversationRated>()
 }
 
-/// The routing service's event handlers.
-pub struct ConversationEvents;
+/// The routing service's event handlers. The events of one consumer transaction
+/// share one engine session: each account is locked and read once per batch.
+#[derive(Default)]
+pub struct ConversationEvents {
+    session: tokio::sync::Mutex<Option<(u64, engine::Session)>>,
+}
+
+impl ConversationEvents {
+    /// The engine session of transaction `batch` (a new one for a new transaction).
+    async fn session(&self, batch: u64) -> tokio::sync::MappedMutexGuard<'_, engine::Session> {
+        let mut slot = self.session.lock().await;
+        if slot.as_ref().is_some_and(|(b, _)| *b != batch) {
+            *slot = None;
+        }
+        tokio::sync::MutexGuard::map(slot, |s| {
+            &mut s.get_or_insert_with(|| (batch, engine::Session::new())).1
+        })
+    }
+}
 
 fn projection(
     account: &str,
@@ -85,7 +102,8 @@ impl On<ConversationCreated> for ConversationEvents {
         if !state::upsert_conversation(conn, &row).await? {
             return Ok(()); // a newer change was already applied
         }
-        engine::route(conn, &origin(d), row.id, false).await?;
+        let mut session = self.session(d.batch).await;
+        engine::route_in(conn, &mut session, &origin(d), row.id, false).await?;
         Ok(())
     }
 }
@@ -106,11 +124,12 @@ impl On<ConversationStatusChanged> for ConversationEvents {
             return Ok(()); // a newer change was already applied
         }
         let to = ConversationStatus::try_from(e.to).unwrap_or_default();
+        let mut session = self.session(d.batch).await;
         if to == ConversationStatus::Open {
             let reopened = e.from != ConversationStatus::Open as i32;
-            engine::route(conn, &origin(d), row.id, reopened).await?;
+            engine::route_in(conn, &mut session, &origin(d), row.id, reopened).await?;
         } else {
-            engine::release(conn, &origin(d), row.id).await?;
+            engine::release_in(conn, &mut session, &origin(d), row.id).await?;
             if to == ConversationStatus::Resolved && !conv.assignee_id.is_empty() {
                 directory::credit(conn, &d.account_id, &conv.assignee_id, 1, None).await?;
             }

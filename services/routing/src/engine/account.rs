@@ -1,13 +1,15 @@
 //! The per-account context of an engine operation: read once, right after the
 //! account lock, and kept current in memory while the operation assigns and frees.
 
+use std::collections::HashMap;
+
 use helpdesk_kit::error::Result;
 use helpdesk_proto::routing::v1::Presence;
 use sqlx::PgConnection;
 
-use crate::domain::Settings;
+use crate::domain::{Settings, rules};
 use crate::domain::select::Candidate;
-use crate::store::{config, directory, state};
+use crate::store::{self, config, directory, state};
 
 /// What every step of an operation needs of the account. Valid only under the
 /// account lock: nothing else changes the account's assignments meanwhile.
@@ -19,6 +21,8 @@ pub(super) struct Account {
     /// Online agents with their loads, in id order. Assignments update them
     /// (`Candidate::take`), as do [`Account::freed`] and [`Account::presence_changed`].
     pub agents: Vec<Candidate>,
+    /// The routing rules, once read.
+    rules: Option<Vec<rules::Rule>>,
 }
 
 impl Account {
@@ -30,7 +34,21 @@ impl Account {
             id: account.to_string(),
             settings,
             agents,
+            rules: None,
         })
+    }
+
+    /// The account's routing rules, read on first use.
+    pub async fn rules(&mut self, conn: &mut PgConnection) -> Result<&[rules::Rule]> {
+        if self.rules.is_none() {
+            let rules = config::rules(conn, &self.id)
+                .await?
+                .into_iter()
+                .map(|r| r.rule)
+                .collect();
+            self.rules = Some(rules);
+        }
+        Ok(self.rules.as_deref().unwrap_or_default())
     }
 
     /// The context's own copy of an online agent.
@@ -74,4 +92,32 @@ async fn online_agents(
         .iter()
         .map(directory::AgentView::candidate)
         .collect())
+}
+
+/// The accounts one transaction has locked and read, for the routing operations it
+/// makes one after another (the events of one consumer batch): each account is
+/// locked and read once, and its context carried from one operation to the next.
+/// Use a session for one transaction only.
+#[derive(Debug, Default)]
+pub struct Session {
+    accounts: HashMap<String, Account>,
+}
+
+impl Session {
+    /// No account yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The account's context, locking and reading it on first use.
+    pub(super) async fn account(&mut self, conn: &mut PgConnection, id: &str) -> Result<&mut Account> {
+        if !self.accounts.contains_key(id) {
+            store::lock_account(conn, id).await?;
+            let account = Account::load(conn, id).await?;
+            self.accounts.insert(id.to_string(), account);
+        }
+        self.accounts
+            .get_mut(id)
+            .ok_or_else(|| helpdesk_kit::error::Error::NotFound("account"))
+    }
 }

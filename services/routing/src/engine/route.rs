@@ -12,12 +12,12 @@ use helpdesk_proto::routing::v1::{ConversationQueued, Strategy};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::account::Account;
+use super::account::{Account, Session};
 use super::{queue, seat};
 use crate::domain::class_rank;
 use crate::domain::route::{self, Entry, OpeningHours, Overflow, RouteDecision, Situation};
 use crate::domain::rules::{self, Facts};
-use crate::store::{self, config, state};
+use crate::store::{config, state};
 
 /// Routes an open conversation that has no agent: straight to its previous agent
 /// (reopened) or the contact's last agent when online with room, otherwise into the
@@ -28,8 +28,18 @@ pub async fn route(
     conversation_id: Uuid,
     reopened: bool,
 ) -> Result<()> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    route_in(conn, &mut Session::new(), origin, conversation_id, reopened).await
+}
+
+/// [`route`] as one of the operations of `session`'s transaction.
+pub async fn route_in(
+    conn: &mut PgConnection,
+    session: &mut Session,
+    origin: &Origin,
+    conversation_id: Uuid,
+    reopened: bool,
+) -> Result<()> {
+    let account = session.account(conn, &origin.account).await?;
     let Some(conv) = state::conversation(conn, &account.id, conversation_id).await? else {
         return Ok(());
     };
@@ -43,7 +53,7 @@ pub async fn route(
     {
         return Ok(());
     }
-    let known = Known::load(conn, &account, &conv, reopened).await?;
+    let known = Known::load(conn, account, &conv, reopened).await?;
     let now = Utc::now();
     let decision = route::decide(&Situation {
         channel: &conv.channel,
@@ -89,7 +99,7 @@ pub async fn route(
             enqueue(
                 conn,
                 origin,
-                &mut account,
+                account,
                 conversation_id,
                 &conv.channel,
                 entry,
@@ -114,16 +124,12 @@ impl Known {
     /// agent that matter depend on it.
     async fn load(
         conn: &mut PgConnection,
-        account: &Account,
+        account: &mut Account,
         conv: &state::ConversationRow,
         reopened: bool,
     ) -> Result<Self> {
+        let rules = account.rules(conn).await?.to_vec();
         let settings = &account.settings;
-        let rules: Vec<rules::Rule> = config::rules(conn, &account.id)
-            .await?
-            .into_iter()
-            .map(|r| r.rule)
-            .collect();
         let facts = Facts {
             inbox_id: conv.inbox_id,
             channel: conv.channel.clone(),
@@ -240,15 +246,24 @@ pub async fn release(
     origin: &Origin,
     conversation_id: Uuid,
 ) -> Result<()> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    release_in(conn, &mut Session::new(), origin, conversation_id).await
+}
+
+/// [`release`] as one of the operations of `session`'s transaction.
+pub async fn release_in(
+    conn: &mut PgConnection,
+    session: &mut Session,
+    origin: &Origin,
+    conversation_id: Uuid,
+) -> Result<()> {
+    let account = session.account(conn, &origin.account).await?;
     let freed = state::release(conn, &account.id, conversation_id).await?;
     if let Some(a) = &freed {
         account.freed(a);
     }
-    let dequeued = queue::leave(conn, &account, conversation_id).await?;
+    let dequeued = queue::leave(conn, account, conversation_id).await?;
     if freed.is_some() || dequeued {
-        queue::assign_waiting(conn, origin, &mut account, None).await?;
+        queue::assign_waiting(conn, origin, account, None).await?;
     }
     Ok(())
 }
