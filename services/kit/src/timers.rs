@@ -59,8 +59,17 @@ pub async fn schedule(
 
 /// Removes the timer `(kind, key)` if set.
 pub async fn cancel(conn: &mut PgConnection, kind: &str, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM timers WHERE kind = $1 AND key = $2")
-        .bind(kind)
+    cancel_kinds(conn, &[kind], key).await
+}
+
+/// Removes the timers of `key` of any of `kinds`, in one statement.
+pub async fn cancel_kinds(
+    conn: &mut PgConnection,
+    kinds: &[&str],
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM timers WHERE kind = ANY($1) AND key = $2")
+        .bind(kinds)
         .bind(key)
         .execute(conn)
         .await?;

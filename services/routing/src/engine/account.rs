@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use helpdesk_kit::error::Result;
 use helpdesk_proto::routing::v1::Presence;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::domain::{Settings, rules};
 use crate::domain::select::Candidate;
@@ -23,6 +24,8 @@ pub(super) struct Account {
     pub agents: Vec<Candidate>,
     /// The routing rules, once read.
     rules: Option<Vec<rules::Rule>>,
+    /// Business hours by scope and id, once read.
+    hours: HashMap<(&'static str, Uuid), Option<config::HoursRow>>,
 }
 
 impl Account {
@@ -35,6 +38,7 @@ impl Account {
             settings,
             agents,
             rules: None,
+            hours: HashMap::new(),
         })
     }
 
@@ -49,6 +53,21 @@ impl Account {
             self.rules = Some(rules);
         }
         Ok(self.rules.as_deref().unwrap_or_default())
+    }
+
+    /// The business hours of `scope` (`team` or `inbox`) `id`, read on first use.
+    pub async fn hours(
+        &mut self,
+        conn: &mut PgConnection,
+        scope: &'static str,
+        id: Uuid,
+    ) -> Result<Option<config::HoursRow>> {
+        if let Some(known) = self.hours.get(&(scope, id)) {
+            return Ok(known.clone());
+        }
+        let hours = config::hours(conn, &self.id, scope, id).await?;
+        self.hours.insert((scope, id), hours.clone());
+        Ok(hours)
     }
 
     /// The context's own copy of an online agent.

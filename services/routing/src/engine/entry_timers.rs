@@ -63,7 +63,6 @@ pub(super) async fn schedule(
 /// Cancels the timers of a conversation's entry (it was assigned or left the queue).
 pub(super) async fn cancel(conn: &mut PgConnection, conversation_id: Uuid) -> Result<()> {
     let key = conversation_id.to_string();
-    timers::cancel(conn, FALLBACK_TIMER, &key).await?;
-    timers::cancel(conn, OVERFLOW_TIMER, &key).await?;
+    timers::cancel_kinds(conn, &[FALLBACK_TIMER, OVERFLOW_TIMER], &key).await?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use super::{queue, seat};
 use crate::domain::class_rank;
 use crate::domain::route::{self, Entry, OpeningHours, Overflow, RouteDecision, Situation};
 use crate::domain::rules::{self, Facts};
-use crate::store::{config, state};
+use crate::store::state;
 
 /// Routes an open conversation that has no agent: straight to its previous agent
 /// (reopened) or the contact's last agent when online with room, otherwise into the
@@ -40,17 +40,10 @@ pub async fn route_in(
     reopened: bool,
 ) -> Result<()> {
     let account = session.account(conn, &origin.account).await?;
-    let Some(conv) = state::conversation(conn, &account.id, conversation_id).await? else {
+    let Some((conv, placed)) = state::routable(conn, &account.id, conversation_id).await? else {
         return Ok(());
     };
-    if conv.status != "open"
-        || state::assignment(conn, &account.id, conversation_id)
-            .await?
-            .is_some()
-        || state::queued(conn, &account.id, conversation_id)
-            .await?
-            .is_some()
-    {
+    if conv.status != "open" || placed {
         return Ok(());
     }
     let known = Known::load(conn, account, &conv, reopened).await?;
@@ -129,7 +122,7 @@ impl Known {
         reopened: bool,
     ) -> Result<Self> {
         let rules = account.rules(conn).await?.to_vec();
-        let settings = &account.settings;
+        let settings = account.settings.clone();
         let facts = Facts {
             inbox_id: conv.inbox_id,
             channel: conv.channel.clone(),
@@ -152,12 +145,12 @@ impl Known {
 
         // Business hours of the team, else of the inbox.
         let hours = match target.team_id {
-            Some(t) => config::hours(conn, &account.id, "team", t).await?,
+            Some(t) => account.hours(conn, "team", t).await?,
             None => None,
         };
         let hours = match hours {
             Some(h) => Some(h),
-            None => config::hours(conn, &account.id, "inbox", conv.inbox_id).await?,
+            None => account.hours(conn, "inbox", conv.inbox_id).await?,
         };
         let hours = hours.and_then(|h| {
             Some(OpeningHours {

@@ -25,9 +25,6 @@ pub(super) async fn assign_to(
     waited_seconds: i32,
 ) -> Result<state::AssignmentRow> {
     let account = &origin.account;
-    let previous = state::conversation(conn, account, conversation_id)
-        .await?
-        .and_then(|c| c.last_agent_id);
     let now = Utc::now();
     let row = state::AssignmentRow {
         account_id: account.clone(),
@@ -37,8 +34,7 @@ pub(super) async fn assign_to(
         channel: channel.to_string(),
         assigned_at: now,
     };
-    state::assign(conn, &row, reason.as_str_name(), waited_seconds).await?;
-    state::set_last_agent(conn, account, conversation_id, &agent.id, team_id).await?;
+    let recorded = state::assign(conn, &row, reason.as_str_name(), waited_seconds).await?;
     agent.take(channel, now);
     entry_timers::cancel(conn, conversation_id).await?;
     let event = ConversationAssigned {
@@ -46,10 +42,13 @@ pub(super) async fn assign_to(
         agent_id: agent.id.clone(),
         agent_name: agent.name.clone(),
         team_id: team_id.map(|t| t.to_string()).unwrap_or_default(),
-        previous_agent_id: previous.filter(|p| *p != agent.id).unwrap_or_default(),
+        previous_agent_id: recorded
+            .previous_agent_id
+            .filter(|p| *p != agent.id)
+            .unwrap_or_default(),
         reason: reason as i32,
         waited_seconds,
-        sequence: state::next_assignment_sequence(conn).await?,
+        sequence: recorded.sequence,
         ..Default::default()
     };
     outbox::emit(conn, origin, event).await?;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 /// What routing keeps of a conversation.
@@ -77,6 +77,27 @@ pub async fn conversation(
     .await
 }
 
+/// The conversation and whether it is already placed (assigned or queued), in one
+/// query.
+pub async fn routable(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<(ConversationRow, bool)>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {CONV_COLUMNS},
+                EXISTS (SELECT 1 FROM assignments a WHERE a.account_id = c.account_id AND a.conversation_id = c.id)
+                OR EXISTS (SELECT 1 FROM queue q WHERE q.account_id = c.account_id AND q.conversation_id = c.id) AS placed
+         FROM conversations c WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((ConversationRow::from_row(&r)?, r.try_get("placed")?)))
+        .transpose()
+}
+
 /// Records the first customer message if none yet.
 pub async fn set_first_message(
     conn: &mut PgConnection,
@@ -88,24 +109,6 @@ pub async fn set_first_message(
         .bind(account)
         .bind(id)
         .bind(text)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Records the last agent who served the conversation.
-pub async fn set_last_agent(
-    conn: &mut PgConnection,
-    account: &str,
-    id: Uuid,
-    agent: &str,
-    team: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE conversations SET last_agent_id = $3, last_team_id = $4 WHERE account_id = $1 AND id = $2")
-        .bind(account)
-        .bind(id)
-        .bind(agent)
-        .bind(team)
         .execute(conn)
         .await?;
     Ok(())
@@ -263,15 +266,40 @@ pub struct AssignmentRow {
     pub assigned_at: DateTime<Utc>,
 }
 
-/// Records an assignment (and its history row) and stamps the agent.
+/// What recording an assignment tells about it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The agent who served the conversation before, if any.
+    pub previous_agent_id: Option<String>,
+    /// The assignment change's place in the order of all of them.
+    pub sequence: i64,
+}
+
+/// Records an assignment in one statement: the assignment, its history row, the
+/// agent's last assignment time, the conversation's last agent and team, and the
+/// next assignment sequence number.
 pub async fn assign(
     conn: &mut PgConnection,
     a: &AssignmentRow,
     reason: &str,
     waited_seconds: i32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO assignments (account_id, conversation_id, agent_id, team_id, channel, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)",
+) -> Result<Recorded, sqlx::Error> {
+    let row = sqlx::query(
+        "WITH previous AS (
+             SELECT last_agent_id FROM conversations WHERE account_id = $1 AND id = $2
+         ), seated AS (
+             INSERT INTO assignments (account_id, conversation_id, agent_id, team_id, channel, assigned_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+         ), logged AS (
+             INSERT INTO assignment_log (account_id, conversation_id, agent_id, team_id, reason, waited_seconds, assigned_at)
+             VALUES ($1, $2, $3, $4, $7, $8, $6)
+         ), agent AS (
+             UPDATE agents SET last_assigned_at = $6 WHERE account_id = $1 AND id = $3
+         ), conversation AS (
+             UPDATE conversations SET last_agent_id = $3, last_team_id = $4 WHERE account_id = $1 AND id = $2
+         )
+         SELECT (SELECT last_agent_id FROM previous) AS previous_agent_id,
+                nextval('assignment_sequence') AS sequence",
     )
     .bind(&a.account_id)
     .bind(a.conversation_id)
@@ -279,28 +307,14 @@ pub async fn assign(
     .bind(a.team_id)
     .bind(&a.channel)
     .bind(a.assigned_at)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO assignment_log (account_id, conversation_id, agent_id, team_id, reason, waited_seconds, assigned_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&a.account_id)
-    .bind(a.conversation_id)
-    .bind(&a.agent_id)
-    .bind(a.team_id)
     .bind(reason)
     .bind(waited_seconds)
-    .bind(a.assigned_at)
-    .execute(&mut *conn)
+    .fetch_one(conn)
     .await?;
-    sqlx::query("UPDATE agents SET last_assigned_at = $3 WHERE account_id = $1 AND id = $2")
-        .bind(&a.account_id)
-        .bind(&a.agent_id)
-        .bind(a.assigned_at)
-        .execute(conn)
-        .await?;
-    Ok(())
+    Ok(Recorded {
+        previous_agent_id: row.try_get("previous_agent_id")?,
+        sequence: row.try_get("sequence")?,
+    })
 }
 
 /// The open assignment of a conversation.
