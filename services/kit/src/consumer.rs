@@ -340,9 +340,14 @@ pub async fn run<H: Handler>(
                 _ => break,
             }
         }
-        let (applied, enqueued) =
-            crate::outbox::tracked(apply_batch(&bus, &pool, &spec.name, handler.as_ref(), &batch))
-                .await;
+        let (applied, enqueued) = crate::outbox::tracked(apply_batch(
+            &bus,
+            &pool,
+            &spec.name,
+            handler.as_ref(),
+            &batch,
+        ))
+        .await;
         if applied {
             if enqueued {
                 crate::outbox::wake();

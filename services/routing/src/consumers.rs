@@ -76,6 +76,20 @@ fn projection(
     })
 }
 
+/// Refreshes the projection from an event's conversation; `None` when a newer change
+/// was applied already.
+async fn project<E: helpdesk_kit::event::Event>(
+    conn: &mut PgConnection,
+    d: &Delivery<E>,
+    conv: Option<&Conversation>,
+    contact_attributes: std::collections::HashMap<String, String>,
+    first_message: String,
+) -> Result<Option<state::ConversationRow>, HandlerError> {
+    let conv = conv.ok_or_else(|| HandlerError::Poison("no conversation".into()))?;
+    let row = projection(&d.account_id, conv, contact_attributes, first_message)?;
+    Ok(state::upsert_conversation(conn, &row).await?.then_some(row))
+}
+
 /// Routing decides on its own account of the event: the system acts, in the event's
 /// chain.
 fn origin<E: helpdesk_kit::event::Event>(d: &Delivery<E>) -> Origin {
@@ -89,19 +103,15 @@ impl On<ConversationCreated> for ConversationEvents {
         d: &Delivery<ConversationCreated>,
     ) -> Result<(), HandlerError> {
         let e = &d.event;
-        let conv = e
-            .conversation
-            .as_ref()
-            .ok_or_else(|| HandlerError::Poison("no conversation".into()))?;
         let attrs = e
             .contact
             .as_ref()
             .map(|c| c.custom_attributes.clone())
             .unwrap_or_default();
-        let row = projection(&d.account_id, conv, attrs, e.initial_message.clone())?;
-        if !state::upsert_conversation(conn, &row).await? {
+        let conv = e.conversation.as_ref();
+        let Some(row) = project(conn, d, conv, attrs, e.initial_message.clone()).await? else {
             return Ok(()); // a newer change was already applied
-        }
+        };
         let mut session = self.session(d.batch).await;
         engine::route_in(conn, &mut session, &origin(d), row.id, false).await?;
         Ok(())
@@ -115,14 +125,11 @@ impl On<ConversationStatusChanged> for ConversationEvents {
         d: &Delivery<ConversationStatusChanged>,
     ) -> Result<(), HandlerError> {
         let e = &d.event;
-        let conv = e
-            .conversation
-            .as_ref()
-            .ok_or_else(|| HandlerError::Poison("no conversation".into()))?;
-        let row = projection(&d.account_id, conv, Default::default(), String::new())?;
-        if !state::upsert_conversation(conn, &row).await? {
+        let conv = e.conversation.as_ref();
+        let Some(row) = project(conn, d, conv, Default::default(), String::new()).await? else {
             return Ok(()); // a newer change was already applied
-        }
+        };
+        let assignee = conv.map(|c| c.assignee_id.as_str()).unwrap_or_default();
         let to = ConversationStatus::try_from(e.to).unwrap_or_default();
         let mut session = self.session(d.batch).await;
         if to == ConversationStatus::Open {
@@ -130,8 +137,8 @@ impl On<ConversationStatusChanged> for ConversationEvents {
             engine::route_in(conn, &mut session, &origin(d), row.id, reopened).await?;
         } else {
             engine::release_in(conn, &mut session, &origin(d), row.id).await?;
-            if to == ConversationStatus::Resolved && !conv.assignee_id.is_empty() {
-                directory::credit(conn, &d.account_id, &conv.assignee_id, 1, None).await?;
+            if to == ConversationStatus::Resolved && !assignee.is_empty() {
+                directory::credit(conn, &d.account_id, assignee, 1, None).await?;
             }
         }
         Ok(())

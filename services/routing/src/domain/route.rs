@@ -207,7 +207,6 @@ pub fn decide(s: &Situation<'_>) -> RouteDecision {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{HashMap, HashSet};
 
     use chrono::TimeZone;
 
@@ -220,20 +219,7 @@ mod tests {
         Some(Uuid::from_u128(n))
     }
 
-    fn agent(id: &str, active: i32, max: i32) -> Candidate {
-        Candidate {
-            id: id.into(),
-            name: id.into(),
-            max_chats: max,
-            channel_capacity: HashMap::new(),
-            active,
-            active_by_channel: HashMap::new(),
-            teams: HashSet::new(),
-            skills: HashMap::new(),
-            last_assigned_at: None,
-            csat_average: 0.0,
-        }
-    }
+    use crate::domain::select::test_agent as agent;
 
     fn target() -> Decision {
         Decision {

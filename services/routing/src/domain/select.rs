@@ -137,24 +137,28 @@ pub fn choose(
     })
 }
 
+/// An online agent with `active` of `max` chats, no teams or skills (for tests).
+#[cfg(test)]
+pub(crate) fn test_agent(id: &str, active: i32, max: i32) -> Candidate {
+    Candidate {
+        id: id.into(),
+        name: id.into(),
+        max_chats: max,
+        channel_capacity: HashMap::new(),
+        active,
+        active_by_channel: HashMap::new(),
+        teams: HashSet::new(),
+        skills: HashMap::new(),
+        last_assigned_at: None,
+        csat_average: 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn agent(id: &str, active: i32, max: i32) -> Candidate {
-        Candidate {
-            id: id.into(),
-            name: id.into(),
-            max_chats: max,
-            channel_capacity: HashMap::new(),
-            active,
-            active_by_channel: HashMap::new(),
-            teams: HashSet::new(),
-            skills: HashMap::new(),
-            last_assigned_at: None,
-            csat_average: 0.0,
-        }
-    }
+    use super::test_agent as agent;
 
     fn need<'a>(skills: &'a [String]) -> Need<'a> {
         Need {

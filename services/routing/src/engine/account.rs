@@ -8,8 +8,8 @@ use helpdesk_proto::routing::v1::Presence;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{Settings, rules};
 use crate::domain::select::Candidate;
+use crate::domain::{Settings, rules};
 use crate::store::{self, config, directory, state};
 
 /// What every step of an operation needs of the account. Valid only under the
@@ -29,8 +29,15 @@ pub(super) struct Account {
 }
 
 impl Account {
+    /// Takes the account's routing lock for the rest of the transaction, then reads
+    /// its context.
+    pub async fn lock(conn: &mut PgConnection, account: &str) -> Result<Self> {
+        store::lock_account(conn, account).await?;
+        Self::load(conn, account).await
+    }
+
     /// Reads the context. Call right after `store::lock_account`.
-    pub async fn load(conn: &mut PgConnection, account: &str) -> Result<Self> {
+    async fn load(conn: &mut PgConnection, account: &str) -> Result<Self> {
         let settings = config::settings(conn, account).await?;
         let agents = online_agents(conn, account, None).await?;
         Ok(Self {
@@ -129,10 +136,13 @@ impl Session {
     }
 
     /// The account's context, locking and reading it on first use.
-    pub(super) async fn account(&mut self, conn: &mut PgConnection, id: &str) -> Result<&mut Account> {
+    pub(super) async fn account(
+        &mut self,
+        conn: &mut PgConnection,
+        id: &str,
+    ) -> Result<&mut Account> {
         if !self.accounts.contains_key(id) {
-            store::lock_account(conn, id).await?;
-            let account = Account::load(conn, id).await?;
+            let account = Account::lock(conn, id).await?;
             self.accounts.insert(id.to_string(), account);
         }
         self.accounts

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::account::Account;
 use super::{entry_timers, queue};
 use crate::domain::route::{self, NO_SKILLED_AGENT, Overflow, WAIT_EXCEEDED};
-use crate::store::{self, state};
+use crate::store::state;
 
 /// The skill fallback timer: widen to the whole team, then to the overflow team.
 pub async fn fall_back(
@@ -17,8 +17,7 @@ pub async fn fall_back(
     origin: &Origin,
     conversation_id: Uuid,
 ) -> Result<()> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    let mut account = Account::lock(conn, &origin.account).await?;
     let Some(mut entry) = state::queued(conn, &account.id, conversation_id).await? else {
         return Ok(());
     };
@@ -53,8 +52,7 @@ pub async fn wait_exceeded(
     origin: &Origin,
     conversation_id: Uuid,
 ) -> Result<()> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    let mut account = Account::lock(conn, &origin.account).await?;
     let Some(mut entry) = state::queued(conn, &account.id, conversation_id).await? else {
         return Ok(());
     };

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::account::Account;
 use super::{queue, seat};
-use crate::store::{self, directory, state};
+use crate::store::{directory, state};
 
 /// A supervisor assigns a conversation to an agent.
 pub async fn assign_manually(
@@ -21,8 +21,7 @@ pub async fn assign_manually(
     agent_id: &str,
     allow_over_capacity: bool,
 ) -> Result<state::AssignmentRow> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    let mut account = Account::lock(conn, &origin.account).await?;
     let conv = state::conversation(conn, &account.id, conversation_id)
         .await?
         .ok_or(Error::NotFound("conversation"))?;
@@ -83,8 +82,7 @@ pub async fn unassign(
     conversation_id: Uuid,
     requeue: bool,
 ) -> Result<()> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    let mut account = Account::lock(conn, &origin.account).await?;
     let released = state::release(conn, &account.id, conversation_id)
         .await?
         .ok_or_else(|| Error::FailedPrecondition("conversation has no agent".into()))?;
@@ -112,8 +110,7 @@ pub async fn pick(
     agent_id: &str,
     conversation_id: Option<Uuid>,
 ) -> Result<state::AssignmentRow> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    let mut account = Account::lock(conn, &origin.account).await?;
     if !account.settings.pooled_mode {
         return Err(Error::FailedPrecondition(
             "picking from the queue needs pooled mode".into(),

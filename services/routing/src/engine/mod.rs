@@ -27,10 +27,10 @@ mod queue;
 mod route;
 mod seat;
 
+pub use account::Session;
 pub use entry_timers::{FALLBACK_TIMER, OVERFLOW_TIMER, entry_fingerprint};
 pub use escalation::{fall_back, wait_exceeded};
 pub use manual::{assign_manually, pick, unassign};
 pub use presence::{IDLE_TIMER, set_presence};
 pub use queue::{dispatch, estimate};
-pub use account::Session;
 pub use route::{release, release_in, route, route_in};

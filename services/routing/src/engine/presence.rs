@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 
 use super::account::Account;
 use super::queue;
-use crate::store::{self, directory, state};
+use crate::store::{directory, state};
 
 /// Timer: an agent's workbench went quiet.
 pub const IDLE_TIMER: &str = "routing.presence_idle";
@@ -24,8 +24,7 @@ pub async fn set_presence(
     agent_id: &str,
     presence: Presence,
 ) -> Result<Presence> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    let mut account = Account::lock(conn, &origin.account).await?;
     let before = directory::set_presence(conn, &account.id, agent_id, presence)
         .await?
         .ok_or(Error::NotFound("agent"))?;

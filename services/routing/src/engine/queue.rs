@@ -20,7 +20,7 @@ use super::{entry_timers, seat};
 use crate::domain::route::Overflow;
 use crate::domain::select::{self, Candidate, Need};
 use crate::domain::{Settings, class_rank};
-use crate::store::{self, state};
+use crate::store::state;
 
 /// Seconds `q` has waited at `now`.
 pub(super) fn waited(q: &state::QueueRow, now: DateTime<Utc>) -> i32 {
@@ -56,8 +56,7 @@ pub async fn dispatch(
     origin: &Origin,
     fresh: Option<Uuid>,
 ) -> Result<Vec<Uuid>> {
-    store::lock_account(conn, &origin.account).await?;
-    let mut account = Account::load(conn, &origin.account).await?;
+    let mut account = Account::lock(conn, &origin.account).await?;
     assign_waiting(conn, origin, &mut account, fresh).await
 }
 
