@@ -32,7 +32,6 @@ pub async fn append(
 ) -> Result<(MessageRow, ConversationRow)> {
     let row =
         store::messages::new_row(&conv, kind, sender, content, attachments, client_message_id);
-    let row = store::messages::insert(conn, &row).await?;
     let now = Utc::now();
     conv.next_sequence += 1;
     conv.last_activity_at = now;
@@ -46,7 +45,7 @@ pub async fn append(
         }
         _ => {}
     }
-    let conv = store::conversations::update(conn, &conv).await?;
+    let (row, conv) = store::messages::insert_with_conversation(conn, &row, &conv).await?;
     let event = MessageCreated {
         message: Some(row.to_proto()),
         conversation: Some(conv.to_proto()),

@@ -124,7 +124,7 @@ impl ConversationRow {
     }
 }
 
-const COLUMNS: &str = "id, account_id, inbox_id, contact_id, channel_kind, status, snoozed_until, priority, labels, \
+pub(crate) const COLUMNS: &str = "id, account_id, inbox_id, contact_id, channel_kind, status, snoozed_until, priority, labels, \
     custom_attributes, assignee_id, team_id, waiting_since, first_reply_at, last_activity_at, status_actor_kind, \
     status_actor_id, version, next_sequence, csat_rating, csat_comment, created_at, updated_at";
 
