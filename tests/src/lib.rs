@@ -1,4 +1,5 @@
-//! Cross-service scenarios and load generation for the helpdesk platform.
+//! Cross-service scenarios, load generation and benchmarks for the helpdesk platform.
 
 pub mod load;
+pub mod pgbench;
 pub mod platform;

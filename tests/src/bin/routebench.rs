@@ -2,20 +2,29 @@
 //! assignments per second and the latency from `conversation.created` to
 //! `routing.assigned` (both taken from the events' own `occurred_at`).
 //!
-//! Runs the conversation service and the routing replicas in-process on private NATS
-//! and PostgreSQL (the test servers).
+//! Against a running platform with `--conversation`, `--routing` and `--nats` (and
+//! HELPDESK_JWT_SECRET), in a fresh account each run. Without them it runs the
+//! conversation service and `--routers` routing replicas in-process on the test
+//! servers (private NATS, and PostgreSQL with fsync off).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Parser;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use helpdesk_kit::auth::Role;
 use helpdesk_proto::common::v1::EventMeta;
+use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::{ConversationCreated, StartConversationRequest};
-use helpdesk_proto::routing::v1::{ConversationAssigned, Presence};
-use helpdesk_tests::load::percentile;
-use helpdesk_tests::platform::{ACCOUNT, Platform};
+use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use helpdesk_proto::routing::v1::{
+    Agent, ConversationAssigned, CreateAgentRequest, Presence, SetPresenceRequest,
+};
+use helpdesk_tests::load::{self, Tokens};
+use helpdesk_tests::platform::{Platform, authed};
 use prost::Message;
+use tonic::transport::Channel;
 
 #[derive(Parser)]
 #[command(about = "Routing benchmark")]
@@ -32,12 +41,37 @@ struct Args {
     /// Concurrent StartConversation calls.
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
-    /// Routing replicas.
-    #[arg(long, default_value_t = 2)]
+    /// Routing replicas (in-process only).
+    #[arg(long, default_value_t = 2, conflicts_with = "conversation")]
     routers: usize,
     /// Chats started per second (0: as fast as the concurrency allows).
     #[arg(long, default_value_t = 0)]
     rate: u32,
+    /// Conversation service of a running platform (then --routing, --nats and
+    /// HELPDESK_JWT_SECRET are required).
+    #[arg(long, requires_all = ["routing", "nats"])]
+    conversation: Option<String>,
+    /// Routing service of a running platform.
+    #[arg(long, requires = "conversation")]
+    routing: Option<String>,
+    /// NATS of a running platform (where the events are watched).
+    #[arg(long, requires = "conversation")]
+    nats: Option<String>,
+    /// Subject root of a running platform.
+    #[arg(long, default_value = "helpdesk")]
+    subject_root: String,
+    /// Account the agents and chats are created in [default: a fresh bench-<random>].
+    #[arg(long)]
+    account: Option<String>,
+}
+
+/// The platform under test.
+struct Target {
+    conversation: String,
+    routing: String,
+    nats: String,
+    subject_root: String,
+    tokens: Tokens,
 }
 
 fn micros(meta: Option<&EventMeta>) -> Option<i64> {
@@ -49,31 +83,112 @@ fn micros(meta: Option<&EventMeta>) -> Option<i64> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(
-        args.chats <= args.agents * args.capacity as usize,
+        args.chats <= args.agents * args.capacity.max(0) as usize,
         "more chats than capacity: every chat should be assigned"
     );
-    let p = Platform::start_with(args.routers, |c| c.database_max_connections = 30).await;
-    for i in 0..args.agents {
-        let id = format!("agent-{i:04}");
-        p.agent(&id, args.capacity, &[], &[]).await;
-        p.presence(&id, Presence::Online).await;
+    let account = args
+        .account
+        .clone()
+        .unwrap_or_else(|| load::fresh_account("bench"));
+    let place = load::place(args.conversation.as_deref());
+    println!(
+        "measuring: routing of {} new chats (conversation.created -> routing.assigned, from the events' occurred_at) with {} agents online, account {account}, on {place}",
+        args.chats, args.agents
+    );
+    match (&args.conversation, &args.routing, &args.nats) {
+        (Some(conversation), Some(routing), Some(nats)) => {
+            let target = Target {
+                conversation: conversation.clone(),
+                routing: routing.clone(),
+                nats: nats.clone(),
+                subject_root: args.subject_root.clone(),
+                tokens: Tokens::new(&load::jwt_secret_from_env()?, &account),
+            };
+            bench(&args, &target, &place).await
+        }
+        _ => {
+            let p = Platform::start_with(args.routers, |c| c.database_max_connections = 30).await;
+            let target = Target {
+                conversation: p.conversation.url(),
+                routing: p.routers[0].url(),
+                nats: p.env.nats_url.clone(),
+                subject_root: p.env.subject_root.clone(),
+                tokens: Tokens::new(&p.env.jwt_secret, &account),
+            };
+            let result = bench(&args, &target, &place).await;
+            p.stop().await;
+            result
+        }
     }
-    let inbox = p.inbox().await;
-    let nats = p.env.nats().await;
-    let root = &p.env.subject_root;
-    let mut created_sub = nats
-        .subscribe(format!("{root}.evt.{ACCOUNT}.conversation.created"))
-        .await?;
-    let mut assigned_sub = nats
-        .subscribe(format!("{root}.evt.{ACCOUNT}.routing.assigned"))
-        .await?;
+}
+
+/// Creates the agents (online) and an inbox, starts the chats, and reports.
+async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> {
+    let tokens = &target.tokens;
+    let routing = RoutingServiceClient::new(
+        Channel::from_shared(target.routing.clone())?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {}", target.routing))?,
+    );
+    let admin = tokens.mint("bench-admin", Role::Admin);
+    futures::stream::iter(0..args.agents)
+        .map(|i| {
+            let mut routing = routing.clone();
+            let admin = admin.clone();
+            async move {
+                let id = format!("agent-{i:04}");
+                let agent = Agent {
+                    id: id.clone(),
+                    name: format!("Agent {id}"),
+                    max_chats: args.capacity,
+                    ..Default::default()
+                };
+                routing
+                    .create_agent(authed(CreateAgentRequest { agent: Some(agent) }, &admin))
+                    .await?;
+                routing
+                    .set_presence(authed(
+                        SetPresenceRequest {
+                            agent_id: String::new(),
+                            presence: Presence::Online as i32,
+                        },
+                        &tokens.mint(&id, Role::Agent),
+                    ))
+                    .await?;
+                Ok::<_, tonic::Status>(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .context("creating the agents")?;
+    let channels = load::connect(
+        &target.conversation,
+        args.concurrency.clamp(1, load::CONNECTIONS),
+    )
+    .await?;
+    let inbox = load::create_inbox(
+        &mut ConversationServiceClient::new(channels[0].clone()),
+        tokens,
+        "Web",
+    )
+    .await?;
+
+    let nats = async_nats::connect(target.nats.as_str())
+        .await
+        .with_context(|| format!("connecting to {}", target.nats))?;
+    let events = |kind: &str| format!("{}.evt.{}.{kind}", target.subject_root, tokens.account());
+    let mut created_sub = nats.subscribe(events("conversation.created")).await?;
+    let mut assigned_sub = nats.subscribe(events("routing.assigned")).await?;
     nats.flush().await?;
 
+    let chats = args.chats;
     let collect = tokio::spawn(async move {
         let mut created: HashMap<String, i64> = HashMap::new();
         let mut assigned: HashMap<String, i64> = HashMap::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        while assigned.len() < args.chats && tokio::time::Instant::now() < deadline {
+        while assigned.len() < chats && tokio::time::Instant::now() < deadline {
             tokio::select! {
                 Some(m) = created_sub.next() => {
                     if let Ok(e) = ConversationCreated::decode(m.payload)
@@ -90,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let started = Instant::now();
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut calls = Vec::new();
     let mut pace = (args.rate > 0)
         .then(|| tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate))));
@@ -98,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
         if let Some(p) = pace.as_mut() {
             p.tick().await;
         }
-        let mut client = p.conv().await;
+        let mut client = ConversationServiceClient::new(channels[i % channels.len()].clone());
         let key = inbox.public_key.clone();
         let permit = sem.clone().acquire_owned().await?;
         calls.push(tokio::spawn(async move {
@@ -114,7 +229,7 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
     for c in calls {
-        c.await??;
+        c.await?.context("StartConversation")?;
     }
     let start_phase = started.elapsed();
     let (created, assigned) = collect.await?;
@@ -127,12 +242,15 @@ async fn main() -> anyhow::Result<()> {
     let first = created.values().min().copied().unwrap_or(0);
     let last = assigned.values().max().copied().unwrap_or(0);
     let span_s = ((last - first) as f64 / 1e6).max(1e-6);
-    let ms = |us: u64| us as f64 / 1000.0;
+    let routers = if args.conversation.is_none() {
+        format!(" routers={}", args.routers)
+    } else {
+        String::new()
+    };
     println!(
-        "agents={} (capacity {} each) routers={} chats={} (concurrency {}, rate {})",
+        "routebench on {place}: agents={} (capacity {} each){routers} chats={} (concurrency {}, rate {})",
         args.agents,
         args.capacity,
-        args.routers,
         args.chats,
         args.concurrency,
         if args.rate == 0 {
@@ -153,12 +271,9 @@ async fn main() -> anyhow::Result<()> {
         assigned.len() as f64 / span_s
     );
     println!(
-        "conversation.created -> routing.assigned: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99)),
-        ms(latencies.last().copied().unwrap_or(0))
+        "conversation.created -> routing.assigned: {}",
+        load::summary(&latencies)
     );
-    p.stop().await;
     anyhow::ensure!(assigned.len() == args.chats, "not every chat was assigned");
     Ok(())
 }
