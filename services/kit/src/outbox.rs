@@ -75,7 +75,7 @@ pub async fn emit<E: Event>(
 }
 
 /// How long the relay lets events gather after a partial batch.
-const LINGER: Duration = Duration::from_millis(2);
+const LINGER: Duration = Duration::from_millis(1);
 
 tokio::task_local! {
     static ENQUEUED: std::cell::Cell<bool>;
