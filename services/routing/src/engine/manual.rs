@@ -52,7 +52,7 @@ pub async fn assign_manually(
         )));
     }
     let queued = state::queued(conn, &account.id, conversation_id).await?;
-    state::dequeue(conn, &account.id, conversation_id).await?;
+    queue::leave(conn, &account, conversation_id).await?;
     let waited_s = queued
         .as_ref()
         .map(|q| queue::waited(q, Utc::now()))
@@ -151,7 +151,7 @@ pub async fn pick(
         return Err(Error::FailedPrecondition("you are at capacity".into()));
     }
     let entry = entry.clone();
-    state::dequeue(conn, &account.id, entry.conversation_id).await?;
+    queue::leave(conn, &account, entry.conversation_id).await?;
     // Online, so the context holds the agent: its load stays current there.
     let seat = account.agent_mut(agent_id).unwrap_or(&mut agent);
     let row = seat::assign_to(

@@ -93,7 +93,7 @@ pub(super) async fn assign_waiting(
         let Some(i) = select::choose(&account.agents, &need, strategy, None) else {
             continue;
         };
-        state::dequeue(conn, &account.id, e.conversation_id).await?;
+        leave(conn, account, e.conversation_id).await?;
         seat::assign_to(
             conn,
             origin,

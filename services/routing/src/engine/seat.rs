@@ -8,11 +8,12 @@ use helpdesk_proto::routing::v1::{AssignReason, ConversationAssigned};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::entry_timers;
 use crate::domain::select::Candidate;
 use crate::store::state;
 
 /// Records an assignment and its event; `agent`'s load counts the chat from now on.
+/// A conversation taken from the queue has left it first (`queue::leave`, which also
+/// cancels its entry timers).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn assign_to(
     conn: &mut PgConnection,
@@ -36,7 +37,6 @@ pub(super) async fn assign_to(
     };
     let recorded = state::assign(conn, &row, reason.as_str_name(), waited_seconds).await?;
     agent.take(channel, now);
-    entry_timers::cancel(conn, conversation_id).await?;
     let event = ConversationAssigned {
         conversation_id: conversation_id.to_string(),
         agent_id: agent.id.clone(),
