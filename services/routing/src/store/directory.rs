@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::routing::v1::{Agent, Presence, Skill, SkillLevel, Team};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::domain::select::Candidate;
@@ -272,8 +272,18 @@ pub async fn agent_views(
     online_only: bool,
     team: Option<Uuid>,
 ) -> Result<Vec<AgentView>, sqlx::Error> {
-    let rows: Vec<AgentRow> = sqlx::query_as(&format!(
-        "SELECT {AGENT_COLUMNS} FROM agents a WHERE account_id = $1 AND ($2::text IS NULL OR id = $2)
+    // One round trip: each agent with its teams, skills and open chats per channel.
+    let rows = sqlx::query(&format!(
+        "SELECT {AGENT_COLUMNS},
+            ARRAY(SELECT t.team_id FROM agent_teams t
+                  WHERE t.account_id = a.account_id AND t.agent_id = a.id ORDER BY t.team_id) AS team_ids,
+            ARRAY(SELECT s.skill FROM agent_skills s
+                  WHERE s.account_id = a.account_id AND s.agent_id = a.id ORDER BY s.skill) AS skill_names,
+            ARRAY(SELECT s.level FROM agent_skills s
+                  WHERE s.account_id = a.account_id AND s.agent_id = a.id ORDER BY s.skill) AS skill_levels,
+            ARRAY(SELECT x.channel FROM assignments x
+                  WHERE x.account_id = a.account_id AND x.agent_id = a.id) AS chat_channels
+         FROM agents a WHERE account_id = $1 AND ($2::text IS NULL OR id = $2)
          AND (NOT $3 OR presence = 'online')
          AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM agent_teams t WHERE t.account_id = a.account_id AND t.agent_id = a.id AND t.team_id = $4))
          ORDER BY id"
@@ -284,49 +294,24 @@ pub async fn agent_views(
     .bind(team)
     .fetch_all(&mut *conn)
     .await?;
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut teams: HashMap<String, Vec<Uuid>> = HashMap::new();
-    for row in sqlx::query("SELECT agent_id, team_id FROM agent_teams WHERE account_id = $1 AND agent_id = ANY($2) ORDER BY team_id")
-        .bind(account)
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        teams.entry(row.get("agent_id")).or_default().push(row.get("team_id"));
-    }
-    let mut skills: HashMap<String, Vec<(String, i32)>> = HashMap::new();
-    for row in sqlx::query("SELECT agent_id, skill, level FROM agent_skills WHERE account_id = $1 AND agent_id = ANY($2) ORDER BY skill")
-        .bind(account)
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        skills.entry(row.get("agent_id")).or_default().push((row.get("skill"), row.get("level")));
-    }
-    let mut load: HashMap<String, HashMap<String, i32>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT agent_id, channel, count(*)::int AS n FROM assignments WHERE account_id = $1 AND agent_id = ANY($2) GROUP BY agent_id, channel",
-    )
-    .bind(account)
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        load.entry(row.get("agent_id")).or_default().insert(row.get("channel"), row.get("n"));
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let by_channel = load.remove(&row.id).unwrap_or_default();
-            AgentView {
-                teams: teams.remove(&row.id).unwrap_or_default(),
-                skills: skills.remove(&row.id).unwrap_or_default(),
+    rows.iter()
+        .map(|r| {
+            let row = AgentRow::from_row(r)?;
+            let names: Vec<String> = r.try_get("skill_names")?;
+            let levels: Vec<i32> = r.try_get("skill_levels")?;
+            let mut by_channel: HashMap<String, i32> = HashMap::new();
+            for channel in r.try_get::<Vec<String>, _>("chat_channels")? {
+                *by_channel.entry(channel).or_default() += 1;
+            }
+            Ok(AgentView {
+                teams: r.try_get("team_ids")?,
+                skills: names.into_iter().zip(levels).collect(),
                 active: by_channel.values().sum(),
                 active_by_channel: by_channel,
                 row,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Sets presence; returns the previous one (None when the agent does not exist).
