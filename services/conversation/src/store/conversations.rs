@@ -7,7 +7,7 @@ use helpdesk_kit::time::{opt_timestamp, to_timestamp};
 use helpdesk_proto::common::v1::Actor;
 use helpdesk_proto::conversation::v1::{ChannelKind, Conversation, ConversationStatus, Priority};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::StorageName;
@@ -165,37 +165,49 @@ pub async fn insert(
     .await
 }
 
+/// The conversation write-back: `UPDATE … SET` every mutable field (binds `$1`–`$17`,
+/// see [`bind_write_back`]), bumping the version; the caller adds `RETURNING`.
+pub(crate) const WRITE_BACK: &str = "UPDATE conversations SET status = $3, snoozed_until = $4, priority = $5,
+    labels = $6, custom_attributes = $7, assignee_id = $8, team_id = $9, waiting_since = $10,
+    first_reply_at = $11, last_activity_at = $12, status_actor_kind = $13, status_actor_id = $14,
+    next_sequence = $15, csat_rating = $16, csat_comment = $17, version = version + 1, updated_at = now()
+    WHERE account_id = $1 AND id = $2";
+
+/// Binds `c` to [`WRITE_BACK`]'s parameters `$1`–`$17`.
+pub(crate) fn bind_write_back<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    c: &'q ConversationRow,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(&c.account_id)
+        .bind(c.id)
+        .bind(&c.status)
+        .bind(c.snoozed_until)
+        .bind(&c.priority)
+        .bind(&c.labels)
+        .bind(&c.custom_attributes)
+        .bind(&c.assignee_id)
+        .bind(&c.team_id)
+        .bind(c.waiting_since)
+        .bind(c.first_reply_at)
+        .bind(c.last_activity_at)
+        .bind(c.status_actor_kind)
+        .bind(&c.status_actor_id)
+        .bind(c.next_sequence)
+        .bind(c.csat_rating)
+        .bind(&c.csat_comment)
+}
+
 /// Writes every mutable field back and bumps the version.
 pub async fn update(
     conn: &mut PgConnection,
     c: &ConversationRow,
 ) -> Result<ConversationRow, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "UPDATE conversations SET status = $3, snoozed_until = $4, priority = $5, labels = $6, custom_attributes = $7,
-         assignee_id = $8, team_id = $9, waiting_since = $10, first_reply_at = $11, last_activity_at = $12,
-         status_actor_kind = $13, status_actor_id = $14, next_sequence = $15, csat_rating = $16, csat_comment = $17,
-         version = version + 1, updated_at = now()
-         WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(&c.account_id)
-    .bind(c.id)
-    .bind(&c.status)
-    .bind(c.snoozed_until)
-    .bind(&c.priority)
-    .bind(&c.labels)
-    .bind(&c.custom_attributes)
-    .bind(&c.assignee_id)
-    .bind(&c.team_id)
-    .bind(c.waiting_since)
-    .bind(c.first_reply_at)
-    .bind(c.last_activity_at)
-    .bind(c.status_actor_kind)
-    .bind(&c.status_actor_id)
-    .bind(c.next_sequence)
-    .bind(c.csat_rating)
-    .bind(&c.csat_comment)
-    .fetch_one(conn)
-    .await
+    let sql = format!("{WRITE_BACK} RETURNING {COLUMNS}");
+    let row = bind_write_back(sqlx::query(&sql), c)
+        .fetch_one(conn)
+        .await?;
+    ConversationRow::from_row(&row)
 }
 
 /// Who may see a conversation.

@@ -7,7 +7,9 @@ use helpdesk_proto::conversation::v1::{Attachment, Message, MessageKind};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection, Row};
 
-use super::conversations::{COLUMNS as CONVERSATION_COLUMNS, ConversationRow};
+use super::conversations::{
+    COLUMNS as CONVERSATION_COLUMNS, ConversationRow, WRITE_BACK, bind_write_back,
+};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -94,47 +96,27 @@ pub async fn insert_with_conversation(
     m: &MessageRow,
     c: &ConversationRow,
 ) -> Result<(MessageRow, ConversationRow), sqlx::Error> {
-    let row = sqlx::query(&format!(
+    let sql = format!(
         "WITH message AS (
              INSERT INTO messages ({COLUMNS}) VALUES ($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, now())
              RETURNING created_at
          )
-         UPDATE conversations SET status = $3, snoozed_until = $4, priority = $5, labels = $6, custom_attributes = $7,
-             assignee_id = $8, team_id = $9, waiting_since = $10, first_reply_at = $11, last_activity_at = $12,
-             status_actor_kind = $13, status_actor_id = $14, next_sequence = $15, csat_rating = $16, csat_comment = $17,
-             version = version + 1, updated_at = now()
-         WHERE account_id = $1 AND id = $2
+         {WRITE_BACK}
          RETURNING {CONVERSATION_COLUMNS}, (SELECT created_at FROM message) AS message_created_at"
-    ))
-    .bind(&c.account_id)
-    .bind(c.id)
-    .bind(&c.status)
-    .bind(c.snoozed_until)
-    .bind(&c.priority)
-    .bind(&c.labels)
-    .bind(&c.custom_attributes)
-    .bind(&c.assignee_id)
-    .bind(&c.team_id)
-    .bind(c.waiting_since)
-    .bind(c.first_reply_at)
-    .bind(c.last_activity_at)
-    .bind(c.status_actor_kind)
-    .bind(&c.status_actor_id)
-    .bind(c.next_sequence)
-    .bind(c.csat_rating)
-    .bind(&c.csat_comment)
-    .bind(m.id)
-    .bind(&m.account_id)
-    .bind(m.conversation_id)
-    .bind(m.sequence)
-    .bind(&m.kind)
-    .bind(m.sender_kind)
-    .bind(&m.sender_id)
-    .bind(&m.content)
-    .bind(&m.attachments)
-    .bind(&m.client_message_id)
-    .fetch_one(conn)
-    .await?;
+    );
+    let row = bind_write_back(sqlx::query(&sql), c)
+        .bind(m.id)
+        .bind(&m.account_id)
+        .bind(m.conversation_id)
+        .bind(m.sequence)
+        .bind(&m.kind)
+        .bind(m.sender_kind)
+        .bind(&m.sender_id)
+        .bind(&m.content)
+        .bind(&m.attachments)
+        .bind(&m.client_message_id)
+        .fetch_one(conn)
+        .await?;
     let conversation = ConversationRow::from_row(&row)?;
     let message = MessageRow {
         created_at: row.try_get("message_created_at")?,
