@@ -264,11 +264,6 @@ impl Hub {
             feed.stop.cancel();
         }
     }
-
-    /// Watches open in this process (for tests and metrics).
-    pub fn open_watches(&self) -> usize {
-        lock(&self.inner.callers).values().sum()
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

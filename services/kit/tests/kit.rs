@@ -54,6 +54,31 @@ impl Handler for Counting {
     }
 }
 
+/// Runs the `Counting` consumer on `thing.happened` until the token is cancelled.
+fn start_counting(
+    env: &TestEnv,
+    pool: &PgPool,
+    bus: &Bus,
+) -> (
+    helpdesk_kit::CancellationToken,
+    tokio::task::JoinHandle<Result<(), helpdesk_kit::bus::BusError>>,
+) {
+    let shutdown = helpdesk_kit::CancellationToken::new();
+    let spec = ConsumerSpec {
+        name: "kittest".into(),
+        kinds: vec!["thing.happened".into()],
+    };
+    let task = tokio::spawn(consumer::run(
+        bus.clone(),
+        pool.clone(),
+        spec,
+        Arc::new(Counting),
+        env.service_config().consumer,
+        shutdown.clone(),
+    ));
+    (shutdown, task)
+}
+
 fn event_headers(id: &str, msg_id: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(headers::ID, id);
@@ -76,19 +101,7 @@ async fn the_same_event_delivered_twice_changes_state_once() {
             .await
             .expect("ack");
     }
-    let shutdown = helpdesk_kit::CancellationToken::new();
-    let spec = ConsumerSpec {
-        name: "kittest".into(),
-        kinds: vec!["thing.happened".into()],
-    };
-    let task = tokio::spawn(consumer::run(
-        bus.clone(),
-        pool.clone(),
-        spec,
-        Arc::new(Counting),
-        env.service_config().consumer,
-        shutdown.clone(),
-    ));
+    let (shutdown, task) = start_counting(&env, &pool, &bus);
     // Both deliveries are acked: nothing left pending for the durable consumer.
     let stream = bus.js.get_stream(&env.stream_name).await.expect("stream");
     let drained = eventually(Duration::from_secs(15), || async {
@@ -160,19 +173,7 @@ async fn poison_events_are_dead_lettered_with_the_reason() {
         .get_stream(bus.dead_letter_stream())
         .await
         .expect("dlq stream");
-    let shutdown = helpdesk_kit::CancellationToken::new();
-    let spec = ConsumerSpec {
-        name: "kittest".into(),
-        kinds: vec!["thing.happened".into()],
-    };
-    let task = tokio::spawn(consumer::run(
-        bus.clone(),
-        pool.clone(),
-        spec,
-        Arc::new(Counting),
-        env.service_config().consumer,
-        shutdown.clone(),
-    ));
+    let (shutdown, task) = start_counting(&env, &pool, &bus);
     let parked = eventually(Duration::from_secs(15), || {
         let dlq = dlq.clone();
         async move {
@@ -234,19 +235,7 @@ async fn a_poison_event_in_a_batch_costs_the_others_nothing() {
             .await
             .expect("ack");
     }
-    let shutdown = helpdesk_kit::CancellationToken::new();
-    let spec = ConsumerSpec {
-        name: "kittest".into(),
-        kinds: vec!["thing.happened".into()],
-    };
-    let task = tokio::spawn(consumer::run(
-        bus.clone(),
-        pool.clone(),
-        spec,
-        Arc::new(Counting),
-        env.service_config().consumer,
-        shutdown.clone(),
-    ));
+    let (shutdown, task) = start_counting(&env, &pool, &bus);
     let applied = eventually(Duration::from_secs(20), || async {
         (counter(&pool, "thing.happened").await == 59).then_some(())
     })

@@ -43,10 +43,6 @@ impl Scoped for Caller {
     }
 }
 
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    Caller::of(request)
-}
-
 type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -55,14 +51,14 @@ impl ConversationService for Api {
         &self,
         r: Request<CreateInboxRequest>,
     ) -> Result<Response<Inbox>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.create_inbox_impl(&c, r.into_inner()).await?,
         ))
     }
 
     async fn get_inbox(&self, r: Request<GetInboxRequest>) -> Result<Response<Inbox>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_inbox_impl(&c, r.into_inner()).await?,
         ))
@@ -72,7 +68,7 @@ impl ConversationService for Api {
         &self,
         r: Request<ListInboxesRequest>,
     ) -> Result<Response<ListInboxesResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.list_inboxes_impl(&c, r.into_inner()).await?,
         ))
@@ -82,7 +78,7 @@ impl ConversationService for Api {
         &self,
         r: Request<UpdateInboxRequest>,
     ) -> Result<Response<Inbox>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.update_inbox_impl(&c, r.into_inner()).await?,
         ))
@@ -92,7 +88,7 @@ impl ConversationService for Api {
         &self,
         r: Request<UpsertContactRequest>,
     ) -> Result<Response<UpsertContactResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.upsert_contact_impl(&c, r.into_inner()).await?,
         ))
@@ -102,7 +98,7 @@ impl ConversationService for Api {
         &self,
         r: Request<GetContactRequest>,
     ) -> Result<Response<Contact>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_contact_impl(&c, r.into_inner()).await?,
         ))
@@ -112,7 +108,7 @@ impl ConversationService for Api {
         &self,
         r: Request<UpdateDeviceInfoRequest>,
     ) -> Result<Response<Contact>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.update_device_impl(&c, r.into_inner()).await?,
         ))
@@ -133,7 +129,7 @@ impl ConversationService for Api {
         &self,
         r: Request<GetConversationRequest>,
     ) -> Result<Response<Conversation>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_conversation_impl(&c, r.into_inner()).await?,
         ))
@@ -143,7 +139,7 @@ impl ConversationService for Api {
         &self,
         r: Request<ListConversationsRequest>,
     ) -> Result<Response<ListConversationsResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.list_conversations_impl(&c, r.into_inner()).await?,
         ))
@@ -153,7 +149,7 @@ impl ConversationService for Api {
         &self,
         r: Request<UpdateConversationRequest>,
     ) -> Result<Response<Conversation>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.update_conversation_impl(&c, r.into_inner()).await?,
         ))
@@ -163,7 +159,7 @@ impl ConversationService for Api {
         &self,
         r: Request<SetStatusRequest>,
     ) -> Result<Response<Conversation>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.set_status_impl(&c, r.into_inner()).await?,
         ))
@@ -173,7 +169,7 @@ impl ConversationService for Api {
         &self,
         r: Request<RateConversationRequest>,
     ) -> Result<Response<Conversation>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.rate_conversation_impl(&c, r.into_inner()).await?,
         ))
@@ -183,7 +179,7 @@ impl ConversationService for Api {
         &self,
         r: Request<SendMessageRequest>,
     ) -> Result<Response<Message>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.send_message_impl(&c, r.into_inner()).await?,
         ))
@@ -193,7 +189,7 @@ impl ConversationService for Api {
         &self,
         r: Request<ListMessagesRequest>,
     ) -> Result<Response<ListMessagesResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.list_messages_impl(&c, r.into_inner()).await?,
         ))
@@ -203,7 +199,7 @@ impl ConversationService for Api {
         &self,
         r: Request<SendTypingRequest>,
     ) -> Result<Response<SendTypingResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         self.send_typing_impl(&c, r.into_inner()).await?;
         Ok(Response::new(SendTypingResponse {}))
     }
@@ -214,7 +210,7 @@ impl ConversationService for Api {
         &self,
         r: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(self.subscribe_impl(c, r.into_inner()).await?))
     }
 }

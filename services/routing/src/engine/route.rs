@@ -121,8 +121,11 @@ impl Known {
         conv: &state::ConversationRow,
         reopened: bool,
     ) -> Result<Self> {
-        let rules = account.rules(conn).await?.to_vec();
-        let settings = account.settings.clone();
+        let (strategy, pooled_mode, max_queue_length) = (
+            account.settings.default_strategy,
+            account.settings.pooled_mode,
+            account.settings.max_queue_length,
+        );
         let facts = Facts {
             inbox_id: conv.inbox_id,
             channel: conv.channel.clone(),
@@ -132,12 +135,12 @@ impl Known {
             labels: conv.labels.clone(),
             first_message: conv.first_message.clone(),
         };
-        let target = rules::decide(&rules, &facts, settings.default_strategy);
+        let target = rules::decide(account.rules(conn).await?, &facts, strategy);
 
         // Back to the agent who served before.
         let preferred = if reopened {
             conv.last_agent_id.clone()
-        } else if target.strategy == Strategy::LastAgent && !settings.pooled_mode {
+        } else if target.strategy == Strategy::LastAgent && !pooled_mode {
             state::last_agent_of_contact(conn, &account.id, conv.contact_id).await?
         } else {
             None
@@ -161,7 +164,7 @@ impl Known {
         });
 
         // Only a queue with a maximum length needs counting.
-        let waiting = if settings.max_queue_length > 0 {
+        let waiting = if max_queue_length > 0 {
             state::queue(conn, &account.id)
                 .await?
                 .iter()

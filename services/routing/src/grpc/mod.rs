@@ -23,10 +23,6 @@ pub struct Api {
     pub(crate) live: Hub,
 }
 
-fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
-    Caller::of(r)
-}
-
 type PresenceStream = Pin<Box<dyn Stream<Item = Result<PresenceUpdate, Status>> + Send>>;
 type PositionStream = Pin<Box<dyn Stream<Item = Result<QueuePosition, Status>> + Send>>;
 type StatsStream = Pin<Box<dyn Stream<Item = Result<QueueStats, Status>> + Send>>;
@@ -34,7 +30,7 @@ type StatsStream = Pin<Box<dyn Stream<Item = Result<QueueStats, Status>> + Send>
 #[tonic::async_trait]
 impl RoutingService for Api {
     async fn create_team(&self, r: Request<CreateTeamRequest>) -> Result<Response<Team>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.create_team_impl(&c, r.into_inner()).await?,
         ))
@@ -44,14 +40,14 @@ impl RoutingService for Api {
         &self,
         r: Request<CreateAgentRequest>,
     ) -> Result<Response<Agent>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.create_agent_impl(&c, r.into_inner()).await?,
         ))
     }
 
     async fn get_agent(&self, r: Request<GetAgentRequest>) -> Result<Response<Agent>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_agent_impl(&c, r.into_inner()).await?,
         ))
@@ -61,7 +57,7 @@ impl RoutingService for Api {
         &self,
         r: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.list_agents_impl(&c, r.into_inner()).await?,
         ))
@@ -71,7 +67,7 @@ impl RoutingService for Api {
         &self,
         r: Request<UpdateAgentRequest>,
     ) -> Result<Response<Agent>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.update_agent_impl(&c, r.into_inner()).await?,
         ))
@@ -81,7 +77,7 @@ impl RoutingService for Api {
         &self,
         r: Request<SetPresenceRequest>,
     ) -> Result<Response<Agent>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.set_presence_impl(&c, r.into_inner()).await?,
         ))
@@ -91,7 +87,7 @@ impl RoutingService for Api {
         &self,
         r: Request<SetBusinessHoursRequest>,
     ) -> Result<Response<BusinessHours>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.set_hours_impl(&c, r.into_inner()).await?,
         ))
@@ -101,7 +97,7 @@ impl RoutingService for Api {
         &self,
         r: Request<GetBusinessHoursRequest>,
     ) -> Result<Response<BusinessHours>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_hours_impl(&c, r.into_inner()).await?,
         ))
@@ -111,7 +107,7 @@ impl RoutingService for Api {
         &self,
         r: Request<CreateRoutingRuleRequest>,
     ) -> Result<Response<RoutingRule>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.create_rule_impl(&c, r.into_inner()).await?,
         ))
@@ -121,7 +117,7 @@ impl RoutingService for Api {
         &self,
         r: Request<UpdateSettingsRequest>,
     ) -> Result<Response<RoutingSettings>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.update_settings_impl(&c, r.into_inner()).await?,
         ))
@@ -131,7 +127,7 @@ impl RoutingService for Api {
         &self,
         r: Request<AssignConversationRequest>,
     ) -> Result<Response<Assignment>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(self.assign_impl(&c, r.into_inner()).await?))
     }
 
@@ -139,7 +135,7 @@ impl RoutingService for Api {
         &self,
         r: Request<PickFromQueueRequest>,
     ) -> Result<Response<Assignment>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(self.pick_impl(&c, r.into_inner()).await?))
     }
 
@@ -147,7 +143,7 @@ impl RoutingService for Api {
         &self,
         r: Request<ListQueueRequest>,
     ) -> Result<Response<ListQueueResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.list_queue_impl(&c, r.into_inner()).await?,
         ))
@@ -157,7 +153,7 @@ impl RoutingService for Api {
         &self,
         r: Request<GetQueuePositionRequest>,
     ) -> Result<Response<QueuePosition>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_position_impl(&c, r.into_inner()).await?,
         ))
@@ -167,7 +163,7 @@ impl RoutingService for Api {
         &self,
         r: Request<GetQueueStatsRequest>,
     ) -> Result<Response<QueueStats>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_stats_impl(&c, r.into_inner()).await?,
         ))
@@ -177,12 +173,12 @@ impl RoutingService for Api {
         &self,
         r: Request<ListTeamsRequest>,
     ) -> Result<Response<ListTeamsResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(self.list_teams_impl(&c).await?))
     }
 
     async fn heartbeat(&self, r: Request<HeartbeatRequest>) -> Result<Response<Agent>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(self.heartbeat_impl(&c).await?))
     }
 
@@ -190,7 +186,7 @@ impl RoutingService for Api {
         &self,
         r: Request<ListRoutingRulesRequest>,
     ) -> Result<Response<ListRoutingRulesResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(self.list_rules_impl(&c).await?))
     }
 
@@ -198,7 +194,7 @@ impl RoutingService for Api {
         &self,
         r: Request<DeleteRoutingRuleRequest>,
     ) -> Result<Response<DeleteRoutingRuleResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         self.delete_rule_impl(&c, r.into_inner()).await?;
         Ok(Response::new(DeleteRoutingRuleResponse {}))
     }
@@ -207,7 +203,7 @@ impl RoutingService for Api {
         &self,
         r: Request<GetSettingsRequest>,
     ) -> Result<Response<RoutingSettings>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(self.get_settings_impl(&c).await?))
     }
 
@@ -215,7 +211,7 @@ impl RoutingService for Api {
         &self,
         r: Request<UnassignConversationRequest>,
     ) -> Result<Response<UnassignConversationResponse>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         self.unassign_impl(&c, r.into_inner()).await?;
         Ok(Response::new(UnassignConversationResponse {}))
     }
@@ -226,7 +222,7 @@ impl RoutingService for Api {
         &self,
         r: Request<WatchPresenceRequest>,
     ) -> Result<Response<Self::WatchPresenceStream>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(self.watch_presence_impl(c).await?))
     }
 
@@ -236,7 +232,7 @@ impl RoutingService for Api {
         &self,
         r: Request<GetQueuePositionRequest>,
     ) -> Result<Response<Self::WatchQueuePositionStream>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.watch_position_impl(c, r.into_inner()).await?,
         ))
@@ -248,7 +244,7 @@ impl RoutingService for Api {
         &self,
         r: Request<GetQueueStatsRequest>,
     ) -> Result<Response<Self::WatchQueueStatsStream>, Status> {
-        let c = caller(&r)?;
+        let c = Caller::of(&r)?;
         Ok(Response::new(
             self.watch_stats_impl(c, r.into_inner()).await?,
         ))
