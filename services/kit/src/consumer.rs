@@ -417,7 +417,8 @@ fn incoming(bus: &Bus, message: &async_nats::jetstream::Message) -> Option<Incom
     })
 }
 
-/// Applies several deliveries in one transaction (one commit, one inbox write): true
+/// Applies several deliveries in one transaction (one commit, one inbox write, one
+/// outbox write): true
 /// when every one was applied or was a duplicate. Anything else (a malformed
 /// delivery, a failing handler, a database error) rolls the whole batch back, for the
 /// caller to handle its deliveries one at a time.
@@ -443,7 +444,7 @@ async fn apply_batch<H: Handler>(
     // so two consumers' batches cannot deadlock on them.
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by(|a, b| events[*a].account_id.cmp(&events[*b].account_id));
-    let applied = async {
+    let applied = crate::outbox::deferred(async {
         let transaction = next_batch();
         let mut tx = pool.begin().await?;
         let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
@@ -478,9 +479,10 @@ async fn apply_batch<H: Handler>(
                 .instrument(span)
                 .await?;
         }
+        crate::outbox::flush(&mut tx).await?;
         tx.commit().await?;
         Ok::<_, HandlerError>(())
-    }
+    })
     .await;
     match applied {
         Ok(()) => true,
@@ -566,9 +568,13 @@ pub async fn apply<H: Handler>(
         tx.rollback().await?;
         return Ok(Outcome::Duplicate);
     }
-    handler.handle_in(&mut tx, event, next_batch()).await?;
-    tx.commit().await?;
-    Ok(Outcome::Applied)
+    crate::outbox::deferred(async {
+        handler.handle_in(&mut tx, event, next_batch()).await?;
+        crate::outbox::flush(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Outcome::Applied)
+    })
+    .await
 }
 
 /// Nak delay for the n-th delivery: 1s, 2s, 4s … capped at 60s.

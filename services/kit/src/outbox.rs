@@ -71,7 +71,7 @@ pub async fn emit<E: Event>(
     mut event: E,
 ) -> Result<(), sqlx::Error> {
     event.set_meta(origin.meta());
-    enqueue(conn, &OutboxEvent::of(&event)).await
+    enqueue(conn, OutboxEvent::of(&event)).await
 }
 
 /// How long the relay lets events gather after a partial batch.
@@ -99,24 +99,102 @@ pub fn wake() {
     WAKE.notify_waiters();
 }
 
-/// Writes `event` in the caller's transaction, with the current trace context; under
-/// [`tracked`], marks the work as having written events.
-pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> Result<(), sqlx::Error> {
-    let (traceparent, tracestate) = current_trace_headers();
+/// An event written to the outbox with the trace context it was emitted in.
+struct Pending {
+    event: OutboxEvent,
+    traceparent: String,
+    tracestate: Option<String>,
+}
+
+tokio::task_local! {
+    static DEFERRED: std::cell::RefCell<Vec<Pending>>;
+}
+
+/// Runs `work`, in which [`enqueue`] keeps events in memory instead of writing each
+/// one; `work` calls [`flush`] on its transaction before committing, which writes
+/// them all in one statement, in the order they were emitted. What is not flushed is
+/// dropped with the scope (a transaction rolled back). The kit's consumers apply
+/// their batches this way.
+pub async fn deferred<F: std::future::Future>(work: F) -> F::Output {
+    DEFERRED
+        .scope(std::cell::RefCell::new(Vec::new()), work)
+        .await
+}
+
+/// Writes the events [`deferred`] is holding in the caller's transaction.
+pub async fn flush(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let rows = DEFERRED
+        .try_with(|rows| std::mem::take(&mut *rows.borrow_mut()))
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut subjects = Vec::with_capacity(rows.len());
+    let mut types = Vec::with_capacity(rows.len());
+    let mut aggregates = Vec::with_capacity(rows.len());
+    let mut payloads = Vec::with_capacity(rows.len());
+    let mut parents = Vec::with_capacity(rows.len());
+    let mut states = Vec::with_capacity(rows.len());
+    let mut times = Vec::with_capacity(rows.len());
+    for r in rows {
+        ids.push(r.event.event_id);
+        subjects.push(format!("{}.{}", r.event.account_id, r.event.kind));
+        types.push(r.event.event_type);
+        aggregates.push(r.event.ce_subject);
+        payloads.push(r.event.payload);
+        parents.push(r.traceparent);
+        states.push(r.tracestate);
+        times.push(r.event.occurred_at);
+    }
     sqlx::query(
         "INSERT INTO outbox (event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         SELECT event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::timestamptz[])
+              WITH ORDINALITY AS e(event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at, n)
+         ORDER BY n",
     )
-    .bind(event.event_id)
-    .bind(format!("{}.{}", event.account_id, event.kind))
-    .bind(&event.event_type)
-    .bind(&event.ce_subject)
-    .bind(&event.payload)
-    .bind(traceparent)
-    .bind(tracestate)
-    .bind(event.occurred_at)
+    .bind(&ids)
+    .bind(&subjects)
+    .bind(&types)
+    .bind(&aggregates)
+    .bind(&payloads)
+    .bind(&parents)
+    .bind(&states)
+    .bind(&times)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Writes `event` in the caller's transaction, with the current trace context (under
+/// [`deferred`], keeps it for [`flush`]); under [`tracked`], marks the work as having
+/// written events.
+pub async fn enqueue(conn: &mut PgConnection, event: OutboxEvent) -> Result<(), sqlx::Error> {
+    let (traceparent, tracestate) = current_trace_headers();
+    let mut row = Some(Pending {
+        event,
+        traceparent,
+        tracestate,
+    });
+    let _ = DEFERRED.try_with(|rows| rows.borrow_mut().extend(row.take()));
+    // Still here when no deferral is in scope.
+    if let Some(row) = row {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(row.event.event_id)
+        .bind(format!("{}.{}", row.event.account_id, row.event.kind))
+        .bind(&row.event.event_type)
+        .bind(&row.event.ce_subject)
+        .bind(&row.event.payload)
+        .bind(row.traceparent)
+        .bind(row.tracestate)
+        .bind(row.event.occurred_at)
+        .execute(&mut *conn)
+        .await?;
+    }
     let _ = ENQUEUED.try_with(|flag| flag.set(true));
     Ok(())
 }

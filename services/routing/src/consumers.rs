@@ -9,6 +9,8 @@ use helpdesk_proto::conversation::v1::{
     ChannelKind, Conversation, ConversationCreated, ConversationRated, ConversationStatus,
     ConversationStatusChanged, MessageCreated, MessageKind,
 };
+use std::collections::{HashMap, HashSet};
+
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -32,18 +34,26 @@ pub fn consumer() -> Consumer<ConversationEvents> {
 /// share one engine session: each account is locked and read once per batch.
 #[derive(Default)]
 pub struct ConversationEvents {
-    session: tokio::sync::Mutex<Option<(u64, engine::Session)>>,
+    batch: tokio::sync::Mutex<Option<(u64, Batch)>>,
+}
+
+/// What the handlers of one consumer transaction share.
+#[derive(Default)]
+struct Batch {
+    session: engine::Session,
+    /// Conversations whose first customer message this transaction has written.
+    first_message_known: HashSet<Uuid>,
 }
 
 impl ConversationEvents {
-    /// The engine session of transaction `batch` (a new one for a new transaction).
-    async fn session(&self, batch: u64) -> tokio::sync::MappedMutexGuard<'_, engine::Session> {
-        let mut slot = self.session.lock().await;
+    /// The shared state of transaction `batch` (new for a new transaction).
+    async fn batch(&self, batch: u64) -> tokio::sync::MappedMutexGuard<'_, Batch> {
+        let mut slot = self.batch.lock().await;
         if slot.as_ref().is_some_and(|(b, _)| *b != batch) {
             *slot = None;
         }
         tokio::sync::MutexGuard::map(slot, |s| {
-            &mut s.get_or_insert_with(|| (batch, engine::Session::new())).1
+            &mut s.get_or_insert_with(|| (batch, Batch::default())).1
         })
     }
 }
@@ -51,7 +61,7 @@ impl ConversationEvents {
 fn projection(
     account: &str,
     c: &Conversation,
-    contact_attributes: std::collections::HashMap<String, String>,
+    contact_attributes: HashMap<String, String>,
     first_message: String,
 ) -> Result<state::ConversationRow, HandlerError> {
     let parse = |s: &str, what: &str| {
@@ -76,18 +86,18 @@ fn projection(
     })
 }
 
-/// Refreshes the projection from an event's conversation; `None` when a newer change
-/// was applied already.
+/// Refreshes the projection from an event's conversation and returns it as stored,
+/// with whether it is placed; `None` when a newer change was applied already.
 async fn project<E: helpdesk_kit::event::Event>(
     conn: &mut PgConnection,
     d: &Delivery<E>,
     conv: Option<&Conversation>,
-    contact_attributes: std::collections::HashMap<String, String>,
+    contact_attributes: HashMap<String, String>,
     first_message: String,
-) -> Result<Option<state::ConversationRow>, HandlerError> {
+) -> Result<Option<(state::ConversationRow, bool)>, HandlerError> {
     let conv = conv.ok_or_else(|| HandlerError::Poison("no conversation".into()))?;
     let row = projection(&d.account_id, conv, contact_attributes, first_message)?;
-    Ok(state::upsert_conversation(conn, &row).await?.then_some(row))
+    Ok(state::upsert_conversation(conn, &row).await?)
 }
 
 /// Routing decides on its own account of the event: the system acts, in the event's
@@ -109,11 +119,15 @@ impl On<ConversationCreated> for ConversationEvents {
             .map(|c| c.custom_attributes.clone())
             .unwrap_or_default();
         let conv = e.conversation.as_ref();
-        let Some(row) = project(conn, d, conv, attrs, e.initial_message.clone()).await? else {
+        let first = e.initial_message.clone();
+        let Some((row, placed)) = project(conn, d, conv, attrs, first).await? else {
             return Ok(()); // a newer change was already applied
         };
-        let mut session = self.session(d.batch).await;
-        engine::route_in(conn, &mut session, &origin(d), row.id, false).await?;
+        let mut batch = self.batch(d.batch).await;
+        if !row.first_message.is_empty() {
+            batch.first_message_known.insert(row.id);
+        }
+        engine::route_row(conn, &mut batch.session, &origin(d), &row, placed, false).await?;
         Ok(())
     }
 }
@@ -126,17 +140,18 @@ impl On<ConversationStatusChanged> for ConversationEvents {
     ) -> Result<(), HandlerError> {
         let e = &d.event;
         let conv = e.conversation.as_ref();
-        let Some(row) = project(conn, d, conv, Default::default(), String::new()).await? else {
+        let Some((row, placed)) = project(conn, d, conv, HashMap::new(), String::new()).await?
+        else {
             return Ok(()); // a newer change was already applied
         };
         let assignee = conv.map(|c| c.assignee_id.as_str()).unwrap_or_default();
         let to = ConversationStatus::try_from(e.to).unwrap_or_default();
-        let mut session = self.session(d.batch).await;
+        let session = &mut self.batch(d.batch).await.session;
         if to == ConversationStatus::Open {
             let reopened = e.from != ConversationStatus::Open as i32;
-            engine::route_in(conn, &mut session, &origin(d), row.id, reopened).await?;
+            engine::route_row(conn, session, &origin(d), &row, placed, reopened).await?;
         } else {
-            engine::release_in(conn, &mut session, &origin(d), row.id).await?;
+            engine::release_in(conn, session, &origin(d), row.id).await?;
             if to == ConversationStatus::Resolved && !assignee.is_empty() {
                 directory::credit(conn, &d.account_id, assignee, 1, None).await?;
             }
@@ -151,13 +166,20 @@ impl On<MessageCreated> for ConversationEvents {
         conn: &mut PgConnection,
         d: &Delivery<MessageCreated>,
     ) -> Result<(), HandlerError> {
-        if let Some(m) = d
+        let Some(m) = d
             .event
             .message
             .as_ref()
             .filter(|m| m.kind == MessageKind::Incoming as i32)
-            && let Ok(id) = m.conversation_id.parse::<Uuid>()
-        {
+        else {
+            return Ok(());
+        };
+        let Ok(id) = m.conversation_id.parse::<Uuid>() else {
+            return Ok(());
+        };
+        // Usually the conversation's creation, just applied, carried it.
+        let mut batch = self.batch(d.batch).await;
+        if batch.first_message_known.insert(id) {
             state::set_first_message(conn, &d.account_id, id, &m.content).await?;
         }
         Ok(())

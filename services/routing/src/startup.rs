@@ -63,7 +63,7 @@ async fn sweep(pool: PgPool, stop: CancellationToken) {
         for account in accounts {
             let (result, enqueued) = outbox::tracked(async {
                 let mut tx = pool.begin().await?;
-                engine::dispatch(&mut tx, &Origin::system(&account), None).await?;
+                engine::dispatch(&mut tx, &Origin::system(&account)).await?;
                 tx.commit().await?;
                 Ok::<_, helpdesk_kit::error::Error>(())
             })

@@ -74,6 +74,14 @@ struct Target {
     tokens: Tokens,
 }
 
+/// Now, in microseconds since the epoch.
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 fn micros(meta: Option<&EventMeta>) -> Option<i64> {
     let t = meta?.occurred_at.as_ref()?;
     Some(t.seconds * 1_000_000 + i64::from(t.nanos) / 1000)
@@ -186,13 +194,17 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
     let chats = args.chats;
     let collect = tokio::spawn(async move {
         let mut created: HashMap<String, i64> = HashMap::new();
+        let mut published: HashMap<String, i64> = HashMap::new();
         let mut assigned: HashMap<String, i64> = HashMap::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
         while assigned.len() < chats && tokio::time::Instant::now() < deadline {
             tokio::select! {
                 Some(m) = created_sub.next() => {
                     if let Ok(e) = ConversationCreated::decode(m.payload)
-                        && let (Some(c), Some(t)) = (e.conversation, micros(e.meta.as_ref())) { created.insert(c.id, t); }
+                        && let (Some(c), Some(t)) = (e.conversation, micros(e.meta.as_ref())) {
+                        published.insert(c.id.clone(), now_micros());
+                        created.insert(c.id, t);
+                    }
                 }
                 Some(m) = assigned_sub.next() => {
                     if let Ok(e) = ConversationAssigned::decode(m.payload)
@@ -201,7 +213,7 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
-        (created, assigned)
+        (created, published, assigned)
     });
 
     let started = Instant::now();
@@ -232,13 +244,25 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
         c.await?.context("StartConversation")?;
     }
     let start_phase = started.elapsed();
-    let (created, assigned) = collect.await?;
+    let (created, published, assigned) = collect.await?;
     let all = started.elapsed();
     let mut latencies: Vec<u64> = assigned
         .iter()
         .filter_map(|(id, at)| created.get(id).map(|c| (at - c).max(0) as u64))
         .collect();
     latencies.sort_unstable();
+    // The two halves: until the event reached NATS (the conversation service's commit
+    // and relay), and from there to the assignment (routing).
+    let mut relayed: Vec<u64> = published
+        .iter()
+        .filter_map(|(id, at)| created.get(id).map(|c| (at - c).max(0) as u64))
+        .collect();
+    relayed.sort_unstable();
+    let mut routed: Vec<u64> = assigned
+        .iter()
+        .filter_map(|(id, at)| published.get(id).map(|p| (at - p).max(0) as u64))
+        .collect();
+    routed.sort_unstable();
     let first = created.values().min().copied().unwrap_or(0);
     let last = assigned.values().max().copied().unwrap_or(0);
     let span_s = ((last - first) as f64 / 1e6).max(1e-6);
@@ -273,6 +297,11 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
     println!(
         "conversation.created -> routing.assigned: {}",
         load::summary(&latencies)
+    );
+    println!(
+        "  of which conversation.created -> on NATS: {}; on NATS -> routing.assigned: {}",
+        load::summary(&relayed),
+        load::summary(&routed)
     );
     anyhow::ensure!(assigned.len() == args.chats, "not every chat was assigned");
     Ok(())

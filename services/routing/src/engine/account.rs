@@ -26,6 +26,8 @@ pub(super) struct Account {
     rules: Option<Vec<rules::Rule>>,
     /// Business hours by scope and id, once read.
     hours: HashMap<(&'static str, Uuid), Option<config::HoursRow>>,
+    /// The queue in order, once read; the queue operations keep it equal to the table.
+    queue: Option<Vec<state::QueueRow>>,
 }
 
 impl Account {
@@ -46,6 +48,7 @@ impl Account {
             agents,
             rules: None,
             hours: HashMap::new(),
+            queue: None,
         })
     }
 
@@ -75,6 +78,42 @@ impl Account {
         let hours = config::hours(conn, &self.id, scope, id).await?;
         self.hours.insert((scope, id), hours.clone());
         Ok(hours)
+    }
+
+    /// The account's queue in order (priority class, then time entered), read on
+    /// first use.
+    pub async fn queue(&mut self, conn: &mut PgConnection) -> Result<&[state::QueueRow]> {
+        if self.queue.is_none() {
+            self.queue = Some(state::queue(conn, &self.id).await?);
+        }
+        Ok(self.queue.as_deref().unwrap_or_default())
+    }
+
+    /// Takes the queue out of the context to work on it; give it back with
+    /// [`Account::put_queue`].
+    pub async fn take_queue(&mut self, conn: &mut PgConnection) -> Result<Vec<state::QueueRow>> {
+        self.queue(conn).await?;
+        Ok(self.queue.take().unwrap_or_default())
+    }
+
+    /// Gives back the queue taken with [`Account::take_queue`], as it now is.
+    pub fn put_queue(&mut self, queue: Vec<state::QueueRow>) {
+        self.queue = Some(queue);
+    }
+
+    /// A row was just written to the queue table.
+    pub fn queued(&mut self, row: &state::QueueRow) {
+        if let Some(queue) = &mut self.queue {
+            let at = queue.partition_point(|q| q.order_key() < row.order_key());
+            queue.insert(at, row.clone());
+        }
+    }
+
+    /// A conversation was just taken out of the queue table.
+    pub fn dequeued(&mut self, conversation_id: Uuid) {
+        if let Some(queue) = &mut self.queue {
+            queue.retain(|q| q.conversation_id != conversation_id);
+        }
     }
 
     /// The context's own copy of an online agent.

@@ -32,6 +32,7 @@ pub async fn fall_back(
         queue::overflow(
             conn,
             origin,
+            &mut account,
             conversation_id,
             entry.team_id,
             NO_SKILLED_AGENT,
@@ -42,7 +43,7 @@ pub async fn fall_back(
     }
     state::update_entry(conn, &entry).await?;
     entry_timers::schedule(conn, &account.settings, &entry).await?;
-    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    queue::assign_waiting(conn, origin, &mut account).await?;
     Ok(())
 }
 
@@ -61,6 +62,7 @@ pub async fn wait_exceeded(
     queue::overflow(
         conn,
         origin,
+        &mut account,
         conversation_id,
         entry.team_id,
         WAIT_EXCEEDED,
@@ -72,6 +74,6 @@ pub async fn wait_exceeded(
         entry.stage = 2;
         state::update_entry(conn, &entry).await?;
     }
-    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    queue::assign_waiting(conn, origin, &mut account).await?;
     Ok(())
 }

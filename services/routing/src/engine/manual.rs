@@ -52,7 +52,7 @@ pub async fn assign_manually(
         )));
     }
     let queued = state::queued(conn, &account.id, conversation_id).await?;
-    queue::leave(conn, &account, conversation_id).await?;
+    queue::leave(conn, &mut account, conversation_id).await?;
     let waited_s = queued
         .as_ref()
         .map(|q| queue::waited(q, Utc::now()))
@@ -71,7 +71,7 @@ pub async fn assign_manually(
         waited_s,
     )
     .await?;
-    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    queue::assign_waiting(conn, origin, &mut account).await?;
     Ok(row)
 }
 
@@ -97,9 +97,9 @@ pub async fn unassign(
     };
     outbox::emit(conn, origin, event).await?;
     if requeue {
-        queue::requeue(conn, &account, &released).await?;
+        queue::requeue(conn, &mut account, &released).await?;
     }
-    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    queue::assign_waiting(conn, origin, &mut account).await?;
     Ok(())
 }
 
@@ -151,7 +151,7 @@ pub async fn pick(
         return Err(Error::FailedPrecondition("you are at capacity".into()));
     }
     let entry = entry.clone();
-    queue::leave(conn, &account, entry.conversation_id).await?;
+    queue::leave(conn, &mut account, entry.conversation_id).await?;
     // Online, so the context holds the agent: its load stays current there.
     let seat = account.agent_mut(agent_id).unwrap_or(&mut agent);
     let row = seat::assign_to(
@@ -165,6 +165,6 @@ pub async fn pick(
         queue::waited(&entry, Utc::now()),
     )
     .await?;
-    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    queue::assign_waiting(conn, origin, &mut account).await?;
     Ok(row)
 }

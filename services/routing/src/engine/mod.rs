@@ -33,4 +33,4 @@ pub use escalation::{fall_back, wait_exceeded};
 pub use manual::{assign_manually, pick, unassign};
 pub use presence::{IDLE_TIMER, set_presence};
 pub use queue::{dispatch, estimate};
-pub use route::{release, release_in, route, route_in};
+pub use route::{release, release_in, route, route_in, route_row};

@@ -52,9 +52,9 @@ pub async fn set_presence(
                 ..Default::default()
             };
             outbox::emit(conn, origin, event).await?;
-            queue::requeue(conn, &account, &a).await?;
+            queue::requeue(conn, &mut account, &a).await?;
         }
     }
-    queue::assign_waiting(conn, origin, &mut account, None).await?;
+    queue::assign_waiting(conn, origin, &mut account).await?;
     Ok(before)
 }

@@ -49,15 +49,10 @@ pub fn estimate(position: i32, agents: usize, handle_seconds: f64, opens_in: i64
 }
 
 /// Assigns every queued chat that an online agent with room can take, in queue order,
-/// then publishes the positions that moved. `fresh` is a chat just queued whose
-/// position goes out in its `routing.queued` event instead. Returns assigned ids.
-pub async fn dispatch(
-    conn: &mut PgConnection,
-    origin: &Origin,
-    fresh: Option<Uuid>,
-) -> Result<Vec<Uuid>> {
+/// then publishes the positions that moved. Returns assigned ids.
+pub async fn dispatch(conn: &mut PgConnection, origin: &Origin) -> Result<Vec<Uuid>> {
     let mut account = Account::lock(conn, &origin.account).await?;
-    assign_waiting(conn, origin, &mut account, fresh).await
+    assign_waiting(conn, origin, &mut account).await
 }
 
 /// [`dispatch`] within an operation that holds the lock and the context.
@@ -65,18 +60,67 @@ pub(super) async fn assign_waiting(
     conn: &mut PgConnection,
     origin: &Origin,
     account: &mut Account,
+) -> Result<Vec<Uuid>> {
+    Ok(admit(conn, origin, account, None).await?.assigned)
+}
+
+/// What [`admit`] did.
+pub(super) struct Admitted {
+    /// Conversations assigned, in queue order.
+    pub assigned: Vec<Uuid>,
+    /// The new entry as stored in the queue (with its position and estimate), when it
+    /// could not be assigned at once.
+    pub waiting: Option<state::QueueRow>,
+}
+
+/// [`assign_waiting`] with a new entry taking its place in the queue first. The new
+/// entry is written to the queue (with its timers) only when no agent takes it at
+/// once; its position goes out in the caller's `routing.queued` event, not in a
+/// position change.
+pub(super) async fn admit(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    account: &mut Account,
+    fresh: Option<state::QueueRow>,
+) -> Result<Admitted> {
+    // On an error the transaction rolls back and the context goes with it.
+    let mut entries = account.take_queue(conn).await?;
+    let fresh_id = fresh.as_ref().map(|f| f.conversation_id);
+    if let Some(f) = fresh {
+        let at = entries.partition_point(|q| q.order_key() < f.order_key());
+        entries.insert(at, f);
+    }
+    let assigned = seat_waiting(conn, origin, account, &mut entries, fresh_id).await?;
+    let waiting = fresh_id.and_then(|id| entries.iter().position(|q| q.conversation_id == id));
+    if let Some(i) = waiting {
+        enqueue_row(conn, account, &entries[i]).await?;
+    }
+    publish_positions(conn, origin, account, &mut entries, fresh_id).await?;
+    let waiting = waiting.map(|i| entries[i].clone());
+    account.put_queue(entries);
+    Ok(Admitted { assigned, waiting })
+}
+
+/// Seats the entries of `entries` an agent can take now, removing them from it (and
+/// from the queue table, except `fresh`, which is not stored yet).
+async fn seat_waiting(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    account: &mut Account,
+    entries: &mut Vec<state::QueueRow>,
     fresh: Option<Uuid>,
 ) -> Result<Vec<Uuid>> {
-    let entries = state::queue(conn, &account.id).await?;
-    if entries.is_empty() {
+    // Pooled mode: chats wait until an agent picks them (or a supervisor assigns).
+    if entries.is_empty() || account.settings.pooled_mode {
         return Ok(Vec::new());
     }
     let now = Utc::now();
     let mut assigned = Vec::new();
-    // Pooled mode: chats wait until an agent picks them (or a supervisor assigns).
-    let automatic = !account.settings.pooled_mode;
-    for e in entries.iter().filter(|_| automatic) {
+    let mut i = 0;
+    while i < entries.len() {
+        let e = &entries[i];
         if e.not_before.is_some_and(|t| t > now) {
+            i += 1;
             continue;
         }
         let skills: &[String] = if e.stage == 0 {
@@ -90,44 +134,46 @@ pub(super) async fn assign_waiting(
             channel: &e.channel,
         };
         let strategy = Strategy::from_storage(&e.strategy);
-        let Some(i) = select::choose(&account.agents, &need, strategy, None) else {
+        let Some(agent) = select::choose(&account.agents, &need, strategy, None) else {
+            i += 1;
             continue;
         };
-        leave(conn, account, e.conversation_id).await?;
+        let e = entries.remove(i);
+        if Some(e.conversation_id) != fresh {
+            leave_stored(conn, &account.id, e.conversation_id).await?;
+        }
         seat::assign_to(
             conn,
             origin,
             e.conversation_id,
-            &mut account.agents[i],
+            &mut account.agents[agent],
             e.team_id,
             &e.channel,
             AssignReason::Routed,
-            waited(e, now),
+            waited(&e, now),
         )
         .await?;
         assigned.push(e.conversation_id);
     }
-    if entries.len() > assigned.len() {
-        publish_positions(conn, origin, account, &entries, &assigned, fresh).await?;
-    }
     Ok(assigned)
 }
 
+/// Stores the positions and estimates of `entries` that changed and publishes the
+/// positions that moved (not `fresh`'s: its `routing.queued` event carries it).
 async fn publish_positions(
     conn: &mut PgConnection,
     origin: &Origin,
     account: &Account,
-    entries: &[state::QueueRow],
-    assigned: &[Uuid],
+    entries: &mut [state::QueueRow],
     fresh: Option<Uuid>,
 ) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let handle = handle_seconds(conn, &account.id, &account.settings).await?;
     let now = Utc::now();
     let mut next: HashMap<Option<Uuid>, i32> = HashMap::new();
-    for e in entries
-        .iter()
-        .filter(|e| !assigned.contains(&e.conversation_id))
-    {
+    for e in entries.iter_mut() {
         let position = next.entry(e.team_id).or_insert(0);
         *position += 1;
         let serving = serving(&account.agents, e.team_id);
@@ -137,7 +183,10 @@ async fn publish_positions(
             continue;
         }
         state::set_position(conn, &account.id, e.conversation_id, *position, est).await?;
-        if Some(e.conversation_id) != fresh && *position != e.position {
+        let moved = *position != e.position;
+        e.position = *position;
+        e.estimate_secs = est;
+        if Some(e.conversation_id) != fresh && moved {
             let event = QueuePositionChanged {
                 conversation_id: e.conversation_id.to_string(),
                 team_id: e.team_id.map(|t| t.to_string()).unwrap_or_default(),
@@ -162,6 +211,17 @@ fn serving(agents: &[Candidate], team: Option<Uuid>) -> usize {
 /// Puts an entry in the queue and schedules its timers.
 pub(super) async fn enqueue(
     conn: &mut PgConnection,
+    account: &mut Account,
+    entry: &state::QueueRow,
+) -> Result<()> {
+    enqueue_row(conn, account, entry).await?;
+    account.queued(entry);
+    Ok(())
+}
+
+/// Writes an entry and its timers (the context's queue is the caller's).
+async fn enqueue_row(
+    conn: &mut PgConnection,
     account: &Account,
     entry: &state::QueueRow,
 ) -> Result<()> {
@@ -173,7 +233,7 @@ pub(super) async fn enqueue(
 /// without skill requirements, behind those already waiting.
 pub(super) async fn requeue(
     conn: &mut PgConnection,
-    account: &Account,
+    account: &mut Account,
     a: &state::AssignmentRow,
 ) -> Result<()> {
     let entry = state::QueueRow {
@@ -184,7 +244,7 @@ pub(super) async fn requeue(
         priority_class: class_rank(PriorityClass::Normal),
         strategy: Strategy::LeastBusy.storage_name().to_string(),
         channel: a.channel.clone(),
-        enqueued_at: Utc::now(),
+        enqueued_at: now_micros(),
         stage: 1,
         not_before: None,
         position: 0,
@@ -196,14 +256,32 @@ pub(super) async fn requeue(
 /// Takes a conversation out of the queue; true when it was queued.
 pub(super) async fn leave(
     conn: &mut PgConnection,
-    account: &Account,
+    account: &mut Account,
     conversation_id: Uuid,
 ) -> Result<bool> {
-    let dequeued = state::dequeue(conn, &account.id, conversation_id).await?;
+    let dequeued = leave_stored(conn, &account.id, conversation_id).await?;
+    account.dequeued(conversation_id);
+    Ok(dequeued)
+}
+
+/// [`leave`] in the table only (the context's queue is the caller's).
+async fn leave_stored(
+    conn: &mut PgConnection,
+    account: &str,
+    conversation_id: Uuid,
+) -> Result<bool> {
+    let dequeued = state::dequeue(conn, account, conversation_id).await?;
     if dequeued {
         entry_timers::cancel(conn, conversation_id).await?;
     }
     Ok(dequeued)
+}
+
+/// Now, to the microsecond the database keeps, so that a queue entry in memory
+/// orders as its row does.
+pub(super) fn now_micros() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
 }
 
 /// Records an overflow from `from_team` and its event. Leaving a message takes the
@@ -211,12 +289,12 @@ pub(super) async fn leave(
 pub(super) async fn overflow(
     conn: &mut PgConnection,
     origin: &Origin,
+    account: &mut Account,
     conversation_id: Uuid,
     from_team: Option<Uuid>,
     reason: &str,
     to: &Overflow,
 ) -> Result<()> {
-    let account = &origin.account;
     let (action, to_team_id, message) = match to {
         Overflow::Team(team) => (OverflowAction::OverflowTeam, team.to_string(), ""),
         Overflow::LeaveMessage(message) => (
@@ -227,7 +305,7 @@ pub(super) async fn overflow(
     };
     state::log_overflow(
         conn,
-        account,
+        &account.id,
         conversation_id,
         from_team,
         action.storage_name(),
@@ -245,8 +323,9 @@ pub(super) async fn overflow(
     };
     outbox::emit(conn, origin, event).await?;
     if action == OverflowAction::LeaveMessage {
-        state::dequeue(conn, account, conversation_id).await?;
+        state::dequeue(conn, &account.id, conversation_id).await?;
         entry_timers::cancel(conn, conversation_id).await?;
+        account.dequeued(conversation_id);
     }
     Ok(())
 }

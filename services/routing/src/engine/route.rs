@@ -43,11 +43,26 @@ pub async fn route_in(
     let Some((conv, placed)) = state::routable(conn, &account.id, conversation_id).await? else {
         return Ok(());
     };
+    route_row(conn, session, origin, &conv, placed, reopened).await
+}
+
+/// [`route_in`] of a conversation whose projection the caller has just read or
+/// written: `placed` says whether it is already assigned or queued.
+pub async fn route_row(
+    conn: &mut PgConnection,
+    session: &mut Session,
+    origin: &Origin,
+    conv: &state::ConversationRow,
+    placed: bool,
+    reopened: bool,
+) -> Result<()> {
     if conv.status != "open" || placed {
         return Ok(());
     }
-    let known = Known::load(conn, account, &conv, reopened).await?;
-    let now = Utc::now();
+    let conversation_id = conv.id;
+    let account = session.account(conn, &origin.account).await?;
+    let known = Known::load(conn, account, conv, reopened).await?;
+    let now = queue::now_micros();
     let decision = route::decide(&Situation {
         channel: &conv.channel,
         reopened,
@@ -86,7 +101,16 @@ pub async fn route_in(
             message,
         } => {
             let to = Overflow::LeaveMessage(message);
-            queue::overflow(conn, origin, conversation_id, from_team_id, reason, &to).await
+            queue::overflow(
+                conn,
+                origin,
+                account,
+                conversation_id,
+                from_team_id,
+                reason,
+                &to,
+            )
+            .await
         }
         RouteDecision::Enqueue(entry) => {
             enqueue(
@@ -165,7 +189,8 @@ impl Known {
 
         // Only a queue with a maximum length needs counting.
         let waiting = if max_queue_length > 0 {
-            state::queue(conn, &account.id)
+            account
+                .queue(conn)
                 .await?
                 .iter()
                 .filter(|q| q.team_id == target.team_id)
@@ -195,7 +220,8 @@ async fn enqueue(
 ) -> Result<()> {
     if let Some(o) = &entry.overflowed {
         let to = Overflow::Team(o.to_team_id);
-        queue::overflow(conn, origin, conversation_id, o.from_team_id, o.reason, &to).await?;
+        let (from, reason) = (o.from_team_id, o.reason);
+        queue::overflow(conn, origin, account, conversation_id, from, reason, &to).await?;
     }
     let row = state::QueueRow {
         account_id: account.id.clone(),
@@ -211,15 +237,11 @@ async fn enqueue(
         position: 0,
         estimate_secs: 0,
     };
-    queue::enqueue(conn, account, &row).await?;
-    let assigned = queue::assign_waiting(conn, origin, account, Some(conversation_id)).await?;
-    if assigned.contains(&conversation_id) {
-        return Ok(());
-    }
-    let stored = state::queued(conn, &account.id, conversation_id).await?;
-    let (position, estimate) = stored
-        .map(|q| (q.position, q.estimate_secs))
-        .unwrap_or((0, 0));
+    let admitted = queue::admit(conn, origin, account, Some(row)).await?;
+    let Some(waiting) = admitted.waiting else {
+        return Ok(()); // assigned at once
+    };
+    let (position, estimate) = (waiting.position, waiting.estimate_secs);
     let event = ConversationQueued {
         conversation_id: conversation_id.to_string(),
         team_id: entry.team_id.map(|t| t.to_string()).unwrap_or_default(),
@@ -259,7 +281,7 @@ pub async fn release_in(
     }
     let dequeued = queue::leave(conn, account, conversation_id).await?;
     if freed.is_some() || dequeued {
-        queue::assign_waiting(conn, origin, account, None).await?;
+        queue::assign_waiting(conn, origin, account).await?;
     }
     Ok(())
 }

@@ -334,7 +334,7 @@ impl Api {
         directory::update_agent(&mut tx, &row).await?;
         directory::set_teams_and_skills(&mut tx, c.account(), &row.id, &teams, &skills).await?;
         // More room, new teams or skills: waiting chats may fit now.
-        engine::dispatch(&mut tx, &origin, None).await?;
+        engine::dispatch(&mut tx, &origin).await?;
         let view = directory::agent_views(&mut tx, c.account(), Some(&row.id), false, None).await?;
         tx.commit().await?;
         view.first()

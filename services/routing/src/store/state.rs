@@ -29,21 +29,24 @@ pub struct ConversationRow {
 const CONV_COLUMNS: &str = "account_id, id, inbox_id, contact_id, channel, status, priority, labels, attributes, \
     contact_attributes, first_message, last_agent_id, last_team_id, version";
 
-/// Inserts or refreshes the projection (keeps first message and last agent). Returns
-/// false when the stored projection is already newer (a late, stale event).
+/// Inserts or refreshes the projection (keeps first message and last agent) and
+/// returns it as stored with whether it is placed (assigned or queued), as
+/// [`routable`] does; `None` when the stored projection is already newer (a late,
+/// stale event).
 pub async fn upsert_conversation(
     conn: &mut PgConnection,
     c: &ConversationRow,
-) -> Result<bool, sqlx::Error> {
-    let applied = sqlx::query(
-        "INSERT INTO conversations (account_id, id, inbox_id, contact_id, channel, status, priority, labels, attributes,
+) -> Result<Option<(ConversationRow, bool)>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "INSERT INTO conversations AS c (account_id, id, inbox_id, contact_id, channel, status, priority, labels, attributes,
              contact_attributes, first_message, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (account_id, id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority,
              labels = EXCLUDED.labels, attributes = EXCLUDED.attributes, version = EXCLUDED.version,
-             first_message = CASE WHEN conversations.first_message = '' THEN EXCLUDED.first_message ELSE conversations.first_message END
-         WHERE conversations.version <= EXCLUDED.version",
-    )
+             first_message = CASE WHEN c.first_message = '' THEN EXCLUDED.first_message ELSE c.first_message END
+         WHERE c.version <= EXCLUDED.version
+         RETURNING {CONV_COLUMNS}, {PLACED}"
+    ))
     .bind(&c.account_id)
     .bind(c.id)
     .bind(c.inbox_id)
@@ -56,11 +59,15 @@ pub async fn upsert_conversation(
     .bind(&c.contact_attributes)
     .bind(&c.first_message)
     .bind(c.version)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(applied == 1)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((ConversationRow::from_row(&r)?, r.try_get("placed")?)))
+        .transpose()
 }
+
+/// Whether conversation `c` is assigned or queued, as a `placed` column.
+const PLACED: &str = "EXISTS (SELECT 1 FROM assignments a WHERE a.account_id = c.account_id AND a.conversation_id = c.id)
+    OR EXISTS (SELECT 1 FROM queue q WHERE q.account_id = c.account_id AND q.conversation_id = c.id) AS placed";
 
 /// One projected conversation.
 pub async fn conversation(
@@ -85,10 +92,7 @@ pub async fn routable(
     id: Uuid,
 ) -> Result<Option<(ConversationRow, bool)>, sqlx::Error> {
     let row = sqlx::query(&format!(
-        "SELECT {CONV_COLUMNS},
-                EXISTS (SELECT 1 FROM assignments a WHERE a.account_id = c.account_id AND a.conversation_id = c.id)
-                OR EXISTS (SELECT 1 FROM queue q WHERE q.account_id = c.account_id AND q.conversation_id = c.id) AS placed
-         FROM conversations c WHERE account_id = $1 AND id = $2"
+        "SELECT {CONV_COLUMNS}, {PLACED} FROM conversations c WHERE account_id = $1 AND id = $2"
     ))
     .bind(account)
     .bind(id)
@@ -145,6 +149,13 @@ pub struct QueueRow {
     pub not_before: Option<DateTime<Utc>>,
     pub position: i32,
     pub estimate_secs: i32,
+}
+
+impl QueueRow {
+    /// The queue's order: priority class, time entered, conversation id.
+    pub fn order_key(&self) -> (i32, DateTime<Utc>, Uuid) {
+        (self.priority_class, self.enqueued_at, self.conversation_id)
+    }
 }
 
 const QUEUE_COLUMNS: &str = "account_id, conversation_id, team_id, required_skills, priority_class, strategy, channel, \
