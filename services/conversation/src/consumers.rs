@@ -44,44 +44,49 @@ async fn load<E: Event>(
     d: &Delivery<E>,
     conversation_id: &str,
 ) -> Result<ConversationRow, HandlerError> {
-    let id = conversation_id.parse::<Uuid>().map_err(|_| {
+    let id = conversation_id_of::<E>(conversation_id)?;
+    store::conversations::get(conn, &d.account_id, id, Scope::Account, true)
+        .await?
+        .ok_or_else(|| not_found(d, id))
+}
+
+/// The event's conversation, locked, once `sequence` is recorded as the newest routing
+/// assignment change applied to it; `None` when a newer one was applied already (this
+/// event is stale). Sequence 0 (not stamped) always applies.
+async fn claim<E: Event>(
+    conn: &mut PgConnection,
+    d: &Delivery<E>,
+    conversation_id: &str,
+    sequence: i64,
+) -> Result<Option<ConversationRow>, HandlerError> {
+    if sequence == 0 {
+        return load(conn, d, conversation_id).await.map(Some);
+    }
+    let id = conversation_id_of::<E>(conversation_id)?;
+    let claimed =
+        store::conversations::claim_routing_sequence(conn, &d.account_id, id, sequence).await?;
+    if claimed.is_none() {
+        // Stale, or no such conversation at all.
+        load(conn, d, conversation_id).await?;
+    }
+    Ok(claimed)
+}
+
+fn conversation_id_of<E: Event>(conversation_id: &str) -> Result<Uuid, HandlerError> {
+    conversation_id.parse::<Uuid>().map_err(|_| {
         HandlerError::Poison(format!(
             "{}: conversation_id {conversation_id:?} is not a UUID",
             E::KIND
         ))
-    })?;
-    store::conversations::get(conn, &d.account_id, id, Scope::Account, true)
-        .await?
-        .ok_or_else(|| {
-            HandlerError::Poison(format!(
-                "{}: conversation {id} not found in account {}",
-                E::KIND,
-                d.account_id
-            ))
-        })
+    })
 }
 
-/// Records `sequence` as the newest routing assignment change applied to the
-/// conversation; false when a newer one was applied already (this event is stale).
-/// Sequence 0 (not stamped) always applies.
-async fn claim_sequence(
-    conn: &mut PgConnection,
-    conv: &ConversationRow,
-    sequence: i64,
-) -> Result<bool, HandlerError> {
-    if sequence == 0 {
-        return Ok(true);
-    }
-    let claimed = sqlx::query(
-        "UPDATE conversations SET routing_sequence = $3 WHERE account_id = $1 AND id = $2 AND routing_sequence < $3",
-    )
-    .bind(&conv.account_id)
-    .bind(conv.id)
-    .bind(sequence)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(claimed == 1)
+fn not_found<E: Event>(d: &Delivery<E>, id: Uuid) -> HandlerError {
+    HandlerError::Poison(format!(
+        "{}: conversation {id} not found in account {}",
+        E::KIND,
+        d.account_id
+    ))
 }
 
 /// Posts an activity line from the system actor.
@@ -143,10 +148,9 @@ impl On<ConversationAssigned> for RoutingEvents {
                 ConversationAssigned::KIND
             )));
         };
-        let mut conv = load(conn, d, &e.conversation_id).await?;
-        if !claim_sequence(conn, &conv, e.sequence).await? {
+        let Some(mut conv) = claim(conn, d, &e.conversation_id, e.sequence).await? else {
             return Ok(()); // a later assignment change was applied already
-        }
+        };
         if conv.assignee_id.as_deref() == Some(agent_id.as_str()) {
             return Ok(());
         }
@@ -178,10 +182,9 @@ impl On<ConversationUnassigned> for RoutingEvents {
         d: &Delivery<ConversationUnassigned>,
     ) -> Result<(), HandlerError> {
         let e = &d.event;
-        let mut conv = load(conn, d, &e.conversation_id).await?;
-        if !claim_sequence(conn, &conv, e.sequence).await? {
+        let Some(mut conv) = claim(conn, d, &e.conversation_id, e.sequence).await? else {
             return Ok(()); // a later assignment change was applied already
-        }
+        };
         let origin = d.origin();
         let was_theirs = !e.agent_id.is_empty() && conv.assignee_id.as_deref() == Some(&e.agent_id);
         if was_theirs {

@@ -242,6 +242,26 @@ pub async fn get(
     .await
 }
 
+/// Records `sequence` as the newest routing assignment change applied to the
+/// conversation and returns it, locked; `None` when it does not exist or a newer
+/// change was applied already.
+pub async fn claim_routing_sequence(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+    sequence: i64,
+) -> Result<Option<ConversationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE conversations SET routing_sequence = $3 WHERE account_id = $1 AND id = $2 AND routing_sequence < $3
+         RETURNING {COLUMNS}"
+    ))
+    .bind(account)
+    .bind(id)
+    .bind(sequence)
+    .fetch_optional(conn)
+    .await
+}
+
 /// List filters (all optional).
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
