@@ -155,16 +155,7 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
                 routing
                     .create_agent(authed(CreateAgentRequest { agent: Some(agent) }, &admin))
                     .await?;
-                routing
-                    .set_presence(authed(
-                        SetPresenceRequest {
-                            agent_id: String::new(),
-                            presence: Presence::Online as i32,
-                        },
-                        &tokens.mint(&id, Role::Agent),
-                    ))
-                    .await?;
-                Ok::<_, tonic::Status>(())
+                set_presence(routing, tokens, &id, Presence::Online).await
             }
         })
         .buffer_unordered(16)
@@ -303,6 +294,38 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
         load::summary(&relayed),
         load::summary(&routed)
     );
+    // Signed off, so that their idle timers do not fire into a later run.
+    futures::stream::iter(0..args.agents)
+        .map(|i| {
+            let routing = routing.clone();
+            async move {
+                let id = format!("agent-{i:04}");
+                set_presence(routing, tokens, &id, Presence::Offline).await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .context("signing the agents off")?;
     anyhow::ensure!(assigned.len() == args.chats, "not every chat was assigned");
+    Ok(())
+}
+
+/// Agent `id` sets its own presence.
+async fn set_presence(
+    mut routing: RoutingServiceClient<Channel>,
+    tokens: &Tokens,
+    id: &str,
+    presence: Presence,
+) -> Result<(), tonic::Status> {
+    routing
+        .set_presence(authed(
+            SetPresenceRequest {
+                agent_id: String::new(),
+                presence: presence as i32,
+            },
+            &tokens.mint(id, Role::Agent),
+        ))
+        .await?;
     Ok(())
 }
