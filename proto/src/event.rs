@@ -94,6 +94,7 @@ events! {
     crate::routing::v1::ConversationUnassigned => "routing.unassigned", |e| &e.conversation_id;
     crate::routing::v1::ConversationOverflowed => "routing.overflowed", |e| &e.conversation_id;
     crate::routing::v1::AgentPresenceChanged => "agent.presence_changed", |e| &e.agent_id;
+    crate::common::v1::OutboxEventParked => "outbox.parked", |e| &e.event_id;
 }
 
 #[cfg(test)]

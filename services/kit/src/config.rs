@@ -88,7 +88,8 @@ impl Default for LiveConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxConfig {
-    /// Rows published per batch (all in flight at once).
+    /// Rows published per batch (at most 4,096: the NATS client allows 5,000
+    /// acknowledgements in flight).
     pub batch_size: i64,
     /// Fallback poll interval when no notification arrives.
     pub poll_interval_ms: u64,
@@ -292,8 +293,9 @@ impl ServiceConfig {
                 "must be at least 60",
             ));
         }
-        if self.outbox.batch_size < 1 || self.outbox.batch_size > 10_000 {
-            return Err(ConfigError::new("outbox.batch_size", "must be 1..=10000"));
+        // Below the NATS client's limit of 5,000 acknowledgements in flight.
+        if self.outbox.batch_size < 1 || self.outbox.batch_size > 4_096 {
+            return Err(ConfigError::new("outbox.batch_size", "must be 1..=4096"));
         }
         if self.consumer.max_deliver < 1 {
             return Err(ConfigError::new(

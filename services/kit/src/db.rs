@@ -91,6 +91,20 @@ const KIT_TABLES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE published_at IS NULL",
     // Published rows are deleted by the relay; nothing needs this index any more.
     "DROP INDEX IF EXISTS outbox_published",
+    // Events NATS refused for good, moved aside so the ones after them flow.
+    "CREATE TABLE IF NOT EXISTS outbox_parked (
+        id            BIGINT PRIMARY KEY,
+        event_id      UUID NOT NULL,
+        subject       TEXT NOT NULL,
+        event_type    TEXT NOT NULL,
+        ce_subject    TEXT NOT NULL,
+        payload       BYTEA NOT NULL,
+        traceparent   TEXT,
+        tracestate    TEXT,
+        occurred_at   TIMESTAMPTZ NOT NULL,
+        parked_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+        reason        TEXT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS inbox (
         consumer      TEXT NOT NULL,
         event_id      TEXT NOT NULL,

@@ -27,6 +27,9 @@ pub enum Error {
     /// A dependency (NATS, the database) cannot be reached now; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// The change would produce an event larger than the platform publishes.
+    #[error("{0}")]
+    TooLarge(String),
     /// Already a status (validation, authentication).
     #[error("{0}")]
     Status(#[from] Status),
@@ -59,6 +62,7 @@ impl From<Error> for Status {
             Error::AlreadyExists(m) => Status::already_exists(m),
             Error::Aborted(m) => Status::aborted(m),
             Error::Unavailable(m) => Status::unavailable(m),
+            Error::TooLarge(m) => Status::invalid_argument(m),
             Error::Status(s) => s,
             Error::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 Status::already_exists("already exists")

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use chrono::{DateTime, Utc};
 use helpdesk_proto::Event;
 use sqlx::{PgConnection, PgPool, Row};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use crate::bus::{Bus, headers};
 use crate::config::OutboxConfig;
+use crate::error::{Error, Result};
 use crate::event::Origin;
 use crate::telemetry::current_trace_headers;
 
@@ -63,15 +65,25 @@ impl OutboxEvent {
     }
 }
 
+/// The largest encoded event the outbox accepts: NATS refuses messages over its
+/// `max_payload` (1 MiB by default), and the CloudEvents headers need room too.
+pub const MAX_EVENT_BYTES: usize = 960 * 1024;
+
 /// Stamps `event` with a fresh meta of `origin` and writes it in the caller's
-/// transaction: it is published if and only if the transaction commits.
-pub async fn emit<E: Event>(
-    conn: &mut PgConnection,
-    origin: &Origin,
-    mut event: E,
-) -> Result<(), sqlx::Error> {
+/// transaction: it is published if and only if the transaction commits. An event
+/// over [`MAX_EVENT_BYTES`] is refused ([`Error::TooLarge`]), so the change that
+/// would produce it fails instead of an event that can never be published.
+pub async fn emit<E: Event>(conn: &mut PgConnection, origin: &Origin, mut event: E) -> Result<()> {
     event.set_meta(origin.meta());
-    enqueue(conn, OutboxEvent::of(&event)).await
+    let event = OutboxEvent::of(&event);
+    if event.payload.len() > MAX_EVENT_BYTES {
+        return Err(Error::TooLarge(format!(
+            "this change is too large: its {} event would be {} bytes (at most {MAX_EVENT_BYTES})",
+            event.kind,
+            event.payload.len()
+        )));
+    }
+    enqueue(conn, event).await
 }
 
 /// How long the relay lets events gather after a partial batch.
@@ -99,11 +111,14 @@ pub fn wake() {
     WAKE.notify_waiters();
 }
 
-/// An event written to the outbox with the trace context it was emitted in.
+/// An event written to the outbox with the trace context it was emitted in (and,
+/// once read back by the relay, its row id and stored subject).
 struct Pending {
     event: OutboxEvent,
     traceparent: String,
     tracestate: Option<String>,
+    id: i64,
+    subject: String,
 }
 
 tokio::task_local! {
@@ -170,12 +185,14 @@ pub async fn flush(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 /// Writes `event` in the caller's transaction, with the current trace context (under
 /// [`deferred`], keeps it for [`flush`]); under [`tracked`], marks the work as having
 /// written events.
-pub async fn enqueue(conn: &mut PgConnection, event: OutboxEvent) -> Result<(), sqlx::Error> {
+pub async fn enqueue(conn: &mut PgConnection, event: OutboxEvent) -> Result<()> {
     let (traceparent, tracestate) = current_trace_headers();
     let mut row = Some(Pending {
         event,
         traceparent,
         tracestate,
+        id: 0,
+        subject: String::new(),
     });
     let _ = DEFERRED.try_with(|rows| rows.borrow_mut().extend(row.take()));
     // Still here when no deferral is in scope.
@@ -269,94 +286,288 @@ impl Relay {
     }
 
     /// Publishes up to one batch.
+    ///
+    /// One relay per schema publishes at a time: it holds a session-level advisory
+    /// lock on its own connection for the pass, and no transaction is open while it
+    /// waits on NATS. The events of one aggregate (`ce-subject` within an account) are
+    /// published one after the other, each once the previous one is acknowledged, so
+    /// a lost publish can never let a later event of that aggregate onto the stream
+    /// before an earlier one; different aggregates are in flight at once. Acknowledged
+    /// rows are deleted; a row NATS refuses for good is parked (see [`park`]).
     pub async fn publish_batch(&self) -> Result<Published, RelayError> {
-        let mut tx = self.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_relay'))",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut leader = Leader(Some(self.pool.acquire().await?));
+        let conn = leader.conn()?;
+        let locked: bool = sqlx::query_scalar(&format!("SELECT pg_try_advisory_lock({RELAY_KEY})"))
+            .fetch_one(&mut *conn)
+            .await?;
         if !locked {
+            leader.release();
             return Ok(Published::Busy);
         }
-        let rows = sqlx::query(
+        let outcome = self.publish_locked(conn).await;
+        sqlx::query(&format!("SELECT pg_advisory_unlock({RELAY_KEY})"))
+            .execute(&mut *conn)
+            .await?;
+        leader.release();
+        outcome
+    }
+
+    async fn publish_locked(&self, conn: &mut PgConnection) -> Result<Published, RelayError> {
+        let rows: Vec<Pending> = sqlx::query(
             "SELECT id, event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at
              FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(self.config.batch_size)
-        .fetch_all(&mut *tx)
-        .await?;
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(Pending::from_row)
+        .collect::<Result<_, sqlx::Error>>()?;
         if rows.is_empty() {
             return Ok(Published::Rows(0));
         }
-        // Send every publish first (in order, on one connection), then collect acks.
-        let mut pending = Vec::with_capacity(rows.len());
-        let mut first_error = None;
-        for row in &rows {
-            let id: i64 = row.get("id");
-            let event_id: Uuid = row.get("event_id");
-            let subject: String = row.get("subject");
-            let occurred_at: DateTime<Utc> = row.get("occurred_at");
-            let mut h = HeaderMap::new();
-            h.insert(headers::SPECVERSION, "1.0");
-            h.insert(headers::ID, event_id.to_string().as_str());
-            h.insert(headers::NATS_MSG_ID, event_id.to_string().as_str());
-            h.insert(headers::TYPE, row.get::<String, _>("event_type").as_str());
-            h.insert(headers::SOURCE, self.source.as_str());
-            h.insert(
-                headers::TIME,
-                occurred_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                    .as_str(),
-            );
-            h.insert(
-                headers::SUBJECT,
-                row.get::<String, _>("ce_subject").as_str(),
-            );
-            h.insert(headers::CONTENT_TYPE, "application/protobuf");
-            if let Some(tp) = row.get::<Option<String>, _>("traceparent") {
-                h.insert(headers::TRACEPARENT, tp.as_str());
+        // Lanes: the rows of each aggregate in outbox order, lanes in order of first row.
+        let mut lanes: Vec<Vec<usize>> = Vec::new();
+        let mut lane_of: std::collections::HashMap<(&str, &str), usize> = Default::default();
+        for (i, row) in rows.iter().enumerate() {
+            let account = row.event.account_id.as_str();
+            let lane = *lane_of
+                .entry((account, row.event.ce_subject.as_str()))
+                .or_insert_with(|| {
+                    lanes.push(Vec::new());
+                    lanes.len() - 1
+                });
+            lanes[lane].push(i);
+        }
+        let results = std::sync::Mutex::new(vec![Sent::No; rows.len()]);
+        let set = |i: usize, sent: Sent| {
+            if let Ok(mut r) = results.lock() {
+                r[i] = sent;
             }
-            if let Some(ts) = row.get::<Option<String>, _>("tracestate") {
-                h.insert(headers::TRACESTATE, ts.as_str());
-            }
-            let payload: Vec<u8> = row.get("payload");
-            let full_subject = format!("{}.evt.{subject}", self.bus.subjects.root());
-            match self
-                .bus
-                .js
-                .publish_with_headers(full_subject, h, payload.into())
-                .await
-            {
-                Ok(ack) => pending.push((id, ack)),
-                Err(e) => {
-                    first_error = Some(e.to_string());
-                    break;
+        };
+        let lane = |indices: Vec<usize>| {
+            let (rows, set) = (&rows, &set);
+            async move {
+                for i in indices {
+                    match self.publish(&rows[i]).await {
+                        Ok(ack) => match ack.await {
+                            Ok(_) => set(i, Sent::Acked),
+                            Err(e) => {
+                                set(i, Sent::Failed(e.to_string()));
+                                return;
+                            }
+                        },
+                        Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                            set(i, Sent::Refused(e.to_string()));
+                        }
+                        Err(e) => {
+                            set(i, Sent::Failed(e.to_string()));
+                            return;
+                        }
+                    }
                 }
             }
-        }
-        let mut published = Vec::with_capacity(pending.len());
-        for (id, ack) in pending {
-            match ack.await {
-                Ok(_) => published.push(id),
-                Err(e) => {
-                    first_error.get_or_insert(e.to_string());
-                }
-            }
-        }
-        if !published.is_empty() {
+        };
+        let all = futures::future::join_all(lanes.into_iter().map(lane));
+        let timed_out = tokio::time::timeout(ACK_DEADLINE, all).await.is_err();
+        let results = results.into_inner().unwrap_or_default();
+
+        let acked: Vec<i64> = rows
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| matches!(r, Sent::Acked))
+            .map(|(row, _)| row.id)
+            .collect();
+        if !acked.is_empty() {
             // JetStream holds them now; the stream is the record.
             sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-                .bind(&published)
-                .execute(&mut *tx)
+                .bind(&acked)
+                .execute(&mut *conn)
                 .await?;
         }
-        tx.commit().await?;
-        match first_error {
-            Some(e) => Err(RelayError::Publish(e)),
-            None => Ok(Published::Rows(published.len())),
+        let mut parked = 0;
+        for (row, result) in rows.iter().zip(&results) {
+            if let Sent::Refused(reason) = result {
+                park(conn, &self.schema, row, reason).await?;
+                parked += 1;
+            }
+        }
+        let failed = results.iter().find_map(|r| match r {
+            Sent::Failed(e) => Some(e.clone()),
+            _ => None,
+        });
+        match (failed, timed_out) {
+            (Some(e), _) => Err(RelayError::Publish(e)),
+            (None, true) => Err(RelayError::Publish(format!(
+                "no acknowledgement within {ACK_DEADLINE:?}"
+            ))),
+            (None, false) => Ok(Published::Rows(acked.len() + parked)),
         }
     }
+
+    /// Sends one row; the future resolves with JetStream's acknowledgement.
+    async fn publish(
+        &self,
+        row: &Pending,
+    ) -> Result<async_nats::jetstream::context::PublishAckFuture, PublishError> {
+        let event_id = row.event.event_id.to_string();
+        let mut h = HeaderMap::new();
+        h.insert(headers::SPECVERSION, "1.0");
+        h.insert(headers::ID, event_id.as_str());
+        h.insert(headers::NATS_MSG_ID, event_id.as_str());
+        h.insert(headers::TYPE, row.event.event_type.as_str());
+        h.insert(headers::SOURCE, self.source.as_str());
+        h.insert(
+            headers::TIME,
+            row.event
+                .occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .as_str(),
+        );
+        h.insert(headers::SUBJECT, row.event.ce_subject.as_str());
+        h.insert(headers::CONTENT_TYPE, "application/protobuf");
+        if !row.traceparent.is_empty() {
+            h.insert(headers::TRACEPARENT, row.traceparent.as_str());
+        }
+        if let Some(ts) = &row.tracestate {
+            h.insert(headers::TRACESTATE, ts.as_str());
+        }
+        let subject = format!("{}.evt.{}", self.bus.subjects.root(), row.subject);
+        self.bus
+            .js
+            .publish_with_headers(subject, h, row.event.payload.clone().into())
+            .await
+    }
+}
+
+/// The advisory-lock key of the relays of the current schema.
+const RELAY_KEY: &str = "hashtext(current_schema() || '.outbox_relay')";
+
+/// How long a relay pass waits, in all, for the acknowledgements of its batch.
+const ACK_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What became of a row in a relay pass.
+#[derive(Debug, Clone)]
+enum Sent {
+    /// Not sent (its lane stopped at an earlier failure, or time ran out).
+    No,
+    /// JetStream acknowledged it.
+    Acked,
+    /// Sending or acknowledging failed; it stays in the outbox.
+    Failed(String),
+    /// NATS refuses it for good (e.g. over `max_payload`).
+    Refused(String),
+}
+
+/// The relay's connection while it may hold the relay lock. Unless released (lock
+/// given back), it is closed rather than returned to the pool, which ends its
+/// session and so its lock.
+struct Leader(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+
+impl Leader {
+    fn conn(&mut self) -> Result<&mut PgConnection, RelayError> {
+        self.0
+            .as_deref_mut()
+            .ok_or_else(|| RelayError::Publish("relay connection already released".into()))
+    }
+
+    /// Back to the pool: the lock is not held.
+    fn release(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+impl Pending {
+    fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        let subject: String = row.try_get("subject")?;
+        let (account_id, _) = subject.split_once('.').unwrap_or((subject.as_str(), ""));
+        Ok(Self {
+            event: OutboxEvent {
+                event_id: row.try_get("event_id")?,
+                account_id: account_id.to_string(),
+                kind: "",
+                event_type: row.try_get("event_type")?,
+                ce_subject: row.try_get("ce_subject")?,
+                occurred_at: row.try_get("occurred_at")?,
+                payload: row.try_get("payload")?,
+            },
+            id: row.try_get("id")?,
+            subject: subject.clone(),
+            traceparent: row
+                .try_get::<Option<String>, _>("traceparent")?
+                .unwrap_or_default(),
+            tracestate: row.try_get("tracestate")?,
+        })
+    }
+}
+
+/// Moves a row NATS refuses for good into `outbox_parked` and records
+/// `outbox.parked` (an event small enough to publish) in the same transaction, so the
+/// events after it flow on. Operators find it in the table, the event and the log.
+async fn park(
+    conn: &mut PgConnection,
+    schema: &str,
+    row: &Pending,
+    reason: &str,
+) -> Result<(), RelayError> {
+    tracing::error!(
+        %schema,
+        event_id = %row.event.event_id,
+        subject = %row.subject,
+        size = row.event.payload.len(),
+        %reason,
+        "outbox event refused by NATS for good; parked in outbox_parked"
+    );
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO outbox_parked (id, event_id, subject, event_type, ce_subject, payload, traceparent, tracestate,
+             occurred_at, reason)
+         SELECT id, event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at, $2
+         FROM outbox WHERE id = $1
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(row.id)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM outbox WHERE id = $1")
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?;
+    let event = helpdesk_proto::common::v1::OutboxEventParked {
+        event_id: row.event.event_id.to_string(),
+        subject: row.subject.clone(),
+        event_type: row.event.event_type.clone(),
+        size_bytes: row.event.payload.len() as i64,
+        reason: reason.to_string(),
+        schema: schema.to_string(),
+        ..Default::default()
+    };
+    emit(&mut tx, &Origin::system(&row.event.account_id), event)
+        .await
+        .map_err(|e| match e {
+            Error::Db(e) => RelayError::Db(e),
+            other => RelayError::Publish(other.to_string()),
+        })?;
+    tx.commit().await?;
+    PARKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Events parked by this process's relays since it started.
+static PARKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many events this process's relays have parked since it started.
+pub fn parked_total() -> u64 {
+    PARKED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What one relay pass did.

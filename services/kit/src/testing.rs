@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use helpdesk_devservers::shared::{Servers, shared_servers};
 
 pub use helpdesk_devservers::PrivateNats;
@@ -180,4 +182,58 @@ pub async fn spawn_with<S: crate::Service>(
         stop,
         handle,
     }
+}
+
+/// Every event on the test stream under `<root>.evt.<filter>`, waiting until at least
+/// `min` have arrived (or 15 s passed).
+pub async fn stream_events(
+    env: &TestEnv,
+    filter: &str,
+    min: usize,
+) -> Vec<async_nats::jetstream::Message> {
+    let js = async_nats::jetstream::new(env.nats().await);
+    let stream = js
+        .get_stream(&env.stream_name)
+        .await
+        .expect("stream exists");
+    let consumer: async_nats::jetstream::consumer::Consumer<
+        async_nats::jetstream::consumer::pull::Config,
+    > = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: format!("{}.evt.{filter}", env.subject_root),
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .expect("ephemeral consumer");
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < deadline {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1000)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .expect("fetch");
+        while let Some(Ok(m)) = batch.next().await {
+            out.push(m);
+        }
+        if out.len() >= min {
+            // One more short fetch to catch anything beyond the minimum.
+            let mut extra = consumer
+                .fetch()
+                .max_messages(1000)
+                .expires(Duration::from_millis(300))
+                .messages()
+                .await
+                .expect("fetch");
+            while let Some(Ok(m)) = extra.next().await {
+                out.push(m);
+            }
+            break;
+        }
+    }
+    out
 }

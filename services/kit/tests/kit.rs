@@ -373,3 +373,206 @@ async fn timers_fire_once_across_workers_and_drop_when_state_moved_on() {
         Tick::Idle
     );
 }
+
+/// An outbox row for tests: `payload` about aggregate `aggregate` of account `acme`.
+fn thing(aggregate: &str, payload: Vec<u8>) -> helpdesk_kit::outbox::OutboxEvent {
+    helpdesk_kit::outbox::OutboxEvent {
+        event_id: uuid::Uuid::now_v7(),
+        account_id: "acme".into(),
+        kind: "thing.happened",
+        event_type: "test.v1.Thing".into(),
+        ce_subject: aggregate.into(),
+        occurred_at: chrono::Utc::now(),
+        payload,
+    }
+}
+
+async fn pending_rows(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn an_event_too_large_to_publish_is_refused_when_emitted() {
+    use helpdesk_proto::conversation::v1::{Contact, ContactUpdated};
+    let (_env, pool, _bus) = setup().await;
+    let mut tx = pool.begin().await.expect("begin");
+    let contact = Contact {
+        id: uuid::Uuid::now_v7().to_string(),
+        custom_attributes: [("notes".to_string(), "x".repeat(1_100_000))].into(),
+        ..Default::default()
+    };
+    let event = ContactUpdated {
+        contact: Some(contact),
+        ..Default::default()
+    };
+    let origin = helpdesk_kit::event::Origin::system("acme");
+    let refused = helpdesk_kit::outbox::emit(&mut tx, &origin, event)
+        .await
+        .expect_err("an event over the limit is refused");
+    let status = tonic::Status::from(refused);
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("contact.updated"), "{status:?}");
+    tx.commit().await.expect("commit");
+    assert_eq!(pending_rows(&pool).await, 0, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_row_nats_refuses_is_parked_and_the_events_after_it_flow() {
+    let (env, pool, bus) = setup().await;
+    let mut tx = pool.begin().await.expect("begin");
+    let big = thing("c-2", vec![b'x'; 1_200_000]);
+    let big_id = big.event_id;
+    for event in [
+        thing("c-1", b"before".to_vec()),
+        big,
+        thing("c-2", b"after, same aggregate".to_vec()),
+        thing("c-3", b"after, another aggregate".to_vec()),
+    ] {
+        helpdesk_kit::outbox::enqueue(&mut tx, event)
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+    let parked_before = helpdesk_kit::outbox::parked_total();
+
+    let relay = helpdesk_kit::outbox::Relay::new(
+        pool.clone(),
+        bus.clone(),
+        "kittest",
+        env.service_config().outbox,
+    );
+    // The first pass parks the big row and publishes the rest; the second publishes
+    // the `outbox.parked` event.
+    for _ in 0..3 {
+        relay.publish_batch().await.expect("relay pass succeeds");
+    }
+    assert_eq!(
+        pending_rows(&pool).await,
+        0,
+        "nothing is stuck in the outbox"
+    );
+
+    let published = helpdesk_kit::testing::stream_events(&env, "acme.thing.happened", 3).await;
+    let bodies: Vec<&[u8]> = published.iter().map(|m| m.payload.as_ref()).collect();
+    assert_eq!(
+        bodies,
+        vec![
+            b"before".as_slice(),
+            b"after, same aggregate".as_slice(),
+            b"after, another aggregate".as_slice()
+        ]
+    );
+    let (reason, size): (String, i32) =
+        sqlx::query_as("SELECT reason, length(payload) FROM outbox_parked WHERE event_id = $1")
+            .bind(big_id)
+            .fetch_one(&pool)
+            .await
+            .expect("the big row is parked");
+    assert!(reason.contains("max payload"), "{reason}");
+    assert_eq!(size, 1_200_000);
+    let notices = helpdesk_kit::testing::stream_events(&env, "acme.outbox.parked", 1).await;
+    assert_eq!(notices.len(), 1, "one operator event");
+    let notice = <helpdesk_proto::common::v1::OutboxEventParked as prost::Message>::decode(
+        notices[0].payload.clone(),
+    )
+    .expect("decode");
+    assert_eq!(notice.event_id, big_id.to_string());
+    assert_eq!(notice.subject, "acme.thing.happened");
+    assert_eq!(notice.size_bytes, 1_200_000);
+    assert_eq!(notice.schema, "kittest");
+    assert!(helpdesk_kit::outbox::parked_total() > parked_before);
+}
+
+#[tokio::test]
+async fn a_nats_restart_in_a_burst_loses_nothing_and_keeps_each_aggregate_in_order() {
+    let mut nats = helpdesk_kit::testing::PrivateNats::start().await;
+    let env = TestEnv::with_nats(&nats.url()).await;
+    let config = env.service_config();
+    let pool = db::connect_and_migrate(&config.database_url, "kittest", 5, &MIGRATOR)
+        .await
+        .expect("db");
+    let bus = Bus::connect(&config, "kit-test").await.expect("bus");
+    const EVENTS: usize = 5_000;
+    const AGGREGATES: usize = 50;
+    let mut tx = pool.begin().await.expect("begin");
+    for i in 0..EVENTS {
+        let aggregate = format!("c-{}", i % AGGREGATES);
+        let payload = format!("{aggregate}:{i}").into_bytes();
+        helpdesk_kit::outbox::enqueue(&mut tx, thing(&aggregate, payload))
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+
+    // Watch for a connection left idle inside a transaction (the relay waiting on
+    // NATS while holding one).
+    let watching = helpdesk_kit::CancellationToken::new();
+    let watcher = tokio::spawn({
+        let (pool, watching) = (pool.clone(), watching.clone());
+        async move {
+            let mut seen = 0i64;
+            while !watching.is_cancelled() {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND state = 'idle in transaction'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
+                seen = seen.max(n);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            seen
+        }
+    });
+    let stop = helpdesk_kit::CancellationToken::new();
+    let relay = helpdesk_kit::outbox::Relay::new(
+        pool.clone(),
+        bus.clone(),
+        "kittest",
+        config.outbox.clone(),
+    );
+    let relaying = tokio::spawn(relay.run(stop.clone()));
+    eventually(Duration::from_secs(30), || async {
+        (pending_rows(&pool).await < (EVENTS as i64) * 9 / 10).then_some(())
+    })
+    .await
+    .expect("publishing started");
+    nats.stop().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nats.restart().await;
+    eventually(Duration::from_secs(90), || async {
+        (pending_rows(&pool).await == 0).then_some(())
+    })
+    .await
+    .expect("every event published after the restart");
+    stop.cancel();
+    relaying.await.expect("relay task");
+    watching.cancel();
+    let idle_in_transaction = watcher.await.expect("watcher");
+
+    let published = helpdesk_kit::testing::stream_events(&env, "acme.thing.happened", EVENTS).await;
+    let ids: std::collections::HashSet<String> = published
+        .iter()
+        .filter_map(|m| helpdesk_kit::bus::header(m.headers.as_ref(), headers::ID))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(published.len(), EVENTS, "each event once on the stream");
+    assert_eq!(ids.len(), EVENTS);
+    let mut last: std::collections::HashMap<String, usize> = Default::default();
+    for m in &published {
+        let body = String::from_utf8(m.payload.to_vec()).expect("utf8");
+        let (aggregate, i) = body.split_once(':').expect("aggregate:i");
+        let i: usize = i.parse().expect("number");
+        if let Some(previous) = last.insert(aggregate.to_string(), i) {
+            assert!(previous < i, "{aggregate}: event {i} came after {previous}");
+        }
+    }
+    assert_eq!(
+        idle_in_transaction, 0,
+        "no connection waited inside a transaction"
+    );
+}

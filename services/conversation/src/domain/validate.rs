@@ -17,14 +17,15 @@ pub const MAX_ATTACHMENT_BYTES: i64 = 100 * 1024 * 1024;
 pub const MAX_LABELS: usize = 20;
 /// Most custom attributes on a conversation or contact.
 pub const MAX_ATTRIBUTES: usize = 50;
+/// Largest total size of a conversation's or contact's custom attributes (keys and
+/// values, bytes), also once a contact's stored attributes are merged with new ones.
+pub const MAX_ATTRIBUTE_BYTES: usize = 32 * 1024;
 pub use helpdesk_kit::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_size};
 pub use helpdesk_kit::validate::{email, opt_uuid, text, uuid};
 
 /// Checks a map of custom attributes.
 pub fn attributes(v: &mut Violations, field: &str, attrs: &HashMap<String, String>) {
-    if attrs.len() > MAX_ATTRIBUTES {
-        v.add(field, format!("at most {MAX_ATTRIBUTES} attributes"));
-    }
+    attributes_total(v, field, attrs, "");
     for (k, val) in attrs {
         if k.is_empty()
             || k.len() > 64
@@ -39,6 +40,29 @@ pub fn attributes(v: &mut Violations, field: &str, attrs: &HashMap<String, Strin
         } else if val.chars().count() > 1024 {
             v.add(format!("{field}.{k}"), "values are at most 1024 characters");
         }
+    }
+}
+
+/// Checks the number and total size of custom attributes; `context` says which map
+/// (e.g. " together with the contact's stored attributes").
+pub fn attributes_total(
+    v: &mut Violations,
+    field: &str,
+    attrs: &HashMap<String, String>,
+    context: &str,
+) {
+    if attrs.len() > MAX_ATTRIBUTES {
+        v.add(
+            field,
+            format!("at most {MAX_ATTRIBUTES} attributes{context}"),
+        );
+    }
+    let bytes: usize = attrs.iter().map(|(k, val)| k.len() + val.len()).sum();
+    if bytes > MAX_ATTRIBUTE_BYTES {
+        v.add(
+            field,
+            format!("at most {MAX_ATTRIBUTE_BYTES} bytes of keys and values{context}"),
+        );
     }
 }
 

@@ -2,11 +2,13 @@
 
 use helpdesk_kit::error::Result;
 use helpdesk_kit::event::{Origin, contact_actor};
+use helpdesk_kit::grpc::Violations;
 use helpdesk_kit::outbox;
 use helpdesk_proto::common::v1::ActorKind;
 use helpdesk_proto::conversation::v1::{Contact, ContactCreated, ContactUpdated, DeviceInfo};
 use sqlx::PgConnection;
 
+use crate::domain::validate;
 use crate::store::{self, contacts::ContactRow};
 
 /// Finds the contact by external id / email (when `match_existing`) and updates it,
@@ -61,6 +63,15 @@ pub async fn merge(
     device: Option<&DeviceInfo>,
 ) -> Result<ContactRow> {
     let mut changed: Vec<String> = row.merge(input).into_iter().map(String::from).collect();
+    // Attributes accumulate across merges: the merged whole stays bounded too.
+    let mut v = Violations::new();
+    validate::attributes_total(
+        &mut v,
+        "contact.custom_attributes",
+        &row.custom_attributes.0,
+        " (together with the contact's stored attributes)",
+    );
+    v.into_result()?;
     if device.is_some_and(|d| row.set_device(d)) {
         changed.push("device".into());
     }

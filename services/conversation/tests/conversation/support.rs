@@ -1,12 +1,9 @@
 //! `spawn_app()` and helpers shared by the tests.
 
-use std::time::Duration;
-
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use futures::StreamExt;
 use helpdesk_conversation::Conversation;
 use helpdesk_kit::auth::Role;
 use helpdesk_kit::config::ServiceConfig;
+pub use helpdesk_kit::testing::stream_events;
 use helpdesk_kit::testing::{Spawned, TestEnv, spawn};
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::*;
@@ -138,56 +135,4 @@ pub fn authed<T>(msg: T, token: &str) -> Request<T> {
         format!("Bearer {token}").parse().expect("header"),
     );
     req
-}
-
-/// Every event on the test stream under `<root>.evt.<filter>`, waiting until at least
-/// `min` have arrived (or 15 s passed).
-pub async fn stream_events(
-    env: &TestEnv,
-    filter: &str,
-    min: usize,
-) -> Vec<async_nats::jetstream::Message> {
-    let js = async_nats::jetstream::new(env.nats().await);
-    let stream = js
-        .get_stream(&env.stream_name)
-        .await
-        .expect("stream exists");
-    let consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = stream
-        .create_consumer(pull::Config {
-            filter_subject: format!("{}.evt.{filter}", env.subject_root),
-            deliver_policy: DeliverPolicy::All,
-            ack_policy: AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .expect("ephemeral consumer");
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while tokio::time::Instant::now() < deadline {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1000)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await
-            .expect("fetch");
-        while let Some(Ok(m)) = batch.next().await {
-            out.push(m);
-        }
-        if out.len() >= min {
-            // One more short fetch to catch anything beyond the minimum.
-            let mut extra = consumer
-                .fetch()
-                .max_messages(1000)
-                .expires(Duration::from_millis(300))
-                .messages()
-                .await
-                .expect("fetch");
-            while let Some(Ok(m)) = extra.next().await {
-                out.push(m);
-            }
-            break;
-        }
-    }
-    out
 }

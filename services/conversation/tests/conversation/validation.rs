@@ -145,3 +145,73 @@ async fn bad_input_names_the_field_and_stores_nothing() {
     assert_eq!(app.count("inboxes").await, 1);
     app.stop().await;
 }
+
+/// Custom attributes merge into a contact on every upsert: the merged whole is
+/// bounded, or a CRM sync could grow a contact until its events no longer fit in NATS.
+#[tokio::test]
+async fn merged_contact_attributes_stay_bounded() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let mut client = app.client().await;
+    let upsert = |prefix: &str, n: usize, value_len: usize| {
+        let attrs = (0..n)
+            .map(|i| (format!("{prefix}{i}"), "v".repeat(value_len)))
+            .collect();
+        authed(
+            UpsertContactRequest {
+                contact: Some(Contact {
+                    external_id: "crm-42".into(),
+                    custom_attributes: attrs,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        )
+    };
+    let first = client
+        .upsert_contact(upsert("a", 40, 500))
+        .await
+        .expect("40 attributes of 500 bytes are fine")
+        .into_inner()
+        .contact
+        .expect("contact");
+
+    // 40 more keys: 80 after the merge.
+    let e = client
+        .upsert_contact(upsert("b", 40, 10))
+        .await
+        .expect_err("too many attributes once merged");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&e), vec!["contact.custom_attributes"]);
+
+    // Few keys, but large values: over the byte limit once merged.
+    let e = client
+        .upsert_contact(upsert("a", 10, 1000))
+        .await
+        .expect("same keys, bigger values still fit")
+        .into_inner();
+    assert!(!e.created);
+    let e = client
+        .upsert_contact(upsert("c", 9, 1024))
+        .await
+        .expect_err("too many bytes once merged");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&e), vec!["contact.custom_attributes"]);
+
+    let stored = client
+        .get_contact(authed(GetContactRequest { id: first.id }, &admin))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        stored.custom_attributes.len(),
+        40,
+        "nothing refused was merged"
+    );
+    assert_eq!(
+        stored.custom_attributes["a0"].len(),
+        1000,
+        "the accepted update was"
+    );
+    assert!(!stored.custom_attributes.contains_key("c0"));
+}
