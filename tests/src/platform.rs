@@ -193,14 +193,16 @@ impl Platform {
             .into_inner()
     }
 
-    /// A visitor starts a chat; returns (conversation id, visitor token).
+    /// A visitor starts a chat; returns (conversation id, visitor token). A visitor
+    /// with contact attributes is a signed-in customer: its external id carries the
+    /// identity hash the customer's backend computes with the inbox's secret.
     pub async fn chat(
         &self,
         inbox: &Inbox,
         first: &str,
         attributes: &[(&str, &str)],
     ) -> (String, String) {
-        let contact = Contact {
+        let mut contact = Contact {
             name: "Visitor".into(),
             custom_attributes: attributes
                 .iter()
@@ -208,6 +210,21 @@ impl Platform {
                 .collect(),
             ..Default::default()
         };
+        let mut identity_hash = String::new();
+        if !attributes.is_empty() {
+            use hmac::Mac;
+            contact.external_id = format!("customer-{}", uuid::Uuid::now_v7());
+            let mut mac =
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(inbox.identity_secret.as_bytes())
+                    .expect("any key length");
+            mac.update(contact.external_id.as_bytes());
+            identity_hash = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+        }
         let started = self
             .conv()
             .await
@@ -215,6 +232,7 @@ impl Platform {
                 inbox_public_key: inbox.public_key.clone(),
                 contact: Some(contact),
                 initial_message: first.into(),
+                identity_hash,
                 ..Default::default()
             }))
             .await

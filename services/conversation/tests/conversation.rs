@@ -4,6 +4,7 @@ mod conversation {
     pub mod auth;
     pub mod chat;
     pub mod idempotency;
+    pub mod identity;
     pub mod live;
     pub mod outage;
     pub mod routing_events;

@@ -1,5 +1,6 @@
 //! Conversation domain: status rules, enum storage names, and input limits.
 
+pub mod identity;
 pub mod validate;
 
 use helpdesk_proto::conversation::v1::ConversationStatus;

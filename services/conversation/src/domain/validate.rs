@@ -27,12 +27,7 @@ pub use helpdesk_kit::validate::{email, opt_uuid, text, uuid};
 pub fn attributes(v: &mut Violations, field: &str, attrs: &HashMap<String, String>) {
     attributes_total(v, field, attrs, "");
     for (k, val) in attrs {
-        if k.is_empty()
-            || k.len() > 64
-            || !k
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !attribute_key_ok(k) {
             v.add(
                 format!("{field}.{k}"),
                 "keys are 1-64 characters of [A-Za-z0-9_-]",
@@ -41,6 +36,14 @@ pub fn attributes(v: &mut Violations, field: &str, attrs: &HashMap<String, Strin
             v.add(format!("{field}.{k}"), "values are at most 1024 characters");
         }
     }
+}
+
+/// A custom attribute key: 1-64 characters of `[A-Za-z0-9_-]`.
+pub fn attribute_key_ok(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 64
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Checks the number and total size of custom attributes; `context` says which map

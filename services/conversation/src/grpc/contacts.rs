@@ -61,7 +61,7 @@ impl Api {
             &c.origin(),
             &contact,
             contact.device.as_ref(),
-            true,
+            ops::Identity::Trusted,
         )
         .await?;
         tx.commit().await?;

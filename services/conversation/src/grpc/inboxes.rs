@@ -45,6 +45,46 @@ fn new_public_key() -> String {
     format!("pk_{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>()))
 }
 
+/// A new identity secret: 256 random bits, hex.
+fn new_identity_secret() -> String {
+    rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks and normalises the conversation attribute keys visitors may set.
+fn visitor_keys(v: &mut Violations, keys: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = keys.iter().map(|k| k.trim().to_string()).collect();
+    out.sort();
+    out.dedup();
+    if out.len() > validate::MAX_ATTRIBUTES {
+        v.add(
+            "inbox.visitor_attribute_keys",
+            format!("at most {} keys", validate::MAX_ATTRIBUTES),
+        );
+    }
+    for k in &out {
+        if !validate::attribute_key_ok(k) {
+            v.add(
+                "inbox.visitor_attribute_keys",
+                "keys are 1-64 characters of [A-Za-z0-9_-]",
+            );
+            break;
+        }
+    }
+    out
+}
+
+/// The inbox as `c` may see it: admins see the identity secret.
+fn shown(c: &Caller, row: &InboxRow) -> Inbox {
+    if c.claims.role == Role::Admin {
+        row.to_admin_proto()
+    } else {
+        row.to_proto()
+    }
+}
+
 impl Api {
     pub(crate) async fn create_inbox_impl(
         &self,
@@ -55,6 +95,7 @@ impl Api {
         let inbox = req.inbox.unwrap_or_default();
         let mut v = Violations::new();
         check_fields(&mut v, &inbox);
+        let visitor_attribute_keys = visitor_keys(&mut v, &inbox.visitor_attribute_keys);
         v.into_result()?;
         let reopen = match ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default() {
             ReopenPolicy::Unspecified => ReopenPolicy::Reopen,
@@ -73,9 +114,13 @@ impl Api {
             reopen_policy: reopen.storage_name().to_string(),
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
+            identity_secret: new_identity_secret(),
+            visitor_attribute_keys,
         };
         let mut conn = self.pool.acquire().await?;
-        Ok(store::inboxes::insert(&mut conn, &row).await?.to_proto())
+        Ok(store::inboxes::insert(&mut conn, &row)
+            .await?
+            .to_admin_proto())
     }
 
     pub(crate) async fn get_inbox_impl(&self, c: &Caller, req: GetInboxRequest) -> Result<Inbox> {
@@ -85,7 +130,7 @@ impl Api {
         v.into_result()?;
         let mut conn = self.pool.acquire().await?;
         let row = store::inboxes::get(&mut conn, c.account(), id.unwrap_or_default()).await?;
-        Ok(row.ok_or(Error::NotFound("inbox"))?.to_proto())
+        Ok(shown(c, &row.ok_or(Error::NotFound("inbox"))?))
     }
 
     pub(crate) async fn list_inboxes_impl(
@@ -112,7 +157,7 @@ impl Api {
         let mut rows = store::inboxes::list(&mut conn, c.account(), after, size + 1).await?;
         let next_page_token = page::paginate(&mut rows, size, |r| format!("i:{}", r.id));
         Ok(ListInboxesResponse {
-            inboxes: rows.iter().map(InboxRow::to_proto).collect(),
+            inboxes: rows.iter().map(|r| shown(c, r)).collect(),
             next_page_token,
         })
     }
@@ -130,9 +175,11 @@ impl Api {
         if paths.is_empty() {
             v.add(
                 "update_mask",
-                "required: name, greeting_message, reopen_policy, channel_kind",
+                "required: name, greeting_message, reopen_policy, channel_kind, \
+                 visitor_attribute_keys, identity_secret",
             );
         }
+        let visitor_attribute_keys = visitor_keys(&mut v, &inbox.visitor_attribute_keys);
         for p in &paths {
             match p.as_str() {
                 "name" => validate::text(&mut v, "inbox.name", &inbox.name, true, 100),
@@ -160,6 +207,7 @@ impl Api {
                         v.add("inbox.channel_kind", "required");
                     }
                 }
+                "visitor_attribute_keys" | "identity_secret" => {}
                 other => v.add(
                     "update_mask",
                     format!("unknown or immutable path {other:?}"),
@@ -187,11 +235,15 @@ impl Api {
                         .storage_name()
                         .to_string()
                 }
+                "visitor_attribute_keys" => {
+                    row.visitor_attribute_keys = visitor_attribute_keys.clone()
+                }
+                "identity_secret" => row.identity_secret = new_identity_secret(),
                 _ => {}
             }
         }
         let row = store::inboxes::update(&mut tx, &row).await?;
         tx.commit().await?;
-        Ok(row.to_proto())
+        Ok(row.to_admin_proto())
     }
 }

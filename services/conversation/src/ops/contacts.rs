@@ -11,27 +11,45 @@ use sqlx::PgConnection;
 use crate::domain::validate;
 use crate::store::{self, contacts::ContactRow};
 
-/// Finds the contact by external id / email (when `match_existing`) and updates it,
-/// or creates it; records the matching event. Returns the contact and whether it was
-/// created. An origin whose actor is a contact without id (a visitor creating
-/// itself) is credited to the contact just made.
+/// Whose identity a contact upsert carries, and so what it may match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Staff or an integration: trusted; matches a verified contact by external id,
+    /// else email.
+    Trusted,
+    /// A visitor whose external id an identity hash proves: matches the verified
+    /// contact with that external id only.
+    VerifiedVisitor,
+    /// A visitor without proof: always a new contact, its identity unverified.
+    Unverified,
+}
+
+/// Finds the contact the caller's identity may match and updates it, or creates it;
+/// records the matching event. Returns the contact and whether it was created. An
+/// origin whose actor is a contact without id (a visitor creating itself) is
+/// credited to the contact just made.
 pub async fn upsert(
     conn: &mut PgConnection,
     origin: &Origin,
     input: &Contact,
     device: Option<&DeviceInfo>,
-    match_existing: bool,
+    identity: Identity,
 ) -> Result<(ContactRow, bool)> {
     let account = origin.account.as_str();
-    let existing = if match_existing {
-        store::contacts::find(conn, account, &input.external_id, &input.email).await?
-    } else {
-        None
+    let existing = match identity {
+        Identity::Trusted => {
+            store::contacts::find(conn, account, &input.external_id, &input.email).await?
+        }
+        Identity::VerifiedVisitor => {
+            store::contacts::find(conn, account, &input.external_id, "").await?
+        }
+        Identity::Unverified => None,
     };
     match existing {
         Some(row) => Ok((merge(conn, origin, row, input, device).await?, false)),
         None => {
             let mut row = ContactRow::new(account);
+            row.identity_verified = identity != Identity::Unverified;
             row.merge(input);
             if let Some(d) = device {
                 row.set_device(d);

@@ -8,18 +8,21 @@ use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::{outbox, timers};
 use helpdesk_proto::common::v1::Actor;
 use helpdesk_proto::conversation::v1::{
-    ConversationCreated, ConversationStatus, ConversationStatusChanged, ConversationUpdated,
-    MessageKind, Priority, StartConversationRequest,
+    Contact, ConversationCreated, ConversationStatus, ConversationStatusChanged,
+    ConversationUpdated, MessageKind, Priority, StartConversationRequest,
 };
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::contacts::{merge, upsert};
+use helpdesk_kit::grpc::Violations;
+
+use super::contacts::{Identity, merge, upsert};
 use super::messages::{append, find_by_client_id};
-use crate::domain;
+use crate::domain::{self, identity};
 use crate::store::{
     self, contacts::ContactRow, conversations::ConversationRow, conversations::Scope,
+    inboxes::InboxRow,
 };
 
 /// Moves `conv` to `to`, keeps the snooze timer in step, saves, and records
@@ -109,6 +112,46 @@ pub async fn save_changes(
     };
     outbox::emit(conn, origin, event).await?;
     Ok(conv)
+}
+
+/// Refuses what an anonymous visitor may not choose: routing trusts the priority,
+/// labels and attributes, so they come from staff, integrations or a verified
+/// identity; the inbox names the conversation attributes its form may set.
+fn check_anonymous(req: &StartConversationRequest, inbox: &InboxRow) -> Result<()> {
+    let mut v = Violations::new();
+    if req.priority != 0 {
+        v.add("priority", "visitors do not set a priority");
+    }
+    if !req.labels.is_empty() {
+        v.add("labels", "visitors do not set labels");
+    }
+    if req
+        .contact
+        .as_ref()
+        .is_some_and(|c| !c.custom_attributes.is_empty())
+    {
+        v.add(
+            "contact.custom_attributes",
+            "only staff, integrations and verified visitors set contact attributes",
+        );
+    }
+    let mut keys: Vec<&String> = req.custom_attributes.keys().collect();
+    keys.sort();
+    for k in keys {
+        if !inbox.visitor_attribute_keys.contains(k) {
+            v.add(
+                format!("custom_attributes.{k}"),
+                "not one of this inbox's visitor_attribute_keys",
+            );
+        }
+    }
+    Ok(v.into_result()?)
+}
+
+/// Whether `input` would change `row`'s external id or email.
+fn claims_identity(input: &Contact, row: &ContactRow) -> bool {
+    (!input.external_id.is_empty() && row.external_id.as_deref() != Some(&input.external_id))
+        || (!input.email.is_empty() && row.email.as_deref() != Some(&input.email))
 }
 
 /// A validated request to start a conversation.
@@ -201,14 +244,45 @@ pub async fn start(
         return Ok((conv, contact));
     }
 
+    // What a visitor says about itself counts only when the customer's backend
+    // vouches for it (identity hash); otherwise it cannot pick its priority, labels,
+    // contact attributes or conversation attributes beyond the inbox's form fields.
+    let identity = if !visitor_path {
+        Identity::Trusted
+    } else if req.identity_hash.is_empty() {
+        Identity::Unverified
+    } else if identity::verified(
+        &inbox.identity_secret,
+        &contact_in.external_id,
+        &req.identity_hash,
+    ) {
+        Identity::VerifiedVisitor
+    } else {
+        return Err(helpdesk_kit::grpc::invalid_field(
+            "identity_hash",
+            "does not match contact.external_id for this inbox",
+        )
+        .into());
+    };
+    if identity == Identity::Unverified {
+        check_anonymous(req, &inbox)?;
+    }
+
     let staff_actor = claims.filter(|c| c.role.is_staff()).map(Claims::actor);
     // One chain for everything this start records.
     let chain = Origin::request(&account, contact_actor(""));
-    let contact = match returning_contact {
+    let contact = match returning_contact.filter(|_| identity == Identity::Unverified) {
         Some(id) => {
             let row = store::contacts::get(conn, &account, id)
                 .await?
                 .ok_or(Error::NotFound("contact"))?;
+            if row.identity_verified && claims_identity(&contact_in, &row) {
+                return Err(helpdesk_kit::grpc::invalid_field(
+                    "contact.external_id",
+                    "a verified contact's external id and email change only with identity_hash",
+                )
+                .into());
+            }
             let origin = chain.acting_as(contact_actor(row.id));
             merge(conn, &origin, row, &contact_in, req.device.as_ref()).await?
         }
@@ -216,16 +290,9 @@ pub async fn start(
             // A visitor creating itself is credited once its contact exists.
             let actor = staff_actor.clone().unwrap_or_else(|| contact_actor(""));
             let origin = chain.acting_as(actor);
-            let match_existing = !visitor_path;
-            upsert(
-                conn,
-                &origin,
-                &contact_in,
-                req.device.as_ref(),
-                match_existing,
-            )
-            .await?
-            .0
+            upsert(conn, &origin, &contact_in, req.device.as_ref(), identity)
+                .await?
+                .0
         }
     };
     let contact_actor = contact_actor(contact.id);

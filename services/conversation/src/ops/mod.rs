@@ -6,6 +6,6 @@ mod contacts;
 mod conversations;
 mod messages;
 
-pub use contacts::{merge, upsert};
+pub use contacts::{Identity, merge, upsert};
 pub use conversations::{Start, change_status, create, save_changes, start};
 pub use messages::{append, find_by_client_id, wake_for_customer};

@@ -22,6 +22,9 @@ pub struct ContactRow {
     pub device: Json<HashMap<String, String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// External id and email were given by staff, an integration or a verified
+    /// visitor; only such contacts are ever matched by them.
+    pub identity_verified: bool,
 }
 
 /// Device info as stored (a flat JSON object).
@@ -67,6 +70,7 @@ impl ContactRow {
             device: Json(HashMap::new()),
             created_at: now,
             updated_at: now,
+            identity_verified: false,
         }
     }
 
@@ -83,6 +87,7 @@ impl ContactRow {
             device: Some(device_from_map(&self.device.0)),
             create_time: Some(to_timestamp(self.created_at)),
             update_time: Some(to_timestamp(self.updated_at)),
+            identity_verified: self.identity_verified,
         }
     }
 
@@ -128,12 +133,13 @@ impl ContactRow {
     }
 }
 
-const COLUMNS: &str = "id, account_id, external_id, name, email, phone, custom_attributes, device, created_at, updated_at";
+const COLUMNS: &str = "id, account_id, external_id, name, email, phone, custom_attributes, device, created_at, updated_at, \
+    identity_verified";
 
 /// Inserts a contact.
 pub async fn insert(conn: &mut PgConnection, row: &ContactRow) -> Result<ContactRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO contacts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now()) RETURNING {COLUMNS}"
+        "INSERT INTO contacts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9) RETURNING {COLUMNS}"
     ))
     .bind(row.id)
     .bind(&row.account_id)
@@ -143,6 +149,7 @@ pub async fn insert(conn: &mut PgConnection, row: &ContactRow) -> Result<Contact
     .bind(&row.phone)
     .bind(&row.custom_attributes)
     .bind(&row.device)
+    .bind(row.identity_verified)
     .fetch_one(conn)
     .await
 }
@@ -180,7 +187,8 @@ pub async fn get(
     .await
 }
 
-/// The contact matching `external_id`, else `email` (case-insensitive), locked.
+/// The verified contact matching `external_id`, else `email` (case-insensitive),
+/// locked. Pass an empty `email` to match by external id only.
 pub async fn find(
     conn: &mut PgConnection,
     account: &str,
@@ -189,7 +197,8 @@ pub async fn find(
 ) -> Result<Option<ContactRow>, sqlx::Error> {
     if !external_id.is_empty() {
         let found = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM contacts WHERE account_id = $1 AND external_id = $2 FOR UPDATE"
+            "SELECT {COLUMNS} FROM contacts WHERE account_id = $1 AND external_id = $2 AND identity_verified
+             FOR UPDATE"
         ))
         .bind(account)
         .bind(external_id)
@@ -201,7 +210,7 @@ pub async fn find(
     }
     if !email.is_empty() {
         return sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM contacts WHERE account_id = $1 AND lower(email) = lower($2)
+            "SELECT {COLUMNS} FROM contacts WHERE account_id = $1 AND lower(email) = lower($2) AND identity_verified
              ORDER BY id LIMIT 1 FOR UPDATE"
         ))
         .bind(account)

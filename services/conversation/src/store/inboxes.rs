@@ -20,6 +20,10 @@ pub struct InboxRow {
     pub reopen_policy: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Key of visitors' identity hashes.
+    pub identity_secret: String,
+    /// Conversation attributes anonymous visitors may set.
+    pub visitor_attribute_keys: Vec<String>,
 }
 
 impl InboxRow {
@@ -45,16 +49,27 @@ impl InboxRow {
             reopen_policy: self.reopen() as i32,
             create_time: Some(to_timestamp(self.created_at)),
             update_time: Some(to_timestamp(self.updated_at)),
+            identity_secret: String::new(),
+            visitor_attribute_keys: self.visitor_attribute_keys.clone(),
+        }
+    }
+
+    /// As an admin sees it: with the identity secret.
+    pub fn to_admin_proto(&self) -> Inbox {
+        Inbox {
+            identity_secret: self.identity_secret.clone(),
+            ..self.to_proto()
         }
     }
 }
 
-const COLUMNS: &str = "id, account_id, name, channel_kind, public_key, greeting_message, reopen_policy, created_at, updated_at";
+const COLUMNS: &str = "id, account_id, name, channel_kind, public_key, greeting_message, reopen_policy, created_at, updated_at, \
+    identity_secret, visitor_attribute_keys";
 
 /// Inserts a new inbox.
 pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO inboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now()) RETURNING {COLUMNS}"
+        "INSERT INTO inboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9) RETURNING {COLUMNS}"
     ))
     .bind(row.id)
     .bind(&row.account_id)
@@ -63,6 +78,8 @@ pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.public_key)
     .bind(&row.greeting_message)
     .bind(&row.reopen_policy)
+    .bind(&row.identity_secret)
+    .bind(&row.visitor_attribute_keys)
     .fetch_one(conn)
     .await
 }
@@ -115,7 +132,8 @@ pub async fn list(
 /// Writes the mutable fields back.
 pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE inboxes SET name = $3, channel_kind = $4, greeting_message = $5, reopen_policy = $6, updated_at = now()
+        "UPDATE inboxes SET name = $3, channel_kind = $4, greeting_message = $5, reopen_policy = $6,
+             identity_secret = $7, visitor_attribute_keys = $8, updated_at = now()
          WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(&row.account_id)
@@ -124,6 +142,8 @@ pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.channel_kind)
     .bind(&row.greeting_message)
     .bind(&row.reopen_policy)
+    .bind(&row.identity_secret)
+    .bind(&row.visitor_attribute_keys)
     .fetch_one(conn)
     .await
 }
