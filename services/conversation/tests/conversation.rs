@@ -7,6 +7,7 @@ mod conversation {
     pub mod identity;
     pub mod live;
     pub mod outage;
+    pub mod reflection;
     pub mod routing_events;
     pub mod shutdown;
     pub mod support;

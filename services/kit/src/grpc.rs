@@ -27,14 +27,16 @@ pub async fn serve(
             .set_service_status(*name, ServingStatus::Serving)
             .await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(helpdesk_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| tracing::warn!(error = %e, "reflection disabled"))
-        .ok();
     let mut routes = routes.add_service(health_service);
-    if let Some(reflection) = reflection {
-        routes = routes.add_service(reflection);
+    // Both reflection versions (grpcurl and Postman speak v1; grpcio-reflection, older
+    // grpcurl and grpc_cli speak v1alpha), listing only what this port serves.
+    match reflection(service_names).build_v1() {
+        Ok(v1) => routes = routes.add_service(v1),
+        Err(e) => tracing::warn!(error = %e, "reflection v1 disabled"),
+    }
+    match reflection(service_names).build_v1alpha() {
+        Ok(v1alpha) => routes = routes.add_service(v1alpha),
+        Err(e) => tracing::warn!(error = %e, "reflection v1alpha disabled"),
     }
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
@@ -74,6 +76,25 @@ pub async fn serve(
         .add_routes(routes)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), stopping)
         .await
+}
+
+/// A reflection builder that knows every helpdesk type (so any message can be
+/// described) but lists only `service_names`, health and reflection itself.
+fn reflection(service_names: &[&str]) -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(helpdesk_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .include_reflection_service(false);
+    for name in service_names.iter().chain(&[
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]) {
+        builder = builder.with_service_name(*name);
+    }
+    builder
 }
 
 fn tokio_stream_from(
