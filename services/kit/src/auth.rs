@@ -236,6 +236,9 @@ impl AuthInterceptor {
     }
 }
 
+/// Longest bearer token accepted (the platform's own are a few hundred bytes).
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
 impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let Some(value) = request.metadata().get("authorization") else {
@@ -248,6 +251,11 @@ impl tonic::service::Interceptor for AuthInterceptor {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Status::unauthenticated(format!(
+                "bearer token over {MAX_TOKEN_BYTES} bytes"
+            )));
+        }
         let claims = self
             .keys
             .verify(token.trim())

@@ -70,6 +70,15 @@ impl From<Error> for Status {
             Error::Db(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
                 Status::failed_precondition("refers to something that does not exist")
             }
+            // PostgreSQL refused a value (a NUL character in text, a number out of
+            // range): the request's fault, and nothing was stored.
+            Error::Db(sqlx::Error::Database(db))
+                if db.code().is_some_and(|c| c.starts_with("22")) =>
+            {
+                Status::invalid_argument(
+                    "a value is not acceptable (text with a NUL character, or out of range)",
+                )
+            }
             Error::Db(sqlx::Error::PoolTimedOut) => {
                 Status::new(Code::Unavailable, "database busy; retry")
             }

@@ -67,12 +67,32 @@ pub async fn serve(
         }
         response
     });
+    // A request that is not valid protobuf (e.g. a string field that is not UTF-8)
+    // is the caller's fault: INVALID_ARGUMENT, with prost's description naming the
+    // field, rather than tonic's INTERNAL.
+    let undecodable =
+        tower::util::MapResponseLayer::new(|mut response: http::Response<tonic::body::Body>| {
+            let headers = response.headers_mut();
+            let undecodable = headers.get("grpc-status").is_some_and(|s| s == "13")
+                && headers
+                    .get("grpc-message")
+                    .and_then(|m| m.to_str().ok())
+                    .is_some_and(|m| m.starts_with("failed%20to%20decode%20Protobuf"));
+            if undecodable {
+                headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+            }
+            response
+        });
     tonic::transport::Server::builder()
+        // Headers up to 1 MiB are read (the default 16 KiB makes the connection fail
+        // for every call on it); an oversized token is then UNAUTHENTICATED alone.
+        .http2_max_header_list_size(1024 * 1024)
         .accept_http1(true)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(trace)
         .layer(wake)
+        .layer(undecodable)
         .add_routes(routes)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), stopping)
         .await

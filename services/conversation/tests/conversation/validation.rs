@@ -215,3 +215,82 @@ async fn merged_contact_attributes_stay_bounded() {
     );
     assert!(!stored.custom_attributes.contains_key("c0"));
 }
+
+/// What no validator of ours sees still comes back as the caller's fault: text with
+/// a NUL character (refused by PostgreSQL), a string that is not UTF-8 (refused by
+/// the protobuf decoder), an oversized bearer token (which used to break the
+/// connection for every call on it).
+#[tokio::test]
+async fn malformed_requests_are_invalid_argument_or_unauthenticated() {
+    let app = spawn_app().await;
+    let agent = app.agent();
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", app.port))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client =
+        helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient::new(
+            channel.clone(),
+        );
+
+    for filter in [
+        ListConversationsRequest {
+            label: "vip\0".into(),
+            ..Default::default()
+        },
+        ListConversationsRequest {
+            assignee_id: "ana\0".into(),
+            ..Default::default()
+        },
+        ListConversationsRequest {
+            team_id: "\0".into(),
+            ..Default::default()
+        },
+    ] {
+        let e = client
+            .list_conversations(authed(filter, &agent))
+            .await
+            .expect_err("NUL");
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    }
+
+    // GetConversationRequest.id (field 1) carrying bytes that are not UTF-8.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RawGet {
+        #[prost(bytes = "vec", tag = "1")]
+        id: Vec<u8>,
+    }
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.expect("ready");
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/helpdesk.conversation.v1.ConversationService/GetConversation",
+    );
+    let e = grpc
+        .unary::<RawGet, Conversation, _>(
+            authed(
+                RawGet {
+                    id: vec![0xff, 0xfe, 0x00],
+                },
+                &agent,
+            ),
+            path,
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("not UTF-8");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("id"), "names the field: {e:?}");
+
+    let huge = "x".repeat(20 * 1024);
+    let e = client
+        .list_conversations(authed(ListConversationsRequest::default(), &huge))
+        .await
+        .expect_err("oversized token");
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    // The connection survived: the next call on it works.
+    client
+        .list_conversations(authed(ListConversationsRequest::default(), &agent))
+        .await
+        .expect("same connection still serves");
+}
