@@ -51,7 +51,7 @@ async fn load<E: Event>(
 }
 
 /// The event's conversation, locked, once `sequence` is recorded as the newest routing
-/// assignment change applied to it; `None` when a newer one was applied already (this
+/// change (assignment, unassignment, queueing, overflow) applied to it; `None` when a newer one was applied already (this
 /// event is stale). Sequence 0 (not stamped) always applies.
 async fn claim<E: Event>(
     conn: &mut PgConnection,
@@ -220,7 +220,9 @@ impl On<ConversationQueued> for RoutingEvents {
         d: &Delivery<ConversationQueued>,
     ) -> Result<(), HandlerError> {
         let e = &d.event;
-        let mut conv = load(conn, d, &e.conversation_id).await?;
+        let Some(mut conv) = claim(conn, d, &e.conversation_id, e.sequence).await? else {
+            return Ok(()); // a later assignment change was applied already
+        };
         let origin = d.origin();
         if let Some(text) = non_empty(&e.out_of_office_message) {
             conv = bot_message(conn, &origin, conv, &text).await?;
@@ -240,7 +242,9 @@ impl On<ConversationOverflowed> for RoutingEvents {
         d: &Delivery<ConversationOverflowed>,
     ) -> Result<(), HandlerError> {
         let e = &d.event;
-        let mut conv = load(conn, d, &e.conversation_id).await?;
+        let Some(mut conv) = claim(conn, d, &e.conversation_id, e.sequence).await? else {
+            return Ok(()); // a later assignment change was applied already
+        };
         let origin = d.origin();
         match OverflowAction::try_from(e.action).unwrap_or_default() {
             OverflowAction::LeaveMessage => {

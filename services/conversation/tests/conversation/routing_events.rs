@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use futures::StreamExt;
+use helpdesk_conversation::consumers::queue_text;
 use helpdesk_kit::bus::headers;
 use helpdesk_kit::grpc::violated_fields;
 use helpdesk_kit::testing::{TestEnv, eventually};
@@ -568,5 +569,62 @@ async fn a_late_assignment_event_never_overrides_a_newer_one() {
             .any(|m| m.content == "Ana joined the conversation"),
         "the stale assignment left no trace: {transcript:?}"
     );
+    app.stop().await;
+}
+
+/// Queueing and overflow are ordered with assignments: a "leave a message" overflow
+/// that routing decided before the assignment, delivered after it, changes nothing.
+#[tokio::test]
+async fn a_late_overflow_or_queue_event_never_undoes_a_newer_assignment() {
+    let app = spawn_app().await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let conv = app
+        .visitor_starts(&inbox, "hello")
+        .await
+        .conversation
+        .expect("conversation")
+        .id;
+    let assigned_id = new_id();
+    let mut newer = assigned(&conv, &assigned_id);
+    newer.sequence = 12;
+    emit(&app.env, "routing.assigned", &assigned_id, &newer).await;
+    wait_for_conversation(&app, &conv, |c| c.assignee_id == "agent-7").await;
+
+    let late_queue_id = new_id();
+    let mut late_queue = queued(&conv, &late_queue_id, 4, 240, "");
+    late_queue.sequence = 10;
+    emit(&app.env, "routing.queued", &late_queue_id, &late_queue).await;
+    let late_overflow_id = new_id();
+    let late_overflow = ConversationOverflowed {
+        meta: Some(meta(&late_overflow_id)),
+        conversation_id: conv.clone(),
+        action: OverflowAction::LeaveMessage as i32,
+        reason: "queue_full".into(),
+        message: LEAVE_TEXT.into(),
+        sequence: 11,
+        ..Default::default()
+    };
+    emit(
+        &app.env,
+        "routing.overflowed",
+        &late_overflow_id,
+        &late_overflow,
+    )
+    .await;
+    // A later, current event still applies (and proves the stale ones were handled).
+    let current_id = new_id();
+    let mut current = queued(&conv, &current_id, 2, 60, "");
+    current.sequence = 13;
+    emit(&app.env, "routing.queued", &current_id, &current).await;
+    let transcript = wait_for_message(&app, &conv, &queue_text(2, 60)).await;
+    assert!(
+        !transcript
+            .iter()
+            .any(|m| m.content == LEAVE_TEXT || m.content == queue_text(4, 240)),
+        "stale events left no trace: {transcript:?}"
+    );
+    let c = conversation(&app, &conv).await;
+    assert_eq!(c.status, ConversationStatus::Open as i32, "still open");
+    assert_eq!(c.assignee_id, "agent-7");
     app.stop().await;
 }

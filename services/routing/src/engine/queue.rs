@@ -319,6 +319,7 @@ pub(super) async fn overflow(
         to_team_id,
         reason: reason.to_string(),
         message: message.to_string(),
+        sequence: state::next_assignment_sequence(conn).await?,
         ..Default::default()
     };
     outbox::emit(conn, origin, event).await?;

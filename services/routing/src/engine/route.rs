@@ -251,6 +251,7 @@ async fn enqueue(
         required_skills: entry.skills,
         opens_at: entry.not_before.map(to_timestamp),
         out_of_office_message: entry.out_of_office_message,
+        sequence: state::next_assignment_sequence(conn).await?,
         ..Default::default()
     };
     outbox::emit(conn, origin, event).await?;
