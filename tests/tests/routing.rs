@@ -910,6 +910,36 @@ async fn last_agent_capacity_raise_performance_figures_and_what_the_visitor_read
     .await
     .expect("figures kept from events");
     assert!((figures.csat_average - 4.0).abs() < f64::EPSILON);
+    // Reopened and resolved again, then rated again: still one resolution and one
+    // rating (the newer one), not two of each.
+    p.set_status(&first, ConversationStatus::Open).await;
+    p.set_status(&first, ConversationStatus::Resolved).await;
+    p.conv()
+        .await
+        .rate_conversation(authed(
+            helpdesk_proto::conversation::v1::RateConversationRequest {
+                conversation_id: first.clone(),
+                rating: 2,
+                comment: "changed my mind".into(),
+            },
+            &visitor,
+        ))
+        .await
+        .expect("rate again");
+    let figures = eventually(WAIT, || async {
+        let a = p
+            .routing(0)
+            .await
+            .get_agent(authed(GetAgentRequest { id: "ana".into() }, &p.admin()))
+            .await
+            .ok()?
+            .into_inner();
+        ((a.csat_average - 4.0).abs() > f64::EPSILON).then_some(a)
+    })
+    .await
+    .expect("the new rating counted");
+    assert_eq!((figures.resolved_count, figures.csat_count), (1, 1));
+    assert!((figures.csat_average - 2.0).abs() < f64::EPSILON);
 
     // Bob is online and less busy, but the returning contact goes to its last agent.
     p.presence("bob", Presence::Online).await;

@@ -153,7 +153,7 @@ impl On<ConversationStatusChanged> for ConversationEvents {
         } else {
             engine::release_in(conn, session, &origin(d), row.id).await?;
             if to == ConversationStatus::Resolved && !assignee.is_empty() {
-                directory::credit(conn, &d.account_id, assignee, 1, None).await?;
+                directory::credit_resolution(conn, &d.account_id, assignee, row.id).await?;
             }
         }
         Ok(())
@@ -193,13 +193,12 @@ impl On<ConversationRated> for ConversationEvents {
         d: &Delivery<ConversationRated>,
     ) -> Result<(), HandlerError> {
         let e = &d.event;
-        let assignee = e
-            .conversation
-            .as_ref()
-            .map(|c| c.assignee_id.as_str())
-            .unwrap_or_default();
-        if !assignee.is_empty() && (1..=5).contains(&e.rating) {
-            directory::credit(conn, &d.account_id, assignee, 0, Some(i64::from(e.rating))).await?;
+        let conv = e.conversation.as_ref();
+        let assignee = conv.map(|c| c.assignee_id.as_str()).unwrap_or_default();
+        let id = conv.and_then(|c| c.id.parse::<Uuid>().ok());
+        if let Some(id) = id.filter(|_| !assignee.is_empty() && (1..=5).contains(&e.rating)) {
+            let rating = i64::from(e.rating);
+            directory::credit_rating(conn, &d.account_id, assignee, id, rating).await?;
         }
         Ok(())
     }

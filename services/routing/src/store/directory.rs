@@ -356,21 +356,71 @@ pub async fn touch(
         .await
 }
 
-/// Credits a resolution and optionally a CSAT rating.
-pub async fn credit(
+/// Credits agent `id` with resolving a conversation, once per conversation: a
+/// conversation resolved again (after a reopen) adds nothing.
+pub async fn credit_resolution(
     conn: &mut PgConnection,
     account: &str,
     id: &str,
-    resolved: i64,
-    rating: Option<i64>,
+    conversation: Uuid,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE agents SET resolved_count = resolved_count + $3, csat_sum = csat_sum + coalesce($4, 0),
-         csat_count = csat_count + (CASE WHEN $4 IS NULL THEN 0 ELSE 1 END) WHERE account_id = $1 AND id = $2",
+        "WITH first AS (
+             INSERT INTO resolution_credits (account_id, conversation_id, agent_id) VALUES ($1, $3, $2)
+             ON CONFLICT DO NOTHING RETURNING 1
+         )
+         UPDATE agents SET resolved_count = resolved_count + 1
+         WHERE account_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM first)",
     )
     .bind(account)
     .bind(id)
-    .bind(resolved)
+    .bind(conversation)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a conversation's CSAT rating for agent `id`, replacing an earlier rating
+/// of the same conversation (which is taken off its agent's totals first).
+pub async fn credit_rating(
+    conn: &mut PgConnection,
+    account: &str,
+    id: &str,
+    conversation: Uuid,
+    rating: i64,
+) -> Result<(), sqlx::Error> {
+    let earlier: Option<(String, i32)> = sqlx::query_as(
+        "SELECT agent_id, rating FROM conversation_ratings WHERE account_id = $1 AND conversation_id = $2 FOR UPDATE",
+    )
+    .bind(account)
+    .bind(conversation)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((agent, old)) = &earlier {
+        sqlx::query(
+            "UPDATE agents SET csat_sum = csat_sum - $3, csat_count = csat_count - 1 WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account)
+        .bind(agent)
+        .bind(i64::from(*old))
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO conversation_ratings (account_id, conversation_id, agent_id, rating) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (account_id, conversation_id) DO UPDATE SET agent_id = EXCLUDED.agent_id, rating = EXCLUDED.rating",
+    )
+    .bind(account)
+    .bind(conversation)
+    .bind(id)
+    .bind(rating as i32)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE agents SET csat_sum = csat_sum + $3, csat_count = csat_count + 1 WHERE account_id = $1 AND id = $2",
+    )
+    .bind(account)
+    .bind(id)
     .bind(rating)
     .execute(conn)
     .await?;
