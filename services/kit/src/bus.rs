@@ -166,7 +166,9 @@ impl Bus {
         format!("{}_DLQ", self.stream_name)
     }
 
-    /// Creates the event stream and the dead-letter stream if missing (idempotent).
+    /// Creates the event stream and the dead-letter stream, or brings existing ones to
+    /// the configured settings (age, duplicate window, replicas): a changed setting
+    /// applies on the next start.
     pub async fn ensure_streams(&self, config: &ServiceConfig) -> Result<(), BusError> {
         let events = stream::Config {
             name: self.stream_name.clone(),
@@ -175,23 +177,25 @@ impl Bus {
             retention: stream::RetentionPolicy::Limits,
             max_age: config.event_max_age(),
             duplicate_window: Duration::from_secs(config.duplicate_window_secs),
+            num_replicas: config.stream_replicas,
             ..Default::default()
         };
-        self.get_or_create(events).await?;
+        self.create_or_update(events).await?;
         let dlq = stream::Config {
             name: self.dead_letter_stream(),
             subjects: vec![format!("{}.dlq.>", self.subjects.root())],
             storage: stream::StorageType::File,
             max_age: Duration::from_secs(30 * 24 * 3600),
+            num_replicas: config.stream_replicas,
             ..Default::default()
         };
-        self.get_or_create(dlq).await
+        self.create_or_update(dlq).await
     }
 
-    async fn get_or_create(&self, config: stream::Config) -> Result<(), BusError> {
+    async fn create_or_update(&self, config: stream::Config) -> Result<(), BusError> {
         // Several services start at once; a lost creation race is fine.
         for attempt in 0..5 {
-            match self.js.get_or_create_stream(config.clone()).await {
+            match self.js.create_or_update_stream(config.clone()).await {
                 Ok(_) => return Ok(()),
                 Err(e) if attempt < 4 => {
                     tracing::debug!(error = %e, stream = %config.name, "stream setup retry");

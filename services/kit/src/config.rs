@@ -50,6 +50,9 @@ pub struct ServiceConfig {
     pub event_max_age_hours: u64,
     /// JetStream duplicate window; must exceed the outbox relay's retry span.
     pub duplicate_window_secs: u64,
+    /// Copies JetStream keeps of the event and dead-letter streams (1 for a single
+    /// server, 3 in a three-node cluster); consumers follow their stream.
+    pub stream_replicas: usize,
     /// Address the gRPC server binds.
     pub grpc_addr: SocketAddr,
     /// HMAC-SHA256 key for JWTs (at least 32 bytes).
@@ -125,6 +128,7 @@ impl Default for ServiceConfig {
             stream_name: "HELPDESK_EVENTS".into(),
             event_max_age_hours: 24 * 7,
             duplicate_window_secs: 600,
+            stream_replicas: 1,
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50051)),
             jwt_secret: String::new(),
             outbox: OutboxConfig::default(),
@@ -201,6 +205,7 @@ const ENV_KEYS: &[&str] = &[
     "stream_name",
     "event_max_age_hours",
     "duplicate_window_secs",
+    "stream_replicas",
     "grpc_addr",
     "jwt_secret",
     "outbox",
@@ -286,6 +291,9 @@ impl ServiceConfig {
         }
         if !crate::bus::is_token(&self.stream_name) {
             return Err(ConfigError::new("stream_name", "must be [A-Za-z0-9_-]"));
+        }
+        if !(1..=5).contains(&self.stream_replicas) {
+            return Err(ConfigError::new("stream_replicas", "must be 1..=5"));
         }
         if self.duplicate_window_secs < 60 {
             return Err(ConfigError::new(

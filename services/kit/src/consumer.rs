@@ -280,19 +280,18 @@ pub async fn run<H: Handler>(
         .collect();
     let consumer: pull::Stream = loop {
         let created = stream
-            .get_or_create_consumer(
-                &spec.name,
-                pull::Config {
-                    durable_name: Some(spec.name.clone()),
-                    filter_subjects: filters.clone(),
-                    ack_policy: AckPolicy::Explicit,
-                    deliver_policy: DeliverPolicy::All,
-                    ack_wait: Duration::from_secs(config.ack_wait_secs),
-                    max_deliver: config.max_deliver,
-                    max_ack_pending: 1000,
-                    ..Default::default()
-                },
-            )
+            // Create, or update to the configured settings (ack wait, deliveries,
+            // kinds), so a changed setting applies on start.
+            .create_consumer(pull::Config {
+                durable_name: Some(spec.name.clone()),
+                filter_subjects: filters.clone(),
+                ack_policy: AckPolicy::Explicit,
+                deliver_policy: DeliverPolicy::All,
+                ack_wait: Duration::from_secs(config.ack_wait_secs),
+                max_deliver: config.max_deliver,
+                max_ack_pending: 1000,
+                ..Default::default()
+            })
             .await;
         match created {
             Ok(c) => match c

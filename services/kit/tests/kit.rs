@@ -576,3 +576,69 @@ async fn a_nats_restart_in_a_burst_loses_nothing_and_keeps_each_aggregate_in_ord
         "no connection waited inside a transaction"
     );
 }
+
+#[tokio::test]
+async fn changed_stream_and_consumer_settings_apply_on_the_next_start() {
+    let env = TestEnv::new().await;
+    let mut config = env.service_config();
+    config.duplicate_window_secs = 120;
+    let pool = db::connect_and_migrate(&config.database_url, "kittest", 5, &MIGRATOR)
+        .await
+        .expect("db");
+    let spec = ConsumerSpec {
+        name: "kittest".into(),
+        kinds: vec!["thing.happened".into()],
+    };
+    let run_once = |config: helpdesk_kit::config::ServiceConfig| {
+        let (pool, spec) = (pool.clone(), spec.clone());
+        async move {
+            let bus = Bus::connect(&config, "kit-test").await.expect("bus");
+            let shutdown = helpdesk_kit::CancellationToken::new();
+            let task = tokio::spawn(consumer::run(
+                bus.clone(),
+                pool,
+                spec,
+                Arc::new(Counting),
+                config.consumer.clone(),
+                shutdown.clone(),
+            ));
+            let info = eventually(Duration::from_secs(10), || async {
+                let stream = bus.js.get_stream(&config.stream_name).await.ok()?;
+                let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+                    stream.get_consumer("kittest").await.ok()?;
+                let consumer_info = consumer.info().await.ok()?.config.clone();
+                (consumer_info.ack_wait == Duration::from_secs(config.consumer.ack_wait_secs))
+                    .then_some(consumer_info)
+            })
+            .await;
+            let stream_info = bus
+                .js
+                .get_stream(&config.stream_name)
+                .await
+                .expect("stream")
+                .info()
+                .await
+                .expect("info")
+                .config
+                .clone();
+            shutdown.cancel();
+            task.await.expect("join").expect("consumer");
+            (stream_info, info)
+        }
+    };
+    let (stream, consumer) = run_once(config.clone()).await;
+    assert_eq!(stream.duplicate_window, Duration::from_secs(120));
+    let consumer = consumer.expect("consumer created");
+    assert_eq!(consumer.max_deliver, config.consumer.max_deliver);
+
+    // An upgrade changes the settings: they apply to the existing stream and consumer.
+    config.duplicate_window_secs = 900;
+    config.event_max_age_hours = 48;
+    config.consumer.ack_wait_secs += 15;
+    config.consumer.max_deliver = 3;
+    let (stream, consumer) = run_once(config.clone()).await;
+    assert_eq!(stream.duplicate_window, Duration::from_secs(900));
+    assert_eq!(stream.max_age, Duration::from_secs(48 * 3600));
+    let consumer = consumer.expect("consumer updated to the new ack wait");
+    assert_eq!(consumer.max_deliver, 3);
+}
