@@ -288,7 +288,10 @@ pub async fn run<H: Handler>(
                 ack_policy: AckPolicy::Explicit,
                 deliver_policy: DeliverPolicy::All,
                 ack_wait: Duration::from_secs(config.ack_wait_secs),
-                max_deliver: config.max_deliver,
+                // The kit counts deliveries itself and dead-letters at `max_deliver`;
+                // JetStream keeps redelivering until it has, so an event whose
+                // dead-lettering fails is retried, never dropped.
+                max_deliver: -1,
                 max_ack_pending: 1000,
                 ..Default::default()
             })

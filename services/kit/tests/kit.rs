@@ -628,8 +628,7 @@ async fn changed_stream_and_consumer_settings_apply_on_the_next_start() {
     };
     let (stream, consumer) = run_once(config.clone()).await;
     assert_eq!(stream.duplicate_window, Duration::from_secs(120));
-    let consumer = consumer.expect("consumer created");
-    assert_eq!(consumer.max_deliver, config.consumer.max_deliver);
+    consumer.expect("consumer created");
 
     // An upgrade changes the settings: they apply to the existing stream and consumer.
     config.duplicate_window_secs = 900;
@@ -640,5 +639,75 @@ async fn changed_stream_and_consumer_settings_apply_on_the_next_start() {
     assert_eq!(stream.duplicate_window, Duration::from_secs(900));
     assert_eq!(stream.max_age, Duration::from_secs(48 * 3600));
     let consumer = consumer.expect("consumer updated to the new ack wait");
-    assert_eq!(consumer.max_deliver, 3);
+    assert_eq!(consumer.filter_subjects.len(), 1);
+}
+
+/// Fails every time (a dependency that stays broken).
+struct AlwaysRetry(std::sync::atomic::AtomicU32);
+
+impl Handler for AlwaysRetry {
+    async fn handle(&self, _: &mut PgConnection, _: &IncomingEvent) -> Result<(), HandlerError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(HandlerError::Retry("the dependency is down".into()))
+    }
+}
+
+#[tokio::test]
+async fn an_event_whose_dead_lettering_fails_is_retried_not_dropped() {
+    let (env, pool, bus) = setup().await;
+    let mut config = env.service_config();
+    config.consumer.max_deliver = 2;
+    // The dead-letter stream is gone: parking fails until it is back.
+    bus.js
+        .delete_stream(bus.dead_letter_stream())
+        .await
+        .expect("delete dlq");
+    bus.js
+        .publish_with_headers(
+            bus.subjects.event("acme", "thing.happened"),
+            event_headers("evt-stuck", "s"),
+            "fine".into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let handler = Arc::new(AlwaysRetry(Default::default()));
+    let shutdown = helpdesk_kit::CancellationToken::new();
+    let task = tokio::spawn(consumer::run(
+        bus.clone(),
+        pool.clone(),
+        ConsumerSpec {
+            name: "kittest".into(),
+            kinds: vec!["thing.happened".into()],
+        },
+        handler.clone(),
+        config.consumer.clone(),
+        shutdown.clone(),
+    ));
+    // Both deliveries were tried, and dead-lettering failed after the last one.
+    eventually(Duration::from_secs(15), || async {
+        (handler.0.load(std::sync::atomic::Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await
+    .expect("two attempts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bus.ensure_streams(&config).await.expect("dlq back");
+    let dlq = bus
+        .js
+        .get_stream(bus.dead_letter_stream())
+        .await
+        .expect("dlq stream");
+    let parked = eventually(Duration::from_secs(30), || {
+        let dlq = dlq.clone();
+        async move {
+            let mut dlq = dlq;
+            let info = dlq.info().await.ok()?;
+            (info.state.messages == 1).then_some(())
+        }
+    })
+    .await;
+    assert!(parked.is_some(), "the event reached the dead-letter stream");
+    shutdown.cancel();
+    task.await.expect("join").expect("consumer");
 }
