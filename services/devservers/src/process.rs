@@ -172,6 +172,83 @@ impl ServerProcess {
     }
 }
 
+/// Stops a server this data folder's earlier run left behind (a `helpdesk up` killed
+/// with SIGKILL cannot stop its servers): the process named in `pid_file`, if it is
+/// still alive and its command line contains `name`, gets `signal`, then SIGKILL
+/// after 20 s. True when there was one.
+pub async fn stop_leftover(pid_file: &Path, name: &str, signal: &str) -> bool {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return false;
+    };
+    let cmdline = |pid: u32| {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        String::from_utf8_lossy(&raw).replace('\0', " ")
+    };
+    if !cmdline(pid).contains(name) {
+        return false;
+    }
+    // A server whose `helpdesk` is alive belongs to a running instance: not ours to stop.
+    let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1;
+            after_name.split_whitespace().nth(1)?.parse::<u32>().ok()
+        })
+        .unwrap_or(1);
+    if parent != 1 && cmdline(parent).contains("helpdesk") {
+        return false;
+    }
+    let _ = Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .status()
+        .await;
+    for _ in 0..200 {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    true
+}
+
+/// Stops the NATS and PostgreSQL servers an earlier run left in `nats_dir` and
+/// `pg_dir` (see [`stop_leftover`]).
+pub async fn stop_leftovers(nats_dir: &Path, pg_dir: &Path) {
+    if stop_leftover(&nats_dir.join(NATS_PID), "nats-server", "-TERM").await {
+        eprintln!("stopped the NATS server an earlier run left behind");
+    }
+    if stop_leftover(&pg_dir.join("postmaster.pid"), "postgres", "-INT").await {
+        eprintln!("stopped the PostgreSQL server an earlier run left behind");
+    }
+}
+
+/// The pid file `start_nats` keeps in its folder.
+const NATS_PID: &str = "nats.pid";
+
+/// The command that runs server `program`. An owned server stops with `signal` when
+/// its owner dies, even of SIGKILL: it is started through util-linux's `setpriv
+/// --pdeathsig` when that is installed (it is on Debian and most Linux systems).
+fn server_command(program: &Path, lifetime: Lifetime, signal: &str) -> Command {
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if lifetime == Lifetime::Owned && setpriv.exists() {
+        let mut cmd = Command::new(setpriv);
+        cmd.args(["--pdeathsig", signal, "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
 fn spawn(mut cmd: Command, lifetime: Lifetime, log: &Path) -> Result<Child, ServerError> {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
@@ -201,11 +278,14 @@ pub async fn start_nats(
     std::fs::create_dir_all(&store).map_err(io(format!("creating {}", store.display())))?;
     let store =
         std::fs::canonicalize(&store).map_err(io(format!("resolving {}", store.display())))?;
-    let mut cmd = Command::new(&bin);
+    let mut cmd = server_command(&bin, lifetime, "TERM");
     cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(&store);
+    stop_leftover(&dir.join(NATS_PID), "nats-server", "-TERM").await;
     let child = spawn(cmd, lifetime, &dir.join("nats.log"))?;
     let pid = child.id().unwrap_or(0);
+    std::fs::write(dir.join(NATS_PID), format!("{pid}\n"))
+        .map_err(io(format!("writing {}", dir.join(NATS_PID).display())))?;
     wait_for_port(
         port,
         Duration::from_secs(15),
@@ -453,8 +533,11 @@ pub async fn start_postgres(
             )));
         }
     }
+    // A server an earlier run left on this folder is stopped first (removing its pid
+    // file instead would let two servers share the cluster).
+    stop_leftover(&data_dir.join("postmaster.pid"), "postgres", "-INT").await;
     let _ = std::fs::remove_file(data_dir.join("postmaster.pid"));
-    let mut cmd = Command::new(bin.join("postgres"));
+    let mut cmd = server_command(&bin.join("postgres"), lifetime, "INT");
     cmd.arg("-D").arg(data_dir).args([
         "-p",
         &port.to_string(),

@@ -69,6 +69,13 @@ async fn serve(
     private: &mut Vec<ServerProcess>,
     stop: helpdesk_kit::CancellationToken,
 ) -> anyhow::Result<()> {
+    // Servers an earlier run of this data folder left behind (it was killed) are
+    // stopped first, so their ports are free again.
+    process::stop_leftovers(
+        &data_dir.join("nats"),
+        &process::postgres_data_dir(data_dir).await,
+    )
+    .await;
     let nats_url = match env_any(&["HELPDESK_NATS_URL", "NATS_URL"]) {
         Some(url) => url,
         None => {

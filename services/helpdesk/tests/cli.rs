@@ -53,36 +53,68 @@ async fn wait_for_line(child: &mut Child, needle: &str, limit: Duration) -> Vec<
     seen
 }
 
-#[tokio::test]
-async fn up_serves_the_demo_and_stops_cleanly() {
-    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
-    // Conversation takes the base port, routing the next one: both must be free.
-    let grpc = loop {
-        let port = free_port().expect("port");
-        if port < u16::MAX && !port_open(port + 1).await {
-            break port;
+/// The ports `helpdesk up` listens on.
+struct Ports {
+    grpc: u16,
+    routing: u16,
+    nats: u16,
+    pg: u16,
+}
+
+impl Ports {
+    fn new(grpc: u16, nats: u16, pg: u16) -> Self {
+        Self {
+            grpc,
+            routing: grpc + 1,
+            nats,
+            pg,
         }
-    };
-    let routing = grpc + 1;
-    let (nats, pg) = loop {
-        let (nats, pg) = (free_port().expect("port"), free_port().expect("port"));
-        if nats != routing && pg != routing && nats != pg {
-            break (nats, pg);
+    }
+
+    /// Free ports; conversation takes the base port, routing the next one.
+    async fn free() -> Self {
+        let grpc = loop {
+            let port = free_port().expect("port");
+            if port < u16::MAX && !port_open(port + 1).await {
+                break port;
+            }
+        };
+        loop {
+            let (nats, pg) = (free_port().expect("port"), free_port().expect("port"));
+            if nats != grpc + 1 && pg != grpc + 1 && nats != pg {
+                return Self::new(grpc, nats, pg);
+            }
         }
-    };
-    let mut up = helpdesk(&data)
+    }
+}
+
+/// Starts `helpdesk up` on `data` and `ports`, stdout piped.
+fn start_up(data: &Path, ports: &Ports) -> Child {
+    helpdesk(data)
         .args([
             "up",
             "--grpc-base-port",
-            &grpc.to_string(),
+            &ports.grpc.to_string(),
             "--nats-port",
-            &nats.to_string(),
+            &ports.nats.to_string(),
         ])
-        .args(["--postgres-port", &pg.to_string()])
+        .args(["--postgres-port", &ports.pg.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn helpdesk up");
+        .expect("spawn helpdesk up")
+}
+
+#[tokio::test]
+async fn up_serves_the_demo_and_stops_cleanly() {
+    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
+    let Ports {
+        grpc,
+        routing,
+        nats,
+        pg,
+    } = Ports::free().await;
+    let mut up = start_up(&data, &Ports::new(grpc, nats, pg));
     let banner = wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
     assert!(banner.iter().any(|l| l.contains("helpdesk is up")));
     assert!(
@@ -224,5 +256,71 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     for port in [grpc, routing, nats, pg] {
         assert!(!port_open(port).await, "port {port} released");
     }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// `kill -9` of `helpdesk up` takes its private servers down with it, and the next
+/// start on the same folder stops any server an earlier run left behind.
+#[tokio::test]
+async fn up_after_a_crash_starts_again_on_the_same_folder() {
+    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
+    let ports = Ports::free().await;
+    let mut up = start_up(&data, &ports);
+    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    let pid = up.id().expect("pid");
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    let _ = up.wait().await;
+    // Its NATS and PostgreSQL go with it.
+    let mut released = false;
+    for _ in 0..100 {
+        if !port_open(ports.nats).await && !port_open(ports.pg).await {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(released, "the private servers stopped with their owner");
+
+    // A server an older run left running on the folder (here: started detached, as a
+    // run without parent-death signals would leave it) is stopped by the next start.
+    let mut leftover = helpdesk_devservers::process::start_nats(
+        &data.join("nats"),
+        ports.nats,
+        helpdesk_devservers::process::Lifetime::Detached,
+    )
+    .await
+    .expect("leftover nats");
+    assert!(port_open(ports.nats).await);
+    let mut up = start_up(&data, &ports);
+    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", leftover.pid)).exists(),
+        "the leftover server was stopped"
+    );
+    let health = helpdesk(&data)
+        .args([
+            "health",
+            "--addr",
+            &format!("http://127.0.0.1:{}", ports.grpc),
+        ])
+        .output()
+        .await
+        .expect("health");
+    assert!(health.status.success(), "serving again");
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(up.id().expect("pid").to_string())
+        .status()
+        .await;
+    let status = tokio::time::timeout(Duration::from_secs(30), up.wait())
+        .await
+        .expect("stops within 30 s")
+        .expect("wait");
+    assert!(status.success(), "clean exit: {status:?}");
+    leftover.stop().await;
     let _ = std::fs::remove_dir_all(&data);
 }
