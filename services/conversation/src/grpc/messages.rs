@@ -67,10 +67,14 @@ impl Api {
                     c.account(),
                     client_id.as_deref().unwrap_or_default(),
                 )
-                .await?;
-                Ok(existing
-                    .ok_or_else(|| Error::Aborted("concurrent send; retry".into()))?
-                    .to_proto())
+                .await?
+                .ok_or_else(|| Error::Aborted("concurrent send; retry".into()))?;
+                if !is_replay_of(&existing, c, kind, &req.conversation_id) {
+                    return Err(Error::AlreadyExists(
+                        "client_message_id already used".into(),
+                    ));
+                }
+                Ok(existing.to_proto())
             }
             other => other,
         }
@@ -96,8 +100,7 @@ impl Api {
                 false,
             )
             .await?;
-            let same_sender = existing.sender_id == c.claims.sub || kind == MessageKind::Incoming;
-            if visible.is_none() || !same_sender {
+            if visible.is_none() || !is_replay_of(&existing, c, kind, &req.conversation_id) {
                 return Err(Error::AlreadyExists(
                     "client_message_id already used".into(),
                 ));
@@ -170,4 +173,24 @@ impl Api {
             next_page_token,
         })
     }
+}
+
+/// Whether `existing` is what this very call would have stored: same conversation,
+/// same kind, and sent by the caller (a visitor's own messages; an integration's
+/// messages for the customer). Anything else under the same `client_message_id`
+/// (a private note, another sender's message) is never handed back.
+fn is_replay_of(
+    existing: &MessageRow,
+    c: &Caller,
+    kind: MessageKind,
+    conversation_id: &str,
+) -> bool {
+    let same_place =
+        existing.conversation_id.to_string() == conversation_id && existing.kind() == kind;
+    let same_sender = if c.claims.role == Role::Integration && kind == MessageKind::Incoming {
+        existing.sender_kind == helpdesk_proto::common::v1::ActorKind::Contact as i32
+    } else {
+        existing.sender_id == c.claims.sub
+    };
+    same_place && same_sender
 }

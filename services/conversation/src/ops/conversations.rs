@@ -234,7 +234,17 @@ pub async fn start(
         let same_caller = match claims {
             Some(c) if c.role.is_staff() => c.acct == account,
             Some(c) => c.sub == contact.id.to_string(),
-            None => false,
+            // An anonymous retry (its answer was lost, so it has no token yet) gets
+            // the same chat back with a fresh token, when it is the same start: the
+            // opening message of a chat of this inbox, sent by its customer, with
+            // the same text. The client id is its proof, so widgets make it random.
+            None => {
+                visitor_path
+                    && conv.inbox_id == inbox.id
+                    && existing.kind() == MessageKind::Incoming
+                    && existing.sender_id == contact.id.to_string()
+                    && existing.content == req.initial_message
+            }
         };
         if !same_caller {
             return Err(Error::AlreadyExists(

@@ -59,3 +59,100 @@ async fn retried_send_with_same_client_message_id_stores_one_message() {
     assert_eq!(events.len(), 1);
     app.stop().await;
 }
+
+/// A client id is not a key to other people's messages: a visitor replaying an
+/// agent's private note's client id gets ALREADY_EXISTS, not the note.
+#[tokio::test]
+async fn a_replayed_client_id_never_returns_someone_elses_message() {
+    let app = spawn_app().await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let started = app.visitor_starts(&inbox, "hi").await;
+    let conv = started.conversation.expect("conv").id;
+    let mut client = app.client().await;
+    client
+        .send_message(authed(
+            SendMessageRequest {
+                conversation_id: conv.clone(),
+                content: "customer owes us 500 EUR, be careful".into(),
+                kind: MessageKind::Note as i32,
+                client_message_id: "note-1".into(),
+                ..Default::default()
+            },
+            &app.agent(),
+        ))
+        .await
+        .expect("private note");
+    let e = client
+        .send_message(authed(
+            SendMessageRequest {
+                conversation_id: conv.clone(),
+                content: "anything".into(),
+                client_message_id: "note-1".into(),
+                ..Default::default()
+            },
+            &started.visitor_token,
+        ))
+        .await
+        .expect_err("not the visitor's message");
+    assert_eq!(e.code(), tonic::Code::AlreadyExists);
+    assert!(!e.message().contains("500 EUR"));
+}
+
+/// An anonymous visitor whose StartConversation answer was lost retries with the same
+/// client id: it gets the same chat back, with a token, instead of an error and an
+/// orphaned chat.
+#[tokio::test]
+async fn an_anonymous_retried_start_returns_the_same_chat_with_a_token() {
+    let app = spawn_app().await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let mut client = app.client().await;
+    let req = StartConversationRequest {
+        inbox_public_key: inbox.public_key.clone(),
+        initial_message: "my order never arrived".into(),
+        client_message_id: "7f3c2a9e-start".into(),
+        ..Default::default()
+    };
+    let first = client
+        .start_conversation(tonic::Request::new(req.clone()))
+        .await
+        .expect("start")
+        .into_inner();
+    let retried = client
+        .start_conversation(tonic::Request::new(req.clone()))
+        .await
+        .expect("retry answers")
+        .into_inner();
+    let id = first.conversation.expect("conversation").id;
+    assert_eq!(retried.conversation.expect("conversation").id, id);
+    assert!(!retried.visitor_token.is_empty());
+    let messages = client
+        .list_messages(authed(
+            ListMessagesRequest {
+                conversation_id: id.clone(),
+                ..Default::default()
+            },
+            &retried.visitor_token,
+        ))
+        .await
+        .expect("the fresh token reads the chat")
+        .into_inner()
+        .messages;
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.content == "my order never arrived")
+            .count(),
+        1,
+        "one opening message"
+    );
+    assert_eq!(app.count("conversations").await, 1, "no orphan");
+
+    // The same client id with another text is someone else's start.
+    let mut other = req;
+    other.initial_message = "something else".into();
+    let e = client
+        .start_conversation(tonic::Request::new(other))
+        .await
+        .expect_err("different start");
+    assert_eq!(e.code(), tonic::Code::AlreadyExists);
+}

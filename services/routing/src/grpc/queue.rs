@@ -194,9 +194,12 @@ impl Api {
             .await?;
         let api = self.clone();
         let stream = async_stream::stream! {
-            // The current state, re-read after subscribing so nothing falls between.
-            let done = first.position == 0;
-            yield Ok(api.position(&c, id).await.unwrap_or(first));
+            // The current state, re-read after subscribing so nothing falls between;
+            // whether the wait is over is decided on that re-read (an assignment
+            // between the first read and the subscription ends it too).
+            let current = api.position(&c, id).await.unwrap_or(first);
+            let done = current.position == 0;
+            yield Ok(current);
             if done {
                 return;
             }
