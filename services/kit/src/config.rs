@@ -108,6 +108,9 @@ pub struct ConsumerConfig {
     pub ack_wait_secs: u64,
     /// Messages fetched per pull.
     pub batch: usize,
+    /// How long a consumer remembers the ids of the events it applied (its
+    /// de-duplication inbox); keep it longer than the stream keeps events.
+    pub inbox_retention_hours: u64,
 }
 
 /// Durable timer worker tuning.
@@ -154,6 +157,7 @@ impl Default for ConsumerConfig {
             max_deliver: 8,
             ack_wait_secs: 30,
             batch: 64,
+            inbox_retention_hours: 24 * 8,
         }
     }
 }
@@ -291,6 +295,12 @@ impl ServiceConfig {
         }
         if !crate::bus::is_token(&self.stream_name) {
             return Err(ConfigError::new("stream_name", "must be [A-Za-z0-9_-]"));
+        }
+        if self.consumer.inbox_retention_hours < 1 {
+            return Err(ConfigError::new(
+                "consumer.inbox_retention_hours",
+                "must be at least 1",
+            ));
         }
         if !(1..=5).contains(&self.stream_replicas) {
             return Err(ConfigError::new("stream_replicas", "must be 1..=5"));

@@ -318,9 +318,14 @@ pub async fn run<H: Handler>(
         }
     };
     let mut messages = consumer;
+    let mut prune = tokio::time::interval(INBOX_PRUNE_EVERY);
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = prune.tick() => {
+                prune_inbox(&pool, &spec.name, config.inbox_retention_hours).await;
+                continue;
+            }
             next = messages.next() => next,
         };
         let first = match next {
@@ -577,6 +582,33 @@ pub async fn apply<H: Handler>(
         Ok(Outcome::Applied)
     })
     .await
+}
+
+/// How often a consumer forgets the event ids it no longer needs.
+const INBOX_PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes `consumer`'s inbox rows older than `hours`, a bounded batch at a time.
+pub async fn prune_inbox(pool: &PgPool, consumer: &str, hours: u64) -> u64 {
+    let mut removed = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM inbox WHERE ctid IN (
+                 SELECT ctid FROM inbox WHERE consumer = $1
+                 AND processed_at < now() - make_interval(hours => $2) LIMIT 5000)",
+        )
+        .bind(consumer)
+        .bind(i32::try_from(hours).unwrap_or(i32::MAX))
+        .execute(pool)
+        .await;
+        match deleted {
+            Ok(r) if r.rows_affected() > 0 => removed += r.rows_affected(),
+            Ok(_) => return removed,
+            Err(e) => {
+                tracing::warn!(error = %e, %consumer, "inbox pruning failed; will retry");
+                return removed;
+            }
+        }
+    }
 }
 
 /// Nak delay for the n-th delivery: 1s, 2s, 4s … capped at 60s.

@@ -40,13 +40,13 @@ pub async fn connect_and_migrate(
         let mut conn = base.connect().await?;
         // Two services starting at once may race on CREATE SCHEMA; the advisory lock
         // serialises them.
-        sqlx::query("SELECT pg_advisory_lock(hashtext('helpdesk.create_schema'))")
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended('helpdesk.create_schema', 0))")
             .execute(&mut conn)
             .await?;
         let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .execute(&mut conn)
             .await;
-        sqlx::query("SELECT pg_advisory_unlock(hashtext('helpdesk.create_schema'))")
+        sqlx::query("SELECT pg_advisory_unlock(hashtextextended('helpdesk.create_schema', 0))")
             .execute(&mut conn)
             .await?;
         created?;
@@ -65,9 +65,11 @@ pub async fn connect_and_migrate(
 /// Creates the outbox, inbox and timers tables of the current schema (idempotent).
 pub async fn install_kit_tables(pool: &PgPool) -> Result<(), DbError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.kit_tables'))")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '.kit_tables', 0))",
+    )
+    .execute(&mut *tx)
+    .await?;
     for statement in KIT_TABLES {
         sqlx::query(statement).execute(&mut *tx).await?;
     }
@@ -112,6 +114,7 @@ const KIT_TABLES: &[&str] = &[
         processed_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
         PRIMARY KEY (consumer, event_id)
     )",
+    "CREATE INDEX IF NOT EXISTS inbox_processed ON inbox (consumer, processed_at)",
     "CREATE TABLE IF NOT EXISTS timers (
         id            BIGSERIAL PRIMARY KEY,
         kind          TEXT NOT NULL,
@@ -125,4 +128,16 @@ const KIT_TABLES: &[&str] = &[
         UNIQUE (kind, key)
     )",
     "CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at)",
+    // Timers that failed `timers::MAX_ATTEMPTS` times, with their last error.
+    "CREATE TABLE IF NOT EXISTS timers_failed (
+        id            BIGINT PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        due_at        TIMESTAMPTZ NOT NULL,
+        fingerprint   TEXT NOT NULL,
+        payload       JSONB NOT NULL,
+        attempts      INT NOT NULL,
+        last_error    TEXT,
+        failed_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+    )",
 ];

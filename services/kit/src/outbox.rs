@@ -441,7 +441,7 @@ impl Relay {
 }
 
 /// The advisory-lock key of the relays of the current schema.
-const RELAY_KEY: &str = "hashtext(current_schema() || '.outbox_relay')";
+const RELAY_KEY: &str = "hashtextextended(current_schema() || '.outbox_relay', 0)";
 
 /// How long a relay pass waits, in all, for the acknowledgements of its batch.
 const ACK_DEADLINE: Duration = Duration::from_secs(10);

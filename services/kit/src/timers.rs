@@ -105,6 +105,10 @@ pub trait TimerHandler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), TimerError>> + Send + 'a;
 }
 
+/// Attempts after which a failing timer is moved to `timers_failed` (its retries back
+/// off 1 s, 2 s … 256 s: about an hour in all).
+pub const MAX_ATTEMPTS: i32 = 20;
+
 /// What one claim attempt did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Tick {
@@ -190,6 +194,21 @@ pub async fn tick<H: TimerHandler>(pool: &PgPool, handler: &H) -> Result<Tick, s
         }
         Err(e) => {
             tx.rollback().await?;
+            if timer.attempts + 1 >= MAX_ATTEMPTS {
+                // It will not succeed by waiting: set aside where operators look,
+                // rather than retried for ever.
+                tracing::error!(error = %e, attempts = timer.attempts + 1, "timer gave up; moved to timers_failed");
+                sqlx::query(
+                    "WITH failed AS (DELETE FROM timers WHERE id = $1 RETURNING *)
+                     INSERT INTO timers_failed (id, kind, key, due_at, fingerprint, payload, attempts, last_error)
+                     SELECT id, kind, key, due_at, fingerprint, payload, attempts + 1, $2 FROM failed",
+                )
+                .bind(timer.id)
+                .bind(&e.0)
+                .execute(pool)
+                .await?;
+                return Ok(Tick::Failed);
+            }
             let delay = Duration::from_secs(2u64.pow(timer.attempts.clamp(0, 8) as u32));
             tracing::warn!(error = %e, retry_in = ?delay, "timer failed");
             sqlx::query(

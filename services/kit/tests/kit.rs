@@ -711,3 +711,103 @@ async fn an_event_whose_dead_lettering_fails_is_retried_not_dropped() {
     shutdown.cancel();
     task.await.expect("join").expect("consumer");
 }
+
+/// Its effect can never be applied (a bug, data that will not change).
+struct Broken;
+
+impl TimerHandler for Broken {
+    async fn current_fingerprint(
+        &self,
+        _: &mut PgConnection,
+        timer: &Timer,
+    ) -> Result<Option<String>, TimerError> {
+        Ok(Some(timer.fingerprint.clone()))
+    }
+
+    async fn fire(&self, _: &mut PgConnection, _: &Timer) -> Result<(), TimerError> {
+        Err(TimerError("the referenced row is gone".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_timer_that_keeps_failing_backs_off_then_is_set_aside() {
+    let (_env, pool, _bus) = setup().await;
+    let mut conn = pool.acquire().await.expect("conn");
+    timers::schedule(
+        &mut conn,
+        "test.broken",
+        "k",
+        chrono::Utc::now(),
+        "f",
+        serde_json::json!({}),
+    )
+    .await
+    .expect("schedule");
+    assert_eq!(
+        timers::tick(&pool, &Broken).await.expect("tick"),
+        Tick::Failed
+    );
+    let (attempts, due_in): (i32, f64) = sqlx::query_as(
+        "SELECT attempts, extract(epoch FROM due_at - now())::float8 FROM timers WHERE kind = 'test.broken'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("still scheduled");
+    assert_eq!(attempts, 1);
+    assert!(due_in > 0.5, "pushed back, not retried at once: {due_in}");
+
+    // Its last allowed attempt: set aside with the error, no longer retried.
+    sqlx::query("UPDATE timers SET attempts = $1, due_at = now() WHERE kind = 'test.broken'")
+        .bind(timers::MAX_ATTEMPTS - 1)
+        .execute(&pool)
+        .await
+        .expect("age it");
+    assert_eq!(
+        timers::tick(&pool, &Broken).await.expect("tick"),
+        Tick::Failed
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timers")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "no longer retried");
+    let (attempts, error): (i32, String) =
+        sqlx::query_as("SELECT attempts, last_error FROM timers_failed WHERE kind = 'test.broken'")
+            .fetch_one(&pool)
+            .await
+            .expect("set aside");
+    assert_eq!(attempts, timers::MAX_ATTEMPTS);
+    assert_eq!(error, "the referenced row is gone");
+    assert_eq!(
+        timers::tick(&pool, &Broken).await.expect("tick"),
+        Tick::Idle
+    );
+}
+
+#[tokio::test]
+async fn the_inbox_forgets_old_event_ids() {
+    let (_env, pool, _bus) = setup().await;
+    sqlx::query(
+        "INSERT INTO inbox (consumer, event_id, subject, processed_at)
+         SELECT 'kittest', 'old-' || g, 's', now() - interval '9 days' FROM generate_series(1, 12000) g
+         UNION ALL SELECT 'kittest', 'recent', 's', now() - interval '1 day'
+         UNION ALL SELECT 'other', 'old-1', 's', now() - interval '9 days'",
+    )
+    .execute(&pool)
+    .await
+    .expect("seed");
+    let removed = consumer::prune_inbox(&pool, "kittest", 8 * 24).await;
+    assert_eq!(removed, 12_000);
+    let left: Vec<(String, String)> =
+        sqlx::query_as("SELECT consumer, event_id FROM inbox ORDER BY consumer")
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+    assert_eq!(
+        left,
+        vec![
+            ("kittest".to_string(), "recent".to_string()),
+            ("other".to_string(), "old-1".to_string())
+        ]
+    );
+}

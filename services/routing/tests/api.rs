@@ -560,3 +560,36 @@ async fn events_handled_out_of_order_never_route_a_closed_conversation() {
     );
     app.stop().await;
 }
+
+/// Two accounts never wait on each other's routing lock, even accounts whose names
+/// collide in a 32-bit hash (the lock key is a 64-bit hash).
+#[tokio::test]
+async fn accounts_whose_names_collide_in_32_bits_do_not_share_a_lock() {
+    let app = spawn().await;
+    let pool = app.service.pool.clone();
+    // Two names with the same 32-bit hashtext, found by brute force.
+    let (a, b): (String, String) = sqlx::query_as(
+        "SELECT (array_agg(name ORDER BY name))[1], (array_agg(name ORDER BY name))[2]
+         FROM (SELECT 'acct-' || g AS name, hashtext('routing:acct-' || g) AS h
+               FROM generate_series(1, 300000) g) names
+         GROUP BY h HAVING count(*) > 1 LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("a colliding pair exists among 300,000 names");
+    let mut holder = pool.begin().await.expect("begin");
+    helpdesk_routing::store::lock_account(&mut holder, &a)
+        .await
+        .expect("lock a");
+    let mut other = pool.begin().await.expect("begin");
+    sqlx::query("SET LOCAL lock_timeout = '2s'")
+        .execute(&mut *other)
+        .await
+        .expect("timeout");
+    helpdesk_routing::store::lock_account(&mut other, &b)
+        .await
+        .expect("b's lock is not a's");
+    other.rollback().await.expect("rollback");
+    holder.rollback().await.expect("rollback");
+    app.stop().await;
+}

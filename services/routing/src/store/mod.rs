@@ -8,7 +8,7 @@ pub mod state;
 /// Takes the account's routing lock for the rest of the transaction: queue and
 /// assignment changes of one account never interleave, whichever replica makes them.
 pub async fn lock_account(conn: &mut sqlx::PgConnection, account: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('routing:' || $1))")
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('routing.account:' || $1, 0))")
         .bind(account)
         .execute(conn)
         .await?;
