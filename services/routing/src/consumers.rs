@@ -35,17 +35,39 @@ pub fn consumer() -> Consumer<ConversationEvents> {
 #[derive(Default)]
 pub struct ConversationEvents {
     batch: tokio::sync::Mutex<Option<(u64, Batch)>>,
+    /// Conversations whose `conversation.created` carried the first customer message
+    /// (their `message.created` for it has nothing to add). Bounded; forgetting only
+    /// costs a no-op update.
+    first_message_known: std::sync::Mutex<HashSet<Uuid>>,
 }
+
+/// Conversations remembered in `first_message_known` before it starts over.
+const FIRST_MESSAGES_REMEMBERED: usize = 100_000;
 
 /// What the handlers of one consumer transaction share.
 #[derive(Default)]
 struct Batch {
     session: engine::Session,
-    /// Conversations whose first customer message this transaction has written.
-    first_message_known: HashSet<Uuid>,
 }
 
 impl ConversationEvents {
+    /// Notes that `id`'s `conversation.created` carried its first customer message.
+    fn note_first_message(&self, id: Uuid) {
+        if let Ok(mut known) = self.first_message_known.lock() {
+            if known.len() >= FIRST_MESSAGES_REMEMBERED {
+                known.clear();
+            }
+            known.insert(id);
+        }
+    }
+
+    /// Whether `id`'s first customer message came with its creation.
+    fn first_message_known(&self, id: Uuid) -> bool {
+        self.first_message_known
+            .lock()
+            .is_ok_and(|known| known.contains(&id))
+    }
+
     /// The shared state of transaction `batch` (new for a new transaction).
     async fn batch(&self, batch: u64) -> tokio::sync::MappedMutexGuard<'_, Batch> {
         let mut slot = self.batch.lock().await;
@@ -123,10 +145,10 @@ impl On<ConversationCreated> for ConversationEvents {
         let Some((row, placed)) = project(conn, d, conv, attrs, first).await? else {
             return Ok(()); // a newer change was already applied
         };
-        let mut batch = self.batch(d.batch).await;
-        if !row.first_message.is_empty() {
-            batch.first_message_known.insert(row.id);
+        if !e.initial_message.is_empty() {
+            self.note_first_message(row.id);
         }
+        let mut batch = self.batch(d.batch).await;
         engine::route_row(conn, &mut batch.session, &origin(d), &row, placed, false).await?;
         Ok(())
     }
@@ -177,9 +199,9 @@ impl On<MessageCreated> for ConversationEvents {
         let Ok(id) = m.conversation_id.parse::<Uuid>() else {
             return Ok(());
         };
-        // Usually the conversation's creation, just applied, carried it.
-        let mut batch = self.batch(d.batch).await;
-        if batch.first_message_known.insert(id) {
+        // Usually the conversation's creation carried it (and applying that event
+        // again, after a rollback, writes it again); else a no-op once it is set.
+        if !self.first_message_known(id) {
             state::set_first_message(conn, &d.account_id, id, &m.content).await?;
         }
         Ok(())
