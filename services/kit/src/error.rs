@@ -51,8 +51,10 @@ impl Error {
 
 /// The one mapping to gRPC codes. A unique violation means the thing exists already
 /// (ALREADY_EXISTS); a foreign-key violation names something that does not exist
-/// (FAILED_PRECONDITION); an exhausted pool is UNAVAILABLE; any other database error
-/// is logged with its cause and answered INTERNAL with a generic message.
+/// (FAILED_PRECONDITION); an exhausted pool or a lock timeout is UNAVAILABLE; a
+/// deadlock or serialization failure is ABORTED (the call was rolled back whole; a
+/// retry is safe); a value PostgreSQL refuses is INVALID_ARGUMENT; any other database
+/// error is logged with its cause and answered INTERNAL with a generic message.
 impl From<Error> for Status {
     fn from(e: Error) -> Self {
         match e {
@@ -69,6 +71,16 @@ impl From<Error> for Status {
             }
             Error::Db(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
                 Status::failed_precondition("refers to something that does not exist")
+            }
+            // Waited too long for a lock: the thing is busy, try again shortly.
+            Error::Db(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55P03") => {
+                Status::unavailable("busy; retry")
+            }
+            // A deadlock or serialization conflict rolled this call back whole.
+            Error::Db(sqlx::Error::Database(db))
+                if matches!(db.code().as_deref(), Some("40P01" | "40001")) =>
+            {
+                Status::aborted("conflicting concurrent change; retry")
             }
             // PostgreSQL refused a value (a NUL character in text, a number out of
             // range): the request's fault, and nothing was stored.

@@ -811,3 +811,35 @@ async fn the_inbox_forgets_old_event_ids() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_deadlock_is_aborted_for_the_caller_to_retry_not_internal() {
+    let (_env, pool, _bus) = setup().await;
+    sqlx::query("INSERT INTO counters (name, value) VALUES ('a', 0), ('b', 0)")
+        .execute(&pool)
+        .await
+        .expect("rows");
+    let lock = |first: &'static str, second: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1")
+                .bind(first)
+                .execute(&mut *tx)
+                .await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1")
+                .bind(second)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+    };
+    let (one, two) = tokio::join!(lock("a", "b"), lock("b", "a"));
+    let failed = one
+        .err()
+        .or(two.err())
+        .expect("PostgreSQL broke the deadlock");
+    let status = tonic::Status::from(helpdesk_kit::error::Error::from(failed));
+    assert_eq!(status.code(), tonic::Code::Aborted, "{status:?}");
+}

@@ -593,3 +593,54 @@ async fn accounts_whose_names_collide_in_32_bits_do_not_share_a_lock() {
     holder.rollback().await.expect("rollback");
     app.stop().await;
 }
+
+/// A call stuck behind a busy account does not wait without bound: it answers
+/// UNAVAILABLE (a code clients retry) once the lock wait times out, and works again
+/// when the account is free.
+#[tokio::test]
+async fn a_call_behind_a_busy_account_answers_unavailable_quickly() {
+    let app = spawn().await;
+    let admin = app.token("admin", Role::Admin);
+    let ana = app.token("ana", Role::Agent);
+    let mut c = app.client().await;
+    c.create_agent(authed(
+        CreateAgentRequest {
+            agent: Some(Agent {
+                id: "ana".into(),
+                name: "Ana".into(),
+                max_chats: 2,
+                ..Default::default()
+            }),
+        },
+        &admin,
+    ))
+    .await
+    .expect("agent");
+    let online = || {
+        authed(
+            SetPresenceRequest {
+                agent_id: String::new(),
+                presence: Presence::Online as i32,
+            },
+            &ana,
+        )
+    };
+    // Another transaction holds the account's routing lock.
+    let mut holder = app.service.pool.begin().await.expect("begin");
+    helpdesk_routing::store::lock_account(&mut holder, "acme")
+        .await
+        .expect("lock");
+    let started = std::time::Instant::now();
+    let e = c.set_presence(online()).await.expect_err("busy account");
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    holder.rollback().await.expect("release");
+    c.set_presence(online())
+        .await
+        .expect("works once the account is free");
+    app.stop().await;
+}
