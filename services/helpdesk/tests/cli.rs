@@ -1,12 +1,13 @@
 //! The `helpdesk` binary end to end: `up` (conversation and routing) with private NATS
 //! and PostgreSQL, `health`, `events tail`, `demo`, `token`, and a clean stop on SIGTERM.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use helpdesk_devservers::process::{free_port, port_open};
-use helpdesk_kit::auth::{JwtKeys, Role};
+use helpdesk_kit::auth::{Claims, JwtKeys, Role};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -322,5 +323,194 @@ async fn up_after_a_crash_starts_again_on_the_same_folder() {
         .expect("wait");
     assert!(status.success(), "clean exit: {status:?}");
     leftover.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// `kill -9` in the middle of a stream of messages, then the README's start again:
+/// every message whose SendMessage was answered OK is stored once and published once.
+#[tokio::test]
+async fn kill_9_under_load_loses_no_acknowledged_message() {
+    use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+    use helpdesk_proto::conversation::v1::*;
+
+    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
+    let ports = Ports::free().await;
+    let mut up = start_up(&data, &ports);
+    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    let secret = std::fs::read_to_string(data.join("jwt-secret")).expect("secret");
+    let keys = JwtKeys::new(secret.trim().as_bytes());
+    let admin = keys.mint(&Claims::new(
+        "crash",
+        "admin",
+        Role::Admin,
+        chrono::Duration::hours(1),
+    ));
+    let addr = format!("http://127.0.0.1:{}", ports.grpc);
+    let authed = |token: &str| {
+        let value: tonic::metadata::MetadataValue<_> =
+            format!("Bearer {token}").parse().expect("header");
+        move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert("authorization", value.clone());
+            Ok(r)
+        }
+    };
+    let channel = tonic::transport::Channel::from_shared(addr.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = ConversationServiceClient::with_interceptor(channel.clone(), authed(&admin));
+    let inbox = client
+        .create_inbox(CreateInboxRequest {
+            inbox: Some(Inbox {
+                name: "Web".into(),
+                channel_kind: ChannelKind::WebWidget as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("inbox")
+        .into_inner();
+    // A visitor starts the chat: no token.
+    let started = ConversationServiceClient::new(channel)
+        .start_conversation(StartConversationRequest {
+            inbox_public_key: inbox.public_key,
+            ..Default::default()
+        })
+        .await
+        .expect("start")
+        .into_inner();
+    let conversation = started.conversation.expect("conversation").id;
+    let visitor = started.visitor_token;
+
+    // Four senders until the platform dies under them.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut senders = Vec::new();
+    for s in 0..4 {
+        let (addr, conversation, visitor, acknowledged) = (
+            addr.clone(),
+            conversation.clone(),
+            visitor.clone(),
+            acknowledged.clone(),
+        );
+        let auth = authed(&visitor);
+        senders.push(tokio::spawn(async move {
+            let Ok(channel) = tonic::transport::Channel::from_shared(addr)
+                .expect("url")
+                .connect()
+                .await
+            else {
+                return;
+            };
+            let mut client = ConversationServiceClient::with_interceptor(channel, auth);
+            for i in 0.. {
+                let content = format!("m-{s}-{i}");
+                let sent = client
+                    .send_message(SendMessageRequest {
+                        conversation_id: conversation.clone(),
+                        content: content.clone(),
+                        client_message_id: content.clone(),
+                        ..Default::default()
+                    })
+                    .await;
+                match sent {
+                    Ok(_) => acknowledged.lock().expect("lock").push(content),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(up.id().expect("pid").to_string())
+        .status()
+        .await;
+    let _ = up.wait().await;
+    for s in senders {
+        let _ = s.await;
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(acknowledged.len() > 20, "load ran: {}", acknowledged.len());
+
+    // The README's command again, on the same folder.
+    let mut up = start_up(&data, &ports);
+    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    let channel = tonic::transport::Channel::from_shared(addr.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = ConversationServiceClient::with_interceptor(channel, authed(&visitor));
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_messages(ListMessagesRequest {
+                conversation_id: conversation.clone(),
+                page_size: 100,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        for m in page.messages {
+            *stored.entry(m.content).or_default() += 1;
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    for content in &acknowledged {
+        assert_eq!(stored.get(content), Some(&1), "{content} stored once");
+    }
+
+    // And each was published once (the relay finishes after the restart).
+    let nats_url = std::fs::read_to_string(data.join("nats-url")).expect("nats url");
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url.trim()).await.expect("nats"));
+    let stream = js.get_stream("HELPDESK_EVENTS").await.expect("stream");
+    let mut published: HashMap<String, usize> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        published.clear();
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                filter_subject: "helpdesk.evt.crash.message.created".into(),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .expect("consumer");
+        let mut batch = consumer
+            .fetch()
+            .max_messages(100_000)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await
+            .expect("fetch");
+        while let Some(Ok(m)) = futures::StreamExt::next(&mut batch).await {
+            if let Ok(e) = <MessageCreated as prost::Message>::decode(m.payload.clone()) {
+                *published
+                    .entry(e.message.map(|m| m.content).unwrap_or_default())
+                    .or_default() += 1;
+            }
+        }
+        if acknowledged.iter().all(|c| published.contains_key(c)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for content in &acknowledged {
+        assert_eq!(published.get(content), Some(&1), "{content} published once");
+    }
+
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(up.id().expect("pid").to_string())
+        .status()
+        .await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
     let _ = std::fs::remove_dir_all(&data);
 }
