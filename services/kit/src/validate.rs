@@ -55,3 +55,15 @@ pub fn email(v: &mut Violations, field: &str, value: &str) {
         v.add(field, "must be an email address");
     }
 }
+
+/// An enum field: a value the schema does not define is a violation naming the
+/// field (never silently taken as the default); returns the value, or the default.
+pub fn enumeration<E: TryFrom<i32> + Default>(v: &mut Violations, field: &str, raw: i32) -> E {
+    match E::try_from(raw) {
+        Ok(value) => value,
+        Err(_) => {
+            v.add(field, format!("unknown value {raw}"));
+            E::default()
+        }
+    }
+}

@@ -644,3 +644,40 @@ async fn a_call_behind_a_busy_account_answers_unavailable_quickly() {
         .expect("works once the account is free");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unknown_enum_values_are_refused_naming_the_field() {
+    let app = spawn().await;
+    let admin = app.token("admin", Role::Admin);
+    let mut c = app.client().await;
+    let e = c
+        .update_settings(authed(
+            UpdateSettingsRequest {
+                settings: Some(RoutingSettings {
+                    default_strategy: 77,
+                    offline_policy: -3,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("unknown strategy and policy");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&e),
+        vec!["settings.default_strategy", "settings.offline_policy"]
+    );
+    let e = c
+        .list_agents(authed(
+            ListAgentsRequest {
+                presence: 9,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("unknown presence filter");
+    assert_eq!(violated_fields(&e), vec!["presence"]);
+    app.stop().await;
+}

@@ -271,7 +271,8 @@ impl Api {
         req: SetStatusRequest,
     ) -> Result<Conversation> {
         let mut v = Violations::new();
-        let status = ConversationStatus::try_from(req.status).unwrap_or_default();
+        let status: ConversationStatus =
+            helpdesk_kit::validate::enumeration(&mut v, "status", req.status);
         if status == ConversationStatus::Unspecified {
             v.add("status", "required: open, pending, snoozed or resolved");
         }

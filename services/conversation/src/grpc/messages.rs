@@ -28,7 +28,7 @@ impl Api {
             false,
             128,
         );
-        let requested = MessageKind::try_from(req.kind).unwrap_or_default();
+        let requested: MessageKind = helpdesk_kit::validate::enumeration(&mut v, "kind", req.kind);
         let kind = match (c.claims.role, requested) {
             (Role::Visitor, MessageKind::Unspecified | MessageKind::Incoming) => {
                 MessageKind::Incoming

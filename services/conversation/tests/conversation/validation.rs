@@ -294,3 +294,43 @@ async fn malformed_requests_are_invalid_argument_or_unauthenticated() {
         .await
         .expect("same connection still serves");
 }
+
+/// An enum value the schema does not define is refused naming the field, never
+/// taken as the default.
+#[tokio::test]
+async fn unknown_enum_values_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let started = app.visitor_starts(&inbox, "hi").await;
+    let conv = started.conversation.expect("conv").id;
+    let mut client = app.client().await;
+    let messages = app.count("messages").await;
+    let e = client
+        .send_message(authed(
+            SendMessageRequest {
+                conversation_id: conv.clone(),
+                content: "hello".into(),
+                kind: 999,
+                ..Default::default()
+            },
+            &app.agent(),
+        ))
+        .await
+        .expect_err("unknown kind");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&e), vec!["kind"]);
+    let e = client
+        .set_status(authed(
+            SetStatusRequest {
+                conversation_id: conv,
+                status: 42,
+                ..Default::default()
+            },
+            &app.agent(),
+        ))
+        .await
+        .expect_err("unknown status");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(violated_fields(&e).contains(&"status".to_string()), "{e:?}");
+    assert_eq!(app.count("messages").await, messages, "nothing stored");
+}

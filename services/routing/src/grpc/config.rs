@@ -68,7 +68,11 @@ impl Api {
             v.add("hours.team_id", "exactly one of team_id and inbox_id");
         }
         let spec = HoursSpec::from_proto(&h, &mut v);
-        let policy = OutsideHoursPolicy::try_from(h.outside_hours_policy).unwrap_or_default();
+        let policy: OutsideHoursPolicy = helpdesk_kit::validate::enumeration(
+            &mut v,
+            "hours.outside_hours_policy",
+            h.outside_hours_policy,
+        );
         v.check(
             policy == OutsideHoursPolicy::Unspecified,
             "hours.outside_hours_policy",
@@ -229,9 +233,21 @@ impl Api {
         c.claims.require(&[Role::Admin])?;
         let s = req.settings.unwrap_or_default();
         let mut v = Violations::new();
-        let strategy = Strategy::try_from(s.default_strategy).unwrap_or_default();
-        let action = OverflowAction::try_from(s.overflow_action).unwrap_or_default();
-        let offline = OfflinePolicy::try_from(s.offline_policy).unwrap_or_default();
+        let strategy: Strategy = helpdesk_kit::validate::enumeration(
+            &mut v,
+            "settings.default_strategy",
+            s.default_strategy,
+        );
+        let action: OverflowAction = helpdesk_kit::validate::enumeration(
+            &mut v,
+            "settings.overflow_action",
+            s.overflow_action,
+        );
+        let offline: OfflinePolicy = helpdesk_kit::validate::enumeration(
+            &mut v,
+            "settings.offline_policy",
+            s.offline_policy,
+        );
         let team = opt_uuid(&mut v, "settings.overflow_team_id", &s.overflow_team_id);
         let defaults = Settings::default();
         for (field, value, max) in [

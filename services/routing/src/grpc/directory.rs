@@ -87,7 +87,11 @@ fn check_agent(v: &mut Violations, a: &Agent, paths: Option<&[String]>) -> Agent
                     "1-64 characters of [a-z0-9_-]",
                 );
             }
-            let level = SkillLevel::try_from(s.level).unwrap_or_default();
+            let level: SkillLevel = helpdesk_kit::validate::enumeration(
+                v,
+                &format!("agent.skills[{i}].level"),
+                s.level,
+            );
             if level == SkillLevel::Unspecified {
                 v.add(
                     format!("agent.skills[{i}].level"),
@@ -244,7 +248,10 @@ impl Api {
         } else {
             req.page_size.min(200) as usize
         };
-        let presence = Presence::try_from(req.presence).unwrap_or_default();
+        let mut v = Violations::new();
+        let presence: Presence =
+            helpdesk_kit::validate::enumeration(&mut v, "presence", req.presence);
+        v.into_result()?;
         let mut conn = self.pool.acquire().await?;
         let views = directory::agent_views(
             &mut conn,
