@@ -1002,3 +1002,61 @@ async fn last_agent_capacity_raise_performance_figures_and_what_the_visitor_read
     );
     p.stop().await;
 }
+
+/// The queue is listed a page at a time, in queue order, with one query per page.
+#[tokio::test]
+async fn the_queue_is_listed_in_pages() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    let mut queued = Vec::new();
+    for i in 0..5 {
+        let (id, _) = p.chat(&inbox, &format!("waiting {i}"), &[]).await;
+        eventually(WAIT, || async { p.is_queued(&id).await.then_some(()) })
+            .await
+            .expect("queued (nobody online)");
+        queued.push(id);
+    }
+    let mut r = p.routing(0).await;
+    let mut listed = Vec::new();
+    let mut pages = 0;
+    let mut page_token = String::new();
+    loop {
+        let page = r
+            .list_queue(authed(
+                ListQueueRequest {
+                    page_size: 2,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+                &p.supervisor(),
+            ))
+            .await
+            .expect("page")
+            .into_inner();
+        pages += 1;
+        assert!(page.entries.len() <= 2);
+        assert!(
+            page.entries
+                .iter()
+                .all(|e| !e.contact_id.is_empty() && !e.inbox_id.is_empty())
+        );
+        listed.extend(page.entries.into_iter().map(|e| e.conversation_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(listed, queued, "every entry once, in queue order");
+    let e = r
+        .list_queue(authed(
+            ListQueueRequest {
+                page_token: "not-a-token".into(),
+                ..Default::default()
+            },
+            &p.supervisor(),
+        ))
+        .await
+        .expect_err("bad token");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use helpdesk_kit::auth::{Caller, Role};
+use helpdesk_kit::grpc::Violations;
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::routing::v1::*;
 use prost::Message as _;
@@ -110,31 +111,44 @@ impl Api {
         } else {
             Some(conversation_id("team_id", &req.team_id)?)
         };
-        let mut conn = self.pool.acquire().await?;
-        let mut entries = Vec::new();
-        for q in state::queue(&mut conn, c.account()).await? {
-            if team.is_some() && q.team_id != team {
-                continue;
+        let mut v = Violations::new();
+        let size = helpdesk_kit::page::page_size(&mut v, req.page_size);
+        let after = match req.page_token.as_str() {
+            "" => None,
+            token => {
+                let cursor = helpdesk_kit::page::decode_token(token).and_then(|t| parse_cursor(&t));
+                v.check(cursor.is_none(), "page_token", "malformed page token");
+                cursor
             }
-            let conv = state::conversation(&mut conn, c.account(), q.conversation_id).await?;
-            entries.push(QueueEntry {
+        };
+        v.into_result()?;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = state::queue_page(&mut conn, c.account(), team, after, size + 1).await?;
+        let next_page_token = helpdesk_kit::page::paginate(&mut rows, size, |(q, _, _)| {
+            format!(
+                "q:{}:{}:{}",
+                q.priority_class,
+                q.enqueued_at.timestamp_micros(),
+                q.conversation_id
+            )
+        });
+        let entries = rows
+            .into_iter()
+            .map(|(q, contact, inbox)| QueueEntry {
                 conversation_id: q.conversation_id.to_string(),
                 team_id: q.team_id.map(|t| t.to_string()).unwrap_or_default(),
                 position: q.position,
                 priority_class: class_from_rank(q.priority_class) as i32,
-                required_skills: q.required_skills.clone(),
+                required_skills: q.required_skills,
                 enqueue_time: Some(to_timestamp(q.enqueued_at)),
-                contact_id: conv
-                    .as_ref()
-                    .map(|c| c.contact_id.to_string())
-                    .unwrap_or_default(),
-                inbox_id: conv
-                    .as_ref()
-                    .map(|c| c.inbox_id.to_string())
-                    .unwrap_or_default(),
-            });
-        }
-        Ok(ListQueueResponse { entries })
+                contact_id: contact.map(|c| c.to_string()).unwrap_or_default(),
+                inbox_id: inbox.map(|i| i.to_string()).unwrap_or_default(),
+            })
+            .collect();
+        Ok(ListQueueResponse {
+            entries,
+            next_page_token,
+        })
     }
 
     /// The position of a conversation the caller may see.
@@ -349,4 +363,13 @@ impl Api {
         };
         Ok(Box::pin(stream))
     }
+}
+
+/// A queue page cursor: `q:<priority class>:<entered, µs>:<conversation>`.
+fn parse_cursor(token: &str) -> Option<(i32, chrono::DateTime<chrono::Utc>, Uuid)> {
+    let mut parts = token.strip_prefix("q:")?.splitn(3, ':');
+    let class = parts.next()?.parse().ok()?;
+    let entered = chrono::DateTime::from_timestamp_micros(parts.next()?.parse().ok()?)?;
+    let id = parts.next()?.parse().ok()?;
+    Some((class, entered, id))
 }

@@ -208,6 +208,47 @@ pub async fn queue(conn: &mut PgConnection, account: &str) -> Result<Vec<QueueRo
     .await
 }
 
+/// A page of the queue in order (optionally one team's) after the `after` position
+/// (priority class, time entered, conversation), each entry with its conversation's
+/// contact and inbox, in one query.
+pub async fn queue_page(
+    conn: &mut PgConnection,
+    account: &str,
+    team: Option<Uuid>,
+    after: Option<(i32, DateTime<Utc>, Uuid)>,
+    limit: usize,
+) -> Result<Vec<(QueueRow, Option<Uuid>, Option<Uuid>)>, sqlx::Error> {
+    let columns: Vec<String> = QUEUE_COLUMNS
+        .split(',')
+        .map(|c| format!("q.{}", c.trim()))
+        .collect();
+    let rows = sqlx::query(&format!(
+        "SELECT {}, c.contact_id, c.inbox_id FROM queue q
+         LEFT JOIN conversations c ON c.account_id = q.account_id AND c.id = q.conversation_id
+         WHERE q.account_id = $1 AND ($2::uuid IS NULL OR q.team_id = $2)
+           AND ($3::int IS NULL OR (q.priority_class, q.enqueued_at, q.conversation_id) > ($3, $4, $5))
+         ORDER BY q.priority_class, q.enqueued_at, q.conversation_id LIMIT $6",
+        columns.join(", ")
+    ))
+    .bind(account)
+    .bind(team)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(after.map(|a| a.2))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                QueueRow::from_row(r)?,
+                r.try_get("contact_id")?,
+                r.try_get("inbox_id")?,
+            ))
+        })
+        .collect()
+}
+
 /// Removes a conversation from the queue; true when it was queued.
 pub async fn dequeue(
     conn: &mut PgConnection,
