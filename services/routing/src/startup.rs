@@ -36,6 +36,7 @@ impl helpdesk_kit::Service for Routing {
             pool: ctx.pool.clone(),
             shutdown: ctx.streams.clone(),
             live: ctx.live.clone(),
+            stats: Default::default(),
         };
         let pool = ctx.pool.clone();
         Parts::new()

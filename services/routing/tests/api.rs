@@ -681,3 +681,37 @@ async fn unknown_enum_values_are_refused_naming_the_field() {
     assert_eq!(violated_fields(&e), vec!["presence"]);
     app.stop().await;
 }
+
+/// Many supervisors watching the same queue share one statistics computation: the
+/// streams opened together receive the very same snapshot (same computation time).
+#[tokio::test]
+async fn queue_stats_watchers_share_one_computation() {
+    let app = spawn().await;
+    let supervisor = app.token("sue", Role::Supervisor);
+    let mut streams = Vec::new();
+    for _ in 0..10 {
+        let mut c = app.client().await;
+        streams.push(
+            c.watch_queue_stats(authed(GetQueueStatsRequest::default(), &supervisor))
+                .await
+                .expect("watch")
+                .into_inner(),
+        );
+    }
+    let mut times = std::collections::HashSet::new();
+    for s in &mut streams {
+        let first = tokio::time::timeout(Duration::from_secs(5), s.next())
+            .await
+            .expect("a snapshot")
+            .expect("open")
+            .expect("stats");
+        let t = first.time.expect("time");
+        times.insert((t.seconds, t.nanos));
+    }
+    assert!(
+        times.len() <= 2,
+        "ten watchers, {} computations: {times:?}",
+        times.len()
+    );
+    app.stop().await;
+}

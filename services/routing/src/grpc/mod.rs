@@ -21,6 +21,9 @@ pub struct Api {
     pub(crate) pool: PgPool,
     pub(crate) shutdown: CancellationToken,
     pub(crate) live: Hub,
+    /// Queue statistics computed at most once a second per account and team, shared
+    /// by every `WatchQueueStats` stream.
+    pub(crate) stats: std::sync::Arc<queue::SharedStats>,
 }
 
 type PresenceStream = Pin<Box<dyn Stream<Item = Result<PresenceUpdate, Status>> + Send>>;

@@ -1,6 +1,6 @@
 //! Assignments, the queue, positions and live monitoring.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use helpdesk_kit::auth::{Caller, Role};
@@ -312,6 +312,19 @@ impl Api {
         })
     }
 
+    /// [`Api::stats`], computed at most once a second per account and team whoever
+    /// asks: a thousand supervisors watching cost what one does.
+    pub(crate) async fn shared_stats(&self, c: &Caller, team: Option<Uuid>) -> Result<QueueStats> {
+        let slot = self.stats.slot(c.account(), team);
+        let mut slot = slot.lock().await;
+        if let Some(stats) = slot.as_ref().filter(|s| fresh(s)) {
+            return Ok(stats.clone());
+        }
+        let stats = self.stats(c, team).await?;
+        *slot = Some(stats.clone());
+        Ok(stats)
+    }
+
     pub(crate) async fn get_stats_impl(
         &self,
         c: &Caller,
@@ -347,7 +360,7 @@ impl Api {
                     _ = shutdown.cancelled() => break,
                     _ = ticker.tick() => {}
                 }
-                match api.stats(&c, team).await {
+                match api.shared_stats(&c, team).await {
                     Ok(stats) => {
                         if last.as_ref() != Some(&stats.teams) {
                             last = Some(stats.teams.clone());
@@ -372,4 +385,40 @@ fn parse_cursor(token: &str) -> Option<(i32, chrono::DateTime<chrono::Utc>, Uuid
     let entered = chrono::DateTime::from_timestamp_micros(parts.next()?.parse().ok()?)?;
     let id = parts.next()?.parse().ok()?;
     Some((class, entered, id))
+}
+
+/// The latest statistics per account and team (see [`Api::shared_stats`]).
+#[derive(Default)]
+pub struct SharedStats {
+    slots: std::sync::Mutex<HashMap<(String, Option<Uuid>), StatsSlot>>,
+}
+
+type StatsSlot = std::sync::Arc<tokio::sync::Mutex<Option<QueueStats>>>;
+
+/// Accounts and teams remembered before the statistics start over.
+const STATS_REMEMBERED: usize = 10_000;
+
+impl SharedStats {
+    /// The slot of `account` and `team`, created on first use.
+    fn slot(&self, account: &str, team: Option<Uuid>) -> StatsSlot {
+        let Ok(mut slots) = self.slots.lock() else {
+            return StatsSlot::default();
+        };
+        if slots.len() >= STATS_REMEMBERED {
+            slots.clear();
+        }
+        slots
+            .entry((account.to_string(), team))
+            .or_default()
+            .clone()
+    }
+}
+
+/// Computed less than a second ago.
+fn fresh(stats: &QueueStats) -> bool {
+    stats
+        .time
+        .as_ref()
+        .and_then(helpdesk_kit::time::from_timestamp)
+        .is_some_and(|t| chrono::Utc::now() - t < chrono::Duration::seconds(1))
 }
