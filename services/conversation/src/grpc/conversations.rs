@@ -287,7 +287,11 @@ impl Api {
                 }
                 Some(t)
             }
-            (ConversationStatus::Snoozed, _) => {
+            (ConversationStatus::Snoozed, Some(None)) => {
+                v.add("snoozed_until", "not a valid timestamp");
+                None
+            }
+            (ConversationStatus::Snoozed, None) => {
                 v.add("snoozed_until", "required with status snoozed");
                 None
             }

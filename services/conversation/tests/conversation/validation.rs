@@ -322,7 +322,7 @@ async fn unknown_enum_values_are_refused_naming_the_field() {
     let e = client
         .set_status(authed(
             SetStatusRequest {
-                conversation_id: conv,
+                conversation_id: conv.clone(),
                 status: 42,
                 ..Default::default()
             },
@@ -332,5 +332,22 @@ async fn unknown_enum_values_are_refused_naming_the_field() {
         .expect_err("unknown status");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(violated_fields(&e).contains(&"status".to_string()), "{e:?}");
+    // A timestamp no calendar has is named as such.
+    let e = client
+        .set_status(authed(
+            SetStatusRequest {
+                conversation_id: conv,
+                status: ConversationStatus::Snoozed as i32,
+                snoozed_until: Some(prost_types::Timestamp {
+                    seconds: i64::MAX,
+                    nanos: 0,
+                }),
+            },
+            &app.agent(),
+        ))
+        .await
+        .expect_err("extreme timestamp");
+    assert_eq!(violated_fields(&e), vec!["snoozed_until"]);
+    assert!(e.message().contains("not a valid timestamp"), "{e:?}");
     assert_eq!(app.count("messages").await, messages, "nothing stored");
 }
