@@ -897,18 +897,9 @@ async fn last_agent_capacity_raise_performance_figures_and_what_the_visitor_read
         ))
         .await
         .expect("rate");
-    let figures = eventually(WAIT, || async {
-        let a = p
-            .routing(0)
-            .await
-            .get_agent(authed(GetAgentRequest { id: "ana".into() }, &p.admin()))
-            .await
-            .ok()?
-            .into_inner();
-        (a.resolved_count == 1 && a.csat_count == 1).then_some(a)
-    })
-    .await
-    .expect("figures kept from events");
+    let figures = agent_once(&p, "ana", |a| a.resolved_count == 1 && a.csat_count == 1)
+        .await
+        .expect("figures kept from events");
     assert!((figures.csat_average - 4.0).abs() < f64::EPSILON);
     // Reopened and resolved again, then rated again: still one resolution and one
     // rating (the newer one), not two of each.
@@ -926,18 +917,9 @@ async fn last_agent_capacity_raise_performance_figures_and_what_the_visitor_read
         ))
         .await
         .expect("rate again");
-    let figures = eventually(WAIT, || async {
-        let a = p
-            .routing(0)
-            .await
-            .get_agent(authed(GetAgentRequest { id: "ana".into() }, &p.admin()))
-            .await
-            .ok()?
-            .into_inner();
-        ((a.csat_average - 4.0).abs() > f64::EPSILON).then_some(a)
-    })
-    .await
-    .expect("the new rating counted");
+    let figures = agent_once(&p, "ana", |a| (a.csat_average - 4.0).abs() > f64::EPSILON)
+        .await
+        .expect("the new rating counted");
     assert_eq!((figures.resolved_count, figures.csat_count), (1, 1));
     assert!((figures.csat_average - 2.0).abs() < f64::EPSILON);
 
@@ -1059,4 +1041,19 @@ async fn the_queue_is_listed_in_pages() {
         .await
         .expect_err("bad token");
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
+}
+
+/// Agent `id` as routing reports it, once `ready` holds (within `WAIT`).
+async fn agent_once(p: &Platform, id: &str, ready: impl Fn(&Agent) -> bool) -> Option<Agent> {
+    eventually(WAIT, || async {
+        let a = p
+            .routing(0)
+            .await
+            .get_agent(authed(GetAgentRequest { id: id.into() }, &p.admin()))
+            .await
+            .ok()?
+            .into_inner();
+        ready(&a).then_some(a)
+    })
+    .await
 }

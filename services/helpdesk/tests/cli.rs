@@ -54,6 +54,15 @@ async fn wait_for_line(child: &mut Child, needle: &str, limit: Duration) -> Vec<
     seen
 }
 
+/// Sends `sig` (e.g. `-TERM`) to process `pid`.
+async fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(sig)
+        .arg(pid.to_string())
+        .status()
+        .await;
+}
+
 /// The ports `helpdesk up` listens on.
 struct Ports {
     grpc: u16,
@@ -244,11 +253,7 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     assert!(!bad.status.success(), "an account with a dot is refused");
 
     let pid = up.id().expect("pid");
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
-        .await;
+    signal(pid, "-TERM").await;
     let status = tokio::time::timeout(Duration::from_secs(30), up.wait())
         .await
         .expect("stops within 30 s")
@@ -269,11 +274,7 @@ async fn up_after_a_crash_starts_again_on_the_same_folder() {
     let mut up = start_up(&data, &ports);
     wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
     let pid = up.id().expect("pid");
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .status()
-        .await;
+    signal(pid, "-KILL").await;
     let _ = up.wait().await;
     // Its NATS and PostgreSQL go with it.
     let mut released = false;
@@ -312,11 +313,7 @@ async fn up_after_a_crash_starts_again_on_the_same_folder() {
         .await
         .expect("health");
     assert!(health.status.success(), "serving again");
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(up.id().expect("pid").to_string())
-        .status()
-        .await;
+    signal(up.id().expect("pid"), "-TERM").await;
     let status = tokio::time::timeout(Duration::from_secs(30), up.wait())
         .await
         .expect("stops within 30 s")
@@ -421,11 +418,7 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg(up.id().expect("pid").to_string())
-        .status()
-        .await;
+    signal(up.id().expect("pid"), "-KILL").await;
     let _ = up.wait().await;
     for s in senders {
         let _ = s.await;
@@ -505,11 +498,7 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
         assert_eq!(published.get(content), Some(&1), "{content} published once");
     }
 
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(up.id().expect("pid").to_string())
-        .status()
-        .await;
+    signal(up.id().expect("pid"), "-TERM").await;
     let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
     let _ = std::fs::remove_dir_all(&data);
 }

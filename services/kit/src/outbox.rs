@@ -144,6 +144,11 @@ pub async fn flush(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
+    write(conn, rows).await
+}
+
+/// Inserts `rows` into the outbox in one statement, in their order.
+async fn write(conn: &mut PgConnection, rows: Vec<Pending>) -> Result<(), sqlx::Error> {
     let mut ids = Vec::with_capacity(rows.len());
     let mut subjects = Vec::with_capacity(rows.len());
     let mut types = Vec::with_capacity(rows.len());
@@ -197,20 +202,7 @@ pub async fn enqueue(conn: &mut PgConnection, event: OutboxEvent) -> Result<()> 
     let _ = DEFERRED.try_with(|rows| rows.borrow_mut().extend(row.take()));
     // Still here when no deferral is in scope.
     if let Some(row) = row {
-        sqlx::query(
-            "INSERT INTO outbox (event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(row.event.event_id)
-        .bind(format!("{}.{}", row.event.account_id, row.event.kind))
-        .bind(&row.event.event_type)
-        .bind(&row.event.ce_subject)
-        .bind(&row.event.payload)
-        .bind(row.traceparent)
-        .bind(row.tracestate)
-        .bind(row.event.occurred_at)
-        .execute(&mut *conn)
-        .await?;
+        write(conn, vec![row]).await?;
     }
     let _ = ENQUEUED.try_with(|flag| flag.set(true));
     Ok(())

@@ -34,7 +34,7 @@ pub fn consumer() -> Consumer<ConversationEvents> {
 /// share one engine session: each account is locked and read once per batch.
 #[derive(Default)]
 pub struct ConversationEvents {
-    batch: tokio::sync::Mutex<Option<(u64, Batch)>>,
+    session: tokio::sync::Mutex<Option<(u64, engine::Session)>>,
     /// Conversations whose `conversation.created` carried the first customer message
     /// (their `message.created` for it has nothing to add). Bounded; forgetting only
     /// costs a no-op update.
@@ -43,12 +43,6 @@ pub struct ConversationEvents {
 
 /// Conversations remembered in `first_message_known` before it starts over.
 const FIRST_MESSAGES_REMEMBERED: usize = 100_000;
-
-/// What the handlers of one consumer transaction share.
-#[derive(Default)]
-struct Batch {
-    session: engine::Session,
-}
 
 impl ConversationEvents {
     /// Notes that `id`'s `conversation.created` carried its first customer message.
@@ -68,14 +62,14 @@ impl ConversationEvents {
             .is_ok_and(|known| known.contains(&id))
     }
 
-    /// The shared state of transaction `batch` (new for a new transaction).
-    async fn batch(&self, batch: u64) -> tokio::sync::MappedMutexGuard<'_, Batch> {
-        let mut slot = self.batch.lock().await;
+    /// The engine session of transaction `batch` (a new one for a new transaction).
+    async fn session(&self, batch: u64) -> tokio::sync::MappedMutexGuard<'_, engine::Session> {
+        let mut slot = self.session.lock().await;
         if slot.as_ref().is_some_and(|(b, _)| *b != batch) {
             *slot = None;
         }
         tokio::sync::MutexGuard::map(slot, |s| {
-            &mut s.get_or_insert_with(|| (batch, Batch::default())).1
+            &mut s.get_or_insert_with(|| (batch, engine::Session::new())).1
         })
     }
 }
@@ -148,8 +142,8 @@ impl On<ConversationCreated> for ConversationEvents {
         if !e.initial_message.is_empty() {
             self.note_first_message(row.id);
         }
-        let mut batch = self.batch(d.batch).await;
-        engine::route_row(conn, &mut batch.session, &origin(d), &row, placed, false).await?;
+        let mut session = self.session(d.batch).await;
+        engine::route_row(conn, &mut session, &origin(d), &row, placed, false).await?;
         Ok(())
     }
 }
@@ -168,7 +162,7 @@ impl On<ConversationStatusChanged> for ConversationEvents {
         };
         let assignee = conv.map(|c| c.assignee_id.as_str()).unwrap_or_default();
         let to = ConversationStatus::try_from(e.to).unwrap_or_default();
-        let session = &mut self.batch(d.batch).await.session;
+        let session = &mut *self.session(d.batch).await;
         if to == ConversationStatus::Open {
             let reopened = e.from != ConversationStatus::Open as i32;
             engine::route_row(conn, session, &origin(d), &row, placed, reopened).await?;
