@@ -1057,3 +1057,107 @@ async fn agent_once(p: &Platform, id: &str, ready: impl Fn(&Agent) -> bool) -> O
     })
     .await
 }
+
+/// Workbench heartbeats, presence switches and supervisor assignments race with the
+/// timers that act on the same agents and chats (idle deadlines coming due again and
+/// again): every call answers, none with a deadlock or a conflict to retry, and no
+/// agent ends over capacity.
+#[tokio::test]
+async fn heartbeats_presence_and_assignments_racing_with_timers_never_fail() {
+    let p = Platform::start(1).await;
+    let agents = ["ana", "bob", "cid", "dan"];
+    for a in agents {
+        p.agent(a, 2, &[], &[]).await;
+        p.presence(a, Presence::Online).await;
+    }
+    let inbox = p.inbox().await;
+    let mut chats = Vec::new();
+    for i in 0..6 {
+        let (id, _) = p.chat(&inbox, &format!("order {i}"), &[]).await;
+        assert!(p.wait_assigned(&id, WAIT).await.is_some(), "routed");
+        chats.push(id);
+    }
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+
+    // Every agent's idle deadline comes due over and over while its workbench beats.
+    let pool = p.routers[0].pool.clone();
+    let due = tokio::spawn(async move {
+        while std::time::Instant::now() < until {
+            sqlx::query("UPDATE timers SET due_at = now() WHERE kind = 'routing.presence_idle'")
+                .execute(&pool)
+                .await
+                .expect("bring idle timers due");
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    });
+    let mut calls = Vec::new();
+    for a in agents {
+        let mut routing = p.routing(0).await;
+        let token = p.token(a, Role::Agent);
+        calls.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let mut n = 0u32;
+            while std::time::Instant::now() < until {
+                n += 1;
+                let answer = if n % 4 == 0 {
+                    routing
+                        .set_presence(authed(
+                            SetPresenceRequest {
+                                agent_id: String::new(),
+                                presence: Presence::Online as i32,
+                            },
+                            &token,
+                        ))
+                        .await
+                        .map(|_| ())
+                } else {
+                    routing
+                        .heartbeat(authed(HeartbeatRequest {}, &token))
+                        .await
+                        .map(|_| ())
+                };
+                if let Err(status) = answer {
+                    failures.push(format!("{a}: {:?} {}", status.code(), status.message()));
+                }
+            }
+            failures
+        }));
+    }
+    let mut routing = p.routing(0).await;
+    let supervisor = p.supervisor();
+    let chats_moved = chats.clone();
+    calls.push(tokio::spawn(async move {
+        let mut failures = Vec::new();
+        let mut n = 0usize;
+        while std::time::Instant::now() < until {
+            n += 1;
+            let answer = routing
+                .assign_conversation(authed(
+                    AssignConversationRequest {
+                        conversation_id: chats_moved[n % chats_moved.len()].clone(),
+                        agent_id: agents[n % agents.len()].into(),
+                        allow_over_capacity: false,
+                    },
+                    &supervisor,
+                ))
+                .await;
+            match answer {
+                // Full: refused as the supervisor asked.
+                Err(s) if s.code() == tonic::Code::FailedPrecondition => {}
+                Err(s) => failures.push(format!("assign: {:?} {}", s.code(), s.message())),
+                Ok(_) => {}
+            }
+        }
+        failures
+    }));
+    let mut failures = Vec::new();
+    for call in calls {
+        failures.extend(call.await.expect("join"));
+    }
+    due.await.expect("join");
+    assert!(failures.is_empty(), "calls failed: {failures:?}");
+    for (agent, peak) in peak_load(&p).await {
+        assert!(peak <= 2, "{agent} had {peak} chats at once, room for 2");
+    }
+    p.stop().await;
+}

@@ -128,6 +128,8 @@ const KIT_TABLES: &[&str] = &[
         UNIQUE (kind, key)
     )",
     "CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at)",
+    // A worker's claim on a due timer: no other worker takes it until then.
+    "ALTER TABLE timers ADD COLUMN IF NOT EXISTS claimed_until TIMESTAMPTZ",
     // Timers that failed `timers::MAX_ATTEMPTS` times, with their last error.
     "CREATE TABLE IF NOT EXISTS timers_failed (
         id            BIGINT PRIMARY KEY,

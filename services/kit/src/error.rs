@@ -47,6 +47,41 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Db(_) | Self::Unavailable(_) | Self::Aborted(_))
     }
+
+    /// PostgreSQL rolled the transaction back whole for a deadlock or a
+    /// serialization conflict with a concurrent one.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Db(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+    }
+}
+
+/// Attempts in all of [`retry_conflicts`].
+pub const CONFLICT_ATTEMPTS: u32 = 3;
+
+/// Runs `operation` again, after a short random pause, when PostgreSQL rolled it
+/// back whole for a deadlock or a serialization conflict ([`Error::is_conflict`]), up
+/// to [`CONFLICT_ATTEMPTS`] times in all; the caller sees ABORTED only if every
+/// attempt conflicted. Safe only for an operation whose effects are all inside that
+/// one transaction (what a retried call would redo), which is what every unary
+/// mutation of the platform is.
+pub async fn retry_conflicts<T, F, Fut>(mut operation: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match operation().await {
+            Err(e) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => {
+                let pause = rand::random_range(5..25 * u64::from(attempt));
+                tracing::info!(error = %e, attempt, "conflicting concurrent change; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The one mapping to gRPC codes. A unique violation means the thing exists already

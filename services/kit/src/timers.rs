@@ -1,7 +1,16 @@
-//! Durable timers: deadlines stored in the owning schema, claimed with
-//! `FOR UPDATE SKIP LOCKED` so they fire once across replicas and survive restarts.
-//! Each timer carries a fingerprint of the state it was set for; if the state has
-//! moved on when it comes due, it is dropped instead of fired.
+//! Durable timers: deadlines stored in the owning schema that fire once across
+//! replicas and survive restarts. Each timer carries a fingerprint of the state it was
+//! set for; if the state has moved on when it comes due, it is dropped instead of fired.
+//!
+//! Lock order: a domain path takes its own locks (an account lock, an agent or a
+//! conversation row) and then sets or cancels timers, so a timer's row is always the
+//! last lock of a transaction. Firing keeps that order: a due timer is first claimed
+//! for a while in a statement of its own (`claimed_until`, `FOR UPDATE SKIP LOCKED`),
+//! then fired in a transaction that takes the handler's locks
+//! ([`TimerHandler::lock`], then whatever its fingerprint and effect read) and touches
+//! the timer row only at its end, to delete it. Whether it still fires is decided by
+//! its fingerprint, read under those locks: a path that moved the state on has either
+//! committed before (the timer is stale) or waits until the firing commits.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,7 +54,7 @@ pub async fn schedule(
         "INSERT INTO timers (kind, key, due_at, fingerprint, payload) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (kind, key) DO UPDATE
          SET due_at = EXCLUDED.due_at, fingerprint = EXCLUDED.fingerprint, payload = EXCLUDED.payload,
-             attempts = 0, last_error = NULL",
+             attempts = 0, last_error = NULL, claimed_until = NULL",
     )
     .bind(kind)
     .bind(key)
@@ -89,6 +98,18 @@ impl From<sqlx::Error> for TimerError {
 
 /// Fires timers of a service.
 pub trait TimerHandler: Send + Sync + 'static {
+    /// Takes the locks the timer's effect needs that the service's other paths take
+    /// first (an account lock, say), before anything else of the firing transaction.
+    /// Row locks taken by [`Self::current_fingerprint`] come after these.
+    fn lock<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        timer: &'a Timer,
+    ) -> impl Future<Output = Result<(), TimerError>> + Send + 'a {
+        let _ = (conn, timer);
+        async { Ok(()) }
+    }
+
     /// The fingerprint of the state the timer is about, as it is now (`None`: the
     /// thing is gone). The timer fires only if it equals the timer's fingerprint.
     fn current_fingerprint<'a>(
@@ -104,6 +125,10 @@ pub trait TimerHandler: Send + Sync + 'static {
         timer: &'a Timer,
     ) -> impl Future<Output = Result<(), TimerError>> + Send + 'a;
 }
+
+/// How long a claimed timer is left to its worker before another may take it (the
+/// worker died between claiming and firing).
+pub const CLAIM_SECONDS: i32 = 30;
 
 /// Attempts after which a failing timer is moved to `timers_failed` (its retries back
 /// off 1 s, 2 s … 256 s: about an hour in all).
@@ -152,16 +177,22 @@ pub async fn run_worker<H: TimerHandler>(
 
 /// Claims at most one due timer and fires (or drops) it.
 pub async fn tick<H: TimerHandler>(pool: &PgPool, handler: &H) -> Result<Tick, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    // The claim is a statement of its own: no lock is held while the handler waits
+    // for the locks of its domain.
     let row = sqlx::query(
-        "SELECT id, kind, key, due_at, fingerprint, payload, attempts FROM timers
-         WHERE due_at <= now() ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        "UPDATE timers SET claimed_until = now() + make_interval(secs => $1)
+         WHERE id = (SELECT id FROM timers
+                     WHERE due_at <= now() AND (claimed_until IS NULL OR claimed_until <= now())
+                     ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, kind, key, due_at, fingerprint, payload, attempts, claimed_until",
     )
-    .fetch_optional(&mut *tx)
+    .bind(f64::from(CLAIM_SECONDS))
+    .fetch_optional(pool)
     .await?;
     let Some(row) = row else {
         return Ok(Tick::Idle);
     };
+    let claim: DateTime<Utc> = row.get("claimed_until");
     let timer = Timer {
         id: row.get("id"),
         kind: row.get("kind"),
@@ -173,17 +204,15 @@ pub async fn tick<H: TimerHandler>(pool: &PgPool, handler: &H) -> Result<Tick, s
     };
     let span = tracing::info_span!("timer.fire", kind = %timer.kind, key = %timer.key);
     let _guard = span.enter();
-    let result = match handler.current_fingerprint(&mut tx, &timer).await {
-        Ok(Some(current)) if current == timer.fingerprint => {
-            handler.fire(&mut tx, &timer).await.map(|_| Tick::Fired)
-        }
-        Ok(_) => Ok(Tick::Stale),
-        Err(e) => Err(e),
-    };
+    let mut tx = pool.begin().await?;
+    let result = fire_claimed(&mut tx, handler, &timer).await;
     match result {
         Ok(outcome) => {
-            sqlx::query("DELETE FROM timers WHERE id = $1")
+            // The last lock of the transaction. A timer the effect itself moved or
+            // cancelled is left as the effect made it.
+            sqlx::query("DELETE FROM timers WHERE id = $1 AND claimed_until = $2")
                 .bind(timer.id)
+                .bind(claim)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -199,12 +228,13 @@ pub async fn tick<H: TimerHandler>(pool: &PgPool, handler: &H) -> Result<Tick, s
                 // rather than retried for ever.
                 tracing::error!(error = %e, attempts = timer.attempts + 1, "timer gave up; moved to timers_failed");
                 sqlx::query(
-                    "WITH failed AS (DELETE FROM timers WHERE id = $1 RETURNING *)
+                    "WITH failed AS (DELETE FROM timers WHERE id = $1 AND claimed_until = $3 RETURNING *)
                      INSERT INTO timers_failed (id, kind, key, due_at, fingerprint, payload, attempts, last_error)
                      SELECT id, kind, key, due_at, fingerprint, payload, attempts + 1, $2 FROM failed",
                 )
                 .bind(timer.id)
                 .bind(&e.0)
+                .bind(claim)
                 .execute(pool)
                 .await?;
                 return Ok(Tick::Failed);
@@ -212,15 +242,31 @@ pub async fn tick<H: TimerHandler>(pool: &PgPool, handler: &H) -> Result<Tick, s
             let delay = Duration::from_secs(2u64.pow(timer.attempts.clamp(0, 8) as u32));
             tracing::warn!(error = %e, retry_in = ?delay, "timer failed");
             sqlx::query(
-                "UPDATE timers SET attempts = attempts + 1, last_error = $2,
-                 due_at = now() + make_interval(secs => $3) WHERE id = $1",
+                "UPDATE timers SET attempts = attempts + 1, last_error = $2, claimed_until = NULL,
+                 due_at = now() + make_interval(secs => $3) WHERE id = $1 AND claimed_until = $4",
             )
             .bind(timer.id)
             .bind(&e.0)
             .bind(delay.as_secs_f64())
+            .bind(claim)
             .execute(pool)
             .await?;
             Ok(Tick::Failed)
         }
+    }
+}
+
+/// The handler's part of firing: its locks, the fingerprint check, the effect.
+async fn fire_claimed<H: TimerHandler>(
+    conn: &mut PgConnection,
+    handler: &H,
+    timer: &Timer,
+) -> Result<Tick, TimerError> {
+    handler.lock(conn, timer).await?;
+    match handler.current_fingerprint(conn, timer).await? {
+        Some(current) if current == timer.fingerprint => {
+            handler.fire(conn, timer).await.map(|_| Tick::Fired)
+        }
+        _ => Ok(Tick::Stale),
     }
 }

@@ -843,3 +843,157 @@ async fn a_deadlock_is_aborted_for_the_caller_to_retry_not_internal() {
     let status = tonic::Status::from(helpdesk_kit::error::Error::from(failed));
     assert_eq!(status.code(), tonic::Code::Aborted, "{status:?}");
 }
+
+/// Locks its state row the way a domain path does, after telling the test it is about
+/// to, and after giving the test's domain change a moment to take that row first.
+struct Contended {
+    reached: Arc<tokio::sync::Notify>,
+    go: Arc<tokio::sync::Notify>,
+}
+
+impl TimerHandler for Contended {
+    async fn current_fingerprint(
+        &self,
+        conn: &mut PgConnection,
+        timer: &Timer,
+    ) -> Result<Option<String>, TimerError> {
+        self.reached.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.go.notified()).await;
+        Ok(
+            sqlx::query_scalar("SELECT fingerprint FROM state WHERE key = $1 FOR UPDATE")
+                .bind(&timer.key)
+                .fetch_optional(conn)
+                .await?,
+        )
+    }
+
+    async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), TimerError> {
+        sqlx::query("INSERT INTO counters (name, value) VALUES ($1, 1)")
+            .bind(&timer.key)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A domain change locks its own row, then moves the timer; a timer coming due at
+/// that moment takes the same locks in the same order, so neither deadlocks: the
+/// change wins, and the timer is dropped as stale instead of failing.
+#[tokio::test]
+async fn a_timer_firing_while_its_state_changes_never_deadlocks() {
+    let (_env, pool, _bus) = setup().await;
+    let mut conn = pool.acquire().await.expect("conn");
+    sqlx::query("INSERT INTO state (key, fingerprint) VALUES ('k', 'v1')")
+        .execute(&mut *conn)
+        .await
+        .expect("state");
+    timers::schedule(
+        &mut conn,
+        "test.contended",
+        "k",
+        chrono::Utc::now(),
+        "v1",
+        serde_json::json!({}),
+    )
+    .await
+    .expect("schedule");
+    drop(conn);
+
+    let handler = Arc::new(Contended {
+        reached: Arc::new(tokio::sync::Notify::new()),
+        go: Arc::new(tokio::sync::Notify::new()),
+    });
+    let firing = tokio::spawn({
+        let (pool, handler) = (pool.clone(), handler.clone());
+        async move { timers::tick(&pool, handler.as_ref()).await }
+    });
+    handler.reached.notified().await;
+
+    // The domain path: its row first, then the timer, as every service does it.
+    let change = async {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE state SET fingerprint = 'v2' WHERE key = 'k'")
+            .execute(&mut *tx)
+            .await?;
+        handler.go.notify_one();
+        let later = chrono::Utc::now() + chrono::Duration::hours(1);
+        timers::schedule(
+            &mut tx,
+            "test.contended",
+            "k",
+            later,
+            "v2",
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await
+    };
+    change
+        .await
+        .expect("the domain change is never chosen as a deadlock victim");
+    let outcome = firing.await.expect("join").expect("tick");
+    assert_eq!(outcome, Tick::Stale, "the timer saw the state had moved on");
+
+    let (fingerprint, attempts): (String, i32) =
+        sqlx::query_as("SELECT fingerprint, attempts FROM timers WHERE kind = 'test.contended'")
+            .fetch_one(&pool)
+            .await
+            .expect("the moved timer is kept");
+    assert_eq!((fingerprint.as_str(), attempts), ("v2", 0));
+    assert_eq!(
+        counter(&pool, "k").await,
+        0,
+        "the stale timer had no effect"
+    );
+}
+
+/// Two operations that lock the same rows in opposite orders deadlock once;
+/// PostgreSQL rolls one back whole, and it is run again instead of failing.
+#[tokio::test]
+async fn an_operation_rolled_back_by_a_deadlock_is_run_again() {
+    use helpdesk_kit::error::{Error, retry_conflicts};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let (_env, pool, _bus) = setup().await;
+    sqlx::query("INSERT INTO state (key, fingerprint) VALUES ('a', '0'), ('b', '0')")
+        .execute(&pool)
+        .await
+        .expect("state");
+    let both_hold_one = Arc::new(tokio::sync::Barrier::new(2));
+    let attempts = Arc::new(AtomicU32::new(0));
+    let operation = |first: &'static str, second: &'static str| {
+        let (pool, barrier, attempts) = (pool.clone(), both_hold_one.clone(), attempts.clone());
+        async move {
+            retry_conflicts(|| {
+                let (pool, barrier, attempts) = (pool.clone(), barrier.clone(), attempts.clone());
+                async move {
+                    let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+                    let mut tx = pool.begin().await?;
+                    for (i, key) in [first, second].into_iter().enumerate() {
+                        sqlx::query(
+                            "UPDATE state SET fingerprint = (fingerprint::int + 1)::text WHERE key = $1",
+                        )
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                        // Both first attempts hold their first row before taking the other.
+                        if i == 0 && attempt < 2 {
+                            barrier.wait().await;
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok::<_, Error>(())
+                }
+            })
+            .await
+        }
+    };
+    let (one, two) = tokio::join!(operation("a", "b"), operation("b", "a"));
+    one.expect("a then b");
+    two.expect("b then a");
+    assert_eq!(attempts.load(Ordering::SeqCst), 3, "one of them ran twice");
+    let counts: Vec<String> = sqlx::query_scalar("SELECT fingerprint FROM state ORDER BY key")
+        .fetch_all(&pool)
+        .await
+        .expect("state");
+    assert_eq!(counts, ["2", "2"], "each applied exactly once");
+}

@@ -27,6 +27,12 @@ pub fn idle_fingerprint(last_seen: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl TimerHandler for RoutingTimers {
+    /// The account lock first, as every routing path takes it.
+    async fn lock(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), TimerError> {
+        crate::store::lock_account(conn, &account(timer)).await?;
+        Ok(())
+    }
+
     async fn current_fingerprint(
         &self,
         conn: &mut PgConnection,

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use futures::Stream;
 use helpdesk_kit::auth::{Caller, Claims, JwtKeys};
 use helpdesk_kit::bus::Bus;
+use helpdesk_kit::error::retry_conflicts;
 use helpdesk_kit::live::Hub;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationService;
 use helpdesk_proto::conversation::v1::*;
@@ -53,7 +54,7 @@ impl ConversationService for Api {
     ) -> Result<Response<Inbox>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.create_inbox_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.create_inbox_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -80,7 +81,7 @@ impl ConversationService for Api {
     ) -> Result<Response<Inbox>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.update_inbox_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.update_inbox_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -90,7 +91,7 @@ impl ConversationService for Api {
     ) -> Result<Response<UpsertContactResponse>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.upsert_contact_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.upsert_contact_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -110,7 +111,7 @@ impl ConversationService for Api {
     ) -> Result<Response<Contact>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.update_device_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.update_device_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -121,7 +122,8 @@ impl ConversationService for Api {
         // The one call that may come without a token (a visitor with an inbox key).
         let claims = r.extensions().get::<Claims>().cloned();
         Ok(Response::new(
-            self.start_conversation_impl(claims, r.into_inner()).await?,
+            retry_conflicts(|| self.start_conversation_impl(claims.clone(), r.get_ref().clone()))
+                .await?,
         ))
     }
 
@@ -151,7 +153,7 @@ impl ConversationService for Api {
     ) -> Result<Response<Conversation>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.update_conversation_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.update_conversation_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -161,7 +163,7 @@ impl ConversationService for Api {
     ) -> Result<Response<Conversation>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.set_status_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.set_status_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -171,7 +173,7 @@ impl ConversationService for Api {
     ) -> Result<Response<Conversation>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.rate_conversation_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.rate_conversation_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -181,7 +183,7 @@ impl ConversationService for Api {
     ) -> Result<Response<Message>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.send_message_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.send_message_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 

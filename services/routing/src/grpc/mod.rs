@@ -9,6 +9,7 @@ use std::pin::Pin;
 use futures::Stream;
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::auth::Caller;
+use helpdesk_kit::error::retry_conflicts;
 use helpdesk_kit::live::Hub;
 use helpdesk_proto::routing::v1::routing_service_server::RoutingService;
 use helpdesk_proto::routing::v1::*;
@@ -35,7 +36,7 @@ impl RoutingService for Api {
     async fn create_team(&self, r: Request<CreateTeamRequest>) -> Result<Response<Team>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.create_team_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.create_team_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -45,7 +46,7 @@ impl RoutingService for Api {
     ) -> Result<Response<Agent>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.create_agent_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.create_agent_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -72,7 +73,7 @@ impl RoutingService for Api {
     ) -> Result<Response<Agent>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.update_agent_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.update_agent_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -82,7 +83,7 @@ impl RoutingService for Api {
     ) -> Result<Response<Agent>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.set_presence_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.set_presence_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -92,7 +93,7 @@ impl RoutingService for Api {
     ) -> Result<Response<BusinessHours>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.set_hours_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.set_hours_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -112,7 +113,7 @@ impl RoutingService for Api {
     ) -> Result<Response<RoutingRule>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.create_rule_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.create_rule_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -122,7 +123,7 @@ impl RoutingService for Api {
     ) -> Result<Response<RoutingSettings>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(
-            self.update_settings_impl(&c, r.into_inner()).await?,
+            retry_conflicts(|| self.update_settings_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 
@@ -131,7 +132,9 @@ impl RoutingService for Api {
         r: Request<AssignConversationRequest>,
     ) -> Result<Response<Assignment>, Status> {
         let c = Caller::of(&r)?;
-        Ok(Response::new(self.assign_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            retry_conflicts(|| self.assign_impl(&c, r.get_ref().clone())).await?,
+        ))
     }
 
     async fn pick_from_queue(
@@ -139,7 +142,9 @@ impl RoutingService for Api {
         r: Request<PickFromQueueRequest>,
     ) -> Result<Response<Assignment>, Status> {
         let c = Caller::of(&r)?;
-        Ok(Response::new(self.pick_impl(&c, r.into_inner()).await?))
+        Ok(Response::new(
+            retry_conflicts(|| self.pick_impl(&c, r.get_ref().clone())).await?,
+        ))
     }
 
     async fn list_queue(
@@ -182,7 +187,9 @@ impl RoutingService for Api {
 
     async fn heartbeat(&self, r: Request<HeartbeatRequest>) -> Result<Response<Agent>, Status> {
         let c = Caller::of(&r)?;
-        Ok(Response::new(self.heartbeat_impl(&c).await?))
+        Ok(Response::new(
+            retry_conflicts(|| self.heartbeat_impl(&c)).await?,
+        ))
     }
 
     async fn list_routing_rules(
@@ -198,7 +205,7 @@ impl RoutingService for Api {
         r: Request<DeleteRoutingRuleRequest>,
     ) -> Result<Response<DeleteRoutingRuleResponse>, Status> {
         let c = Caller::of(&r)?;
-        self.delete_rule_impl(&c, r.into_inner()).await?;
+        retry_conflicts(|| self.delete_rule_impl(&c, r.get_ref().clone())).await?;
         Ok(Response::new(DeleteRoutingRuleResponse {}))
     }
 
@@ -215,7 +222,7 @@ impl RoutingService for Api {
         r: Request<UnassignConversationRequest>,
     ) -> Result<Response<UnassignConversationResponse>, Status> {
         let c = Caller::of(&r)?;
-        self.unassign_impl(&c, r.into_inner()).await?;
+        retry_conflicts(|| self.unassign_impl(&c, r.get_ref().clone())).await?;
         Ok(Response::new(UnassignConversationResponse {}))
     }
 
