@@ -80,6 +80,10 @@ fn contact_id(c: Option<&crate::conversation::v1::Contact>) -> &str {
     c.map(|c| c.id.as_str()).unwrap_or_default()
 }
 
+fn inbox_id(i: Option<&crate::conversation::v1::Inbox>) -> &str {
+    i.map(|i| i.id.as_str()).unwrap_or_default()
+}
+
 events! {
     crate::conversation::v1::ConversationCreated => "conversation.created", |e| conversation_id(e.conversation.as_ref());
     crate::conversation::v1::ConversationUpdated => "conversation.updated", |e| conversation_id(e.conversation.as_ref());
@@ -88,6 +92,8 @@ events! {
     crate::conversation::v1::MessageCreated => "message.created", |e| conversation_id(e.conversation.as_ref());
     crate::conversation::v1::ContactCreated => "contact.created", |e| contact_id(e.contact.as_ref());
     crate::conversation::v1::ContactUpdated => "contact.updated", |e| contact_id(e.contact.as_ref());
+    crate::conversation::v1::InboxCreated => "inbox.created", |e| inbox_id(e.inbox.as_ref());
+    crate::conversation::v1::InboxUpdated => "inbox.updated", |e| inbox_id(e.inbox.as_ref());
     crate::routing::v1::ConversationQueued => "routing.queued", |e| &e.conversation_id;
     crate::routing::v1::QueuePositionChanged => "routing.position_changed", |e| &e.conversation_id;
     crate::routing::v1::ConversationAssigned => "routing.assigned", |e| &e.conversation_id;

@@ -1161,3 +1161,90 @@ async fn heartbeats_presence_and_assignments_racing_with_timers_never_fail() {
     }
     p.stop().await;
 }
+
+/// Business hours and routing rules refer only to inboxes of the caller's account: an
+/// inbox created a moment ago is accepted; an id that is no inbox, or another account's
+/// inbox, is refused naming the field, and nothing is stored.
+#[tokio::test]
+async fn hours_and_rules_refer_only_to_the_accounts_own_inboxes() {
+    use helpdesk_kit::grpc::violated_fields;
+    use helpdesk_proto::conversation::v1::{ChannelKind, CreateInboxRequest, Inbox};
+    let p = Platform::start(1).await;
+    let ours = p.inbox().await;
+    let theirs = p
+        .conv()
+        .await
+        .create_inbox(authed(
+            CreateInboxRequest {
+                inbox: Some(Inbox {
+                    name: "Theirs".into(),
+                    channel_kind: ChannelKind::WebWidget as i32,
+                    ..Default::default()
+                }),
+            },
+            &p.env.token("globex", "admin", Role::Admin),
+        ))
+        .await
+        .expect("another account's inbox")
+        .into_inner();
+    let nowhere = uuid::Uuid::now_v7().to_string();
+    let hours = |inbox: &str| SetBusinessHoursRequest {
+        hours: Some(BusinessHours {
+            inbox_id: inbox.into(),
+            time_zone: "Europe/Paris".into(),
+            outside_hours_policy: OutsideHoursPolicy::Wait as i32,
+            ..Default::default()
+        }),
+    };
+    let mut r = p.routing(0).await;
+    r.set_business_hours(authed(hours(&ours.id), &p.admin()))
+        .await
+        .expect("hours of an inbox created a moment ago");
+    for other in [&theirs.id, &nowhere] {
+        let e = r
+            .set_business_hours(authed(hours(other), &p.admin()))
+            .await
+            .expect_err("not an inbox of the account");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+        assert_eq!(violated_fields(&e), vec!["hours.inbox_id"]);
+        let stored = r
+            .get_business_hours(authed(
+                GetBusinessHoursRequest {
+                    inbox_id: other.clone(),
+                    ..Default::default()
+                },
+                &p.admin(),
+            ))
+            .await;
+        assert_eq!(
+            stored.map(|_| ()).unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+    }
+
+    let rule = |inboxes: &[&str]| CreateRoutingRuleRequest {
+        rule: Some(RoutingRule {
+            name: "Web first".into(),
+            condition: Some(RuleCondition {
+                inbox_ids: inboxes.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    let e = r
+        .create_routing_rule(authed(rule(&[&ours.id, &theirs.id]), &p.admin()))
+        .await
+        .expect_err("another account's inbox");
+    assert_eq!(violated_fields(&e), vec!["rule.condition.inbox_ids[1]"]);
+    let listed = r
+        .list_routing_rules(authed(ListRoutingRulesRequest {}, &p.admin()))
+        .await
+        .expect("rules")
+        .into_inner();
+    assert!(listed.rules.is_empty(), "nothing stored: {listed:?}");
+    r.create_routing_rule(authed(rule(&[&ours.id]), &p.admin()))
+        .await
+        .expect("a rule on the account's inbox");
+    p.stop().await;
+}

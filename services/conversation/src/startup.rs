@@ -62,5 +62,9 @@ impl helpdesk_kit::Service for Conversation {
             .grpc(ConversationServiceServer::with_interceptor(api, ctx.auth()))
             .consumer(crate::consumers::consumer())
             .timers(SnoozeWake)
+            .task({
+                let pool = ctx.pool.clone();
+                move |shutdown| crate::ops::announce_task(pool, shutdown)
+            })
     }
 }

@@ -5,6 +5,7 @@ mod conversation {
     pub mod chat;
     pub mod idempotency;
     pub mod identity;
+    pub mod inboxes;
     pub mod live;
     pub mod outage;
     pub mod reflection;

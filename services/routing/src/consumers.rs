@@ -7,7 +7,7 @@ use helpdesk_kit::event::{Origin, system_actor};
 use helpdesk_kit::storage::name_of;
 use helpdesk_proto::conversation::v1::{
     ChannelKind, Conversation, ConversationCreated, ConversationRated, ConversationStatus,
-    ConversationStatusChanged, MessageCreated, MessageKind,
+    ConversationStatusChanged, InboxCreated, MessageCreated, MessageKind,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -28,6 +28,7 @@ pub fn consumer() -> Consumer<ConversationEvents> {
         .on::<ConversationStatusChanged>()
         .on::<MessageCreated>()
         .on::<ConversationRated>()
+        .on::<InboxCreated>()
 }
 
 /// The routing service's event handlers. The events of one consumer transaction
@@ -215,6 +216,29 @@ impl On<ConversationRated> for ConversationEvents {
         if let Some(id) = id.filter(|_| !assignee.is_empty() && (1..=5).contains(&e.rating)) {
             let rating = i64::from(e.rating);
             directory::credit_rating(conn, &d.account_id, assignee, id, rating).await?;
+        }
+        Ok(())
+    }
+}
+
+impl On<InboxCreated> for ConversationEvents {
+    async fn on(
+        &self,
+        conn: &mut PgConnection,
+        d: &Delivery<InboxCreated>,
+    ) -> Result<(), HandlerError> {
+        let id = d
+            .event
+            .inbox
+            .as_ref()
+            .and_then(|i| i.id.parse::<Uuid>().ok());
+        match id {
+            Some(id) => directory::know_inbox(conn, &d.account_id, id).await?,
+            None => {
+                return Err(HandlerError::Poison(
+                    "inbox.created without an inbox id".into(),
+                ));
+            }
         }
         Ok(())
     }

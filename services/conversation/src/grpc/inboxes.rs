@@ -4,6 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use helpdesk_kit::auth::Role;
 use helpdesk_kit::grpc::Violations;
+use helpdesk_kit::outbox;
 use helpdesk_proto::conversation::v1::*;
 use uuid::Uuid;
 
@@ -117,10 +118,15 @@ impl Api {
             identity_secret: new_identity_secret(),
             visitor_attribute_keys,
         };
-        let mut conn = self.pool.acquire().await?;
-        Ok(store::inboxes::insert(&mut conn, &row)
-            .await?
-            .to_admin_proto())
+        let mut tx = self.pool.begin().await?;
+        let row = store::inboxes::insert(&mut tx, &row).await?;
+        let event = InboxCreated {
+            inbox: Some(row.to_proto()),
+            ..Default::default()
+        };
+        outbox::emit(&mut tx, &c.origin(), event).await?;
+        tx.commit().await?;
+        Ok(row.to_admin_proto())
     }
 
     pub(crate) async fn get_inbox_impl(&self, c: &Caller, req: GetInboxRequest) -> Result<Inbox> {
@@ -243,6 +249,12 @@ impl Api {
             }
         }
         let row = store::inboxes::update(&mut tx, &row).await?;
+        let event = InboxUpdated {
+            inbox: Some(row.to_proto()),
+            changed_fields: paths,
+            ..Default::default()
+        };
+        outbox::emit(&mut tx, &c.origin(), event).await?;
         tx.commit().await?;
         Ok(row.to_admin_proto())
     }

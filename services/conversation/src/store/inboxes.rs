@@ -69,7 +69,8 @@ const COLUMNS: &str = "id, account_id, name, channel_kind, public_key, greeting_
 /// Inserts a new inbox.
 pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO inboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9) RETURNING {COLUMNS}"
+        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, true)
+         RETURNING {COLUMNS}"
     ))
     .bind(row.id)
     .bind(&row.account_id)
@@ -146,4 +147,27 @@ pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.visitor_attribute_keys)
     .fetch_one(conn)
     .await
+}
+
+/// Up to `limit` inboxes whose `inbox.created` was never published (they predate the
+/// event), locked so that one replica announces each.
+pub async fn unannounced(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<InboxRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM inboxes WHERE NOT announced ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records that `inbox.created` of these inboxes is in the outbox.
+pub async fn mark_announced(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE inboxes SET announced = true WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -38,6 +38,42 @@ async fn require_team(
     Ok(())
 }
 
+/// How long a reference to an inbox routing has not heard of yet is waited for: an
+/// inbox created a moment ago reaches routing with its `inbox.created` event.
+const INBOX_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Refuses inbox ids that are not inboxes of the account, naming the field of each
+/// (`fields[i]` for `ids[i]`).
+async fn require_inboxes(
+    pool: &sqlx::PgPool,
+    account: &str,
+    refs: &[(String, Uuid)],
+) -> Result<()> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = refs.iter().map(|(_, id)| *id).collect();
+    let started = std::time::Instant::now();
+    loop {
+        let unknown = {
+            let mut conn = pool.acquire().await?;
+            directory::unknown_inboxes(&mut conn, account, &ids).await?
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= INBOX_WAIT {
+            let mut v = Violations::new();
+            for (field, id) in refs.iter().filter(|(_, id)| unknown.contains(id)) {
+                v.add(field, format!("unknown inbox {id}"));
+            }
+            v.into_result()?;
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 fn check_skills(v: &mut Violations, field: &str, skills: &[String]) -> Vec<String> {
     let out: Vec<String> = skills.iter().map(|s| s.trim().to_lowercase()).collect();
     for (i, s) in out.iter().enumerate() {
@@ -84,6 +120,11 @@ impl Api {
             "at most 2000 characters",
         );
         v.into_result()?;
+        let refs: Vec<_> = inbox
+            .map(|i| ("hours.inbox_id".to_string(), i))
+            .into_iter()
+            .collect();
+        require_inboxes(&self.pool, c.account(), &refs).await?;
         let mut tx = self.pool.begin().await?;
         require_team(&mut tx, c.account(), "hours.team_id", team).await?;
         let (scope, id) = match (team, inbox) {
@@ -183,6 +224,15 @@ impl Api {
                 strategy: strategy.unwrap_or_default(),
             },
         };
+        let refs: Vec<_> = cond
+            .inbox_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| {
+                Some((format!("rule.condition.inbox_ids[{i}]"), id.parse().ok()?))
+            })
+            .collect();
+        require_inboxes(&self.pool, c.account(), &refs).await?;
         let mut tx = self.pool.begin().await?;
         require_team(&mut tx, c.account(), "rule.target_team_id", team).await?;
         config::insert_rule(&mut tx, c.account(), &row).await?;

@@ -75,6 +75,38 @@ pub async fn unknown_teams(
     Ok(ids.iter().filter(|i| !known.contains(i)).copied().collect())
 }
 
+/// Records an inbox the conversation service announced.
+pub async fn know_inbox(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO known_inboxes (account_id, inbox_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(account)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Those of `ids` that are not inboxes of the account.
+pub async fn unknown_inboxes(
+    conn: &mut PgConnection,
+    account: &str,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let known: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT inbox_id FROM known_inboxes WHERE account_id = $1 AND inbox_id = ANY($2)",
+    )
+    .bind(account)
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(ids.iter().filter(|i| !known.contains(i)).copied().collect())
+}
+
 /// A stored agent.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AgentRow {
