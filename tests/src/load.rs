@@ -144,6 +144,17 @@ pub fn place(url: Option<&str>) -> String {
     }
 }
 
+/// Starts the NATS and PostgreSQL servers of a tool's in-process run (they stop when
+/// the tool ends, however it ends), and says which they are.
+pub async fn own_servers() -> anyhow::Result<helpdesk_kit::testing::OwnedServers> {
+    let servers = helpdesk_kit::testing::OwnedServers::start().await?;
+    let (nats, postgres) = servers.pids();
+    eprintln!(
+        "started private servers for this run (nats-server pid {nats}, postgres pid {postgres})"
+    );
+    Ok(servers)
+}
+
 /// `HELPDESK_JWT_SECRET`, required to drive a running platform.
 pub fn jwt_secret_from_env() -> anyhow::Result<String> {
     std::env::var("HELPDESK_JWT_SECRET")

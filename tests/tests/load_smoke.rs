@@ -64,3 +64,67 @@ async fn open_loop_schedules_every_message_and_delivers_it_once() {
     );
     app.stop().await;
 }
+
+/// Whether process `pid` is gone (a zombie waiting for a parent that never reaps
+/// counts as gone: it runs nothing and holds no port).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+/// Run by hand without a target, the load generator starts NATS and PostgreSQL of its
+/// own and leaves neither running: not when it finishes, nor when it is killed.
+#[tokio::test]
+async fn loadgen_run_by_hand_leaves_no_server_running() {
+    use tokio::io::AsyncBufReadExt;
+    for killed in [false, true] {
+        let messages = if killed { "100000" } else { "3" };
+        let mut run = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["--visitors", "2", "--agents", "1", "--messages", messages])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("loadgen starts");
+        let mut lines = tokio::io::BufReader::new(run.stderr.take().expect("stderr")).lines();
+        let pids = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) =
+                    line.strip_prefix("started private servers for this run (nats-server pid ")
+                {
+                    let (nats, rest) = rest.split_once(", postgres pid ")?;
+                    let pg = rest.trim_end_matches(')');
+                    return Some((nats.parse::<u32>().ok()?, pg.parse::<u32>().ok()?));
+                }
+            }
+            None
+        })
+        .await
+        .expect("servers started in time")
+        .expect("loadgen names its servers");
+        assert!(!gone(pids.0) && !gone(pids.1), "running during the load");
+        if killed {
+            run.kill().await.expect("SIGKILL");
+        } else {
+            // Its output is drained so that it never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            let status = tokio::time::timeout(Duration::from_secs(120), run.wait())
+                .await
+                .expect("finishes")
+                .expect("wait");
+            assert!(status.success(), "the load run passed");
+        }
+        let stopped = helpdesk_kit::testing::eventually(Duration::from_secs(30), || async {
+            (gone(pids.0) && gone(pids.1)).then_some(())
+        })
+        .await;
+        assert!(
+            stopped.is_some(),
+            "killed: {killed}; servers {pids:?} still running"
+        );
+    }
+}

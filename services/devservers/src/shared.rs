@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use tokio::sync::OnceCell;
 
-use crate::process::{self, Lifetime, ServerError};
+use crate::process::{self, Lifetime, ServerError, ServerProcess};
 
 /// Where the shared private servers live: `HELPDESK_TEST_SERVERS_DIR` (each
 /// `deploy/local/test` run uses its own), else one folder per machine user.
@@ -56,6 +56,66 @@ pub async fn shared_servers() -> Result<&'static Servers, ServerError> {
             })
         })
         .await
+}
+
+/// A NATS and a PostgreSQL server owned by this process, in a folder of their own:
+/// stopped by [`OwnedServers::stop`], and by the system when the process dies (even of
+/// SIGKILL). Tools run by hand (`loadgen`, `routebench`) use these rather than the
+/// shared test servers, so that they leave nothing running.
+#[derive(Debug)]
+pub struct OwnedServers {
+    nats: ServerProcess,
+    postgres: ServerProcess,
+    dir: PathBuf,
+}
+
+impl OwnedServers {
+    /// Starts both (PostgreSQL with fsync off, like the test servers) and makes them
+    /// the test servers of this process: call before any test environment is made.
+    pub async fn start() -> Result<Self, ServerError> {
+        let dir = std::env::temp_dir().join(format!("helpdesk-tool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut nats = process::start_nats(&dir.join("nats"), 0, Lifetime::Owned).await?;
+        let pg_dir = process::postgres_data_dir(&dir).await;
+        let postgres = match process::start_postgres(&pg_dir, 0, Lifetime::Owned, false).await {
+            Ok(pg) => pg,
+            Err(e) => {
+                nats.stop().await;
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let servers = Servers {
+            nats_url: nats.url.clone(),
+            postgres_url: postgres.url.clone(),
+        };
+        SERVERS
+            .set(servers)
+            .map_err(|_| ServerError::Start("test servers were already chosen".into()))?;
+        Ok(Self {
+            nats,
+            postgres,
+            dir,
+        })
+    }
+
+    /// The process ids of NATS and PostgreSQL.
+    pub fn pids(&self) -> (u32, u32) {
+        (self.nats.pid, self.postgres.pid)
+    }
+
+    /// Stops both and removes their folder.
+    pub async fn stop(mut self) {
+        self.nats.stop().await;
+        self.postgres.stop().await;
+        let pg_dir = process::postgres_data_dir(&self.dir).await;
+        let _ = std::fs::remove_dir_all(&pg_dir);
+        // A cluster kept out of the folder (root and `/root`) has a folder of its own.
+        if let Some(own) = pg_dir.parent().filter(|p| *p != self.dir) {
+            let _ = std::fs::remove_dir_all(own);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 async fn start_shared() -> Result<Servers, ServerError> {

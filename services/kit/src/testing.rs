@@ -13,6 +13,7 @@ use futures::StreamExt;
 use helpdesk_devservers::shared::{Servers, shared_servers};
 
 pub use helpdesk_devservers::PrivateNats;
+pub use helpdesk_devservers::shared::OwnedServers;
 
 use crate::auth::{Claims, JwtKeys, Role};
 use crate::config::ServiceConfig;

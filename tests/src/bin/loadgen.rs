@@ -7,8 +7,8 @@
 //! `--pgbench`, pgbench then runs SendMessage's transaction on `--database-url` with
 //! as many clients and as long, and both rates are compared.
 //!
-//! Without `--conversation` it starts a conversation service in-process on the test
-//! servers (private NATS, and PostgreSQL with fsync off).
+//! Without `--conversation` it starts a conversation service in-process on NATS and
+//! PostgreSQL servers of its own (fsync off), which stop when it ends.
 
 use std::time::Duration;
 
@@ -72,6 +72,19 @@ fn redact(url: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // In-process: servers of this run only, stopped however it ends.
+    let owned = match args.conversation {
+        Some(_) => None,
+        None => Some(load::own_servers().await?),
+    };
+    let result = run(&args).await;
+    if let Some(servers) = owned {
+        servers.stop().await;
+    }
+    result
+}
+
+async fn run(args: &Args) -> anyhow::Result<()> {
     let open_loop = args.rate.map(|rate| OpenLoop {
         rate,
         total: args

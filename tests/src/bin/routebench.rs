@@ -4,8 +4,8 @@
 //!
 //! Against a running platform with `--conversation`, `--routing` and `--nats` (and
 //! HELPDESK_JWT_SECRET), in a fresh account each run. Without them it runs the
-//! conversation service and `--routers` routing replicas in-process on the test
-//! servers (private NATS, and PostgreSQL with fsync off).
+//! conversation service and `--routers` routing replicas in-process on NATS and
+//! PostgreSQL servers of its own (fsync off), which stop when it ends.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -115,6 +115,8 @@ async fn main() -> anyhow::Result<()> {
             bench(&args, &target, &place).await
         }
         _ => {
+            // Servers of this run only, stopped however it ends.
+            let servers = load::own_servers().await?;
             let p = Platform::start_with(args.routers, |c| c.database_max_connections = 30).await;
             let target = Target {
                 conversation: p.conversation.url(),
@@ -125,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let result = bench(&args, &target, &place).await;
             p.stop().await;
+            servers.stop().await;
             result
         }
     }
