@@ -1099,7 +1099,7 @@ async fn heartbeats_presence_and_assignments_racing_with_timers_never_fail() {
             let mut n = 0u32;
             while std::time::Instant::now() < until {
                 n += 1;
-                let answer = if n % 4 == 0 {
+                let answer = if n.is_multiple_of(4) {
                     routing
                         .set_presence(authed(
                             SetPresenceRequest {
@@ -1217,7 +1217,7 @@ async fn hours_and_rules_refer_only_to_the_accounts_own_inboxes() {
             ))
             .await;
         assert_eq!(
-            stored.map(|_| ()).unwrap_err().code(),
+            stored.map(|_| ()).expect_err("no hours stored").code(),
             tonic::Code::NotFound
         );
     }
