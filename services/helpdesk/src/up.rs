@@ -49,10 +49,11 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let telemetry = telemetry::init("helpdesk");
+    let open_files = helpdesk_kit::app::raise_open_files();
     let stop = shutdown::on_signal();
     let secret = crate::secret::load_or_create(data_dir)?;
     let mut private: Vec<ServerProcess> = Vec::new();
-    let result = serve(data_dir, &args, secret, &mut private, stop).await;
+    let result = serve(data_dir, &args, secret, open_files, &mut private, stop).await;
     for server in private.iter_mut().rev() {
         server.stop().await;
     }
@@ -66,6 +67,7 @@ async fn serve(
     data_dir: &Path,
     args: &UpArgs,
     secret: String,
+    open_files: Option<u64>,
     private: &mut Vec<ServerProcess>,
     stop: helpdesk_kit::CancellationToken,
 ) -> anyhow::Result<()> {
@@ -156,6 +158,9 @@ async fn serve(
     println!("  NATS          {nats_url}   (events on helpdesk.evt.>)");
     println!("  PostgreSQL    {}", redact(&database_url));
     println!("  data          {}", data_dir.display());
+    if let Some(limit) = open_files {
+        println!("  open files    up to {limit} (each client connection holds one)");
+    }
     println!();
     println!("Try, in another terminal:");
     println!("  helpdesk demo");

@@ -13,8 +13,15 @@ use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_helpdesk");
 
+/// The soft open-file limit `helpdesk up` is started with (below any hard limit), so
+/// that raising it at start is seen.
+const LOW_SOFT_NOFILE: u64 = 512;
+
 fn helpdesk(data: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    helpdesk_in(Command::new(BIN), data)
+}
+
+fn helpdesk_in(mut cmd: Command, data: &Path) -> Command {
     cmd.arg("--data-dir").arg(data);
     for var in [
         "HELPDESK_NATS_URL",
@@ -100,7 +107,13 @@ impl Ports {
 
 /// Starts `helpdesk up` on `data` and `ports`, stdout piped.
 fn start_up(data: &Path, ports: &Ports) -> Child {
-    helpdesk(data)
+    // util-linux's prlimit lowers the soft limit and then runs the command in its place.
+    let mut launcher = Command::new("prlimit");
+    launcher
+        .arg(format!("--nofile={LOW_SOFT_NOFILE}:"))
+        .arg("--")
+        .arg(BIN);
+    helpdesk_in(launcher, data)
         .args([
             "up",
             "--grpc-base-port",
@@ -127,6 +140,25 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     let mut up = start_up(&data, &Ports::new(grpc, nats, pg));
     let banner = wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
     assert!(banner.iter().any(|l| l.contains("helpdesk is up")));
+    // The soft open-file limit it was started with is raised to the hard limit.
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", up.id().expect("pid"))).expect("limits");
+    let (soft, hard) = limits
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("Max open files")?;
+            let mut it = rest.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .expect("open-file limits");
+    assert_eq!(soft, hard, "soft raised to hard");
+    assert_ne!(soft, LOW_SOFT_NOFILE.to_string());
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains(&format!("open files    up to {hard}"))),
+        "the banner says so: {banner:?}"
+    );
     assert!(
         banner
             .iter()

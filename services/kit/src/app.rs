@@ -164,6 +164,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     routes: tonic::service::Routes,
     service_names: &[&str],
+    streams_per_connection: u32,
     shutdown: tokio_util::sync::CancellationToken,
     streams: tokio_util::sync::CancellationToken,
     workers: Workers,
@@ -175,7 +176,14 @@ pub async fn serve(
         stop_streams.cancelled().await;
         streams.cancel();
     });
-    let served = crate::grpc::serve(listener, routes, service_names, shutdown).await;
+    let served = crate::grpc::serve(
+        listener,
+        routes,
+        service_names,
+        streams_per_connection,
+        shutdown,
+    )
+    .await;
     workers.stop().await;
     let _ = bus.client.flush().await;
     pool.close().await;
@@ -216,4 +224,17 @@ pub async fn connect(
         listener,
         port,
     })
+}
+
+/// Raises this process's soft limit of open files to its hard limit (every open
+/// client connection and live stream's connection holds one; 1,024, a common default,
+/// caps the widgets a node serves). Returns the limit now in force, if it is known.
+pub fn raise_open_files() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open-file limit");
+            None
+        }
+    }
 }

@@ -281,6 +281,9 @@ pub struct Caller {
     pub claims: Claims,
     /// The visitor's own contact (`None` for staff and integrations).
     pub contact: Option<uuid::Uuid>,
+    /// The client's end of the connection the request came on (its HTTP/2
+    /// connection), when known.
+    pub connection: Option<std::net::SocketAddr>,
 }
 
 impl Caller {
@@ -295,12 +298,18 @@ impl Caller {
             ),
             _ => None,
         };
-        Ok(Self { claims, contact })
+        Ok(Self {
+            claims,
+            contact,
+            connection: None,
+        })
     }
 
     /// The caller of `request`, or UNAUTHENTICATED.
     pub fn of<T>(request: &Request<T>) -> Result<Self, Status> {
-        Self::new(claims(request)?)
+        let mut caller = Self::new(claims(request)?)?;
+        caller.connection = request.remote_addr();
+        Ok(caller)
     }
 
     /// The caller's account.

@@ -76,6 +76,9 @@ pub struct LiveConfig {
     pub buffer_bytes: usize,
     /// Live streams one caller (account and subject) may hold open at once.
     pub max_streams_per_caller: usize,
+    /// Live streams one client connection may hold open at once. The HTTP/2 limit of
+    /// concurrent streams per connection is this plus room for ordinary calls.
+    pub max_streams_per_connection: usize,
 }
 
 impl Default for LiveConfig {
@@ -83,6 +86,7 @@ impl Default for LiveConfig {
         Self {
             buffer_bytes: 4 * 1024 * 1024,
             max_streams_per_caller: 16,
+            max_streams_per_connection: 1_000,
         }
     }
 }
@@ -331,6 +335,12 @@ impl ServiceConfig {
             return Err(ConfigError::new(
                 "live.max_streams_per_caller",
                 "must be 1..=10000",
+            ));
+        }
+        if !(1..=100_000).contains(&self.live.max_streams_per_connection) {
+            return Err(ConfigError::new(
+                "live.max_streams_per_connection",
+                "must be 1..=100000",
             ));
         }
         if self.database_max_connections < 2 {

@@ -19,6 +19,7 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     service_names: &[&str],
+    streams_per_connection: u32,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -87,6 +88,7 @@ pub async fn serve(
         // Headers up to 1 MiB are read (the default 16 KiB makes the connection fail
         // for every call on it); an oversized token is then UNAUTHENTICATED alone.
         .http2_max_header_list_size(1024 * 1024)
+        .max_concurrent_streams(streams_per_connection)
         .accept_http1(true)
         .layer(cors)
         .layer(tonic_web::GrpcWebLayer::new())

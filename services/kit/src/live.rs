@@ -11,6 +11,8 @@
 //! process.
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+use crate::auth::Caller;
 use crate::bus::{Subjects, header, headers};
 use crate::config::LiveConfig;
 
@@ -62,8 +65,46 @@ enum FeedState {
     Failed(String),
 }
 
+/// The watches of one account's feed, found by what they want: a message is handed
+/// to the watches of its key and to the account-wide ones, and no other watch is
+/// looked at, so its cost does not grow with the number of open streams.
+#[derive(Default)]
+struct Slots {
+    /// Watches of one aggregate, by its id.
+    by_key: HashMap<String, Vec<Slot>>,
+    /// Watches of the whole account.
+    account: Vec<Slot>,
+}
+
+impl Slots {
+    fn push(&mut self, slot: Slot) {
+        match &slot.scope {
+            Scope::Account => self.account.push(slot),
+            Scope::Key(key) => self.by_key.entry(key.clone()).or_default().push(slot),
+        }
+    }
+
+    fn remove(&mut self, scope: &Scope, id: u64) {
+        match scope {
+            Scope::Account => self.account.retain(|s| s.id != id),
+            Scope::Key(key) => {
+                if let Some(slots) = self.by_key.get_mut(key) {
+                    slots.retain(|s| s.id != id);
+                    if slots.is_empty() {
+                        self.by_key.remove(key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.account.is_empty() && self.by_key.is_empty()
+    }
+}
+
 struct Feed {
-    slots: Arc<Mutex<Vec<Slot>>>,
+    slots: Arc<Mutex<Slots>>,
     ready: watch::Receiver<FeedState>,
     stop: CancellationToken,
 }
@@ -74,6 +115,7 @@ struct Inner {
     config: LiveConfig,
     feeds: Mutex<HashMap<String, Feed>>,
     callers: Mutex<HashMap<(String, String), usize>>,
+    connections: Mutex<HashMap<SocketAddr, usize>>,
     next_id: AtomicU64,
     shutdown: CancellationToken,
 }
@@ -99,46 +141,54 @@ impl Hub {
                 config,
                 feeds: Mutex::new(HashMap::new()),
                 callers: Mutex::new(HashMap::new()),
+                connections: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 shutdown,
             }),
         }
     }
 
-    /// Registers a watch on `account` for `scope`, held by `caller` (an account and a
-    /// subject). Returns once the account's subscription is in place, so nothing
-    /// published after this returns is missed. RESOURCE_EXHAUSTED when the caller
-    /// holds too many watches; UNAVAILABLE when NATS cannot be reached.
-    pub async fn watch(
-        &self,
-        caller: (&str, &str),
-        account: &str,
-        scope: Scope,
-    ) -> Result<Watch, Status> {
+    /// Registers a watch for `scope` in the caller's account. Returns once the
+    /// account's subscription is in place, so nothing published after this returns is
+    /// missed. RESOURCE_EXHAUSTED, with a retry delay, when the caller or its
+    /// connection holds too many watches; UNAVAILABLE when NATS cannot be reached.
+    pub async fn watch(&self, caller: &Caller, scope: Scope) -> Result<Watch, Status> {
         if self.inner.client.connection_state() != async_nats::connection::State::Connected {
             return Err(Status::unavailable(
                 "live updates unavailable: NATS is not connected",
             ));
         }
-        let caller = (caller.0.to_string(), caller.1.to_string());
-        {
-            let mut callers = lock(&self.inner.callers);
-            let open = callers.entry(caller.clone()).or_insert(0);
-            if *open >= self.inner.config.max_streams_per_caller {
-                return Err(Status::resource_exhausted(format!(
-                    "at most {} live streams per caller",
-                    self.inner.config.max_streams_per_caller
-                )));
-            }
-            *open += 1;
+        let account = caller.account();
+        let who = (account.to_string(), caller.claims.sub.clone());
+        let config = &self.inner.config;
+        if !take(&self.inner.callers, &who, config.max_streams_per_caller) {
+            return Err(too_many(format!(
+                "at most {} live streams per caller",
+                config.max_streams_per_caller
+            )));
         }
-        // From here on the guard gives the caller's slot back, whatever happens.
+        // From here on the guard gives the slots back, whatever happens.
         let mut guard = WatchGuard {
             hub: self.clone(),
-            caller,
+            caller: who,
+            connection: None,
             account: account.to_string(),
+            scope: scope.clone(),
             slot: None,
         };
+        if let Some(connection) = caller.connection {
+            if !take(
+                &self.inner.connections,
+                &connection,
+                config.max_streams_per_connection,
+            ) {
+                return Err(too_many(format!(
+                    "at most {} live streams per connection",
+                    config.max_streams_per_connection
+                )));
+            }
+            guard.connection = Some(connection);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let buffered = Arc::new(AtomicUsize::new(0));
         let overflowed = Arc::new(AtomicBool::new(false));
@@ -192,7 +242,7 @@ impl Hub {
 
     /// Starts the account's subscription and its dispatcher (called under the lock).
     fn start_feed(&self, account: &str) -> Feed {
-        let slots: Arc<Mutex<Vec<Slot>>> = Arc::default();
+        let slots: Arc<Mutex<Slots>> = Arc::default();
         let (ready_tx, ready) = watch::channel(FeedState::Pending);
         let stop = self.inner.shutdown.child_token();
         let inner = self.inner.clone();
@@ -240,22 +290,18 @@ impl Hub {
         Feed { slots, ready, stop }
     }
 
-    fn release(&self, caller: &(String, String), account: &str, slot: Option<u64>) {
-        {
-            let mut callers = lock(&self.inner.callers);
-            if let Some(open) = callers.get_mut(caller) {
-                *open = open.saturating_sub(1);
-                if *open == 0 {
-                    callers.remove(caller);
-                }
-            }
+    fn release(&self, guard: &WatchGuard) {
+        give_back(&self.inner.callers, &guard.caller);
+        if let Some(connection) = &guard.connection {
+            give_back(&self.inner.connections, connection);
         }
-        let Some(id) = slot else { return };
+        let (account, scope) = (&guard.account, &guard.scope);
+        let Some(id) = guard.slot else { return };
         let mut feeds = lock(&self.inner.feeds);
         let empty = match feeds.get(account) {
             Some(feed) => {
                 let mut slots = lock(&feed.slots);
-                slots.retain(|s| s.id != id);
+                slots.remove(scope, id);
                 slots.is_empty()
             }
             None => false,
@@ -268,6 +314,41 @@ impl Hub {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Counts one more watch of `who`, unless it holds `limit` already.
+fn take<K: Eq + Hash + Clone>(counts: &Mutex<HashMap<K, usize>>, who: &K, limit: usize) -> bool {
+    let mut counts = lock(counts);
+    let open = counts.entry(who.clone()).or_insert(0);
+    if *open >= limit {
+        return false;
+    }
+    *open += 1;
+    true
+}
+
+/// Counts one watch of `who` less.
+fn give_back<K: Eq + Hash>(counts: &Mutex<HashMap<K, usize>>, who: &K) {
+    let mut counts = lock(counts);
+    if let Some(open) = counts.get_mut(who) {
+        *open = open.saturating_sub(1);
+        if *open == 0 {
+            counts.remove(who);
+        }
+    }
+}
+
+/// How long a client refused for too many streams is asked to wait before trying again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail.
+fn too_many(message: String) -> Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        format!("{message}; retry in {} s", RETRY_AFTER.as_secs()),
+        ErrorDetails::with_retry_info(Some(RETRY_AFTER)),
+    )
 }
 
 /// Reads kind and key off an event (`<root>.evt.<account>.<aggregate>.<event>`, key
@@ -304,39 +385,42 @@ fn cost(message: &LiveMessage) -> usize {
     message.payload.len() + message.kind.len() + message.key.len() + 64
 }
 
-/// Hands `live` to every slot that wants it; a slot whose buffer would exceed
-/// `limit` bytes is cut off (its stream ends with RESOURCE_EXHAUSTED once it has read
-/// what it holds).
-fn dispatch(slots: &Mutex<Vec<Slot>>, live: LiveMessage, limit: usize) {
+/// Hands `live` to the slots of its key and the account-wide ones; a slot whose
+/// buffer would exceed `limit` bytes is cut off (its stream ends with
+/// RESOURCE_EXHAUSTED once it has read what it holds).
+fn dispatch(slots: &Mutex<Slots>, live: LiveMessage, limit: usize) {
     let size = cost(&live);
-    let mut slots = lock(slots);
-    slots.retain(|slot| {
-        let wanted = match &slot.scope {
-            Scope::Account => true,
-            Scope::Key(key) => *key == live.key,
-        };
-        if !wanted {
-            return true;
-        }
+    let deliver = |slot: &Slot| {
         if slot.buffered.load(Ordering::Relaxed) + size > limit {
             slot.overflowed.store(true, Ordering::Relaxed);
             return false;
         }
         slot.buffered.fetch_add(size, Ordering::Relaxed);
         slot.tx.send(live.clone()).is_ok()
-    });
+    };
+    let mut slots = lock(slots);
+    let slots = &mut *slots;
+    if let Some(keyed) = slots.by_key.get_mut(&live.key) {
+        keyed.retain(deliver);
+        if keyed.is_empty() {
+            slots.by_key.remove(&live.key);
+        }
+    }
+    slots.account.retain(deliver);
 }
 
 struct WatchGuard {
     hub: Hub,
     caller: (String, String),
+    connection: Option<SocketAddr>,
     account: String,
+    scope: Scope,
     slot: Option<u64>,
 }
 
 impl Drop for WatchGuard {
     fn drop(&mut self) {
-        self.hub.release(&self.caller, &self.account, self.slot);
+        self.hub.release(self);
     }
 }
 

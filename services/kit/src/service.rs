@@ -239,10 +239,14 @@ impl<S: Service> Application<S> {
             start(&mut workers, &ctx);
         }
         let routes = parts.routes.unwrap_or_default();
+        // Each connection may open its live streams and, beside them, ordinary calls.
+        let streams_per_connection =
+            u32::try_from(ctx.config.live.max_streams_per_connection + 100).unwrap_or(u32::MAX);
         crate::app::serve(
             listener,
             routes,
             &parts.names,
+            streams_per_connection,
             shutdown,
             ctx.streams.clone(),
             workers,
@@ -270,6 +274,8 @@ pub fn main<S: Service>() -> Result<(), StartupError> {
     runtime.block_on(async {
         let (config, settings) = load::<S>()?;
         let telemetry = crate::telemetry::init(S::NAME);
+        let open_files = crate::app::raise_open_files();
+        tracing::info!(service = S::NAME, ?open_files, "open-file limit");
         let stop = crate::shutdown::on_signal();
         let app = Application::<S>::build(config, settings).await?;
         tracing::info!(service = S::NAME, port = app.port(), "listening");

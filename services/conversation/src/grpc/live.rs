@@ -147,10 +147,7 @@ impl Api {
             Some(id) => Scope::Key(id.clone()),
             None => Scope::Account,
         };
-        let mut watch = self
-            .live
-            .watch((c.account(), &c.claims.sub), c.account(), scope)
-            .await?;
+        let mut watch = self.live.watch(&c, scope).await?;
         let stream = async_stream::stream! {
             while let Some(next) = watch.next().await {
                 match next {

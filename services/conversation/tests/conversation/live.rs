@@ -266,3 +266,154 @@ async fn a_visitor_stream_carries_only_its_own_conversation() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_holds_a_limited_number_of_streams() {
+    use tonic_types::StatusExt;
+    let app = spawn_app_with(TestEnv::new().await, |c| {
+        c.live.max_streams_per_connection = 3;
+    })
+    .await;
+    let mut client = app.client().await;
+    let mut open = Vec::new();
+    for who in ["ana", "bob", "cid"] {
+        let token = app.token(ACCOUNT, who, Role::Agent);
+        open.push(
+            client
+                .subscribe(authed(SubscribeRequest::default(), &token))
+                .await
+                .expect("within the limit")
+                .into_inner(),
+        );
+    }
+    let refused = client
+        .subscribe(authed(SubscribeRequest::default(), &app.agent()))
+        .await
+        .expect_err("over the connection's limit");
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(refused.message().contains("retry in"), "{refused:?}");
+    let retry = refused.get_details_retry_info().expect("a retry delay");
+    assert!(
+        retry
+            .retry_delay
+            .is_some_and(|d| d >= Duration::from_secs(1))
+    );
+    // Ordinary calls still go through on that connection; another connection streams.
+    client
+        .list_inboxes(authed(ListInboxesRequest::default(), &app.admin()))
+        .await
+        .expect("a unary call beside the streams");
+    app.client()
+        .await
+        .subscribe(authed(SubscribeRequest::default(), &app.agent()))
+        .await
+        .expect("another connection");
+    app.stop().await;
+}
+
+/// Hundreds of widgets open at once on a few connections: each visitor's stream
+/// carries exactly its own conversation's messages, whatever the others receive.
+#[tokio::test]
+async fn five_hundred_open_widgets_each_receive_only_their_own_messages() {
+    const WIDGETS: usize = 500;
+    const CONNECTIONS: usize = 5;
+    const SPOKEN_TO: usize = 50;
+    let app = spawn_app_with(TestEnv::new().await, |_| {}).await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        clients.push(app.client().await);
+    }
+    let starts = futures::stream::iter(0..WIDGETS)
+        .map(|_| app.visitor_starts(&inbox, "hello"))
+        .buffer_unordered(25)
+        .collect::<Vec<_>>()
+        .await;
+    let mut widgets = Vec::new();
+    for (i, started) in starts.into_iter().enumerate() {
+        let id = started.conversation.expect("conversation").id;
+        let stream = clients[i % CONNECTIONS]
+            .subscribe(authed(
+                SubscribeRequest {
+                    conversation_id: id.clone(),
+                    ..Default::default()
+                },
+                &started.visitor_token,
+            ))
+            .await
+            .expect("subscribe")
+            .into_inner();
+        widgets.push((id, stream));
+    }
+    let agent = app.agent();
+    let mut client = app.client().await;
+    for (id, _) in widgets.iter().take(SPOKEN_TO) {
+        client
+            .send_message(authed(
+                SendMessageRequest {
+                    conversation_id: id.clone(),
+                    content: format!("for {id}"),
+                    ..Default::default()
+                },
+                &agent,
+            ))
+            .await
+            .expect("send");
+    }
+    // One more message to the first conversation marks the end: once it has arrived,
+    // everything sent before it has been dispatched to every stream.
+    client
+        .send_message(authed(
+            SendMessageRequest {
+                conversation_id: widgets[0].0.clone(),
+                content: "last".into(),
+                ..Default::default()
+            },
+            &agent,
+        ))
+        .await
+        .expect("send");
+    let received = |update: Option<Update>| match update {
+        Some(Update::MessageCreated(e)) => e.message.map(|m| (m.conversation_id, m.content)),
+        _ => None,
+    };
+    let (first_id, first) = &mut widgets[0];
+    let mut got = Vec::new();
+    while got.last().map(|(_, c): &(String, String)| c.as_str()) != Some("last") {
+        let next = tokio::time::timeout(Duration::from_secs(10), first.next())
+            .await
+            .expect("the first widget's messages")
+            .expect("open")
+            .expect("ok");
+        got.extend(received(next.update));
+    }
+    assert_eq!(
+        got,
+        [
+            (first_id.clone(), format!("for {first_id}")),
+            (first_id.clone(), "last".to_string())
+        ]
+    );
+    for (i, (id, stream)) in widgets.iter_mut().enumerate().skip(1) {
+        if i == SPOKEN_TO {
+            // Every message has reached its widget, so all were dispatched: give a
+            // wrongly routed one time to travel before looking at the silent widgets.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let wait = Duration::from_millis(if i < SPOKEN_TO { 5_000 } else { 1 });
+        let mut seen = Vec::new();
+        while let Ok(Some(Ok(next))) = tokio::time::timeout(wait, stream.next()).await {
+            seen.extend(received(next.update));
+            if i < SPOKEN_TO {
+                break;
+            }
+        }
+        let expected = if i < SPOKEN_TO {
+            vec![(id.clone(), format!("for {id}"))]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(seen, expected, "widget {i} received only its own");
+    }
+    app.stop().await;
+}

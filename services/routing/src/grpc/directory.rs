@@ -426,10 +426,7 @@ impl Api {
                 .max(5)
         };
         let beat = Duration::from_secs((idle as u64 / 3).clamp(1, 10));
-        let mut watch = self
-            .live
-            .watch((&account, &agent), &account, Scope::Key(agent.clone()))
-            .await?;
+        let mut watch = self.live.watch(&c, Scope::Key(agent.clone())).await?;
         let api = self.clone();
         let shutdown = self.shutdown.clone();
         let stream = async_stream::stream! {

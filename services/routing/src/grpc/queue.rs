@@ -198,14 +198,7 @@ impl Api {
         let id = conversation_id("conversation_id", &req.conversation_id)?;
         let first = self.position(&c, id).await?;
         let key = id.to_string();
-        let mut watch = self
-            .live
-            .watch(
-                (c.account(), &c.claims.sub),
-                c.account(),
-                Scope::Key(key.clone()),
-            )
-            .await?;
+        let mut watch = self.live.watch(&c, Scope::Key(key.clone())).await?;
         let api = self.clone();
         let stream = async_stream::stream! {
             // The current state, re-read after subscribing so nothing falls between;
