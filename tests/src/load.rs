@@ -311,9 +311,11 @@ fn marker_us(content: &str) -> Option<u64> {
 }
 
 /// A visitor's conversation and token.
-struct Visitor {
-    conversation: String,
-    token: String,
+pub struct Visitor {
+    /// The visitor's conversation id.
+    pub conversation: String,
+    /// The visitor token StartConversation issued.
+    pub token: String,
 }
 
 /// The send phase's outcome.
@@ -365,7 +367,7 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadReport> {
 }
 
 /// Starts one conversation per visitor (16 at a time).
-async fn start_visitors(
+pub async fn start_visitors(
     channels: &[Channel],
     inbox_public_key: &str,
     n: usize,
