@@ -312,9 +312,9 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("opening an agent stream")?
             .into_inner();
-        agent_streams.push(tokio::spawn(
-            async move { while let Some(Ok(_)) = stream.next().await {} },
-        ));
+        agent_streams.push(tokio::spawn(async move {
+            while let Some(Ok(_)) = stream.next().await {}
+        }));
     }
     quiet(server).await?;
     let baseline = resident(server)?;
@@ -401,6 +401,9 @@ async fn main() -> anyhow::Result<()> {
     for agent in agent_streams {
         agent.abort();
     }
-    anyhow::ensure!(ended == 0, "{ended} visitor streams ended before the run did");
+    anyhow::ensure!(
+        ended == 0,
+        "{ended} visitor streams ended before the run did"
+    );
     Ok(())
 }

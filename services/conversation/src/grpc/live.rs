@@ -12,7 +12,26 @@ use tonic::Status;
 
 use super::{Api, Caller, SubscribeStream};
 use crate::domain::validate;
+use crate::store;
 use helpdesk_kit::error::Result;
+
+/// Messages a resuming stream replays at most.
+const REPLAY_LIMIT: usize = 1_000;
+
+/// A stored message as the `message.created` a resuming client missed.
+fn replayed(m: &store::messages::MessageRow, conversation: &Conversation) -> MessageCreated {
+    let message = m.to_proto();
+    MessageCreated {
+        meta: Some(helpdesk_proto::common::v1::EventMeta {
+            occurred_at: message.create_time,
+            account_id: m.account_id.clone(),
+            actor: message.sender.clone(),
+            ..Default::default()
+        }),
+        message: Some(message),
+        conversation: Some(conversation.clone()),
+    }
+}
 
 /// What a subscriber wants to see.
 #[derive(Debug, Clone)]
@@ -122,18 +141,27 @@ impl Api {
         if c.is_visitor() && req.conversation_id.is_empty() {
             v.add("conversation_id", "required for visitors");
         }
-        v.into_result()?;
-        if !req.conversation_id.is_empty() {
-            let mut conn = self.pool.acquire().await?;
-            self.visible(
-                &mut conn,
-                &c,
-                "conversation_id",
-                &req.conversation_id,
-                false,
-            )
-            .await?;
+        if req.resume_after_sequence < 0 {
+            v.add("resume_after_sequence", "a message sequence (1, 2, …) or 0");
+        } else if req.resume_after_sequence > 0 && req.conversation_id.is_empty() {
+            v.add("resume_after_sequence", "resuming needs conversation_id");
         }
+        v.into_result()?;
+        let conversation = if req.conversation_id.is_empty() {
+            None
+        } else {
+            let mut conn = self.pool.acquire().await?;
+            Some(
+                self.visible(
+                    &mut conn,
+                    &c,
+                    "conversation_id",
+                    &req.conversation_id,
+                    false,
+                )
+                .await?,
+            )
+        };
         let interest = Interest {
             conversation_id: Some(req.conversation_id.clone()).filter(|s| !s.is_empty()),
             inbox_id: Some(req.inbox_id.clone()).filter(|s| !s.is_empty()),
@@ -148,12 +176,54 @@ impl Api {
             None => Scope::Account,
         };
         let mut watch = self.live.watch(&c, scope).await?;
+        // Registered first, read second: a message committed meanwhile is both read
+        // and received live, and the live copy is skipped by its sequence.
+        let missed = match (&conversation, req.resume_after_sequence) {
+            (Some(conv), after) if after > 0 => {
+                let mut conn = self.pool.acquire().await?;
+                let rows = store::messages::list(
+                    &mut conn,
+                    c.account(),
+                    conv.id,
+                    after,
+                    REPLAY_LIMIT + 1,
+                    !c.is_visitor(),
+                )
+                .await?;
+                if rows.len() > REPLAY_LIMIT {
+                    return Err(Status::out_of_range(format!(
+                        "more than {REPLAY_LIMIT} messages were missed: reload them with ListMessages"
+                    ))
+                    .into());
+                }
+                let conv = conv.to_proto();
+                rows.iter().map(|m| replayed(m, &conv)).collect()
+            }
+            _ => Vec::new(),
+        };
+        let mut last_sent = req.resume_after_sequence;
         let stream = async_stream::stream! {
+            for event in missed {
+                last_sent = event.message.as_ref().map_or(last_sent, |m| m.sequence);
+                yield Ok(SubscribeResponse { update: Some(Update::MessageCreated(event)) });
+            }
             while let Some(next) = watch.next().await {
                 match next {
                     Ok(m) => {
-                        if let Some(update) = interest.filter(&m.kind, &m.payload) {
-                            yield Ok(SubscribeResponse { update: Some(update) });
+                        match interest.filter(&m.kind, &m.payload) {
+                            // Already sent by the replay.
+                            Some(Update::MessageCreated(e))
+                                if interest.conversation_id.is_some()
+                                    && e.message.as_ref().is_some_and(|m| m.sequence <= last_sent) => {}
+                            Some(update) => {
+                                if let Update::MessageCreated(e) = &update
+                                    && interest.conversation_id.is_some()
+                                {
+                                    last_sent = e.message.as_ref().map_or(last_sent, |m| m.sequence);
+                                }
+                                yield Ok(SubscribeResponse { update: Some(update) });
+                            }
+                            None => {}
                         }
                     }
                     Err(status) => {

@@ -417,3 +417,268 @@ async fn five_hundred_open_widgets_each_receive_only_their_own_messages() {
     }
     app.stop().await;
 }
+
+/// The service restarts while widgets are open: each reconnects after a jittered
+/// pause, resumes after the last message it had, and ends up with every message of
+/// its conversation exactly once and in order, including those sent while it was
+/// away.
+#[tokio::test]
+async fn widgets_resume_after_a_restart_and_miss_nothing() {
+    use std::sync::{Arc, Mutex};
+    const WIDGETS: usize = 100;
+    let app = spawn_app_with(TestEnv::new().await, |_| {}).await;
+    let port = app.port;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let mut widgets = Vec::new();
+    for _ in 0..WIDGETS {
+        let started = app.visitor_starts(&inbox, "hello").await;
+        widgets.push((
+            started.conversation.expect("conversation").id,
+            started.visitor_token,
+        ));
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    let stop = helpdesk_kit::CancellationToken::new();
+    // What each widget shows: (sequence, content) of the messages it received.
+    let shown: Vec<Arc<Mutex<Vec<(i64, String)>>>> = (0..WIDGETS).map(|_| Arc::default()).collect();
+    let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for (i, (conversation, token)) in widgets.iter().cloned().enumerate() {
+        let (url, stop, shown, connected) = (
+            url.clone(),
+            stop.clone(),
+            shown[i].clone(),
+            connected.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut reconnects = 0;
+            // The first message ("hello") is what the widget starts with.
+            let mut last = 1;
+            while !stop.is_cancelled() {
+                let client = ConversationServiceClient::connect(url.clone()).await;
+                let stream = match client {
+                    Ok(mut client) => client
+                        .subscribe(authed(
+                            SubscribeRequest {
+                                conversation_id: conversation.clone(),
+                                resume_after_sequence: last,
+                                ..Default::default()
+                            },
+                            &token,
+                        ))
+                        .await
+                        .ok(),
+                    Err(_) => None,
+                };
+                if let Some(stream) = stream {
+                    connected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut stream = stream.into_inner();
+                    loop {
+                        let next = tokio::select! {
+                            _ = stop.cancelled() => return reconnects,
+                            next = stream.next() => next,
+                        };
+                        let Some(Ok(update)) = next else { break };
+                        if let Some(Update::MessageCreated(e)) = update.update
+                            && let Some(m) = e.message
+                        {
+                            last = m.sequence;
+                            shown.lock().expect("lock").push((m.sequence, m.content));
+                        }
+                    }
+                    reconnects += 1;
+                }
+                // Jittered backoff, as the widget does.
+                let pause = 100 + rand::random_range(0..900);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            reconnects
+        }));
+    }
+    let all_connected = |n: usize| {
+        let connected = connected.clone();
+        async move {
+            helpdesk_kit::testing::eventually(Duration::from_secs(30), || {
+                let connected = connected.clone();
+                async move { (connected.load(std::sync::atomic::Ordering::SeqCst) >= n).then_some(()) }
+            })
+            .await
+        }
+    };
+    assert!(
+        all_connected(WIDGETS).await.is_some(),
+        "every widget connected"
+    );
+    let send = |port: u16, round: usize, widgets: Vec<(String, String)>, agent: String| async move {
+        let mut client = ConversationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("connect");
+        for (conversation, _) in &widgets {
+            client
+                .send_message(authed(
+                    SendMessageRequest {
+                        conversation_id: conversation.clone(),
+                        content: format!("round {round}"),
+                        ..Default::default()
+                    },
+                    &agent,
+                ))
+                .await
+                .expect("send");
+        }
+    };
+    let agent = app.agent();
+    send(port, 1, widgets.clone(), agent.clone()).await;
+
+    // Restart on the same port; the widgets' streams end and they come back by
+    // themselves, while round 2 is sent before most of them are back.
+    let env = app.stop().await;
+    let app = spawn_app_with(env, |c| {
+        c.grpc_addr = format!("127.0.0.1:{port}").parse().expect("addr")
+    })
+    .await;
+    send(port, 2, widgets.clone(), agent.clone()).await;
+    assert!(
+        all_connected(2 * WIDGETS).await.is_some(),
+        "every widget reconnected"
+    );
+    send(port, 3, widgets.clone(), agent.clone()).await;
+
+    let expected: Vec<String> = (1..=3).map(|r| format!("round {r}")).collect();
+    let complete = helpdesk_kit::testing::eventually(Duration::from_secs(20), || {
+        let shown = shown.clone();
+        let expected = expected.clone();
+        async move {
+            shown
+                .iter()
+                .all(|s| s.lock().expect("lock").len() >= expected.len())
+                .then_some(())
+        }
+    })
+    .await;
+    stop.cancel();
+    for task in tasks {
+        assert!(
+            task.await.expect("join") >= 1,
+            "each widget lost its stream once"
+        );
+    }
+    for (i, s) in shown.iter().enumerate() {
+        let s = s.lock().expect("lock");
+        let contents: Vec<&str> = s.iter().map(|(_, c)| c.as_str()).collect();
+        assert_eq!(
+            contents, expected,
+            "widget {i}: every message once, in order"
+        );
+        assert!(
+            s.windows(2).all(|w| w[0].0 < w[1].0),
+            "widget {i}: in sequence order"
+        );
+    }
+    assert!(complete.is_some());
+    app.stop().await;
+}
+
+/// Resuming names a conversation, a position that is a sequence, and a client not too
+/// far behind; a visitor's replay never carries private notes.
+#[tokio::test]
+async fn resuming_is_checked_and_replays_only_what_the_caller_may_see() {
+    use helpdesk_kit::grpc::violated_fields;
+    let app = spawn_app_with(TestEnv::new().await, |_| {}).await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let started = app.visitor_starts(&inbox, "hello").await;
+    let id = started.conversation.expect("conversation").id;
+    let mut client = app.client().await;
+    for (request, field) in [
+        (
+            SubscribeRequest {
+                resume_after_sequence: 3,
+                ..Default::default()
+            },
+            "resume_after_sequence",
+        ),
+        (
+            SubscribeRequest {
+                conversation_id: id.clone(),
+                resume_after_sequence: -1,
+                ..Default::default()
+            },
+            "resume_after_sequence",
+        ),
+    ] {
+        let e = client
+            .subscribe(authed(request, &app.agent()))
+            .await
+            .expect_err("refused");
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&e), vec![field]);
+    }
+    let agent = app.agent();
+    for (kind, content) in [
+        (MessageKind::Note, "internal: VIP"),
+        (MessageKind::Outgoing, "Hi!"),
+    ] {
+        client
+            .send_message(authed(
+                SendMessageRequest {
+                    conversation_id: id.clone(),
+                    kind: kind as i32,
+                    content: content.into(),
+                    ..Default::default()
+                },
+                &agent,
+            ))
+            .await
+            .expect("send");
+    }
+    let mut stream = client
+        .subscribe(authed(
+            SubscribeRequest {
+                conversation_id: id.clone(),
+                resume_after_sequence: 1,
+                ..Default::default()
+            },
+            &started.visitor_token,
+        ))
+        .await
+        .expect("resume")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("replayed")
+        .expect("open")
+        .expect("ok");
+    match first.update {
+        Some(Update::MessageCreated(e)) => {
+            assert_eq!(
+                e.message.expect("message").content,
+                "Hi!",
+                "the note is not replayed"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Far behind: more than a replay carries.
+    sqlx::query(
+        "INSERT INTO messages (id, account_id, conversation_id, sequence, kind, sender_kind, sender_id, content, attachments, created_at)
+         SELECT gen_random_uuid(), account_id, id, 100 + g, 'outgoing', 2, 'agent-1', 'bulk', '[]', now()
+         FROM conversations, generate_series(1, 1001) g WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&app.pool)
+    .await
+    .expect("many messages");
+    let e = client
+        .subscribe(authed(
+            SubscribeRequest {
+                conversation_id: id.clone(),
+                resume_after_sequence: 1,
+                ..Default::default()
+            },
+            &started.visitor_token,
+        ))
+        .await
+        .expect_err("too far behind");
+    assert_eq!(e.code(), Code::OutOfRange);
+    app.stop().await;
+}
