@@ -440,7 +440,8 @@ async fn widgets_resume_after_a_restart_and_miss_nothing() {
     let url = format!("http://127.0.0.1:{port}");
     let stop = helpdesk_kit::CancellationToken::new();
     // What each widget shows: (sequence, content) of the messages it received.
-    let shown: Vec<Arc<Mutex<Vec<(i64, String)>>>> = (0..WIDGETS).map(|_| Arc::default()).collect();
+    type Shown = Arc<Mutex<Vec<(i64, String)>>>;
+    let shown: Vec<Shown> = (0..WIDGETS).map(|_| Arc::default()).collect();
     let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for (i, (conversation, token)) in widgets.iter().cloned().enumerate() {
