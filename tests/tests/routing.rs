@@ -291,9 +291,11 @@ async fn visitors_see_queue_positions_strictly_decrease() {
         .await
         .expect_err("not theirs");
     assert_eq!(e.code(), tonic::Code::NotFound);
-    // Serve them one by one.
+    // Serve them one by one, a little more than a second apart: positions reach a
+    // visitor at most once a second, so each move is seen.
     let mut current = first;
     for (id, _) in &waiting {
+        tokio::time::sleep(Duration::from_millis(1_300)).await;
         p.set_status(&current, ConversationStatus::Resolved).await;
         p.wait_assigned(id, WAIT).await.expect("next assigned");
         current = id.clone();
@@ -1246,5 +1248,131 @@ async fn hours_and_rules_refer_only_to_the_accounts_own_inboxes() {
     r.create_routing_rule(authed(rule(&[&ours.id]), &p.admin()))
         .await
         .expect("a rule on the account's inbox");
+    p.stop().await;
+}
+
+/// A flash sale in small: chats arrive while every agent is offline and all wait; then
+/// the agents come online together. Every chat is assigned once, no agent goes over
+/// capacity, and a waiting visitor's position never rises and reaches it at most once
+/// a second.
+#[tokio::test]
+async fn a_flash_sale_queues_everyone_then_drains_without_double_or_overload() {
+    const AGENTS: usize = 5;
+    const SEATS: i32 = 40;
+    const CHATS: usize = 200;
+    let p = Platform::start(1).await;
+    let agents: Vec<String> = (0..AGENTS).map(|i| format!("agent-{i}")).collect();
+    for a in &agents {
+        p.agent(a, SEATS, &[], &[]).await;
+    }
+    let inbox = p.inbox().await;
+    let chats: Vec<(String, String)> = futures::stream::iter(0..CHATS)
+        .map(|i| {
+            let (p, inbox) = (&p, &inbox);
+            async move { p.chat(inbox, &format!("order {i}"), &[]).await }
+        })
+        .buffered(20)
+        .collect()
+        .await;
+    let pool = p.routers[0].pool.clone();
+    let queued = eventually(WAIT, || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM queue")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (n == CHATS as i64).then_some(())
+    })
+    .await;
+    assert!(queued.is_some(), "every chat waits while nobody is online");
+
+    // Visitors in the middle of the queue watch their positions.
+    let mut watchers = Vec::new();
+    for (id, token) in chats.iter().skip(150).take(10) {
+        let mut stream = p
+            .routing(0)
+            .await
+            .watch_queue_position(authed(
+                GetQueuePositionRequest {
+                    conversation_id: id.clone(),
+                },
+                token,
+            ))
+            .await
+            .expect("watch")
+            .into_inner();
+        watchers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Ok(Some(Ok(pos))) =
+                tokio::time::timeout(Duration::from_secs(30), stream.next()).await
+            {
+                let done = !pos.assigned_agent_id.is_empty();
+                seen.push((std::time::Instant::now(), pos.position, done));
+                if done {
+                    break;
+                }
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let online = futures::future::join_all(agents.iter().map(|a| {
+        let p = &p;
+        async move {
+            p.routing(0)
+                .await
+                .set_presence(authed(
+                    SetPresenceRequest {
+                        agent_id: String::new(),
+                        presence: Presence::Online as i32,
+                    },
+                    &p.token(a, Role::Agent),
+                ))
+                .await
+        }
+    }))
+    .await;
+    for answer in online {
+        answer.expect("going online answers");
+    }
+    let drained = eventually(WAIT, || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM assignments")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (n == CHATS as i64).then_some(())
+    })
+    .await;
+    assert!(
+        drained.is_some(),
+        "every chat assigned once the agents are online"
+    );
+    let twice: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT conversation_id FROM assignment_log GROUP BY conversation_id HAVING count(*) > 1) t",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("log");
+    assert_eq!(twice, 0, "no chat assigned twice");
+    for (agent, peak) in peak_load(&p).await {
+        assert!(
+            peak <= i64::from(SEATS),
+            "{agent} had {peak} chats, room for {SEATS}"
+        );
+    }
+    for w in watchers {
+        let seen = w.await.expect("watcher");
+        assert!(seen.last().is_some_and(|s| s.2), "ends assigned: {seen:?}");
+        let waiting: Vec<_> = seen.iter().filter(|s| !s.2).collect();
+        assert!(
+            waiting.windows(2).all(|w| w[1].1 < w[0].1),
+            "the position only falls: {seen:?}"
+        );
+        assert!(
+            waiting
+                .windows(2)
+                .all(|w| w[1].0 - w[0].0 >= Duration::from_millis(900)),
+            "at most one update a second: {seen:?}"
+        );
+    }
     p.stop().await;
 }

@@ -3,6 +3,7 @@
 //! sees, and is assigned the moment capacity frees.
 
 pub mod consumers;
+pub mod dispatcher;
 pub mod domain;
 pub mod engine;
 pub mod grpc;

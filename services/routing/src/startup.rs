@@ -9,6 +9,7 @@ use helpdesk_kit::{Ctx, NoSettings, Parts};
 use helpdesk_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use sqlx::PgPool;
 
+use crate::dispatcher::Dispatcher;
 use crate::engine;
 use crate::grpc::Api;
 use crate::store::state;
@@ -32,11 +33,14 @@ impl helpdesk_kit::Service for Routing {
     }
 
     fn parts(ctx: &Ctx, _: &NoSettings) -> Parts {
+        let (dispatcher, dispatching) = Dispatcher::new(ctx.pool.clone());
         let api = Api {
             pool: ctx.pool.clone(),
             shutdown: ctx.streams.clone(),
             live: ctx.live.clone(),
             stats: Default::default(),
+            positions: Default::default(),
+            dispatcher,
         };
         let pool = ctx.pool.clone();
         Parts::new()
@@ -44,6 +48,7 @@ impl helpdesk_kit::Service for Routing {
             .consumer(crate::consumers::consumer())
             .timers(RoutingTimers)
             .task(move |stop| sweep(pool, stop))
+            .task(dispatching)
     }
 }
 

@@ -147,7 +147,7 @@ impl Account {
 }
 
 /// Online agents of the account (or only `only_id`), as the dispatcher sees them.
-async fn online_agents(
+pub(super) async fn online_agents(
     conn: &mut PgConnection,
     account: &str,
     only_id: Option<&str>,

@@ -1,4 +1,4 @@
-//! Agents' presence: going online fills their room from the queue; going offline
+//! Agents' presence: going online makes their room available to the queue; going offline
 //! requeues their open chats when the account says so.
 
 use helpdesk_kit::error::{Error, Result};
@@ -16,8 +16,10 @@ use crate::store::{directory, state};
 /// Timer: an agent's workbench went quiet.
 pub const IDLE_TIMER: &str = "routing.presence_idle";
 
-/// Sets an agent's presence: online assigns waiting chats; offline requeues the
-/// agent's open chats when the account says so. Returns the previous presence.
+/// Sets an agent's presence; offline requeues the agent's open chats when the account
+/// says so. Returns the previous presence. Waiting chats are not assigned here: the
+/// caller has them dispatched after its commit (`Dispatcher`), so that going online
+/// answers at once however long the queue is.
 pub async fn set_presence(
     conn: &mut PgConnection,
     origin: &Origin,
@@ -55,6 +57,5 @@ pub async fn set_presence(
             queue::requeue(conn, &mut account, &a).await?;
         }
     }
-    queue::assign_waiting(conn, origin, &mut account).await?;
     Ok(before)
 }

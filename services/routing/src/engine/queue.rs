@@ -1,7 +1,10 @@
 //! The queue: dispatching waiting chats to agents with room, their positions and
 //! estimated waits, entering it (timers included) and leaving it by overflow.
-
-use std::collections::HashMap;
+//!
+//! Positions are derived from the queue's order whenever they are read (never
+//! stored): a chat leaving the head of a long queue costs the same as in a short one,
+//! and nothing is written for the chats behind it. Waiting visitors read their
+//! position through `WatchQueuePosition`, at most once a second.
 
 use chrono::{DateTime, Utc};
 use helpdesk_kit::error::Result;
@@ -9,8 +12,7 @@ use helpdesk_kit::event::Origin;
 use helpdesk_kit::outbox;
 use helpdesk_kit::storage::StorageName;
 use helpdesk_proto::routing::v1::{
-    AssignReason, ConversationOverflowed, OverflowAction, PriorityClass, QueuePositionChanged,
-    Strategy,
+    AssignReason, ConversationOverflowed, OverflowAction, PriorityClass, Strategy,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -55,6 +57,20 @@ pub async fn dispatch(conn: &mut PgConnection, origin: &Origin) -> Result<Vec<Uu
     assign_waiting(conn, origin, &mut account).await
 }
 
+/// Like [`dispatch`], but at most `limit` assignments (the rest wait for the next
+/// call): the account lock is never held for a whole drain. Returns how many.
+pub async fn dispatch_some(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    limit: usize,
+) -> Result<usize> {
+    let mut account = Account::lock(conn, &origin.account).await?;
+    let mut entries = account.take_queue(conn).await?;
+    let assigned = seat_waiting(conn, origin, &mut account, &mut entries, None, limit).await?;
+    account.put_queue(entries);
+    Ok(assigned.len())
+}
+
 /// [`dispatch`] within an operation that holds the lock and the context.
 pub(super) async fn assign_waiting(
     conn: &mut PgConnection,
@@ -90,25 +106,26 @@ pub(super) async fn admit(
         let at = entries.partition_point(|q| q.order_key() < f.order_key());
         entries.insert(at, f);
     }
-    let assigned = seat_waiting(conn, origin, account, &mut entries, fresh_id).await?;
+    let assigned = seat_waiting(conn, origin, account, &mut entries, fresh_id, usize::MAX).await?;
     let waiting = fresh_id.and_then(|id| entries.iter().position(|q| q.conversation_id == id));
     if let Some(i) = waiting {
         enqueue_row(conn, account, &entries[i]).await?;
+        place(conn, account, &mut entries, i).await?;
     }
-    publish_positions(conn, origin, account, &mut entries, fresh_id).await?;
     let waiting = waiting.map(|i| entries[i].clone());
     account.put_queue(entries);
     Ok(Admitted { assigned, waiting })
 }
 
-/// Seats the entries of `entries` an agent can take now, removing them from it (and
-/// from the queue table, except `fresh`, which is not stored yet).
+/// Seats the entries of `entries` an agent can take now (at most `limit`), removing
+/// them from it (and from the queue table, except `fresh`, which is not stored yet).
 async fn seat_waiting(
     conn: &mut PgConnection,
     origin: &Origin,
     account: &mut Account,
     entries: &mut Vec<state::QueueRow>,
     fresh: Option<Uuid>,
+    limit: usize,
 ) -> Result<Vec<Uuid>> {
     // Pooled mode: chats wait until an agent picks them (or a supervisor assigns).
     if entries.is_empty() || account.settings.pooled_mode {
@@ -117,7 +134,12 @@ async fn seat_waiting(
     let now = Utc::now();
     let mut assigned = Vec::new();
     let mut i = 0;
-    while i < entries.len() {
+    // Once every online agent is full, nothing further down the queue fits: a chat
+    // arriving while all seats are taken costs the same however long the queue is.
+    while i < entries.len()
+        && assigned.len() < limit
+        && account.agents.iter().any(|a| a.active < a.max_chats)
+    {
         let e = &entries[i];
         if e.not_before.is_some_and(|t| t > now) {
             i += 1;
@@ -158,46 +180,53 @@ async fn seat_waiting(
     Ok(assigned)
 }
 
-/// Stores the positions and estimates of `entries` that changed and publishes the
-/// positions that moved (not `fresh`'s: its `routing.queued` event carries it).
-async fn publish_positions(
+/// Sets the position (in its team's queue) and estimated wait of `entries[i]`, a chat
+/// that has just joined the queue, for its `routing.queued` event.
+async fn place(
     conn: &mut PgConnection,
-    origin: &Origin,
     account: &Account,
     entries: &mut [state::QueueRow],
-    fresh: Option<Uuid>,
+    i: usize,
 ) -> Result<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
+    let team = entries[i].team_id;
+    let position = entries[..=i].iter().filter(|q| q.team_id == team).count();
     let handle = handle_seconds(conn, &account.id, &account.settings).await?;
-    let now = Utc::now();
-    let mut next: HashMap<Option<Uuid>, i32> = HashMap::new();
-    for e in entries.iter_mut() {
-        let position = next.entry(e.team_id).or_insert(0);
-        *position += 1;
-        let serving = serving(&account.agents, e.team_id);
-        let opens_in = e.not_before.map(|t| (t - now).num_seconds()).unwrap_or(0);
-        let est = estimate(*position, serving, handle, opens_in);
-        if *position == e.position && (est - e.estimate_secs).abs() < 30 {
-            continue;
-        }
-        state::set_position(conn, &account.id, e.conversation_id, *position, est).await?;
-        let moved = *position != e.position;
-        e.position = *position;
-        e.estimate_secs = est;
-        if Some(e.conversation_id) != fresh && moved {
-            let event = QueuePositionChanged {
-                conversation_id: e.conversation_id.to_string(),
-                team_id: e.team_id.map(|t| t.to_string()).unwrap_or_default(),
-                position: *position,
-                estimated_wait_seconds: est,
-                ..Default::default()
-            };
-            outbox::emit(conn, origin, event).await?;
-        }
+    let entry = &mut entries[i];
+    entry.position = i32::try_from(position).unwrap_or(i32::MAX);
+    entry.estimate_secs = Estimates {
+        handle,
+        agents: account.agents.clone(),
     }
+    .wait(entry, Utc::now());
     Ok(())
+}
+
+/// What estimated waits are computed from: the time one chat takes and the agents
+/// online.
+pub struct Estimates {
+    handle: f64,
+    agents: Vec<Candidate>,
+}
+
+impl Estimates {
+    /// Reads them for `account`.
+    pub async fn read(conn: &mut PgConnection, account: &str) -> Result<Self> {
+        let settings = crate::store::config::settings(conn, account).await?;
+        let handle = handle_seconds(conn, account, &settings).await?;
+        let agents = super::account::online_agents(conn, account, None).await?;
+        Ok(Self { handle, agents })
+    }
+
+    /// The estimated wait of `q` (its position derived) at `now`.
+    pub fn wait(&self, q: &state::QueueRow, now: DateTime<Utc>) -> i32 {
+        let opens_in = q.not_before.map(|t| (t - now).num_seconds()).unwrap_or(0);
+        estimate(
+            q.position,
+            serving(&self.agents, q.team_id),
+            self.handle,
+            opens_in,
+        )
+    }
 }
 
 /// Online agents serving a team's queue (any agent for the team-less queue).

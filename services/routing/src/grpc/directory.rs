@@ -376,6 +376,8 @@ impl Api {
         engine::set_presence(&mut tx, &origin, &target, presence).await?;
         let view = directory::agent_views(&mut tx, c.account(), Some(&target), false, None).await?;
         tx.commit().await?;
+        // Room that came online, or chats requeued by going offline: assigned next.
+        self.dispatcher.wake(c.account());
         view.first()
             .map(|v| v.to_proto())
             .ok_or(Error::NotFound("agent"))

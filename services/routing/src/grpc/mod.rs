@@ -25,6 +25,11 @@ pub struct Api {
     /// Queue statistics computed at most once a second per account and team, shared
     /// by every `WatchQueueStats` stream.
     pub(crate) stats: std::sync::Arc<queue::SharedStats>,
+    /// Waiting chats' positions computed at most once a second per account, shared by
+    /// every `WatchQueuePosition` stream.
+    pub(crate) positions: std::sync::Arc<queue::SharedPositions>,
+    /// Assigns waiting chats in the background after a presence change.
+    pub(crate) dispatcher: crate::dispatcher::Dispatcher,
 }
 
 type PresenceStream = Pin<Box<dyn Stream<Item = Result<PresenceUpdate, Status>> + Send>>;

@@ -1,6 +1,7 @@
 //! Assignments, the queue, positions and live monitoring.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use helpdesk_kit::auth::{Caller, Role};
@@ -151,7 +152,7 @@ impl Api {
         })
     }
 
-    /// The position of a conversation the caller may see.
+    /// The position of a conversation the caller may see, derived now.
     pub(crate) async fn position(&self, c: &Caller, id: Uuid) -> Result<QueuePosition> {
         let mut conn = self.pool.acquire().await?;
         let conv = state::conversation(&mut conn, c.account(), id)
@@ -161,23 +162,28 @@ impl Api {
             return Err(Error::NotFound("conversation"));
         }
         let entry = state::queued(&mut conn, c.account(), id).await?;
-        let assigned = state::assignment(&mut conn, c.account(), id).await?;
         Ok(match entry {
-            Some(q) => QueuePosition {
-                conversation_id: id.to_string(),
-                position: q.position,
-                estimated_wait_seconds: q.estimate_secs,
-                team_id: q.team_id.map(|t| t.to_string()).unwrap_or_default(),
-                priority_class: class_from_rank(q.priority_class) as i32,
-                enqueue_time: Some(to_timestamp(q.enqueued_at)),
-                assigned_agent_id: String::new(),
-                opens_at: q.not_before.map(to_timestamp),
-            },
-            None => QueuePosition {
-                conversation_id: id.to_string(),
-                assigned_agent_id: assigned.map(|a| a.agent_id).unwrap_or_default(),
-                ..Default::default()
-            },
+            Some(q) => {
+                let estimates = engine::Estimates::read(&mut conn, c.account()).await?;
+                QueuePosition {
+                    conversation_id: id.to_string(),
+                    position: q.position,
+                    estimated_wait_seconds: estimates.wait(&q, chrono::Utc::now()),
+                    team_id: q.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                    priority_class: class_from_rank(q.priority_class) as i32,
+                    enqueue_time: Some(to_timestamp(q.enqueued_at)),
+                    assigned_agent_id: String::new(),
+                    opens_at: q.not_before.map(to_timestamp),
+                }
+            }
+            None => {
+                let assigned = state::assignment(&mut conn, c.account(), id).await?;
+                QueuePosition {
+                    conversation_id: id.to_string(),
+                    assigned_agent_id: assigned.map(|a| a.agent_id).unwrap_or_default(),
+                    ..Default::default()
+                }
+            }
         })
     }
 
@@ -200,52 +206,85 @@ impl Api {
         let key = id.to_string();
         let mut watch = self.live.watch(&c, Scope::Key(key.clone())).await?;
         let api = self.clone();
+        let shutdown = self.shutdown.clone();
         let stream = async_stream::stream! {
             // The current state, re-read after subscribing so nothing falls between;
             // whether the wait is over is decided on that re-read (an assignment
             // between the first read and the subscription ends it too).
             let current = api.position(&c, id).await.unwrap_or(first);
             let done = current.position == 0;
+            let mut shown = (current.position, current.estimated_wait_seconds);
             yield Ok(current);
             if done {
                 return;
             }
-            while let Some(next) = watch.next().await {
-                let msg = match next {
-                    Ok(msg) => msg,
-                    Err(status) => {
-                        yield Err(status);
-                        break;
-                    }
-                };
-                match msg.kind.as_str() {
-                    QueuePositionChanged::KIND => {
-                        let Ok(e) = QueuePositionChanged::decode(msg.payload) else { continue };
-                        if e.conversation_id == key {
-                            yield Ok(QueuePosition { conversation_id: key.clone(), position: e.position, estimated_wait_seconds: e.estimated_wait_seconds, team_id: e.team_id, ..Default::default() });
+            // Positions come from the account's shared standings, refreshed once a
+            // second (a visitor gets at most one update a second, however fast the
+            // queue moves); the end of the wait comes at once from the chat's own events.
+            let mut standings = api.positions.subscribe(&api.pool, c.account());
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    next = watch.next() => {
+                        let msg = match next {
+                            Some(Ok(msg)) => msg,
+                            Some(Err(status)) => {
+                                yield Err(status);
+                                break;
+                            }
+                            None => break,
+                        };
+                        match msg.kind.as_str() {
+                            ConversationAssigned::KIND => {
+                                let Ok(e) = ConversationAssigned::decode(msg.payload) else { continue };
+                                yield Ok(QueuePosition { conversation_id: key.clone(), assigned_agent_id: e.agent_id, team_id: e.team_id, ..Default::default() });
+                                break;
+                            }
+                            ConversationOverflowed::KIND => {
+                                let Ok(e) = ConversationOverflowed::decode(msg.payload) else { continue };
+                                if e.action == OverflowAction::LeaveMessage as i32 {
+                                    yield Ok(QueuePosition { conversation_id: key.clone(), ..Default::default() });
+                                    break;
+                                }
+                            }
+                            _ => {}
                         }
                     }
-                    ConversationQueued::KIND => {
-                        let Ok(e) = ConversationQueued::decode(msg.payload) else { continue };
-                        if e.conversation_id == key {
-                            yield Ok(QueuePosition { conversation_id: key.clone(), position: e.position, estimated_wait_seconds: e.estimated_wait_seconds, team_id: e.team_id, priority_class: e.priority_class, opens_at: e.opens_at, ..Default::default() });
-                        }
-                    }
-                    ConversationAssigned::KIND => {
-                        let Ok(e) = ConversationAssigned::decode(msg.payload) else { continue };
-                        if e.conversation_id == key {
-                            yield Ok(QueuePosition { conversation_id: key.clone(), assigned_agent_id: e.agent_id, team_id: e.team_id, ..Default::default() });
+                    changed = standings.changed() => {
+                        if changed.is_err() {
                             break;
                         }
-                    }
-                    ConversationOverflowed::KIND => {
-                        let Ok(e) = ConversationOverflowed::decode(msg.payload) else { continue };
-                        if e.conversation_id == key && e.action == OverflowAction::LeaveMessage as i32 {
-                            yield Ok(QueuePosition { conversation_id: key.clone(), ..Default::default() });
+                        let standing = standings.borrow_and_update().as_ref().map(|s| s.get(&id).copied());
+                        let Some(standing) = standing else { continue };
+                        let now = match standing {
+                            Some(s) => QueuePosition {
+                                conversation_id: key.clone(),
+                                position: s.position,
+                                estimated_wait_seconds: s.estimate,
+                                team_id: s.team_id.map(|t| t.to_string()).unwrap_or_default(),
+                                ..Default::default()
+                            },
+                            // Not waiting as of the standings (or they predate its
+                            // entry): read it.
+                            None => match api.position(&c, id).await {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    yield Err(tonic::Status::from(e));
+                                    break;
+                                }
+                            },
+                        };
+                        if now.position == 0 {
+                            yield Ok(now);
                             break;
                         }
+                        let moved = now.position != shown.0
+                            || (now.estimated_wait_seconds - shown.1).abs() >= 30;
+                        if moved {
+                            shown = (now.position, now.estimated_wait_seconds);
+                            yield Ok(now);
+                        }
                     }
-                    _ => {}
                 }
             }
         };
@@ -378,6 +417,86 @@ fn parse_cursor(token: &str) -> Option<(i32, chrono::DateTime<chrono::Utc>, Uuid
     let entered = chrono::DateTime::from_timestamp_micros(parts.next()?.parse().ok()?)?;
     let id = parts.next()?.parse().ok()?;
     Some((class, entered, id))
+}
+
+/// Where one waiting chat stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    position: i32,
+    estimate: i32,
+    team_id: Option<Uuid>,
+}
+
+/// Every waiting chat of an account, by conversation.
+pub type Standings = HashMap<Uuid, Standing>;
+
+/// Each watched account's standings, recomputed once a second by one task per
+/// account for as long as any `WatchQueuePosition` stream of this process follows it.
+#[derive(Default)]
+pub struct SharedPositions {
+    feeds: Arc<std::sync::Mutex<HashMap<String, StandingsFeed>>>,
+}
+
+type StandingsFeed = tokio::sync::watch::Receiver<Option<Arc<Standings>>>;
+
+impl SharedPositions {
+    /// Follows `account`'s standings (the first value comes within a second).
+    pub fn subscribe(&self, pool: &sqlx::PgPool, account: &str) -> StandingsFeed {
+        let Ok(mut feeds) = self.feeds.lock() else {
+            return tokio::sync::watch::channel(None).1;
+        };
+        if let Some(feed) = feeds.get(account) {
+            return feed.clone();
+        }
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        feeds.insert(account.to_string(), rx.clone());
+        let (feeds, pool, account) = (self.feeds.clone(), pool.clone(), account.to_string());
+        tokio::spawn(async move {
+            loop {
+                // Only the map's own receiver left: nobody follows the account.
+                if tx.receiver_count() <= 1
+                    && let Ok(mut feeds) = feeds.lock()
+                    && tx.receiver_count() <= 1
+                {
+                    feeds.remove(&account);
+                    return;
+                }
+                match standings(&pool, &account).await {
+                    Ok(now) => {
+                        tx.send_if_modified(|shown| {
+                            let changed = shown.as_deref() != Some(&now);
+                            if changed {
+                                *shown = Some(Arc::new(now));
+                            }
+                            changed
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, %account, "queue standings failed"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        rx
+    }
+}
+
+/// Where every waiting chat of `account` stands now.
+async fn standings(pool: &sqlx::PgPool, account: &str) -> Result<Standings> {
+    let mut conn = pool.acquire().await?;
+    let queue = state::queue(&mut conn, account).await?;
+    let estimates = engine::Estimates::read(&mut conn, account).await?;
+    let now = chrono::Utc::now();
+    Ok(queue
+        .iter()
+        .map(|q| {
+            let standing = Standing {
+                position: q.position,
+                estimate: estimates.wait(q, now),
+                team_id: q.team_id,
+            };
+            (q.conversation_id, standing)
+        })
+        .collect())
 }
 
 /// The latest statistics per account and team (see [`Api::shared_stats`]).

@@ -147,7 +147,12 @@ pub struct QueueRow {
     pub enqueued_at: DateTime<Utc>,
     pub stage: i32,
     pub not_before: Option<DateTime<Utc>>,
+    /// Place in its team's queue (1 first), derived from the order when read; 0 when
+    /// not derived.
+    #[sqlx(default)]
     pub position: i32,
+    /// Estimated wait, computed by the reader (never stored).
+    #[sqlx(default)]
     pub estimate_secs: i32,
 }
 
@@ -159,7 +164,10 @@ impl QueueRow {
 }
 
 const QUEUE_COLUMNS: &str = "account_id, conversation_id, team_id, required_skills, priority_class, strategy, channel, \
-    enqueued_at, stage, not_before, position, estimate_secs";
+    enqueued_at, stage, not_before";
+
+/// A queue row's place in its team's queue, as a column of a query over `queue`.
+const POSITION: &str = "(row_number() OVER (PARTITION BY team_id ORDER BY priority_class, enqueued_at, conversation_id))::int AS position";
 
 /// Puts a conversation in the queue.
 pub async fn enqueue(conn: &mut PgConnection, q: &QueueRow) -> Result<(), sqlx::Error> {
@@ -183,14 +191,19 @@ pub async fn enqueue(conn: &mut PgConnection, q: &QueueRow) -> Result<(), sqlx::
     Ok(())
 }
 
-/// One queue entry.
+/// One queue entry, with its position.
 pub async fn queued(
     conn: &mut PgConnection,
     account: &str,
     id: Uuid,
 ) -> Result<Option<QueueRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {QUEUE_COLUMNS} FROM queue WHERE account_id = $1 AND conversation_id = $2"
+        "SELECT {QUEUE_COLUMNS},
+                (SELECT count(*) FROM queue a WHERE a.account_id = q.account_id
+                   AND a.team_id IS NOT DISTINCT FROM q.team_id
+                   AND (a.priority_class, a.enqueued_at, a.conversation_id)
+                       <= (q.priority_class, q.enqueued_at, q.conversation_id))::int AS position
+         FROM queue q WHERE account_id = $1 AND conversation_id = $2"
     ))
     .bind(account)
     .bind(id)
@@ -198,10 +211,11 @@ pub async fn queued(
     .await
 }
 
-/// The whole queue of the account in order.
+/// The whole queue of the account in order, with positions.
 pub async fn queue(conn: &mut PgConnection, account: &str) -> Result<Vec<QueueRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {QUEUE_COLUMNS} FROM queue WHERE account_id = $1 ORDER BY priority_class, enqueued_at, conversation_id"
+        "SELECT {QUEUE_COLUMNS}, {POSITION} FROM queue WHERE account_id = $1
+         ORDER BY priority_class, enqueued_at, conversation_id"
     ))
     .bind(account)
     .fetch_all(conn)
@@ -223,10 +237,11 @@ pub async fn queue_page(
         .map(|c| format!("q.{}", c.trim()))
         .collect();
     let rows = sqlx::query(&format!(
-        "SELECT {}, c.contact_id, c.inbox_id FROM queue q
+        "SELECT {}, q.position, c.contact_id, c.inbox_id
+         FROM (SELECT {QUEUE_COLUMNS}, {POSITION} FROM queue
+               WHERE account_id = $1 AND ($2::uuid IS NULL OR team_id = $2)) q
          LEFT JOIN conversations c ON c.account_id = q.account_id AND c.id = q.conversation_id
-         WHERE q.account_id = $1 AND ($2::uuid IS NULL OR q.team_id = $2)
-           AND ($3::int IS NULL OR (q.priority_class, q.enqueued_at, q.conversation_id) > ($3, $4, $5))
+         WHERE ($3::int IS NULL OR (q.priority_class, q.enqueued_at, q.conversation_id) > ($3, $4, $5))
          ORDER BY q.priority_class, q.enqueued_at, q.conversation_id LIMIT $6",
         columns.join(", ")
     ))
@@ -279,24 +294,6 @@ pub async fn update_entry(conn: &mut PgConnection, q: &QueueRow) -> Result<(), s
     .bind(q.not_before)
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// Stores a published position.
-pub async fn set_position(
-    conn: &mut PgConnection,
-    account: &str,
-    id: Uuid,
-    position: i32,
-    estimate: i32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE queue SET position = $3, estimate_secs = $4 WHERE account_id = $1 AND conversation_id = $2")
-        .bind(account)
-        .bind(id)
-        .bind(position)
-        .bind(estimate)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 
