@@ -161,7 +161,7 @@ impl Api {
         if !c.claims.role.is_staff() && conv.contact_id.to_string() != c.claims.sub {
             return Err(Error::NotFound("conversation"));
         }
-        let entry = state::queued(&mut conn, c.account(), id).await?;
+        let entry = state::queued_with_position(&mut conn, c.account(), id).await?;
         Ok(match entry {
             Some(q) => {
                 let estimates = engine::Estimates::read(&mut conn, c.account()).await?;

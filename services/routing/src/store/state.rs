@@ -191,8 +191,24 @@ pub async fn enqueue(conn: &mut PgConnection, q: &QueueRow) -> Result<(), sqlx::
     Ok(())
 }
 
-/// One queue entry, with its position.
+/// One queue entry (its position not derived).
 pub async fn queued(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<QueueRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {QUEUE_COLUMNS} FROM queue WHERE account_id = $1 AND conversation_id = $2"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// One queue entry with its position (counting the entries ahead of it in its team's
+/// queue).
+pub async fn queued_with_position(
     conn: &mut PgConnection,
     account: &str,
     id: Uuid,
