@@ -616,11 +616,11 @@ async fn a_call_behind_a_busy_account_answers_unavailable_quickly() {
     ))
     .await
     .expect("agent");
-    let online = || {
+    let presence = |presence: Presence| {
         authed(
             SetPresenceRequest {
                 agent_id: String::new(),
-                presence: Presence::Online as i32,
+                presence: presence as i32,
             },
             &ana,
         )
@@ -630,8 +630,16 @@ async fn a_call_behind_a_busy_account_answers_unavailable_quickly() {
     helpdesk_routing::store::lock_account(&mut holder, "acme")
         .await
         .expect("lock");
+    // Going online takes nothing from anyone: it does not wait for the account.
+    c.set_presence(presence(Presence::Online))
+        .await
+        .expect("online while the account is busy");
+    // Going away does (it changes who may be assigned): it answers UNAVAILABLE.
     let started = std::time::Instant::now();
-    let e = c.set_presence(online()).await.expect_err("busy account");
+    let e = c
+        .set_presence(presence(Presence::Away))
+        .await
+        .expect_err("busy account");
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -639,7 +647,7 @@ async fn a_call_behind_a_busy_account_answers_unavailable_quickly() {
         started.elapsed()
     );
     holder.rollback().await.expect("release");
-    c.set_presence(online())
+    c.set_presence(presence(Presence::Away))
         .await
         .expect("works once the account is free");
     app.stop().await;

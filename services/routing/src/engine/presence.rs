@@ -26,6 +26,9 @@ pub async fn set_presence(
     agent_id: &str,
     presence: Presence,
 ) -> Result<Presence> {
+    if presence == Presence::Online {
+        return come_online(conn, origin, agent_id).await;
+    }
     let mut account = Account::lock(conn, &origin.account).await?;
     let before = directory::set_presence(conn, &account.id, agent_id, presence)
         .await?
@@ -56,6 +59,25 @@ pub async fn set_presence(
             outbox::emit(conn, origin, event).await?;
             queue::requeue(conn, &mut account, &a).await?;
         }
+    }
+    Ok(before)
+}
+
+/// Going online takes nothing from anyone, so it needs no account lock: the agent's
+/// row and its event. Its room is filled by the dispatch that follows, under the lock;
+/// a hundred agents coming online at once do not queue behind each other.
+async fn come_online(conn: &mut PgConnection, origin: &Origin, agent_id: &str) -> Result<Presence> {
+    let before = directory::set_presence(conn, &origin.account, agent_id, Presence::Online)
+        .await?
+        .ok_or(Error::NotFound("agent"))?;
+    if before != Presence::Online {
+        let event = AgentPresenceChanged {
+            agent_id: agent_id.to_string(),
+            from: before as i32,
+            to: Presence::Online as i32,
+            ..Default::default()
+        };
+        outbox::emit(conn, origin, event).await?;
     }
     Ok(before)
 }
