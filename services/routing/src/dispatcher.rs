@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use crate::engine;
+use crate::gates::Gates;
 
 /// Assignments per transaction.
 pub const BATCH: usize = 200;
@@ -26,13 +27,14 @@ impl Dispatcher {
     /// A dispatcher and the task that serves it (run it until `stop`).
     pub fn new(
         pool: PgPool,
+        gates: Gates,
     ) -> (
         Self,
         impl FnOnce(CancellationToken) -> futures::future::BoxFuture<'static, ()>,
     ) {
         let (wake, woken) = mpsc::unbounded_channel();
         let run = move |stop: CancellationToken| -> futures::future::BoxFuture<'static, ()> {
-            Box::pin(serve(pool, woken, stop))
+            Box::pin(serve(pool, gates, woken, stop))
         };
         (Self { wake }, run)
     }
@@ -43,7 +45,12 @@ impl Dispatcher {
     }
 }
 
-async fn serve(pool: PgPool, mut woken: mpsc::UnboundedReceiver<String>, stop: CancellationToken) {
+async fn serve(
+    pool: PgPool,
+    gates: Gates,
+    mut woken: mpsc::UnboundedReceiver<String>,
+    stop: CancellationToken,
+) {
     loop {
         let first = tokio::select! {
             _ = stop.cancelled() => return,
@@ -58,15 +65,16 @@ async fn serve(pool: PgPool, mut woken: mpsc::UnboundedReceiver<String>, stop: C
             accounts.insert(more);
         }
         for account in accounts {
-            drain(&pool, &account).await;
+            drain(&pool, &gates, &account).await;
         }
     }
 }
 
 /// Assigns until nothing more fits (or a failure, which the periodic sweep makes up for).
-async fn drain(pool: &PgPool, account: &str) {
+async fn drain(pool: &PgPool, gates: &Gates, account: &str) {
     loop {
         let (result, enqueued) = outbox::tracked(async {
+            let _turn = gates.enter(account).await?;
             let mut tx = pool.begin().await?;
             let n = engine::dispatch_some(&mut tx, &Origin::system(account), BATCH).await?;
             tx.commit().await?;

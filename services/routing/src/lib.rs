@@ -6,6 +6,7 @@ pub mod consumers;
 pub mod dispatcher;
 pub mod domain;
 pub mod engine;
+pub mod gates;
 pub mod grpc;
 pub mod startup;
 pub mod store;

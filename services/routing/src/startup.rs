@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use crate::dispatcher::Dispatcher;
 use crate::engine;
+use crate::gates::Gates;
 use crate::grpc::Api;
 use crate::store::state;
 use crate::timers::RoutingTimers;
@@ -33,7 +34,8 @@ impl helpdesk_kit::Service for Routing {
     }
 
     fn parts(ctx: &Ctx, _: &NoSettings) -> Parts {
-        let (dispatcher, dispatching) = Dispatcher::new(ctx.pool.clone());
+        let gates = Gates::default();
+        let (dispatcher, dispatching) = Dispatcher::new(ctx.pool.clone(), gates.clone());
         let api = Api {
             pool: ctx.pool.clone(),
             shutdown: ctx.streams.clone(),
@@ -41,20 +43,21 @@ impl helpdesk_kit::Service for Routing {
             stats: Default::default(),
             positions: Default::default(),
             dispatcher,
+            gates: gates.clone(),
         };
         let pool = ctx.pool.clone();
         Parts::new()
             .grpc(RoutingServiceServer::with_interceptor(api, ctx.auth()))
             .consumer(crate::consumers::consumer())
             .timers(RoutingTimers)
-            .task(move |stop| sweep(pool, stop))
+            .task(move |stop| sweep(pool, gates, stop))
             .task(dispatching)
     }
 }
 
 /// Re-examines every non-empty queue periodically: chats waiting for opening time,
 /// and anything a missed trigger left behind.
-async fn sweep(pool: PgPool, stop: CancellationToken) {
+async fn sweep(pool: PgPool, gates: Gates, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -68,6 +71,7 @@ async fn sweep(pool: PgPool, stop: CancellationToken) {
         };
         for account in accounts {
             let (result, enqueued) = outbox::tracked(async {
+                let _turn = gates.enter(&account).await?;
                 let mut tx = pool.begin().await?;
                 engine::dispatch(&mut tx, &Origin::system(&account)).await?;
                 tx.commit().await?;

@@ -723,3 +723,87 @@ async fn queue_stats_watchers_share_one_computation() {
     );
     app.stop().await;
 }
+
+/// Twenty calls line up behind a busy account: they wait for their turn without a
+/// pooled connection, so only one of them waits in the database and another
+/// account's calls go through meanwhile; once the account is free they all succeed.
+#[tokio::test]
+async fn calls_behind_a_busy_account_hold_at_most_one_connection() {
+    const AGENTS: usize = 20;
+    let app = spawn().await;
+    let admin = app.token("admin", Role::Admin);
+    let mut c = app.client().await;
+    for i in 0..AGENTS {
+        let id = format!("agent-{i}");
+        c.create_agent(authed(
+            CreateAgentRequest {
+                agent: Some(Agent {
+                    id: id.clone(),
+                    name: id.clone(),
+                    max_chats: 2,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("agent");
+    }
+    // Another connection, not the service's, holds the account's routing lock.
+    let outside = sqlx::PgPool::connect(&app.env.database_url)
+        .await
+        .expect("pool");
+    let mut holder = outside.begin().await.expect("begin");
+    helpdesk_routing::store::lock_account(&mut holder, "acme")
+        .await
+        .expect("lock");
+    let calls: Vec<_> = (0..AGENTS)
+        .map(|i| {
+            let mut c = c.clone();
+            let token = app.token(&format!("agent-{i}"), Role::Agent);
+            tokio::spawn(async move {
+                c.set_presence(authed(
+                    SetPresenceRequest {
+                        agent_id: String::new(),
+                        presence: Presence::Away as i32,
+                    },
+                    &token,
+                ))
+                .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+    )
+    .fetch_one(&outside)
+    .await
+    .expect("activity");
+    assert_eq!(
+        waiting, 1,
+        "one call waits in the database, the others in line"
+    );
+    // Another account is served meanwhile.
+    c.create_agent(authed(
+        CreateAgentRequest {
+            agent: Some(Agent {
+                id: "bob".into(),
+                name: "Bob".into(),
+                max_chats: 2,
+                ..Default::default()
+            }),
+        },
+        &app.env.token("globex", "admin", Role::Admin),
+    ))
+    .await
+    .expect("another account's call");
+    holder.rollback().await.expect("release");
+    for call in calls {
+        call.await
+            .expect("join")
+            .expect("served once the account is free");
+    }
+    app.stop().await;
+}

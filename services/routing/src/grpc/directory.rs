@@ -312,6 +312,7 @@ impl Api {
         let input = check_agent(&mut v, &a, Some(&paths));
         v.into_result()?;
         let origin = c.origin();
+        let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
         store::lock_account(&mut tx, c.account()).await?;
         let unknown = directory::unknown_teams(&mut tx, c.account(), &input.teams).await?;
@@ -372,6 +373,11 @@ impl Api {
             .into());
         }
         let origin = c.origin();
+        // Going online takes no account lock, so it need not wait its turn.
+        let _turn = match presence {
+            Presence::Online => None,
+            _ => Some(self.gates.enter(c.account()).await?),
+        };
         let mut tx = self.pool.begin().await?;
         engine::set_presence(&mut tx, &origin, &target, presence).await?;
         let view = directory::agent_views(&mut tx, c.account(), Some(&target), false, None).await?;

@@ -30,6 +30,8 @@ pub struct Api {
     pub(crate) positions: std::sync::Arc<queue::SharedPositions>,
     /// Assigns waiting chats in the background after a presence change.
     pub(crate) dispatcher: crate::dispatcher::Dispatcher,
+    /// Turns at accounts, taken before a connection by calls that lock an account.
+    pub(crate) gates: crate::gates::Gates,
 }
 
 type PresenceStream = Pin<Box<dyn Stream<Item = Result<PresenceUpdate, Status>> + Send>>;

@@ -58,6 +58,7 @@ impl Api {
         if req.agent_id.is_empty() {
             return Err(helpdesk_kit::grpc::invalid_field("agent_id", "required").into());
         }
+        let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
         let row = engine::assign_manually(
             &mut tx,
@@ -78,6 +79,7 @@ impl Api {
     ) -> Result<()> {
         c.claims.require(&[Role::Admin, Role::Supervisor])?;
         let id = conversation_id("conversation_id", &req.conversation_id)?;
+        let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
         engine::unassign(&mut tx, &origin(c), id, req.requeue).await?;
         tx.commit().await?;
@@ -95,6 +97,7 @@ impl Api {
         } else {
             Some(conversation_id("conversation_id", &req.conversation_id)?)
         };
+        let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
         let row = engine::pick(&mut tx, &origin(c), &c.claims.sub, id).await?;
         tx.commit().await?;
