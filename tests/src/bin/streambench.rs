@@ -60,6 +60,14 @@ struct Args {
     /// `helpdesk up`].
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Last, a reconnect storm: this shell command restarts the platform (it must
+    /// return once the restart is under way); every widget reconnects and resumes,
+    /// and `--storm-messages` messages sent right after the restart must all arrive.
+    #[arg(long)]
+    restart_with: Option<String>,
+    /// Messages sent to distinct open conversations right after the restart.
+    #[arg(long, default_value_t = 1_000)]
+    storm_messages: usize,
 }
 
 /// The running `helpdesk up`: a process whose command line has a `helpdesk` program
@@ -127,45 +135,93 @@ async fn quiet(pid: u32) -> anyhow::Result<()> {
 /// When each marked message reached its visitor's stream.
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
 
+/// How the visitor streams fared: ends, and reconnections after a restart.
+#[derive(Default)]
+struct Health {
+    /// Streams that ended (for good, or until they reconnected).
+    ended: AtomicUsize,
+    /// Streams opened again after ending.
+    reconnected: AtomicUsize,
+    /// When the first stream ended and when the last one came back.
+    first_end: Mutex<Option<Instant>>,
+    last_back: Mutex<Option<Instant>>,
+}
+
 /// Opens the visitor streams of `visitors` and records arrivals of marked messages.
+/// With `reconnect`, a stream that ends comes back as the widget does: after a
+/// jittered pause (0.1–1 s, doubling up to 5 s), resuming after the last message it had.
 async fn open_visitor_streams(
     channels: &[Channel],
     visitors: &[Visitor],
     arrivals: &Arrivals,
-    ended: &Arc<AtomicUsize>,
+    health: &Arc<Health>,
+    reconnect: bool,
 ) -> anyhow::Result<()> {
+    let subscribe = |channel: Channel, v: &Visitor, after: Option<i64>| {
+        let mut client = ConversationServiceClient::new(channel);
+        let request = authed(
+            SubscribeRequest {
+                conversation_id: v.conversation.clone(),
+                resume_after_sequence: after,
+                ..Default::default()
+            },
+            &v.token,
+        );
+        async move { client.subscribe(request).await }
+    };
     let opened = futures::stream::iter(visitors.iter().enumerate())
-        .map(|(i, v)| {
-            let mut client = ConversationServiceClient::new(channels[i % channels.len()].clone());
-            let request = authed(
-                SubscribeRequest {
-                    conversation_id: v.conversation.clone(),
-                    ..Default::default()
-                },
-                &v.token,
-            );
-            async move { client.subscribe(request).await }
-        })
-        .buffer_unordered(100)
+        .map(|(i, v)| subscribe(channels[i % channels.len()].clone(), v, None))
+        .buffered(100)
         .collect::<Vec<_>>()
         .await;
-    for stream in opened {
+    for (i, (stream, visitor)) in opened.into_iter().zip(visitors).enumerate() {
         let mut stream = stream.context("opening a visitor stream")?.into_inner();
-        let (arrivals, ended) = (arrivals.clone(), ended.clone());
+        let (arrivals, health) = (arrivals.clone(), health.clone());
+        let channel = channels[i % channels.len()].clone();
+        let visitor = Visitor {
+            conversation: visitor.conversation.clone(),
+            token: visitor.token.clone(),
+        };
         tokio::spawn(async move {
-            while let Some(Ok(update)) = stream.next().await {
-                if let Some(Update::MessageCreated(e)) = update.update
-                    && let Some(id) = e
-                        .message
-                        .and_then(|m| m.content.strip_prefix("sb ")?.parse::<u64>().ok())
-                {
-                    let now = Instant::now();
-                    if let Ok(mut arrivals) = arrivals.lock() {
-                        arrivals.insert(id, now);
+            let mut last = 0;
+            loop {
+                while let Some(Ok(update)) = stream.next().await {
+                    if let Some(Update::MessageCreated(e)) = update.update
+                        && let Some(m) = e.message
+                    {
+                        last = last.max(m.sequence);
+                        if let Some(id) = m
+                            .content
+                            .strip_prefix("sb ")
+                            .and_then(|n| n.parse::<u64>().ok())
+                        {
+                            let now = Instant::now();
+                            if let Ok(mut arrivals) = arrivals.lock() {
+                                arrivals.insert(id, now);
+                            }
+                        }
                     }
                 }
+                health.ended.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = health.first_end.lock() {
+                    first.get_or_insert_with(Instant::now);
+                }
+                if !reconnect {
+                    return;
+                }
+                let mut pause = Duration::from_millis(100 + rand::random_range(0..900));
+                stream = loop {
+                    tokio::time::sleep(pause).await;
+                    if let Ok(s) = subscribe(channel.clone(), &visitor, Some(last)).await {
+                        break s.into_inner();
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                };
+                health.reconnected.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut back) = health.last_back.lock() {
+                    *back = Some(Instant::now());
+                }
             }
-            ended.fetch_add(1, Ordering::Relaxed);
         });
     }
     Ok(())
@@ -193,8 +249,10 @@ async fn paced(
     total: usize,
     rate: f64,
     server: u32,
+    drain: Duration,
 ) -> anyhow::Result<Run> {
-    let cpu_before = cpu_ms(server)?;
+    // A restarted server is another process: its CPU is not counted then.
+    let cpu_before = cpu_ms(server).unwrap_or(0);
     let start = Instant::now();
     let mut scheduled = Vec::with_capacity(total);
     let mut sends = Vec::with_capacity(total);
@@ -226,7 +284,7 @@ async fn paced(
     }
     let elapsed = start.elapsed();
     let sent = total - failed;
-    let drain = Instant::now() + Duration::from_secs(10);
+    let drain = Instant::now() + drain;
     while Instant::now() < drain {
         let arrived = arrivals.lock().map(|a| a.len()).unwrap_or(0);
         if arrived >= sent {
@@ -234,7 +292,9 @@ async fn paced(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let cpu_ms = cpu_ms(server)? - cpu_before;
+    let cpu_ms = cpu_ms(server)
+        .unwrap_or(cpu_before)
+        .saturating_sub(cpu_before);
     let mut arrived = arrivals
         .lock()
         .map(|mut a| std::mem::take(&mut *a))
@@ -295,7 +355,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Agents follow their own assignments: each receives the account's events and
     // keeps what is its own.
-    let ended = Arc::new(AtomicUsize::new(0));
+    let health = Arc::new(Health::default());
     let mut agent_streams = Vec::new();
     for a in 0..args.agents {
         let mut client = ConversationServiceClient::new(channels[a % channels.len()].clone());
@@ -326,7 +386,14 @@ async fn main() -> anyhow::Result<()> {
     let mut first_p50 = None;
     let mut summary = String::new();
     for stage in &stages {
-        open_visitor_streams(&channels, &visitors[open..*stage], &arrivals, &ended).await?;
+        open_visitor_streams(
+            &channels,
+            &visitors[open..*stage],
+            &arrivals,
+            &health,
+            args.restart_with.is_some(),
+        )
+        .await?;
         open = *stage;
         quiet(server).await?;
         let per_stream = resident(server)?.saturating_sub(baseline) / open as u64;
@@ -339,6 +406,7 @@ async fn main() -> anyhow::Result<()> {
             args.samples,
             args.sample_rate,
             server,
+            Duration::from_secs(10),
         )
         .await?;
         let p50 = load::percentile(&run.latency_us, 0.50);
@@ -372,6 +440,7 @@ async fn main() -> anyhow::Result<()> {
             total,
             args.rate,
             server,
+            Duration::from_secs(10),
         )
         .await?;
         println!(
@@ -393,7 +462,74 @@ async fn main() -> anyhow::Result<()> {
             run.lost
         ));
     }
-    let ended = ended.load(Ordering::Relaxed);
+    let mut ended = health.ended.load(Ordering::Relaxed);
+    if let Some(command) = &args.restart_with {
+        let restarted = Instant::now();
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .status()
+            .await
+            .context("running --restart-with")?;
+        anyhow::ensure!(status.success(), "--restart-with failed: {status}");
+        // Back when a call goes through again.
+        let probe = ConversationServiceClient::new(channels[0].clone());
+        let up = helpdesk_kit::testing::eventually(Duration::from_secs(120), || {
+            let mut probe = probe.clone();
+            let token = sender.clone();
+            async move {
+                probe
+                    .list_inboxes(authed(Default::default(), &token))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            }
+        })
+        .await;
+        anyhow::ensure!(up.is_some(), "the platform did not come back within 120 s");
+        let back_after = restarted.elapsed();
+        // Messages sent while the widgets are still coming back: each must reach its
+        // widget, by the replay on resume or live.
+        let storm = args.storm_messages.min(open);
+        let run = paced(
+            &channels,
+            &visitors[..storm],
+            &sender,
+            &arrivals,
+            &mut next_id,
+            storm,
+            1_000.0,
+            server,
+            Duration::from_secs(120),
+        )
+        .await;
+        let all_back = helpdesk_kit::testing::eventually(Duration::from_secs(120), || async {
+            (health.reconnected.load(Ordering::Relaxed) >= open).then_some(())
+        })
+        .await;
+        let first_end = health.first_end.lock().ok().and_then(|t| *t);
+        let last_back = health.last_back.lock().ok().and_then(|t| *t);
+        let storm_s = match (first_end, last_back, all_back) {
+            (Some(a), Some(b), Some(())) => format!("{:.1} s", b.duration_since(a).as_secs_f64()),
+            _ => format!(
+                "not all within 120 s ({} of {open} back)",
+                health.reconnected.load(Ordering::Relaxed)
+            ),
+        };
+        let (lost, sent) = match &run {
+            Ok(run) => (run.lost, run.sent),
+            Err(_) => (storm, 0),
+        };
+        println!(
+            "reconnect storm: the platform answered again {:.1} s after the restart began; {} of {open} widgets back, all within {storm_s} of the first drop; {sent} messages sent right after, {lost} never reached their widget",
+            back_after.as_secs_f64(),
+            health.reconnected.load(Ordering::Relaxed),
+        );
+        summary.push_str(&format!(
+            "; restart: all back within {storm_s}, {lost} missed"
+        ));
+        ended = 0;
+    }
     println!(
         "streambench: {summary}; first stage p50 {:.1} ms; {ended} visitor streams ended early",
         first_p50.unwrap_or(0) as f64 / 1000.0

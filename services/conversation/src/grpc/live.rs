@@ -141,10 +141,14 @@ impl Api {
         if c.is_visitor() && req.conversation_id.is_empty() {
             v.add("conversation_id", "required for visitors");
         }
-        if req.resume_after_sequence < 0 {
-            v.add("resume_after_sequence", "a message sequence (1, 2, …) or 0");
-        } else if req.resume_after_sequence > 0 && req.conversation_id.is_empty() {
-            v.add("resume_after_sequence", "resuming needs conversation_id");
+        match req.resume_after_sequence {
+            Some(after) if after < 0 => {
+                v.add("resume_after_sequence", "a message sequence (1, 2, …) or 0");
+            }
+            Some(_) if req.conversation_id.is_empty() => {
+                v.add("resume_after_sequence", "resuming needs conversation_id");
+            }
+            _ => {}
         }
         v.into_result()?;
         let conversation = if req.conversation_id.is_empty() {
@@ -179,7 +183,7 @@ impl Api {
         // Registered first, read second: a message committed meanwhile is both read
         // and received live, and the live copy is skipped by its sequence.
         let missed = match (&conversation, req.resume_after_sequence) {
-            (Some(conv), after) if after > 0 => {
+            (Some(conv), Some(after)) => {
                 let mut conn = self.pool.acquire().await?;
                 let rows = store::messages::list(
                     &mut conn,
@@ -201,7 +205,7 @@ impl Api {
             }
             _ => Vec::new(),
         };
-        let mut last_sent = req.resume_after_sequence;
+        let mut last_sent = req.resume_after_sequence.unwrap_or(0);
         let stream = async_stream::stream! {
             for event in missed {
                 last_sent = event.message.as_ref().map_or(last_sent, |m| m.sequence);

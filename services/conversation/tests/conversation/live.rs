@@ -462,7 +462,7 @@ async fn widgets_resume_after_a_restart_and_miss_nothing() {
                         .subscribe(authed(
                             SubscribeRequest {
                                 conversation_id: conversation.clone(),
-                                resume_after_sequence: last,
+                                resume_after_sequence: Some(last),
                                 ..Default::default()
                             },
                             &token,
@@ -593,7 +593,7 @@ async fn resuming_is_checked_and_replays_only_what_the_caller_may_see() {
     for (request, field) in [
         (
             SubscribeRequest {
-                resume_after_sequence: 3,
+                resume_after_sequence: Some(3),
                 ..Default::default()
             },
             "resume_after_sequence",
@@ -601,7 +601,7 @@ async fn resuming_is_checked_and_replays_only_what_the_caller_may_see() {
         (
             SubscribeRequest {
                 conversation_id: id.clone(),
-                resume_after_sequence: -1,
+                resume_after_sequence: Some(-1),
                 ..Default::default()
             },
             "resume_after_sequence",
@@ -636,7 +636,7 @@ async fn resuming_is_checked_and_replays_only_what_the_caller_may_see() {
         .subscribe(authed(
             SubscribeRequest {
                 conversation_id: id.clone(),
-                resume_after_sequence: 1,
+                resume_after_sequence: Some(1),
                 ..Default::default()
             },
             &started.visitor_token,
@@ -673,7 +673,7 @@ async fn resuming_is_checked_and_replays_only_what_the_caller_may_see() {
         .subscribe(authed(
             SubscribeRequest {
                 conversation_id: id.clone(),
-                resume_after_sequence: 1,
+                resume_after_sequence: Some(1),
                 ..Default::default()
             },
             &started.visitor_token,
