@@ -1,5 +1,6 @@
 //! Cross-service scenarios, load generation and benchmarks for the helpdesk platform.
 
+pub mod bench;
 pub mod load;
 pub mod pgbench;
 pub mod platform;

@@ -16,16 +16,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use helpdesk_kit::auth::Role;
 use helpdesk_proto::common::v1::EventMeta;
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::{Contact, ConversationCreated, StartConversationRequest};
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
-    Agent, ConversationAssigned, ConversationQueued, CreateAgentRequest, GetQueuePositionRequest,
-    Presence, SetPresenceRequest,
+    ConversationAssigned, ConversationQueued, GetQueuePositionRequest, Presence, SetPresenceRequest,
 };
+use helpdesk_tests::bench;
 use helpdesk_tests::load::{self, Tokens};
 use helpdesk_tests::platform::authed;
 use prost::Message;
@@ -92,50 +92,6 @@ struct Followed {
     assigned: bool,
 }
 
-/// The running `helpdesk up`'s process id, if there is exactly one.
-fn server_pid() -> Option<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let program = args.first().map(|p| p.rsplit('/').next().unwrap_or(p));
-        if program == Some("helpdesk") && args.iter().any(|a| a == "up") {
-            found.push(pid);
-        }
-    }
-    (found.len() == 1).then(|| found[0])
-}
-
-/// CPU time of `pid` in milliseconds.
-fn cpu_ms(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    Some((fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?) * 10)
-}
-
-/// Seconds until `pid` used under 5 % of a core over a second.
-async fn until_idle(pid: u32, limit: Duration) -> Option<f64> {
-    let started = Instant::now();
-    let mut last = cpu_ms(pid)?;
-    while started.elapsed() < limit {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = cpu_ms(pid)?;
-        if now - last < 50 {
-            return Some(started.elapsed().as_secs_f64() - 1.0);
-        }
-        last = now;
-    }
-    None
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -151,28 +107,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("connecting to {}", args.routing))?,
     );
-    let admin = tokens.mint("bench-admin", Role::Admin);
-    futures::stream::iter(0..args.agents)
-        .map(|i| {
-            let (mut routing, admin) = (routing.clone(), admin.clone());
-            async move {
-                let id = format!("agent-{i:04}");
-                let agent = Agent {
-                    id: id.clone(),
-                    name: format!("Agent {id}"),
-                    max_chats: args.capacity,
-                    ..Default::default()
-                };
-                routing
-                    .create_agent(authed(CreateAgentRequest { agent: Some(agent) }, &admin))
-                    .await
-                    .map(|_| ())
-            }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await
-        .context("creating the agents")?;
+    bench::create_agents(&routing, &tokens, args.agents, args.capacity).await?;
     let channels = load::connect(&args.conversation, load::CONNECTIONS).await?;
     let inbox = load::create_inbox(
         &mut ConversationServiceClient::new(channels[0].clone()),
@@ -259,8 +194,8 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     let queued_lag_s = all_queued.map(|t| (t - last_created) as f64 / 1e6);
-    let idle_s = match server_pid() {
-        Some(pid) => until_idle(pid, phase).await,
+    let idle_s = match bench::find_helpdesk_up() {
+        Some(pid) => bench::until_idle(pid, phase).await,
         None => None,
     };
     let mut intake: Vec<u64> = {
@@ -313,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
     let mut answers: Vec<u64> = futures::stream::iter(0..args.agents)
         .map(|i| {
             let mut routing = routing.clone();
-            let token = tokens.mint(&format!("agent-{i:04}"), Role::Agent);
+            let token = tokens.mint(&bench::agent_id(i), Role::Agent);
             async move {
                 // As a workbench does: UNAVAILABLE is retried after a jittered pause.
                 let mut refused = 0;
@@ -427,18 +362,10 @@ async fn main() -> anyhow::Result<()> {
     println!("violations: {twice} chats assigned twice, {over} agents over capacity");
     futures::stream::iter(0..args.agents)
         .map(|i| {
-            let mut routing = routing.clone();
-            let token = tokens.mint(&format!("agent-{i:04}"), Role::Agent);
+            let routing = routing.clone();
+            let tokens = &tokens;
             async move {
-                routing
-                    .set_presence(authed(
-                        SetPresenceRequest {
-                            agent_id: String::new(),
-                            presence: Presence::Offline as i32,
-                        },
-                        &token,
-                    ))
-                    .await
+                bench::set_presence(routing, tokens, &bench::agent_id(i), Presence::Offline).await
             }
         })
         .buffer_unordered(16)

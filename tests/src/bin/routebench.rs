@@ -13,16 +13,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
-use helpdesk_kit::auth::Role;
 use helpdesk_proto::common::v1::EventMeta;
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::{ConversationCreated, StartConversationRequest};
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
-use helpdesk_proto::routing::v1::{
-    Agent, ConversationAssigned, CreateAgentRequest, Presence, SetPresenceRequest,
-};
+use helpdesk_proto::routing::v1::{ConversationAssigned, Presence};
+use helpdesk_tests::bench;
 use helpdesk_tests::load::{self, Tokens};
-use helpdesk_tests::platform::{Platform, authed};
+use helpdesk_tests::platform::Platform;
 use prost::Message;
 use tonic::transport::Channel;
 
@@ -142,29 +140,18 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
             .await
             .with_context(|| format!("connecting to {}", target.routing))?,
     );
-    let admin = tokens.mint("bench-admin", Role::Admin);
+    bench::create_agents(&routing, tokens, args.agents, args.capacity).await?;
     futures::stream::iter(0..args.agents)
         .map(|i| {
-            let mut routing = routing.clone();
-            let admin = admin.clone();
+            let routing = routing.clone();
             async move {
-                let id = format!("agent-{i:04}");
-                let agent = Agent {
-                    id: id.clone(),
-                    name: format!("Agent {id}"),
-                    max_chats: args.capacity,
-                    ..Default::default()
-                };
-                routing
-                    .create_agent(authed(CreateAgentRequest { agent: Some(agent) }, &admin))
-                    .await?;
-                set_presence(routing, tokens, &id, Presence::Online).await
+                bench::set_presence(routing, tokens, &bench::agent_id(i), Presence::Online).await
             }
         })
         .buffer_unordered(16)
         .try_collect::<Vec<()>>()
         .await
-        .context("creating the agents")?;
+        .context("bringing the agents online")?;
     let channels = load::connect(
         &target.conversation,
         args.concurrency.clamp(1, load::CONNECTIONS),
@@ -302,8 +289,7 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
         .map(|i| {
             let routing = routing.clone();
             async move {
-                let id = format!("agent-{i:04}");
-                set_presence(routing, tokens, &id, Presence::Offline).await
+                bench::set_presence(routing, tokens, &bench::agent_id(i), Presence::Offline).await
             }
         })
         .buffer_unordered(16)
@@ -311,24 +297,5 @@ async fn bench(args: &Args, target: &Target, place: &str) -> anyhow::Result<()> 
         .await
         .context("signing the agents off")?;
     anyhow::ensure!(assigned.len() == args.chats, "not every chat was assigned");
-    Ok(())
-}
-
-/// Agent `id` sets its own presence.
-async fn set_presence(
-    mut routing: RoutingServiceClient<Channel>,
-    tokens: &Tokens,
-    id: &str,
-    presence: Presence,
-) -> Result<(), tonic::Status> {
-    routing
-        .set_presence(authed(
-            SetPresenceRequest {
-                agent_id: String::new(),
-                presence: presence as i32,
-            },
-            &tokens.mint(id, Role::Agent),
-        ))
-        .await?;
     Ok(())
 }

@@ -22,6 +22,7 @@ use helpdesk_kit::auth::Role;
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::subscribe_response::Update;
 use helpdesk_proto::conversation::v1::{SendMessageRequest, SubscribeRequest};
+use helpdesk_tests::bench;
 use helpdesk_tests::load::{self, Tokens, Visitor};
 use helpdesk_tests::platform::authed;
 use tonic::transport::Channel;
@@ -70,66 +71,9 @@ struct Args {
     storm_messages: usize,
 }
 
-/// The running `helpdesk up`: a process whose command line has a `helpdesk` program
-/// and the word `up`.
-fn find_server() -> Option<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let program = args.first().map(|p| p.rsplit('/').next().unwrap_or(p));
-        if program == Some("helpdesk") && args.iter().any(|a| a == "up") {
-            found.push(pid);
-        }
-    }
-    (found.len() == 1).then(|| found[0])
-}
-
-/// Resident memory of `pid`, in bytes.
-fn resident(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .context("VmRSS")?;
-    Ok(kib * 1024)
-}
-
-/// CPU time `pid` has used, all threads, in milliseconds.
-fn cpu_ms(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .context("stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    Ok(ticks * 10)
-}
-
-/// Waits until `pid` uses under 5 % of a core over a second (at most a minute).
-async fn quiet(pid: u32) -> anyhow::Result<()> {
-    let until = Instant::now() + Duration::from_secs(60);
-    let mut last = cpu_ms(pid)?;
-    while Instant::now() < until {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = cpu_ms(pid)?;
-        if now - last < 50 {
-            return Ok(());
-        }
-        last = now;
-    }
-    Ok(())
+/// Waits until `pid` is quiet (at most a minute).
+async fn quiet(pid: u32) {
+    let _ = bench::until_idle(pid, Duration::from_secs(60)).await;
 }
 
 /// When each marked message reached its visitor's stream.
@@ -252,7 +196,7 @@ async fn paced(
     drain: Duration,
 ) -> anyhow::Result<Run> {
     // A restarted server is another process: its CPU is not counted then.
-    let cpu_before = cpu_ms(server).unwrap_or(0);
+    let cpu_before = bench::cpu_ms(server).unwrap_or(0);
     let start = Instant::now();
     let mut scheduled = Vec::with_capacity(total);
     let mut sends = Vec::with_capacity(total);
@@ -292,7 +236,7 @@ async fn paced(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let cpu_ms = cpu_ms(server)
+    let cpu_ms = bench::cpu_ms(server)
         .unwrap_or(cpu_before)
         .saturating_sub(cpu_before);
     let mut arrived = arrivals
@@ -323,7 +267,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let server = match args.server_pid {
         Some(pid) => pid,
-        None => find_server().context(
+        None => bench::find_helpdesk_up().context(
             "no single running `helpdesk up` found: start it, or name the process with --server-pid",
         )?,
     };
@@ -376,8 +320,8 @@ async fn main() -> anyhow::Result<()> {
             while let Some(Ok(_)) = stream.next().await {}
         }));
     }
-    quiet(server).await?;
-    let baseline = resident(server)?;
+    quiet(server).await;
+    let baseline = bench::resident(server).context("server memory")?;
 
     let sender = tokens.mint("bench-sender", Role::Supervisor);
     let arrivals: Arrivals = Arc::default();
@@ -395,8 +339,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         open = *stage;
-        quiet(server).await?;
-        let per_stream = resident(server)?.saturating_sub(baseline) / open as u64;
+        quiet(server).await;
+        let per_stream = bench::resident(server)
+            .context("server memory")?
+            .saturating_sub(baseline)
+            / open as u64;
         let run = paced(
             &channels,
             &visitors[..open],
