@@ -311,7 +311,6 @@ impl Api {
         }
         let input = check_agent(&mut v, &a, Some(&paths));
         v.into_result()?;
-        let origin = c.origin();
         let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
         store::lock_account(&mut tx, c.account()).await?;
@@ -341,10 +340,10 @@ impl Api {
         }
         directory::update_agent(&mut tx, &row).await?;
         directory::set_teams_and_skills(&mut tx, c.account(), &row.id, &teams, &skills).await?;
-        // More room, new teams or skills: waiting chats may fit now.
-        engine::dispatch(&mut tx, &origin).await?;
         let view = directory::agent_views(&mut tx, c.account(), Some(&row.id), false, None).await?;
         tx.commit().await?;
+        // More room, new teams or skills: waiting chats may fit now, assigned next.
+        self.dispatcher.wake(c.account());
         view.first()
             .map(|v| v.to_proto())
             .ok_or(Error::NotFound("agent"))
