@@ -249,34 +249,7 @@ async fn visitors_see_queue_positions_strictly_decrease() {
     // Each visitor watches its own position.
     let mut watchers = Vec::new();
     for (id, token) in &waiting {
-        let mut client = p.routing(0).await;
-        let mut stream = client
-            .watch_queue_position(authed(
-                GetQueuePositionRequest {
-                    conversation_id: id.clone(),
-                },
-                token,
-            ))
-            .await
-            .expect("watch")
-            .into_inner();
-        watchers.push(tokio::spawn(async move {
-            let mut seen = Vec::new();
-            while let Ok(Some(Ok(pos))) =
-                tokio::time::timeout(Duration::from_secs(30), stream.next()).await
-            {
-                let done = !pos.assigned_agent_id.is_empty();
-                seen.push((
-                    pos.position,
-                    pos.estimated_wait_seconds,
-                    pos.assigned_agent_id,
-                ));
-                if done {
-                    break;
-                }
-            }
-            seen
-        }));
+        watchers.push(follow_position(&p, id, token).await);
     }
     // Another visitor cannot watch someone else's position.
     let e = p
@@ -301,7 +274,18 @@ async fn visitors_see_queue_positions_strictly_decrease() {
         current = id.clone();
     }
     for (i, w) in watchers.into_iter().enumerate() {
-        let seen = w.await.expect("watcher");
+        let seen: Vec<_> = w
+            .await
+            .expect("watcher")
+            .into_iter()
+            .map(|(_, pos)| {
+                (
+                    pos.position,
+                    pos.estimated_wait_seconds,
+                    pos.assigned_agent_id,
+                )
+            })
+            .collect();
         let positions: Vec<i32> = seen
             .iter()
             .filter(|s| s.2.is_empty())
@@ -1288,31 +1272,7 @@ async fn a_flash_sale_queues_everyone_then_drains_without_double_or_overload() {
     // Visitors in the middle of the queue watch their positions.
     let mut watchers = Vec::new();
     for (id, token) in chats.iter().skip(150).take(10) {
-        let mut stream = p
-            .routing(0)
-            .await
-            .watch_queue_position(authed(
-                GetQueuePositionRequest {
-                    conversation_id: id.clone(),
-                },
-                token,
-            ))
-            .await
-            .expect("watch")
-            .into_inner();
-        watchers.push(tokio::spawn(async move {
-            let mut seen = Vec::new();
-            while let Ok(Some(Ok(pos))) =
-                tokio::time::timeout(Duration::from_secs(30), stream.next()).await
-            {
-                let done = !pos.assigned_agent_id.is_empty();
-                seen.push((std::time::Instant::now(), pos.position, done));
-                if done {
-                    break;
-                }
-            }
-            seen
-        }));
+        watchers.push(follow_position(&p, id, token).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let online = futures::future::join_all(agents.iter().map(|a| {
@@ -1360,7 +1320,12 @@ async fn a_flash_sale_queues_everyone_then_drains_without_double_or_overload() {
         );
     }
     for w in watchers {
-        let seen = w.await.expect("watcher");
+        let seen: Vec<_> = w
+            .await
+            .expect("watcher")
+            .into_iter()
+            .map(|(at, pos)| (at, pos.position, !pos.assigned_agent_id.is_empty()))
+            .collect();
         assert!(seen.last().is_some_and(|s| s.2), "ends assigned: {seen:?}");
         let waiting: Vec<_> = seen.iter().filter(|s| !s.2).collect();
         assert!(
@@ -1375,4 +1340,38 @@ async fn a_flash_sale_queues_everyone_then_drains_without_double_or_overload() {
         );
     }
     p.stop().await;
+}
+
+/// Follows a visitor's `WatchQueuePosition` stream until it names the assigned agent
+/// (or goes quiet for 30 s): each update with when it arrived.
+async fn follow_position(
+    p: &Platform,
+    conversation: &str,
+    token: &str,
+) -> tokio::task::JoinHandle<Vec<(std::time::Instant, QueuePosition)>> {
+    let mut stream = p
+        .routing(0)
+        .await
+        .watch_queue_position(authed(
+            GetQueuePositionRequest {
+                conversation_id: conversation.into(),
+            },
+            token,
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(Some(Ok(pos))) =
+            tokio::time::timeout(Duration::from_secs(30), stream.next()).await
+        {
+            let done = !pos.assigned_agent_id.is_empty();
+            seen.push((std::time::Instant::now(), pos));
+            if done {
+                break;
+            }
+        }
+        seen
+    })
 }

@@ -37,6 +37,22 @@ impl App {
     fn token(&self, sub: &str, role: Role) -> String {
         self.env.token("acme", sub, role)
     }
+    /// Creates agent `id` (named `name`, two seats, offline) in `account`.
+    async fn agent_in(&self, account: &str, id: &str, name: &str) -> Agent {
+        let admin = self.env.token(account, "admin", Role::Admin);
+        let agent = Agent {
+            id: id.into(),
+            name: name.into(),
+            max_chats: 2,
+            ..Default::default()
+        };
+        self.client()
+            .await
+            .create_agent(authed(CreateAgentRequest { agent: Some(agent) }, &admin))
+            .await
+            .expect("agent")
+            .into_inner()
+    }
     async fn stop(self) {
         self.service.stop().await;
     }
@@ -350,19 +366,7 @@ async fn a_vanished_workbench_turns_the_agent_away_and_stats_follow() {
     ))
     .await
     .expect("settings");
-    c.create_agent(authed(
-        CreateAgentRequest {
-            agent: Some(Agent {
-                id: "ana".into(),
-                name: "Ana".into(),
-                max_chats: 2,
-                ..Default::default()
-            }),
-        },
-        &admin,
-    ))
-    .await
-    .expect("agent");
+    app.agent_in("acme", "ana", "Ana").await;
     c.set_presence(authed(
         SetPresenceRequest {
             agent_id: String::new(),
@@ -448,21 +452,8 @@ async fn events_handled_out_of_order_never_route_a_closed_conversation() {
     use prost::Message;
 
     let app = spawn().await;
-    let admin = app.token("admin", Role::Admin);
     let mut c = app.client().await;
-    c.create_agent(authed(
-        CreateAgentRequest {
-            agent: Some(Agent {
-                id: "ana".into(),
-                name: "Ana".into(),
-                max_chats: 2,
-                ..Default::default()
-            }),
-        },
-        &admin,
-    ))
-    .await
-    .expect("agent");
+    app.agent_in("acme", "ana", "Ana").await;
     c.set_presence(authed(
         SetPresenceRequest {
             agent_id: String::new(),
@@ -600,22 +591,9 @@ async fn accounts_whose_names_collide_in_32_bits_do_not_share_a_lock() {
 #[tokio::test]
 async fn a_call_behind_a_busy_account_answers_unavailable_quickly() {
     let app = spawn().await;
-    let admin = app.token("admin", Role::Admin);
     let ana = app.token("ana", Role::Agent);
     let mut c = app.client().await;
-    c.create_agent(authed(
-        CreateAgentRequest {
-            agent: Some(Agent {
-                id: "ana".into(),
-                name: "Ana".into(),
-                max_chats: 2,
-                ..Default::default()
-            }),
-        },
-        &admin,
-    ))
-    .await
-    .expect("agent");
+    app.agent_in("acme", "ana", "Ana").await;
     let presence = |presence: Presence| {
         authed(
             SetPresenceRequest {
@@ -731,23 +709,10 @@ async fn queue_stats_watchers_share_one_computation() {
 async fn calls_behind_a_busy_account_hold_at_most_one_connection() {
     const AGENTS: usize = 20;
     let app = spawn().await;
-    let admin = app.token("admin", Role::Admin);
-    let mut c = app.client().await;
+    let c = app.client().await;
     for i in 0..AGENTS {
         let id = format!("agent-{i}");
-        c.create_agent(authed(
-            CreateAgentRequest {
-                agent: Some(Agent {
-                    id: id.clone(),
-                    name: id.clone(),
-                    max_chats: 2,
-                    ..Default::default()
-                }),
-            },
-            &admin,
-        ))
-        .await
-        .expect("agent");
+        app.agent_in("acme", &id, &id).await;
     }
     // Another connection, not the service's, holds the account's routing lock.
     let outside = sqlx::PgPool::connect(&app.env.database_url)
@@ -786,19 +751,7 @@ async fn calls_behind_a_busy_account_hold_at_most_one_connection() {
         "one call waits in the database, the others in line"
     );
     // Another account is served meanwhile.
-    c.create_agent(authed(
-        CreateAgentRequest {
-            agent: Some(Agent {
-                id: "bob".into(),
-                name: "Bob".into(),
-                max_chats: 2,
-                ..Default::default()
-            }),
-        },
-        &app.env.token("globex", "admin", Role::Admin),
-    ))
-    .await
-    .expect("another account's call");
+    app.agent_in("globex", "bob", "Bob").await;
     holder.rollback().await.expect("release");
     for call in calls {
         call.await

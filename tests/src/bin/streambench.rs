@@ -181,85 +181,94 @@ struct Run {
     cpu_ms: u64,
 }
 
-/// Sends `total` marked messages at `rate`/s, each to a random open conversation, as
-/// staff; waits for them to arrive (up to 10 s after the last send).
-#[allow(clippy::too_many_arguments)]
-async fn paced(
-    channels: &[Channel],
-    open: &[Visitor],
-    token: &str,
-    arrivals: &Arrivals,
-    next_id: &mut u64,
-    total: usize,
-    rate: f64,
+/// Sends marked messages as staff and matches them with their arrivals.
+struct Sender {
+    channels: Vec<Channel>,
+    token: String,
+    arrivals: Arrivals,
+    next_id: u64,
+    /// The server whose CPU a run counts.
     server: u32,
-    drain: Duration,
-) -> anyhow::Result<Run> {
-    // A restarted server is another process: its CPU is not counted then.
-    let cpu_before = bench::cpu_ms(server).unwrap_or(0);
-    let start = Instant::now();
-    let mut scheduled = Vec::with_capacity(total);
-    let mut sends = Vec::with_capacity(total);
-    for i in 0..total {
-        let at = start + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(at.into()).await;
-        let id = *next_id;
-        *next_id += 1;
-        let conversation = open[rand::random_range(0..open.len())].conversation.clone();
-        let mut client = ConversationServiceClient::new(channels[i % channels.len()].clone());
-        let request = authed(
-            SendMessageRequest {
-                conversation_id: conversation,
-                content: format!("sb {id}"),
-                ..Default::default()
-            },
-            token,
-        );
-        scheduled.push((id, at));
-        sends.push(tokio::spawn(async move {
-            client.send_message(request).await.is_ok()
-        }));
-    }
-    let mut failed = 0;
-    for send in sends {
-        if !send.await.unwrap_or(false) {
-            failed += 1;
+}
+
+impl Sender {
+    /// Sends `total` marked messages at `rate`/s, each to a random conversation of
+    /// `open`; waits up to `drain` after the last send for them to arrive.
+    async fn paced(
+        &mut self,
+        open: &[Visitor],
+        total: usize,
+        rate: f64,
+        drain: Duration,
+    ) -> anyhow::Result<Run> {
+        let (channels, token, arrivals, server) =
+            (&self.channels, &self.token, &self.arrivals, self.server);
+        // A restarted server is another process: its CPU is not counted then.
+        let cpu_before = bench::cpu_ms(server).unwrap_or(0);
+        let start = Instant::now();
+        let mut scheduled = Vec::with_capacity(total);
+        let mut sends = Vec::with_capacity(total);
+        for i in 0..total {
+            let at = start + Duration::from_secs_f64(i as f64 / rate);
+            tokio::time::sleep_until(at.into()).await;
+            let id = self.next_id;
+            self.next_id += 1;
+            let conversation = open[rand::random_range(0..open.len())].conversation.clone();
+            let mut client = ConversationServiceClient::new(channels[i % channels.len()].clone());
+            let request = authed(
+                SendMessageRequest {
+                    conversation_id: conversation,
+                    content: format!("sb {id}"),
+                    ..Default::default()
+                },
+                token,
+            );
+            scheduled.push((id, at));
+            sends.push(tokio::spawn(async move {
+                client.send_message(request).await.is_ok()
+            }));
         }
-    }
-    let elapsed = start.elapsed();
-    let sent = total - failed;
-    let drain = Instant::now() + drain;
-    while Instant::now() < drain {
-        let arrived = arrivals.lock().map(|a| a.len()).unwrap_or(0);
-        if arrived >= sent {
-            break;
+        let mut failed = 0;
+        for send in sends {
+            if !send.await.unwrap_or(false) {
+                failed += 1;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let cpu_ms = bench::cpu_ms(server)
-        .unwrap_or(cpu_before)
-        .saturating_sub(cpu_before);
-    let mut arrived = arrivals
-        .lock()
-        .map(|mut a| std::mem::take(&mut *a))
-        .unwrap_or_default();
-    let mut latency_us: Vec<u64> = scheduled
-        .iter()
-        .filter_map(|(id, at)| {
-            let got = arrived.remove(id)?;
-            Some(got.saturating_duration_since(*at).as_micros() as u64)
+        let elapsed = start.elapsed();
+        let sent = total - failed;
+        let drain = Instant::now() + drain;
+        while Instant::now() < drain {
+            let arrived = arrivals.lock().map(|a| a.len()).unwrap_or(0);
+            if arrived >= sent {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let cpu_ms = bench::cpu_ms(server)
+            .unwrap_or(cpu_before)
+            .saturating_sub(cpu_before);
+        let mut arrived = arrivals
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default();
+        let mut latency_us: Vec<u64> = scheduled
+            .iter()
+            .filter_map(|(id, at)| {
+                let got = arrived.remove(id)?;
+                Some(got.saturating_duration_since(*at).as_micros() as u64)
+            })
+            .collect();
+        latency_us.sort_unstable();
+        let lost = sent.saturating_sub(latency_us.len());
+        Ok(Run {
+            sent,
+            failed,
+            elapsed,
+            latency_us,
+            lost,
+            cpu_ms,
         })
-        .collect();
-    latency_us.sort_unstable();
-    let lost = sent.saturating_sub(latency_us.len());
-    Ok(Run {
-        sent,
-        failed,
-        elapsed,
-        latency_us,
-        lost,
-        cpu_ms,
-    })
+    }
 }
 
 #[tokio::main]
@@ -323,9 +332,14 @@ async fn main() -> anyhow::Result<()> {
     quiet(server).await;
     let baseline = bench::resident(server).context("server memory")?;
 
-    let sender = tokens.mint("bench-sender", Role::Supervisor);
     let arrivals: Arrivals = Arc::default();
-    let mut next_id = 1u64;
+    let mut sender = Sender {
+        channels: channels.clone(),
+        token: tokens.mint("bench-sender", Role::Supervisor),
+        arrivals: arrivals.clone(),
+        next_id: 1,
+        server,
+    };
     let mut open = 0;
     let mut first_p50 = None;
     let mut summary = String::new();
@@ -344,18 +358,14 @@ async fn main() -> anyhow::Result<()> {
             .context("server memory")?
             .saturating_sub(baseline)
             / open as u64;
-        let run = paced(
-            &channels,
-            &visitors[..open],
-            &sender,
-            &arrivals,
-            &mut next_id,
-            args.samples,
-            args.sample_rate,
-            server,
-            Duration::from_secs(10),
-        )
-        .await?;
+        let run = sender
+            .paced(
+                &visitors[..open],
+                args.samples,
+                args.sample_rate,
+                Duration::from_secs(10),
+            )
+            .await?;
         let p50 = load::percentile(&run.latency_us, 0.50);
         let p99 = load::percentile(&run.latency_us, 0.99);
         first_p50.get_or_insert(p50);
@@ -378,18 +388,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.rate > 0.0 {
         let total = (args.rate * args.duration).round() as usize;
-        let run = paced(
-            &channels,
-            &visitors[..open],
-            &sender,
-            &arrivals,
-            &mut next_id,
-            total,
-            args.rate,
-            server,
-            Duration::from_secs(10),
-        )
-        .await?;
+        let run = sender
+            .paced(&visitors[..open], total, args.rate, Duration::from_secs(10))
+            .await?;
         println!(
             "sustained with {open} open: {} messages scheduled at {:.0}/s, {} accepted ({} failed) at {:.0}/s; agent -> visitor p50 {:.1} ms, p99 {:.1} ms; {} lost; server CPU {:.2} ms per message",
             total,
@@ -423,7 +424,7 @@ async fn main() -> anyhow::Result<()> {
         let probe = ConversationServiceClient::new(channels[0].clone());
         let up = helpdesk_kit::testing::eventually(Duration::from_secs(120), || {
             let mut probe = probe.clone();
-            let token = sender.clone();
+            let token = sender.token.clone();
             async move {
                 probe
                     .list_inboxes(authed(Default::default(), &token))
@@ -438,18 +439,9 @@ async fn main() -> anyhow::Result<()> {
         // Messages sent while the widgets are still coming back: each must reach its
         // widget, by the replay on resume or live.
         let storm = args.storm_messages.min(open);
-        let run = paced(
-            &channels,
-            &visitors[..storm],
-            &sender,
-            &arrivals,
-            &mut next_id,
-            storm,
-            1_000.0,
-            server,
-            Duration::from_secs(120),
-        )
-        .await;
+        let run = sender
+            .paced(&visitors[..storm], storm, 1_000.0, Duration::from_secs(120))
+            .await;
         let all_back = helpdesk_kit::testing::eventually(Duration::from_secs(120), || async {
             (health.reconnected.load(Ordering::Relaxed) >= open).then_some(())
         })

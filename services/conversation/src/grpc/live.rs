@@ -205,6 +205,9 @@ impl Api {
             }
             _ => Vec::new(),
         };
+        // One conversation's messages arrive in sequence order: a stream following one
+        // skips what the replay sent and remembers the last message it sent.
+        let follows_one = interest.conversation_id.is_some();
         let mut last_sent = req.resume_after_sequence.unwrap_or(0);
         let stream = async_stream::stream! {
             for event in missed {
@@ -214,21 +217,19 @@ impl Api {
             while let Some(next) = watch.next().await {
                 match next {
                     Ok(m) => {
-                        match interest.filter(&m.kind, &m.payload) {
-                            // Already sent by the replay.
-                            Some(Update::MessageCreated(e))
-                                if interest.conversation_id.is_some()
-                                    && e.message.as_ref().is_some_and(|m| m.sequence <= last_sent) => {}
-                            Some(update) => {
-                                if let Update::MessageCreated(e) = &update
-                                    && interest.conversation_id.is_some()
-                                {
-                                    last_sent = e.message.as_ref().map_or(last_sent, |m| m.sequence);
-                                }
-                                yield Ok(SubscribeResponse { update: Some(update) });
+                        let Some(update) = interest.filter(&m.kind, &m.payload) else {
+                            continue;
+                        };
+                        if follows_one
+                            && let Update::MessageCreated(e) = &update
+                            && let Some(message) = &e.message
+                        {
+                            if message.sequence <= last_sent {
+                                continue;
                             }
-                            None => {}
+                            last_sent = message.sequence;
                         }
+                        yield Ok(SubscribeResponse { update: Some(update) });
                     }
                     Err(status) => {
                         yield Err(status);

@@ -193,12 +193,19 @@ async fn place(
     let handle = handle_seconds(conn, &account.id, &account.settings).await?;
     let entry = &mut entries[i];
     entry.position = i32::try_from(position).unwrap_or(i32::MAX);
-    entry.estimate_secs = Estimates {
-        handle,
-        agents: account.agents.clone(),
-    }
-    .wait(entry, Utc::now());
+    entry.estimate_secs = estimated_wait(entry, &account.agents, handle, Utc::now());
     Ok(())
+}
+
+/// The estimated wait of `q` (its position derived) at `now`, served by `agents`.
+fn estimated_wait(
+    q: &state::QueueRow,
+    agents: &[Candidate],
+    handle: f64,
+    now: DateTime<Utc>,
+) -> i32 {
+    let opens_in = q.not_before.map(|t| (t - now).num_seconds()).unwrap_or(0);
+    estimate(q.position, serving(agents, q.team_id), handle, opens_in)
 }
 
 /// What estimated waits are computed from: the time one chat takes and the agents
@@ -219,13 +226,7 @@ impl Estimates {
 
     /// The estimated wait of `q` (its position derived) at `now`.
     pub fn wait(&self, q: &state::QueueRow, now: DateTime<Utc>) -> i32 {
-        let opens_in = q.not_before.map(|t| (t - now).num_seconds()).unwrap_or(0);
-        estimate(
-            q.position,
-            serving(&self.agents, q.team_id),
-            self.handle,
-            opens_in,
-        )
+        estimated_wait(q, &self.agents, self.handle, now)
     }
 }
 
