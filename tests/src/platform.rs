@@ -297,4 +297,45 @@ impl Platform {
             .expect("get conversation")
             .into_inner()
     }
+
+    /// The conversation's messages as `token` (a visitor's, or staff) reads them; none
+    /// when the call fails.
+    pub async fn transcript(&self, conversation: &str, token: &str) -> Vec<Message> {
+        self.conv()
+            .await
+            .list_messages(authed(
+                ListMessagesRequest {
+                    conversation_id: conversation.into(),
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .map(|r| r.into_inner().messages)
+            .unwrap_or_default()
+    }
+
+    /// Waits for the "You are number N in the queue" line of a queued conversation and
+    /// returns N.
+    pub async fn told_position(
+        &self,
+        conversation: &str,
+        token: &str,
+        within: Duration,
+    ) -> Option<i32> {
+        eventually(within, || async {
+            self.transcript(conversation, token)
+                .await
+                .iter()
+                .find_map(|m| {
+                    m.content
+                        .strip_prefix("You are number ")?
+                        .split(' ')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+        })
+        .await
+    }
 }

@@ -162,18 +162,28 @@ async fn urgent_vip_chat_queued_last_is_assigned_first() {
     assert_eq!(p.wait_assigned(&busy, WAIT).await.as_deref(), Some("ana"));
     let mut normal = Vec::new();
     for i in 0..3 {
-        let (id, _) = p.chat(&inbox, &format!("normal {i}"), &[]).await;
+        let (id, visitor) = p.chat(&inbox, &format!("normal {i}"), &[]).await;
         eventually(WAIT, || async { p.is_queued(&id).await.then_some(()) })
             .await
             .expect("queued");
+        assert_eq!(
+            p.told_position(&id, &visitor, WAIT).await,
+            Some(i + 1),
+            "each normal chat joins at the back"
+        );
         normal.push(id);
     }
-    let (vip, _) = p
+    let (vip, visitor) = p
         .chat(&inbox, "I am important", &[("vip_level", "gold")])
         .await;
     eventually(WAIT, || async { p.is_queued(&vip).await.then_some(()) })
         .await
         .expect("vip queued");
+    assert_eq!(
+        p.told_position(&vip, &visitor, WAIT).await,
+        Some(1),
+        "the urgent chat is told it is first, ahead of the normal ones"
+    );
     // The workbench sees the queue in order, and the stats count it.
     let mut r = p.routing(0).await;
     let queue = r
@@ -709,20 +719,7 @@ async fn business_hours_holiday_in_tokyo_leave_message_or_wait_for_opening() {
     .await;
     assert!(pending.is_some(), "outside hours: leave a message");
     assert!(p.assignee(&closed).await.is_none());
-    let transcript = p
-        .conv()
-        .await
-        .list_messages(authed(
-            ListMessagesRequest {
-                conversation_id: closed.clone(),
-                ..Default::default()
-            },
-            &visitor,
-        ))
-        .await
-        .expect("messages")
-        .into_inner()
-        .messages;
+    let transcript = p.transcript(&closed, &visitor).await;
     assert!(
         transcript
             .iter()
@@ -840,32 +837,12 @@ async fn last_agent_capacity_raise_performance_figures_and_what_the_visitor_read
     let inbox = p.inbox().await;
     let (first, visitor) = p.chat(&inbox, "hi", &[]).await;
     assert_eq!(p.wait_assigned(&first, WAIT).await.as_deref(), Some("ana"));
-    let transcript = |conversation: String, token: String| {
-        let p = &p;
-        async move {
-            p.conv()
-                .await
-                .list_messages(authed(
-                    ListMessagesRequest {
-                        conversation_id: conversation,
-                        ..Default::default()
-                    },
-                    &token,
-                ))
-                .await
-                .map(|r| r.into_inner().messages)
-                .unwrap_or_default()
-        }
-    };
     // The visitor reads who joined.
     let joined = eventually(WAIT, || async {
-        transcript(first.clone(), visitor.clone())
-            .await
-            .into_iter()
-            .find(|m| {
-                m.content == "Agent ana joined the conversation"
-                    && m.kind == MessageKind::Activity as i32
-            })
+        p.transcript(&first, &visitor).await.into_iter().find(|m| {
+            m.content == "Agent ana joined the conversation"
+                && m.kind == MessageKind::Activity as i32
+        })
     })
     .await;
     assert!(joined.is_some(), "the visitor sees the agent join");
@@ -938,14 +915,11 @@ async fn last_agent_capacity_raise_performance_figures_and_what_the_visitor_read
     eventually(WAIT, || async { p.is_queued(&third).await.then_some(()) })
         .await
         .expect("queued");
-    let told = eventually(WAIT, || async {
-        transcript(third.clone(), third_visitor.clone())
-            .await
-            .into_iter()
-            .find(|m| m.content.starts_with("You are number 1 in the queue."))
-    })
-    .await;
-    assert!(told.is_some(), "the visitor reads its place in the queue");
+    assert_eq!(
+        p.told_position(&third, &third_visitor, WAIT).await,
+        Some(1),
+        "the visitor reads its place in the queue"
+    );
     p.routing(0)
         .await
         .update_agent(authed(
@@ -1268,6 +1242,14 @@ async fn a_flash_sale_queues_everyone_then_drains_without_double_or_overload() {
     })
     .await;
     assert!(queued.is_some(), "every chat waits while nobody is online");
+    // Each visitor was told a place of its own: 1 to 200, each once.
+    let mut told: Vec<i32> = futures::stream::iter(&chats)
+        .map(|(id, token)| async { p.told_position(id, token, WAIT).await.unwrap_or(0) })
+        .buffered(20)
+        .collect()
+        .await;
+    told.sort_unstable();
+    assert_eq!(told, (1..=CHATS as i32).collect::<Vec<_>>(), "places told");
 
     // Visitors in the middle of the queue watch their positions.
     let mut watchers = Vec::new();

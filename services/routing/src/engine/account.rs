@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use helpdesk_kit::error::Result;
 use helpdesk_proto::routing::v1::Presence;
 use sqlx::PgConnection;
@@ -28,7 +30,15 @@ pub(super) struct Account {
     hours: HashMap<(&'static str, Uuid), Option<config::HoursRow>>,
     /// The queue in order, once read; the queue operations keep it equal to the table.
     queue: Option<Vec<state::QueueRow>>,
+    /// The queue counted by team and priority class, once read, while the queue itself
+    /// is not: enough to place a chat at the back of its class.
+    tally: Option<Tally>,
+    /// Seconds one chat takes, for estimates, once read.
+    handle_seconds: Option<f64>,
 }
+
+/// The chats waiting per team and priority class, with the order key of the last.
+type Tally = HashMap<(Option<Uuid>, i32), (usize, (i32, DateTime<Utc>, Uuid))>;
 
 impl Account {
     /// Takes the account's routing lock for the rest of the transaction, then reads
@@ -49,6 +59,8 @@ impl Account {
             rules: None,
             hours: HashMap::new(),
             queue: None,
+            tally: None,
+            handle_seconds: None,
         })
     }
 
@@ -85,8 +97,75 @@ impl Account {
     pub async fn queue(&mut self, conn: &mut PgConnection) -> Result<&[state::QueueRow]> {
         if self.queue.is_none() {
             self.queue = Some(state::queue(conn, &self.id).await?);
+            self.tally = None;
         }
         Ok(self.queue.as_deref().unwrap_or_default())
+    }
+
+    /// The position `row` would take in its team's queue. Without the queue in memory
+    /// it is counted (by team and class) instead of read; `None` when `row` would not
+    /// be the last of its class (then its place needs the queue itself).
+    pub async fn position_at_back(
+        &mut self,
+        conn: &mut PgConnection,
+        row: &state::QueueRow,
+    ) -> Result<Option<i32>> {
+        if let Some(queue) = &self.queue {
+            let at = queue.partition_point(|q| q.order_key() < row.order_key());
+            let ahead = queue[..at]
+                .iter()
+                .filter(|q| q.team_id == row.team_id)
+                .count();
+            return Ok(Some(i32::try_from(ahead + 1).unwrap_or(i32::MAX)));
+        }
+        if self.tally.is_none() {
+            let mut tally = Tally::new();
+            for t in state::queue_tally(conn, &self.id).await? {
+                tally.insert((t.team_id, t.priority_class), (t.waiting, t.last));
+            }
+            self.tally = Some(tally);
+        }
+        let tally = self.tally.as_ref().expect("read above");
+        let mut ahead = 0;
+        for ((team, class), (waiting, last)) in tally {
+            if *team != row.team_id || *class > row.priority_class {
+                continue;
+            }
+            if *class == row.priority_class && *last > row.order_key() {
+                return Ok(None);
+            }
+            ahead += waiting;
+        }
+        Ok(Some(i32::try_from(ahead + 1).unwrap_or(i32::MAX)))
+    }
+
+    /// Seconds one chat takes, for estimates (the recent average, else the
+    /// setting), read on first use.
+    pub async fn handle_seconds(&mut self, conn: &mut PgConnection) -> Result<f64> {
+        if let Some(h) = self.handle_seconds {
+            return Ok(h);
+        }
+        let h = super::queue::handle_seconds(conn, &self.id, &self.settings).await?;
+        self.handle_seconds = Some(h);
+        Ok(h)
+    }
+
+    /// Chats waiting in `team`'s queue.
+    pub async fn waiting(&mut self, conn: &mut PgConnection, team: Option<Uuid>) -> Result<usize> {
+        if self.queue.is_none() && self.tally.is_some() {
+            let tally = self.tally.as_ref().expect("checked");
+            return Ok(tally
+                .iter()
+                .filter(|((t, _), _)| *t == team)
+                .map(|(_, (n, _))| n)
+                .sum());
+        }
+        Ok(self
+            .queue(conn)
+            .await?
+            .iter()
+            .filter(|q| q.team_id == team)
+            .count())
     }
 
     /// Takes the queue out of the context to work on it; give it back with
@@ -107,6 +186,13 @@ impl Account {
             let at = queue.partition_point(|q| q.order_key() < row.order_key());
             queue.insert(at, row.clone());
         }
+        if let Some(tally) = &mut self.tally {
+            let (waiting, last) = tally
+                .entry((row.team_id, row.priority_class))
+                .or_insert((0, row.order_key()));
+            *waiting += 1;
+            *last = (*last).max(row.order_key());
+        }
     }
 
     /// A conversation was just taken out of the queue table.
@@ -114,6 +200,8 @@ impl Account {
         if let Some(queue) = &mut self.queue {
             queue.retain(|q| q.conversation_id != conversation_id);
         }
+        // Which count it left is not known here: counted again when next needed.
+        self.tally = None;
     }
 
     /// The context's own copy of an online agent.

@@ -31,8 +31,8 @@ pub(super) fn waited(q: &state::QueueRow, now: DateTime<Utc>) -> i32 {
         .clamp(0, i64::from(i32::MAX)) as i32
 }
 
-/// Seconds one chat takes, for estimates.
-async fn handle_seconds(
+/// Seconds one chat takes, for estimates: the recent average, else the setting.
+pub(super) async fn handle_seconds(
     conn: &mut PgConnection,
     account: &str,
     settings: &Settings,
@@ -99,6 +99,27 @@ pub(super) async fn admit(
     account: &mut Account,
     fresh: Option<state::QueueRow>,
 ) -> Result<Admitted> {
+    // Nobody can take anything: the new entry only needs its place, which counting
+    // the queue gives as long as it goes to the back of its class.
+    let no_room =
+        account.settings.pooled_mode || !account.agents.iter().any(|a| a.active < a.max_chats);
+    let fresh = match fresh {
+        Some(mut f) if no_room => match account.position_at_back(conn, &f).await? {
+            Some(position) => {
+                enqueue_row(conn, account, &f).await?;
+                account.queued(&f);
+                f.position = position;
+                let handle = account.handle_seconds(conn).await?;
+                f.estimate_secs = estimated_wait(&f, &account.agents, handle, Utc::now());
+                return Ok(Admitted {
+                    assigned: Vec::new(),
+                    waiting: Some(f),
+                });
+            }
+            None => Some(f),
+        },
+        other => other,
+    };
     // On an error the transaction rolls back and the context goes with it.
     let mut entries = account.take_queue(conn).await?;
     let fresh_id = fresh.as_ref().map(|f| f.conversation_id);
@@ -184,13 +205,13 @@ async fn seat_waiting(
 /// that has just joined the queue, for its `routing.queued` event.
 async fn place(
     conn: &mut PgConnection,
-    account: &Account,
+    account: &mut Account,
     entries: &mut [state::QueueRow],
     i: usize,
 ) -> Result<()> {
     let team = entries[i].team_id;
     let position = entries[..=i].iter().filter(|q| q.team_id == team).count();
-    let handle = handle_seconds(conn, &account.id, &account.settings).await?;
+    let handle = account.handle_seconds(conn).await?;
     let entry = &mut entries[i];
     entry.position = i32::try_from(position).unwrap_or(i32::MAX);
     entry.estimate_secs = estimated_wait(entry, &account.agents, handle, Utc::now());

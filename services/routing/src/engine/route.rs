@@ -189,12 +189,7 @@ impl Known {
 
         // Only a queue with a maximum length needs counting.
         let waiting = if max_queue_length > 0 {
-            account
-                .queue(conn)
-                .await?
-                .iter()
-                .filter(|q| q.team_id == target.team_id)
-                .count()
+            account.waiting(conn, target.team_id).await?
         } else {
             0
         };

@@ -238,6 +238,44 @@ pub async fn queue(conn: &mut PgConnection, account: &str) -> Result<Vec<QueueRo
     .await
 }
 
+/// The chats waiting in one team's queue in one priority class.
+#[derive(Debug)]
+pub struct TallyRow {
+    pub team_id: Option<Uuid>,
+    pub priority_class: i32,
+    /// How many.
+    pub waiting: usize,
+    /// No entry of the class orders after this key (the last one's time entered,
+    /// with the greatest id).
+    pub last: (i32, DateTime<Utc>, Uuid),
+}
+
+/// The account's queue counted by team and priority class.
+pub async fn queue_tally(
+    conn: &mut PgConnection,
+    account: &str,
+) -> Result<Vec<TallyRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT team_id, priority_class, count(*) AS waiting, max(enqueued_at) AS last
+         FROM queue WHERE account_id = $1 GROUP BY team_id, priority_class",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let class: i32 = r.try_get("priority_class")?;
+            let waiting: i64 = r.try_get("waiting")?;
+            Ok(TallyRow {
+                team_id: r.try_get("team_id")?,
+                priority_class: class,
+                waiting: usize::try_from(waiting).unwrap_or(0),
+                last: (class, r.try_get("last")?, Uuid::max()),
+            })
+        })
+        .collect()
+}
+
 /// A page of the queue in order (optionally one team's) after the `after` position
 /// (priority class, time entered, conversation), each entry with its conversation's
 /// contact and inbox, in one query.
