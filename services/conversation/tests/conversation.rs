@@ -8,6 +8,7 @@ mod conversation {
     pub mod inboxes;
     pub mod live;
     pub mod outage;
+    pub mod plans;
     pub mod reflection;
     pub mod routing_events;
     pub mod shutdown;
