@@ -1357,3 +1357,64 @@ async fn follow_position(
         seen
     })
 }
+
+/// The background dispatch reads the queue from its head a page at a time: a chat
+/// that an agent coming online can take is found behind more than a page of chats
+/// that nobody online can take.
+#[tokio::test]
+async fn a_chat_behind_a_long_queue_nobody_can_serve_is_still_assigned() {
+    const AHEAD: usize = 520; // more than one page of the dispatch
+    let p = Platform::start(1).await;
+    let sales = p.team("sales").await;
+    let billing = p.team("billing").await;
+    for (name, keyword, team) in [("sales", "buy", &sales), ("billing", "refund", &billing)] {
+        rule(
+            &p,
+            RoutingRule {
+                name: name.into(),
+                condition: Some(RuleCondition {
+                    keywords: vec![keyword.into()],
+                    ..Default::default()
+                }),
+                target_team_id: team.id.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    p.agent("bill", 2, &[&billing], &[]).await;
+    let inbox = p.inbox().await;
+    let ahead: Vec<String> = futures::stream::iter(0..AHEAD)
+        .map(|i| {
+            let (p, inbox) = (&p, &inbox);
+            async move { p.chat(inbox, &format!("buy {i}"), &[]).await.0 }
+        })
+        .buffered(20)
+        .collect()
+        .await;
+    let (refund, _) = p.chat(&inbox, "refund please", &[]).await;
+    let pool = p.routers[0].pool.clone();
+    let all_queued = eventually(WAIT, || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM queue")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (n == AHEAD as i64 + 1).then_some(())
+    })
+    .await;
+    assert!(
+        all_queued.is_some(),
+        "everyone waits while nobody is online"
+    );
+
+    p.presence("bill", Presence::Online).await;
+    assert_eq!(
+        p.wait_assigned(&refund, WAIT).await.as_deref(),
+        Some("bill"),
+        "the billing chat is found behind the sales chats"
+    );
+    for id in ahead.iter().take(3) {
+        assert!(p.is_queued(id).await, "sales chats still wait for sales");
+    }
+    p.stop().await;
+}

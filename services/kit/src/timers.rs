@@ -77,9 +77,18 @@ pub async fn cancel_kinds(
     kinds: &[&str],
     key: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM timers WHERE kind = ANY($1) AND key = $2")
+    cancel_kinds_of(conn, kinds, &[key.to_string()]).await
+}
+
+/// Removes the timers of any of `keys` of any of `kinds`, in one statement.
+pub async fn cancel_kinds_of(
+    conn: &mut PgConnection,
+    kinds: &[&str],
+    keys: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM timers WHERE kind = ANY($1) AND key = ANY($2)")
         .bind(kinds)
-        .bind(key)
+        .bind(keys)
         .execute(conn)
         .await?;
     Ok(())

@@ -3,14 +3,11 @@
 use std::time::Duration;
 
 use helpdesk_kit::CancellationToken;
-use helpdesk_kit::event::Origin;
-use helpdesk_kit::outbox;
 use helpdesk_kit::{Ctx, NoSettings, Parts};
 use helpdesk_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use sqlx::PgPool;
 
 use crate::dispatcher::Dispatcher;
-use crate::engine;
 use crate::gates::Gates;
 use crate::grpc::Api;
 use crate::store::state;
@@ -42,22 +39,23 @@ impl helpdesk_kit::Service for Routing {
             live: ctx.live.clone(),
             stats: Default::default(),
             positions: Default::default(),
-            dispatcher,
-            gates: gates.clone(),
+            dispatcher: dispatcher.clone(),
+            gates,
         };
         let pool = ctx.pool.clone();
         Parts::new()
             .grpc(RoutingServiceServer::with_interceptor(api, ctx.auth()))
             .consumer(crate::consumers::consumer())
             .timers(RoutingTimers)
-            .task(move |stop| sweep(pool, gates, stop))
+            .task(move |stop| sweep(pool, dispatcher, stop))
             .task(dispatching)
     }
 }
 
-/// Re-examines every non-empty queue periodically: chats waiting for opening time,
-/// and anything a missed trigger left behind.
-async fn sweep(pool: PgPool, gates: Gates, stop: CancellationToken) {
+/// Re-examines every non-empty queue periodically (chats waiting for opening time,
+/// anything a missed trigger left behind) through the background dispatch, so a
+/// long queue is still served a bounded batch per transaction.
+async fn sweep(pool: PgPool, dispatcher: Dispatcher, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -70,20 +68,7 @@ async fn sweep(pool: PgPool, gates: Gates, stop: CancellationToken) {
             Err(_) => continue,
         };
         for account in accounts {
-            let (result, enqueued) = outbox::tracked(async {
-                let _turn = gates.enter(&account).await?;
-                let mut tx = pool.begin().await?;
-                engine::dispatch(&mut tx, &Origin::system(&account)).await?;
-                tx.commit().await?;
-                Ok::<_, helpdesk_kit::error::Error>(())
-            })
-            .await;
-            if enqueued && result.is_ok() {
-                outbox::wake();
-            }
-            if let Err(e) = result {
-                tracing::warn!(error = %e, %account, "queue sweep failed");
-            }
+            dispatcher.wake(&account);
         }
     }
 }

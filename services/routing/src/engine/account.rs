@@ -118,16 +118,18 @@ impl Account {
                 .count();
             return Ok(Some(i32::try_from(ahead + 1).unwrap_or(i32::MAX)));
         }
-        if self.tally.is_none() {
-            let mut tally = Tally::new();
-            for t in state::queue_tally(conn, &self.id).await? {
-                tally.insert((t.team_id, t.priority_class), (t.waiting, t.last));
+        let tally = match &mut self.tally {
+            Some(tally) => tally,
+            none => {
+                let mut tally = Tally::new();
+                for t in state::queue_tally(conn, &self.id).await? {
+                    tally.insert((t.team_id, t.priority_class), (t.waiting, t.last));
+                }
+                none.insert(tally)
             }
-            self.tally = Some(tally);
-        }
-        let tally = self.tally.as_ref().expect("read above");
+        };
         let mut ahead = 0;
-        for ((team, class), (waiting, last)) in tally {
+        for ((team, class), (waiting, last)) in tally.iter() {
             if *team != row.team_id || *class > row.priority_class {
                 continue;
             }
@@ -152,8 +154,9 @@ impl Account {
 
     /// Chats waiting in `team`'s queue.
     pub async fn waiting(&mut self, conn: &mut PgConnection, team: Option<Uuid>) -> Result<usize> {
-        if self.queue.is_none() && self.tally.is_some() {
-            let tally = self.tally.as_ref().expect("checked");
+        if self.queue.is_none()
+            && let Some(tally) = &self.tally
+        {
             return Ok(tally
                 .iter()
                 .filter(|((t, _), _)| *t == team)
@@ -202,6 +205,12 @@ impl Account {
         }
         // Which count it left is not known here: counted again when next needed.
         self.tally = None;
+    }
+
+    /// Whether the queue can be served now: not pooled (agents pick), and some
+    /// online agent has a free seat.
+    pub fn has_room(&self) -> bool {
+        !self.settings.pooled_mode && self.agents.iter().any(|a| a.active < a.max_chats)
     }
 
     /// The context's own copy of an online agent.

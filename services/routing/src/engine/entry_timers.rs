@@ -62,7 +62,12 @@ pub(super) async fn schedule(
 
 /// Cancels the timers of a conversation's entry (it was assigned or left the queue).
 pub(super) async fn cancel(conn: &mut PgConnection, conversation_id: Uuid) -> Result<()> {
-    let key = conversation_id.to_string();
-    timers::cancel_kinds(conn, &[FALLBACK_TIMER, OVERFLOW_TIMER], &key).await?;
+    cancel_all(conn, &[conversation_id]).await
+}
+
+/// [`cancel`] for several entries, in one statement.
+pub(super) async fn cancel_all(conn: &mut PgConnection, conversation_ids: &[Uuid]) -> Result<()> {
+    let keys: Vec<String> = conversation_ids.iter().map(Uuid::to_string).collect();
+    timers::cancel_kinds_of(conn, &[FALLBACK_TIMER, OVERFLOW_TIMER], &keys).await?;
     Ok(())
 }

@@ -32,5 +32,5 @@ pub use entry_timers::{FALLBACK_TIMER, OVERFLOW_TIMER, entry_fingerprint};
 pub use escalation::{fall_back, wait_exceeded};
 pub use manual::{assign_manually, pick, unassign};
 pub use presence::{IDLE_TIMER, set_presence};
-pub use queue::{Estimates, dispatch, dispatch_some, estimate};
+pub use queue::{Estimates, dispatch_some, estimate};
 pub use route::{release, release_in, route, route_in, route_row};

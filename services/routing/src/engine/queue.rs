@@ -50,28 +50,39 @@ pub fn estimate(position: i32, agents: usize, handle_seconds: f64, opens_in: i64
         as i32
 }
 
-/// Assigns every queued chat that an online agent with room can take, in queue order,
-/// then publishes the positions that moved. Returns assigned ids.
-pub async fn dispatch(conn: &mut PgConnection, origin: &Origin) -> Result<Vec<Uuid>> {
-    let mut account = Account::lock(conn, &origin.account).await?;
-    assign_waiting(conn, origin, &mut account).await
-}
-
-/// Like [`dispatch`], but at most `limit` assignments (the rest wait for the next
-/// call): the account lock is never held for a whole drain. Returns how many.
+/// Assigns queued chats that online agents with room can take, in queue order, at
+/// most `limit` (the rest wait for the next call): the account lock is never held for
+/// a whole drain. Returns how many.
 pub async fn dispatch_some(
     conn: &mut PgConnection,
     origin: &Origin,
     limit: usize,
 ) -> Result<usize> {
     let mut account = Account::lock(conn, &origin.account).await?;
-    let mut entries = account.take_queue(conn).await?;
-    let assigned = seat_waiting(conn, origin, &mut account, &mut entries, None, limit).await?;
-    account.put_queue(entries);
-    Ok(assigned.len())
+    // The queue is read from its head a page at a time, only as far as the seats
+    // go: a batch costs the same however long the queue behind it.
+    let mut assigned = 0;
+    let mut after = None;
+    while assigned < limit && account.has_room() {
+        let mut page = state::queue_after(conn, &account.id, after, DISPATCH_PAGE).await?;
+        let last_page = page.len() < DISPATCH_PAGE;
+        after = page.last().map(state::QueueRow::order_key);
+        let left = limit - assigned;
+        assigned += seat_waiting(conn, origin, &mut account, &mut page, None, left)
+            .await?
+            .len();
+        if last_page {
+            break;
+        }
+    }
+    Ok(assigned)
 }
 
-/// [`dispatch`] within an operation that holds the lock and the context.
+/// Queue entries [`dispatch_some`] reads at a time.
+const DISPATCH_PAGE: usize = 500;
+
+/// Assigns every queued chat that fits, within an operation that holds the lock and
+/// the context.
 pub(super) async fn assign_waiting(
     conn: &mut PgConnection,
     origin: &Origin,
@@ -101,10 +112,8 @@ pub(super) async fn admit(
 ) -> Result<Admitted> {
     // Nobody can take anything: the new entry only needs its place, which counting
     // the queue gives as long as it goes to the back of its class.
-    let no_room =
-        account.settings.pooled_mode || !account.agents.iter().any(|a| a.active < a.max_chats);
     let fresh = match fresh {
-        Some(mut f) if no_room => match account.position_at_back(conn, &f).await? {
+        Some(mut f) if !account.has_room() => match account.position_at_back(conn, &f).await? {
             Some(position) => {
                 enqueue_row(conn, account, &f).await?;
                 account.queued(&f);
@@ -154,6 +163,8 @@ async fn seat_waiting(
     }
     let now = Utc::now();
     let mut assigned = Vec::new();
+    // Stored entries assigned: taken out of the table together at the end.
+    let mut leaving = Vec::new();
     let mut i = 0;
     // Once every online agent is full, nothing further down the queue fits: a chat
     // arriving while all seats are taken costs the same however long the queue is.
@@ -183,7 +194,7 @@ async fn seat_waiting(
         };
         let e = entries.remove(i);
         if Some(e.conversation_id) != fresh {
-            leave_stored(conn, &account.id, e.conversation_id).await?;
+            leaving.push(e.conversation_id);
         }
         seat::assign_to(
             conn,
@@ -197,6 +208,10 @@ async fn seat_waiting(
         )
         .await?;
         assigned.push(e.conversation_id);
+    }
+    if !leaving.is_empty() {
+        state::dequeue_all(conn, &account.id, &leaving).await?;
+        entry_timers::cancel_all(conn, &leaving).await?;
     }
     Ok(assigned)
 }

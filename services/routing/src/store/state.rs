@@ -238,6 +238,28 @@ pub async fn queue(conn: &mut PgConnection, account: &str) -> Result<Vec<QueueRo
     .await
 }
 
+/// Up to `limit` queue entries in order after `after` (from the head without it),
+/// their positions not derived.
+pub async fn queue_after(
+    conn: &mut PgConnection,
+    account: &str,
+    after: Option<(i32, DateTime<Utc>, Uuid)>,
+    limit: usize,
+) -> Result<Vec<QueueRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {QUEUE_COLUMNS} FROM queue WHERE account_id = $1
+           AND ($2::int IS NULL OR (priority_class, enqueued_at, conversation_id) > ($2, $3, $4))
+         ORDER BY priority_class, enqueued_at, conversation_id LIMIT $5"
+    ))
+    .bind(account)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(after.map(|a| a.2))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(conn)
+    .await
+}
+
 /// The chats waiting in one team's queue in one priority class.
 #[derive(Debug)]
 pub struct TallyRow {
@@ -324,14 +346,22 @@ pub async fn dequeue(
     account: &str,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
+    Ok(dequeue_all(conn, account, &[id]).await? == 1)
+}
+
+/// Removes conversations from the queue, in one statement; how many were queued.
+pub async fn dequeue_all(
+    conn: &mut PgConnection,
+    account: &str,
+    ids: &[Uuid],
+) -> Result<u64, sqlx::Error> {
     Ok(
-        sqlx::query("DELETE FROM queue WHERE account_id = $1 AND conversation_id = $2")
+        sqlx::query("DELETE FROM queue WHERE account_id = $1 AND conversation_id = ANY($2)")
             .bind(account)
-            .bind(id)
+            .bind(ids)
             .execute(conn)
             .await?
-            .rows_affected()
-            == 1,
+            .rows_affected(),
     )
 }
 
