@@ -285,6 +285,19 @@ impl Platform {
         n == 1
     }
 
+    /// Waits until exactly `n` chats wait in the queue; whether they did within `limit`.
+    pub async fn wait_queue_length(&self, n: usize, limit: Duration) -> bool {
+        eventually(limit, || async {
+            let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM queue")
+                .fetch_one(&self.routers[0].pool)
+                .await
+                .ok()?;
+            (usize::try_from(waiting).ok()? == n).then_some(())
+        })
+        .await
+        .is_some()
+    }
+
     /// The conversation as the conversation service has it.
     pub async fn conversation(&self, id: &str) -> Conversation {
         self.conv()

@@ -1232,16 +1232,10 @@ async fn a_flash_sale_queues_everyone_then_drains_without_double_or_overload() {
         .buffered(20)
         .collect()
         .await;
-    let pool = p.routers[0].pool.clone();
-    let queued = eventually(WAIT, || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM queue")
-            .fetch_one(&pool)
-            .await
-            .ok()?;
-        (n == CHATS as i64).then_some(())
-    })
-    .await;
-    assert!(queued.is_some(), "every chat waits while nobody is online");
+    assert!(
+        p.wait_queue_length(CHATS, WAIT).await,
+        "every chat waits while nobody is online"
+    );
     // Each visitor was told a place of its own: 1 to 200, each once.
     let mut told: Vec<i32> = futures::stream::iter(&chats)
         .map(|(id, token)| async { p.told_position(id, token, WAIT).await.unwrap_or(0) })
@@ -1278,7 +1272,7 @@ async fn a_flash_sale_queues_everyone_then_drains_without_double_or_overload() {
     }
     let drained = eventually(WAIT, || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM assignments")
-            .fetch_one(&pool)
+            .fetch_one(&p.routers[0].pool)
             .await
             .ok()?;
         (n == CHATS as i64).then_some(())
@@ -1291,7 +1285,7 @@ async fn a_flash_sale_queues_everyone_then_drains_without_double_or_overload() {
     let twice: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT conversation_id FROM assignment_log GROUP BY conversation_id HAVING count(*) > 1) t",
     )
-    .fetch_one(&pool)
+    .fetch_one(&p.routers[0].pool)
     .await
     .expect("log");
     assert_eq!(twice, 0, "no chat assigned twice");
@@ -1393,17 +1387,8 @@ async fn a_chat_behind_a_long_queue_nobody_can_serve_is_still_assigned() {
         .collect()
         .await;
     let (refund, _) = p.chat(&inbox, "refund please", &[]).await;
-    let pool = p.routers[0].pool.clone();
-    let all_queued = eventually(WAIT, || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM queue")
-            .fetch_one(&pool)
-            .await
-            .ok()?;
-        (n == AHEAD as i64 + 1).then_some(())
-    })
-    .await;
     assert!(
-        all_queued.is_some(),
+        p.wait_queue_length(AHEAD + 1, WAIT).await,
         "everyone waits while nobody is online"
     );
 
