@@ -80,6 +80,10 @@ fn contact_id(c: Option<&crate::conversation::v1::Contact>) -> &str {
     c.map(|c| c.id.as_str()).unwrap_or_default()
 }
 
+fn transfer_conversation(t: Option<&crate::routing::v1::Transfer>) -> &str {
+    t.map(|t| t.conversation_id.as_str()).unwrap_or_default()
+}
+
 fn inbox_id(i: Option<&crate::conversation::v1::Inbox>) -> &str {
     i.map(|i| i.id.as_str()).unwrap_or_default()
 }
@@ -100,6 +104,11 @@ events! {
     crate::routing::v1::ConversationUnassigned => "routing.unassigned", |e| &e.conversation_id;
     crate::routing::v1::ConversationOverflowed => "routing.overflowed", |e| &e.conversation_id;
     crate::routing::v1::AgentPresenceChanged => "agent.presence_changed", |e| &e.agent_id;
+    crate::routing::v1::TransferRequested => "transfer.requested", |e| transfer_conversation(e.transfer.as_ref());
+    crate::routing::v1::TransferAccepted => "transfer.accepted", |e| transfer_conversation(e.transfer.as_ref());
+    crate::routing::v1::TransferRejected => "transfer.rejected", |e| transfer_conversation(e.transfer.as_ref());
+    crate::routing::v1::TransferTimedOut => "transfer.timed_out", |e| transfer_conversation(e.transfer.as_ref());
+    crate::routing::v1::TransferCancelled => "transfer.cancelled", |e| transfer_conversation(e.transfer.as_ref());
     crate::common::v1::OutboxEventParked => "outbox.parked", |e| &e.event_id;
 }
 

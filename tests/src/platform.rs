@@ -72,6 +72,16 @@ impl Platform {
         }
     }
 
+    /// Stops routing replica `i` and starts a new one in its place (same database and
+    /// subjects), as a restart of that process.
+    pub async fn restart_router(&mut self, i: usize) {
+        let old = self.routers.remove(i);
+        old.stop().await;
+        let mut config = self.env.service_config();
+        config.database_max_connections = 20;
+        self.routers.insert(i, spawn::<Routing>(config).await);
+    }
+
     /// Stops everything.
     pub async fn stop(self) {
         for r in self.routers {

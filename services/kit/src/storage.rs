@@ -8,7 +8,7 @@ use helpdesk_proto::conversation::v1::{
     ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
 };
 use helpdesk_proto::routing::v1::{
-    OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, Strategy,
+    OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, Strategy, TransferState,
 };
 
 /// An enum stored by name.
@@ -62,6 +62,9 @@ storage_names!(Strategy {
 storage_names!(OverflowAction { LeaveMessage => "leave_message", OverflowTeam => "overflow_team" } default LeaveMessage);
 storage_names!(OfflinePolicy { Keep => "keep", Requeue => "requeue" } default Keep);
 storage_names!(OutsideHoursPolicy { LeaveMessage => "leave_message", Wait => "wait" } default LeaveMessage);
+storage_names!(TransferState {
+    Pending => "pending", Accepted => "accepted", Rejected => "rejected", TimedOut => "timed_out", Cancelled => "cancelled",
+} default Pending);
 
 /// The storage name of a raw enum number (`"unspecified"` when unknown).
 pub fn name_of<E: StorageName + TryFrom<i32> + Default>(value: i32) -> &'static str {

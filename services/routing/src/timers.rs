@@ -5,7 +5,7 @@ use helpdesk_proto::routing::v1::Presence;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::engine::{self, FALLBACK_TIMER, IDLE_TIMER, OVERFLOW_TIMER};
+use crate::engine::{self, FALLBACK_TIMER, IDLE_TIMER, OVERFLOW_TIMER, TRANSFER_TIMER};
 use crate::store::{directory, state};
 use helpdesk_kit::event::Origin;
 
@@ -55,6 +55,15 @@ impl TimerHandler for RoutingTimers {
                     .and_then(|a| a.last_seen_at)
                     .map(idle_fingerprint))
             }
+            TRANSFER_TIMER => {
+                let Ok(id) = timer.key.parse::<Uuid>() else {
+                    return Ok(None);
+                };
+                Ok(crate::store::transfers::get(conn, &account, id)
+                    .await?
+                    .filter(|t| t.state() == helpdesk_proto::routing::v1::TransferState::Pending)
+                    .map(|_| engine::TRANSFER_PENDING.to_string()))
+            }
             _ => Ok(None),
         }
     }
@@ -73,6 +82,10 @@ impl TimerHandler for RoutingTimers {
                     engine::wait_exceeded(conn, &origin, id).await
                 }
             }
+            TRANSFER_TIMER => match timer.key.parse::<Uuid>() {
+                Ok(id) => engine::transfer_timed_out(conn, &origin, id).await,
+                Err(_) => Ok(()),
+            },
             IDLE_TIMER => engine::set_presence(conn, &origin, &timer.key, Presence::Away)
                 .await
                 .map(|_| ()),

@@ -54,6 +54,7 @@ pub struct Settings {
     pub pooled_mode: bool,
     pub presence_idle_seconds: i32,
     pub default_handle_seconds: i32,
+    pub transfer_timeout_seconds: i32,
 }
 
 impl Default for Settings {
@@ -72,6 +73,7 @@ impl Default for Settings {
             pooled_mode: false,
             presence_idle_seconds: 120,
             default_handle_seconds: 300,
+            transfer_timeout_seconds: 30,
         }
     }
 }
@@ -95,6 +97,7 @@ impl Settings {
             pooled_mode: self.pooled_mode,
             presence_idle_seconds: self.presence_idle_seconds,
             default_handle_seconds: self.default_handle_seconds,
+            transfer_timeout_seconds: self.transfer_timeout_seconds,
         }
     }
 }

@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::account::Account;
-use super::{queue, seat};
+use super::{offers, queue, seat};
 use crate::store::{directory, state};
 
 /// A supervisor assigns a conversation to an agent.
@@ -43,6 +43,8 @@ pub async fn assign_manually(
         }
         if let Some(released) = state::release(conn, &account.id, conversation_id).await? {
             account.freed(&released);
+            let reason = "a supervisor assigned the conversation";
+            offers::cancel_for(conn, origin, conversation_id, reason).await?;
         }
     }
     if !agent.has_room(&conv.channel) && !allow_over_capacity {
@@ -87,6 +89,8 @@ pub async fn unassign(
         .await?
         .ok_or_else(|| Error::FailedPrecondition("conversation has no agent".into()))?;
     account.freed(&released);
+    let reason = "the conversation's agent was taken off";
+    offers::cancel_for(conn, origin, conversation_id, reason).await?;
     let event = ConversationUnassigned {
         conversation_id: conversation_id.to_string(),
         agent_id: released.agent_id.clone(),

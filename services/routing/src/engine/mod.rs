@@ -10,7 +10,9 @@
 //!
 //! Modules, dependencies pointing one way only (down this list; all of them may use
 //! `account`, and below it `store` and `domain`):
-//! - `route`, `manual`, `presence`, `escalation`: the public operations;
+//! - `route`, `manual`, `presence`, `escalation`, `transfer`: the public operations;
+//! - `offers`: ending pending transfers (their own outcomes, and as other operations
+//!   take a conversation's agent or a receiver away);
 //! - `queue`: dispatch, positions and estimates, entering and leaving the queue;
 //! - `seat`: one assignment and its event;
 //! - `entry_timers`: a queue entry's fallback and longest-wait timers;
@@ -22,15 +24,21 @@ mod account;
 mod entry_timers;
 mod escalation;
 mod manual;
+mod offers;
 mod presence;
 mod queue;
 mod route;
 mod seat;
+mod transfer;
 
 pub use account::Session;
 pub use entry_timers::{FALLBACK_TIMER, OVERFLOW_TIMER, entry_fingerprint};
 pub use escalation::{fall_back, wait_exceeded};
 pub use manual::{assign_manually, pick, unassign};
+pub use offers::{PENDING as TRANSFER_PENDING, TRANSFER_TIMER};
 pub use presence::{IDLE_TIMER, set_presence};
 pub use queue::{Estimates, dispatch_some, estimate};
 pub use route::{release, release_in, route, route_in, route_row};
+pub use transfer::{
+    Actor, accept_transfer, cancel_transfer, reject_transfer, request_transfer, transfer_timed_out,
+};

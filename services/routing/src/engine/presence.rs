@@ -10,7 +10,7 @@ use helpdesk_proto::routing::v1::{
 use sqlx::PgConnection;
 
 use super::account::Account;
-use super::queue;
+use super::{offers, queue};
 use crate::store::{directory, state};
 
 /// Timer: an agent's workbench went quiet.
@@ -37,6 +37,7 @@ pub async fn set_presence(
         return Ok(before);
     }
     account.presence_changed(conn, agent_id, presence).await?;
+    offers::reject_offered_to(conn, origin, agent_id).await?;
     let event = AgentPresenceChanged {
         agent_id: agent_id.to_string(),
         from: before as i32,
@@ -48,6 +49,8 @@ pub async fn set_presence(
         for a in state::assignments_of(conn, &account.id, agent_id).await? {
             state::release(conn, &account.id, a.conversation_id).await?;
             account.freed(&a);
+            let reason = "the conversation went back to the queue";
+            offers::cancel_for(conn, origin, a.conversation_id, reason).await?;
             let event = ConversationUnassigned {
                 conversation_id: a.conversation_id.to_string(),
                 agent_id: agent_id.to_string(),

@@ -13,7 +13,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::account::{Account, Session};
-use super::{queue, seat};
+use super::{offers, queue, seat};
 use crate::domain::class_rank;
 use crate::domain::route::{self, Entry, OpeningHours, Overflow, RouteDecision, Situation};
 use crate::domain::rules::{self, Facts};
@@ -274,6 +274,8 @@ pub async fn release_in(
     let freed = state::release(conn, &account.id, conversation_id).await?;
     if let Some(a) = &freed {
         account.freed(a);
+        let reason = "the conversation left the open state";
+        offers::cancel_for(conn, origin, conversation_id, reason).await?;
     }
     let dequeued = queue::leave(conn, account, conversation_id).await?;
     if freed.is_some() || dequeued {

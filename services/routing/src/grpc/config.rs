@@ -318,6 +318,11 @@ impl Api {
                 s.default_handle_seconds,
                 86_400,
             ),
+            (
+                "settings.transfer_timeout_seconds",
+                s.transfer_timeout_seconds,
+                3_600,
+            ),
         ] {
             v.check(
                 !(0..=max).contains(&value),
@@ -371,6 +376,11 @@ impl Api {
                 defaults.default_handle_seconds
             } else {
                 s.default_handle_seconds
+            },
+            transfer_timeout_seconds: if s.transfer_timeout_seconds == 0 {
+                defaults.transfer_timeout_seconds
+            } else {
+                s.transfer_timeout_seconds
             },
         };
         let mut tx = self.pool.begin().await?;

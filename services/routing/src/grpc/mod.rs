@@ -3,6 +3,7 @@
 mod config;
 mod directory;
 mod queue;
+mod transfers;
 
 use std::pin::Pin;
 
@@ -181,6 +182,56 @@ impl RoutingService for Api {
         let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_stats_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn request_transfer(
+        &self,
+        r: Request<RequestTransferRequest>,
+    ) -> Result<Response<Transfer>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.request_transfer_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn accept_transfer(
+        &self,
+        r: Request<AcceptTransferRequest>,
+    ) -> Result<Response<Transfer>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.accept_transfer_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn reject_transfer(
+        &self,
+        r: Request<RejectTransferRequest>,
+    ) -> Result<Response<Transfer>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.reject_transfer_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn cancel_transfer(
+        &self,
+        r: Request<CancelTransferRequest>,
+    ) -> Result<Response<Transfer>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.cancel_transfer_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn list_transfers(
+        &self,
+        r: Request<ListTransfersRequest>,
+    ) -> Result<Response<ListTransfersResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_transfers_impl(&c, r.into_inner()).await?,
         ))
     }
 

@@ -19,7 +19,7 @@ use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::{Event, Origin};
 use helpdesk_kit::live::Scope;
 
-fn conversation_id(field: &str, s: &str) -> Result<Uuid> {
+pub(super) fn uuid_field(field: &str, s: &str) -> Result<Uuid> {
     s.parse::<Uuid>().map_err(|_| {
         helpdesk_kit::grpc::invalid_field(
             field,
@@ -54,7 +54,7 @@ impl Api {
         req: AssignConversationRequest,
     ) -> Result<Assignment> {
         c.claims.require(&[Role::Admin, Role::Supervisor])?;
-        let id = conversation_id("conversation_id", &req.conversation_id)?;
+        let id = uuid_field("conversation_id", &req.conversation_id)?;
         if req.agent_id.is_empty() {
             return Err(helpdesk_kit::grpc::invalid_field("agent_id", "required").into());
         }
@@ -78,7 +78,7 @@ impl Api {
         req: UnassignConversationRequest,
     ) -> Result<()> {
         c.claims.require(&[Role::Admin, Role::Supervisor])?;
-        let id = conversation_id("conversation_id", &req.conversation_id)?;
+        let id = uuid_field("conversation_id", &req.conversation_id)?;
         let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
         engine::unassign(&mut tx, &origin(c), id, req.requeue).await?;
@@ -95,7 +95,7 @@ impl Api {
         let id = if req.conversation_id.is_empty() {
             None
         } else {
-            Some(conversation_id("conversation_id", &req.conversation_id)?)
+            Some(uuid_field("conversation_id", &req.conversation_id)?)
         };
         let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
@@ -113,7 +113,7 @@ impl Api {
         let team = if req.team_id.is_empty() {
             None
         } else {
-            Some(conversation_id("team_id", &req.team_id)?)
+            Some(uuid_field("team_id", &req.team_id)?)
         };
         let mut v = Violations::new();
         let size = helpdesk_kit::page::page_size(&mut v, req.page_size);
@@ -195,7 +195,7 @@ impl Api {
         c: &Caller,
         req: GetQueuePositionRequest,
     ) -> Result<QueuePosition> {
-        let id = conversation_id("conversation_id", &req.conversation_id)?;
+        let id = uuid_field("conversation_id", &req.conversation_id)?;
         self.position(c, id).await
     }
 
@@ -204,7 +204,7 @@ impl Api {
         c: Caller,
         req: GetQueuePositionRequest,
     ) -> Result<PositionStream> {
-        let id = conversation_id("conversation_id", &req.conversation_id)?;
+        let id = uuid_field("conversation_id", &req.conversation_id)?;
         let first = self.position(&c, id).await?;
         let key = id.to_string();
         let mut watch = self.live.watch(&c, Scope::Key(key.clone())).await?;
@@ -369,7 +369,7 @@ impl Api {
         let team = if req.team_id.is_empty() {
             None
         } else {
-            Some(conversation_id("team_id", &req.team_id)?)
+            Some(uuid_field("team_id", &req.team_id)?)
         };
         self.stats(c, team).await
     }
@@ -383,7 +383,7 @@ impl Api {
         let team = if req.team_id.is_empty() {
             None
         } else {
-            Some(conversation_id("team_id", &req.team_id)?)
+            Some(uuid_field("team_id", &req.team_id)?)
         };
         let api = self.clone();
         let shutdown = self.shutdown.clone();

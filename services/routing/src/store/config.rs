@@ -32,6 +32,7 @@ pub async fn settings(conn: &mut PgConnection, account: &str) -> Result<Settings
             pooled_mode: r.get("pooled_mode"),
             presence_idle_seconds: r.get("presence_idle_seconds"),
             default_handle_seconds: r.get("default_handle_seconds"),
+            transfer_timeout_seconds: r.get("transfer_timeout_seconds"),
         },
     })
 }
@@ -45,15 +46,15 @@ pub async fn save_settings(
     sqlx::query(
         "INSERT INTO settings (account_id, default_strategy, skill_fallback_seconds, max_queue_length, max_wait_seconds,
              overflow_action, overflow_team_id, leave_message_text, offline_policy, pooled_mode, presence_idle_seconds,
-             default_handle_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             default_handle_seconds, transfer_timeout_seconds)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (account_id) DO UPDATE SET default_strategy = EXCLUDED.default_strategy,
              skill_fallback_seconds = EXCLUDED.skill_fallback_seconds, max_queue_length = EXCLUDED.max_queue_length,
              max_wait_seconds = EXCLUDED.max_wait_seconds, overflow_action = EXCLUDED.overflow_action,
              overflow_team_id = EXCLUDED.overflow_team_id, leave_message_text = EXCLUDED.leave_message_text,
              offline_policy = EXCLUDED.offline_policy, pooled_mode = EXCLUDED.pooled_mode,
              presence_idle_seconds = EXCLUDED.presence_idle_seconds, default_handle_seconds = EXCLUDED.default_handle_seconds,
-             updated_at = now()",
+             transfer_timeout_seconds = EXCLUDED.transfer_timeout_seconds, updated_at = now()",
     )
     .bind(account)
     .bind(s.default_strategy.storage_name())
@@ -67,6 +68,7 @@ pub async fn save_settings(
     .bind(s.pooled_mode)
     .bind(s.presence_idle_seconds)
     .bind(s.default_handle_seconds)
+    .bind(s.transfer_timeout_seconds)
     .execute(conn)
     .await?;
     Ok(())

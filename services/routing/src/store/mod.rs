@@ -4,6 +4,7 @@
 pub mod config;
 pub mod directory;
 pub mod state;
+pub mod transfers;
 
 /// The longest any lock of a routing transaction is waited for.
 pub const LOCK_TIMEOUT: &str = "3s";

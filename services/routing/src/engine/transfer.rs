@@ -1,0 +1,220 @@
+//! Transfers with a handshake: the agent of a conversation (or a supervisor) offers it
+//! to another agent, who accepts or rejects. Until the receiver accepts, the sender
+//! keeps the conversation and its seat; on accept both move in one transaction.
+
+use chrono::Utc;
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::storage::StorageName;
+use helpdesk_kit::{outbox, timers};
+use helpdesk_proto::routing::v1::{AssignReason, TransferRequested, TransferState};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::account::Account;
+use super::offers::{self, PENDING, TRANSFER_TIMER};
+use super::{queue, seat};
+use crate::store::transfers::{self, TransferRow};
+use crate::store::{directory, state};
+
+/// Who acts on a transfer.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// The caller's agent id (token subject).
+    pub id: &'a str,
+    /// Supervisors and admins may act on any conversation of the account.
+    pub supervisor: bool,
+}
+
+/// Offers a conversation to `to_agent` with a note. The conversation must have an
+/// agent (the caller, unless a supervisor asks), the receiver must be online with a
+/// free seat, and no other transfer of it may be pending.
+pub async fn request_transfer(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    by: Actor<'_>,
+    conversation_id: Uuid,
+    to_agent: &str,
+    note: &str,
+) -> Result<TransferRow> {
+    let mut account = Account::lock(conn, &origin.account).await?;
+    let held = state::assignment(conn, &account.id, conversation_id)
+        .await?
+        .ok_or_else(|| Error::FailedPrecondition("the conversation has no agent".into()))?;
+    if !by.supervisor && held.agent_id != by.id {
+        return Err(Error::PermissionDenied(
+            "only the conversation's agent or a supervisor may transfer it".into(),
+        ));
+    }
+    if held.agent_id == to_agent {
+        return Err(helpdesk_kit::grpc::invalid_field(
+            "to_agent_id",
+            "the conversation is already this agent's",
+        )
+        .into());
+    }
+    directory::get_agent_row(conn, &account.id, to_agent, false)
+        .await?
+        .ok_or(Error::NotFound("agent"))?;
+    let can_take = account
+        .agent_mut(to_agent)
+        .is_some_and(|a| a.has_room(&held.channel));
+    if !can_take {
+        return Err(Error::FailedPrecondition(
+            "the receiver is not online with a free seat".into(),
+        ));
+    }
+    if !transfers::pending(conn, &account.id, Some(conversation_id), None)
+        .await?
+        .is_empty()
+    {
+        return Err(Error::FailedPrecondition(
+            "a transfer of this conversation is already pending".into(),
+        ));
+    }
+    let now = Utc::now();
+    let timeout = chrono::Duration::seconds(i64::from(account.settings.transfer_timeout_seconds));
+    let row = TransferRow {
+        account_id: account.id.clone(),
+        id: Uuid::new_v4(),
+        conversation_id,
+        from_agent_id: held.agent_id.clone(),
+        to_agent_id: to_agent.to_string(),
+        note: note.to_string(),
+        state: TransferState::Pending.storage_name().to_string(),
+        reason: String::new(),
+        requested_by: by.id.to_string(),
+        requested_at: now,
+        deadline: now + timeout,
+        decided_at: None,
+    };
+    transfers::insert(conn, &row).await?;
+    let payload = serde_json::json!({ "account_id": account.id });
+    let key = row.id.to_string();
+    timers::schedule(conn, TRANSFER_TIMER, &key, row.deadline, PENDING, payload).await?;
+    let event = TransferRequested {
+        transfer: Some(row.to_proto()),
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(row)
+}
+
+/// A pending transfer of the account, as `by` may act on it.
+async fn pending(conn: &mut PgConnection, account: &str, id: Uuid) -> Result<TransferRow> {
+    let t = transfers::get(conn, account, id)
+        .await?
+        .ok_or(Error::NotFound("transfer"))?;
+    if t.state() != TransferState::Pending {
+        return Err(Error::FailedPrecondition(format!(
+            "the transfer is {} already",
+            t.state
+        )));
+    }
+    Ok(t)
+}
+
+/// The receiver takes the conversation: the sender's seat is freed (and filled from
+/// the queue), the receiver's taken, in one transaction.
+pub async fn accept_transfer(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    by: Actor<'_>,
+    id: Uuid,
+) -> Result<TransferRow> {
+    let mut account = Account::lock(conn, &origin.account).await?;
+    let t = pending(conn, &account.id, id).await?;
+    if t.to_agent_id != by.id {
+        return Err(Error::PermissionDenied(
+            "only the receiver may accept a transfer".into(),
+        ));
+    }
+    let held = state::assignment(conn, &account.id, t.conversation_id)
+        .await?
+        .filter(|a| a.agent_id == t.from_agent_id)
+        .ok_or_else(|| {
+            Error::FailedPrecondition("the conversation is no longer the sender's".into())
+        })?;
+    let has_room = account
+        .agent_mut(&t.to_agent_id)
+        .is_some_and(|a| a.has_room(&held.channel));
+    if !has_room {
+        return Err(Error::FailedPrecondition(
+            "no free seat to take the conversation".into(),
+        ));
+    }
+    let done = offers::end(conn, origin, id, TransferState::Accepted, "")
+        .await?
+        .ok_or_else(|| Error::FailedPrecondition("the transfer is no longer pending".into()))?;
+    state::release(conn, &account.id, t.conversation_id).await?;
+    account.freed(&held);
+    let receiver = account
+        .agent_mut(&t.to_agent_id)
+        .ok_or_else(|| Error::FailedPrecondition("the receiver went offline".into()))?;
+    seat::assign_to(
+        conn,
+        origin,
+        t.conversation_id,
+        receiver,
+        held.team_id,
+        &held.channel,
+        AssignReason::Transfer,
+        0,
+    )
+    .await?;
+    // The sender's freed seat goes to the next waiting chat.
+    queue::assign_waiting(conn, origin, &mut account).await?;
+    Ok(done)
+}
+
+/// The receiver declines; the sender keeps the conversation.
+pub async fn reject_transfer(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    by: Actor<'_>,
+    id: Uuid,
+    reason: &str,
+) -> Result<TransferRow> {
+    let account = Account::lock(conn, &origin.account).await?;
+    let t = pending(conn, &account.id, id).await?;
+    if t.to_agent_id != by.id {
+        return Err(Error::PermissionDenied(
+            "only the receiver may reject a transfer".into(),
+        ));
+    }
+    offers::end(conn, origin, id, TransferState::Rejected, reason)
+        .await?
+        .ok_or_else(|| Error::FailedPrecondition("the transfer is no longer pending".into()))
+}
+
+/// The sender (or a supervisor) withdraws a pending transfer.
+pub async fn cancel_transfer(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    by: Actor<'_>,
+    id: Uuid,
+) -> Result<TransferRow> {
+    let account = Account::lock(conn, &origin.account).await?;
+    let t = pending(conn, &account.id, id).await?;
+    if !by.supervisor && t.from_agent_id != by.id {
+        return Err(Error::PermissionDenied(
+            "only the sender or a supervisor may cancel a transfer".into(),
+        ));
+    }
+    offers::end(
+        conn,
+        origin,
+        id,
+        TransferState::Cancelled,
+        "cancelled by the sender",
+    )
+    .await?
+    .ok_or_else(|| Error::FailedPrecondition("the transfer is no longer pending".into()))
+}
+
+/// The deadline passed with nobody answering (the transfer timer).
+/// The caller holds the account's lock (the timer takes it first).
+pub async fn transfer_timed_out(conn: &mut PgConnection, origin: &Origin, id: Uuid) -> Result<()> {
+    offers::end(conn, origin, id, TransferState::TimedOut, "").await?;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Transfers: a conversation offered by its agent to another.
+
+use chrono::{DateTime, Utc};
+use helpdesk_kit::storage::StorageName;
+use helpdesk_kit::time::to_timestamp;
+use helpdesk_proto::routing::v1::{Transfer, TransferState};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A stored transfer.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TransferRow {
+    pub account_id: String,
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub from_agent_id: String,
+    pub to_agent_id: String,
+    pub note: String,
+    pub state: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl TransferRow {
+    /// Its state.
+    pub fn state(&self) -> TransferState {
+        TransferState::from_storage(&self.state)
+    }
+
+    /// As the API and the events show it.
+    pub fn to_proto(&self) -> Transfer {
+        Transfer {
+            id: self.id.to_string(),
+            conversation_id: self.conversation_id.to_string(),
+            from_agent_id: self.from_agent_id.clone(),
+            to_agent_id: self.to_agent_id.clone(),
+            note: self.note.clone(),
+            state: self.state() as i32,
+            reason: self.reason.clone(),
+            requested_by: self.requested_by.clone(),
+            request_time: Some(to_timestamp(self.requested_at)),
+            deadline: Some(to_timestamp(self.deadline)),
+            decide_time: self.decided_at.map(to_timestamp),
+        }
+    }
+}
+
+const COLUMNS: &str = "account_id, id, conversation_id, from_agent_id, to_agent_id, note, state, reason, \
+    requested_by, requested_at, deadline, decided_at";
+
+/// Stores a new pending transfer.
+pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO transfers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(&t.account_id)
+    .bind(t.id)
+    .bind(t.conversation_id)
+    .bind(&t.from_agent_id)
+    .bind(&t.to_agent_id)
+    .bind(&t.note)
+    .bind(&t.state)
+    .bind(&t.reason)
+    .bind(&t.requested_by)
+    .bind(t.requested_at)
+    .bind(t.deadline)
+    .bind(t.decided_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One transfer of the account.
+pub async fn get(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<TransferRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM transfers WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The pending transfers of a conversation (at most one), or offered to an agent.
+pub async fn pending(
+    conn: &mut PgConnection,
+    account: &str,
+    conversation_id: Option<Uuid>,
+    to_agent_id: Option<&str>,
+) -> Result<Vec<TransferRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM transfers WHERE account_id = $1 AND state = 'pending'
+           AND ($2::uuid IS NULL OR conversation_id = $2) AND ($3::text IS NULL OR to_agent_id = $3)
+         ORDER BY requested_at"
+    ))
+    .bind(account)
+    .bind(conversation_id)
+    .bind(to_agent_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Ends a pending transfer in `state` with `reason`; `None` when it was no longer
+/// pending.
+pub async fn finish(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+    state: TransferState,
+    reason: &str,
+) -> Result<Option<TransferRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE transfers SET state = $3, reason = $4, decided_at = now()
+         WHERE account_id = $1 AND id = $2 AND state = 'pending' RETURNING {COLUMNS}"
+    ))
+    .bind(account)
+    .bind(id)
+    .bind(state.storage_name())
+    .bind(reason)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A conversation's transfers, oldest first.
+pub async fn of_conversation(
+    conn: &mut PgConnection,
+    account: &str,
+    conversation_id: Uuid,
+) -> Result<Vec<TransferRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM transfers WHERE account_id = $1 AND conversation_id = $2
+         ORDER BY requested_at, id"
+    ))
+    .bind(account)
+    .bind(conversation_id)
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,357 @@
+//! Transfers with a handshake, across the routing and conversation services, against
+//! real NATS and PostgreSQL.
+
+use std::time::Duration;
+
+use helpdesk_kit::auth::Role;
+use helpdesk_kit::testing::stream_events;
+use helpdesk_proto::routing::v1::*;
+use helpdesk_tests::platform::{Platform, authed, eventually};
+use prost::Message as _;
+use tonic::Code;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A transfer call as `agent` (an agent's token).
+async fn as_agent(
+    p: &Platform,
+    agent: &str,
+) -> (
+    routing_service_client::RoutingServiceClient<tonic::transport::Channel>,
+    String,
+) {
+    (p.routing(0).await, p.token(agent, Role::Agent))
+}
+
+async fn request(
+    p: &Platform,
+    by: &str,
+    conversation: &str,
+    to: &str,
+    note: &str,
+) -> Result<Transfer, tonic::Status> {
+    let (mut r, token) = as_agent(p, by).await;
+    r.request_transfer(authed(
+        RequestTransferRequest {
+            conversation_id: conversation.into(),
+            to_agent_id: to.into(),
+            note: note.into(),
+        },
+        &token,
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn accept(p: &Platform, by: &str, transfer: &str) -> Result<Transfer, tonic::Status> {
+    let (mut r, token) = as_agent(p, by).await;
+    r.accept_transfer(authed(
+        AcceptTransferRequest {
+            transfer_id: transfer.into(),
+        },
+        &token,
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn reject(
+    p: &Platform,
+    by: &str,
+    transfer: &str,
+    reason: &str,
+) -> Result<Transfer, tonic::Status> {
+    let (mut r, token) = as_agent(p, by).await;
+    r.reject_transfer(authed(
+        RejectTransferRequest {
+            transfer_id: transfer.into(),
+            reason: reason.into(),
+        },
+        &token,
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn cancel(p: &Platform, by: &str, transfer: &str) -> Result<Transfer, tonic::Status> {
+    let (mut r, token) = as_agent(p, by).await;
+    r.cancel_transfer(authed(
+        CancelTransferRequest {
+            transfer_id: transfer.into(),
+        },
+        &token,
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn transfers_of(p: &Platform, conversation: &str) -> Vec<Transfer> {
+    p.routing(0)
+        .await
+        .list_transfers(authed(
+            ListTransfersRequest {
+                conversation_id: conversation.into(),
+            },
+            &p.supervisor(),
+        ))
+        .await
+        .expect("list transfers")
+        .into_inner()
+        .transfers
+}
+
+/// Open assignments per agent, from routing's own table.
+async fn seats(p: &Platform, agent: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM assignments WHERE agent_id = $1")
+        .bind(agent)
+        .fetch_one(&p.routers[0].pool)
+        .await
+        .expect("seats")
+}
+
+#[tokio::test]
+async fn a_transfer_waits_for_the_receiver_then_moves_the_chat_and_both_seats() {
+    let p = Platform::start(1).await;
+    let sales = p.team("sales").await;
+    p.routing(0)
+        .await
+        .create_routing_rule(authed(
+            CreateRoutingRuleRequest {
+                rule: Some(RoutingRule {
+                    name: "sales".into(),
+                    condition: Some(RuleCondition {
+                        keywords: vec!["buy".into()],
+                        ..Default::default()
+                    }),
+                    target_team_id: sales.id.clone(),
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("rule");
+    p.agent("ana", 1, &[&sales], &[]).await;
+    p.agent("bob", 1, &[], &[]).await;
+    p.agent("carol", 1, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let inbox = p.inbox().await;
+    let (chat, visitor) = p.chat(&inbox, "my order is late", &[]).await;
+    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
+    // A sales chat waits for Ana's seat; Bob (not in sales) comes online.
+    let (sale, _) = p.chat(&inbox, "I want to buy", &[]).await;
+    eventually(WAIT, || async { p.is_queued(&sale).await.then_some(()) })
+        .await
+        .expect("the sales chat waits");
+    p.presence("bob", Presence::Online).await;
+
+    // Offers to an offline agent, by someone else's agent, or of a chat without an
+    // agent are refused.
+    let e = request(&p, "ana", &chat, "carol", "")
+        .await
+        .expect_err("carol is offline");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = request(&p, "bob", &chat, "bob", "")
+        .await
+        .expect_err("not bob's chat");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = request(&p, "ana", &sale, "bob", "")
+        .await
+        .expect_err("queued, no agent");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = request(&p, "ana", &chat, "", "")
+        .await
+        .expect_err("no receiver");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+
+    let note = "Order #1042 is late; refund approved by finance, please follow up.";
+    let t = request(&p, "ana", &chat, "bob", note)
+        .await
+        .expect("requested");
+    assert_eq!(t.state, TransferState::Pending as i32);
+    assert_eq!(
+        (t.from_agent_id.as_str(), t.to_agent_id.as_str()),
+        ("ana", "bob")
+    );
+    let wait = t.deadline.as_ref().map(|d| d.seconds).unwrap_or_default()
+        - t.request_time
+            .as_ref()
+            .map(|d| d.seconds)
+            .unwrap_or_default();
+    assert_eq!(wait, 30, "the default deadline is 30 s");
+    // Until Bob accepts, Ana keeps the chat and her seat.
+    assert_eq!(p.assignee(&chat).await.as_deref(), Some("ana"));
+    assert_eq!((seats(&p, "ana").await, seats(&p, "bob").await), (1, 0));
+    let e = request(&p, "ana", &chat, "bob", "again")
+        .await
+        .expect_err("one at a time");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = accept(&p, "carol", &t.id)
+        .await
+        .expect_err("not carol's offer");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = cancel(&p, "bob", &t.id)
+        .await
+        .expect_err("only the sender cancels");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    let done = accept(&p, "bob", &t.id).await.expect("accepted");
+    assert_eq!(done.state, TransferState::Accepted as i32);
+    assert!(done.decide_time.is_some());
+    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("bob"));
+    // Ana's freed seat goes to the waiting sales chat.
+    assert_eq!(p.wait_assigned(&sale, WAIT).await.as_deref(), Some("ana"));
+    assert_eq!((seats(&p, "ana").await, seats(&p, "bob").await), (1, 1));
+    let e = accept(&p, "bob", &t.id).await.expect_err("once");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+
+    // The customer sees Bob join, never the note.
+    let joined = eventually(WAIT, || async {
+        let messages = p.transcript(&chat, &visitor).await;
+        messages
+            .iter()
+            .any(|m| m.content == "Agent bob joined the conversation")
+            .then_some(messages)
+    })
+    .await
+    .expect("the customer sees the new agent join");
+    assert!(
+        joined
+            .iter()
+            .all(|m| !m.content.contains("refund approved"))
+    );
+
+    // The history and the events.
+    let history = transfers_of(&p, &chat).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].state, TransferState::Accepted as i32);
+    let events = stream_events(&p.env, "*.transfer.>", 2).await;
+    let requested = events
+        .iter()
+        .find(|m| m.subject.ends_with(".transfer.requested"))
+        .map(|m| TransferRequested::decode(m.payload.clone()).expect("decodes"))
+        .expect("transfer.requested published");
+    assert_eq!(requested.transfer.expect("transfer").note, note);
+    assert!(
+        events
+            .iter()
+            .any(|m| m.subject.ends_with(".transfer.accepted")),
+        "transfer.accepted published"
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent() {
+    let p = Platform::start(1).await;
+    p.agent("ana", 2, &[], &[]).await;
+    p.agent("bob", 2, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let inbox = p.inbox().await;
+    let (chat, _) = p.chat(&inbox, "hello", &[]).await;
+    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
+    p.presence("bob", Presence::Online).await;
+
+    // Rejected with a reason.
+    let t = request(&p, "ana", &chat, "bob", "")
+        .await
+        .expect("requested");
+    let done = reject(&p, "bob", &t.id, "I do not speak German")
+        .await
+        .expect("rejected");
+    assert_eq!(done.state, TransferState::Rejected as i32);
+    assert_eq!(done.reason, "I do not speak German");
+    // Cancelled by the sender.
+    let t = request(&p, "ana", &chat, "bob", "")
+        .await
+        .expect("requested again");
+    let done = cancel(&p, "ana", &t.id).await.expect("cancelled");
+    assert_eq!(done.state, TransferState::Cancelled as i32);
+    // The receiver going away rejects the offer: an offer is only ever open to an
+    // agent who can take it.
+    let t = request(&p, "ana", &chat, "bob", "")
+        .await
+        .expect("requested a third time");
+    p.presence("bob", Presence::Away).await;
+    let states: Vec<i32> = transfers_of(&p, &chat)
+        .await
+        .iter()
+        .map(|t| t.state)
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            TransferState::Rejected as i32,
+            TransferState::Cancelled as i32,
+            TransferState::Rejected as i32
+        ]
+    );
+    let e = accept(&p, "bob", &t.id).await.expect_err("no longer open");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    // A pending offer ends when the chat is resolved.
+    p.presence("bob", Presence::Online).await;
+    request(&p, "ana", &chat, "bob", "")
+        .await
+        .expect("requested a fourth time");
+    p.set_status(
+        &chat,
+        helpdesk_proto::conversation::v1::ConversationStatus::Resolved,
+    )
+    .await;
+    let cancelled = eventually(WAIT, || async {
+        let last = transfers_of(&p, &chat).await.pop()?;
+        (last.state == TransferState::Cancelled as i32).then_some(())
+    })
+    .await;
+    assert!(cancelled.is_some(), "resolving the chat cancels the offer");
+    assert_eq!((seats(&p, "ana").await, seats(&p, "bob").await), (0, 0));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_unanswered_offer_times_out_once_even_across_a_restart() {
+    let mut p = Platform::start(1).await;
+    p.routing(0)
+        .await
+        .update_settings(authed(
+            UpdateSettingsRequest {
+                settings: Some(RoutingSettings {
+                    transfer_timeout_seconds: 2,
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("settings");
+    p.agent("ana", 1, &[], &[]).await;
+    p.agent("bob", 1, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let inbox = p.inbox().await;
+    let (chat, _) = p.chat(&inbox, "hello", &[]).await;
+    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
+    p.presence("bob", Presence::Online).await;
+    let t = request(&p, "ana", &chat, "bob", "")
+        .await
+        .expect("requested");
+    // Routing restarts before the deadline; the new process fires the timer.
+    p.restart_router(0).await;
+    let timed_out = eventually(WAIT, || async {
+        let last = transfers_of(&p, &chat).await.pop()?;
+        (last.state == TransferState::TimedOut as i32).then_some(last)
+    })
+    .await
+    .expect("the offer times out");
+    assert_eq!(timed_out.id, t.id);
+    assert_eq!(
+        p.assignee(&chat).await.as_deref(),
+        Some("ana"),
+        "Ana keeps it"
+    );
+    let e = accept(&p, "bob", &t.id).await.expect_err("too late");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let events = stream_events(&p.env, "*.transfer.timed_out", 1).await;
+    assert_eq!(events.len(), 1, "timed out once");
+    p.stop().await;
+}
