@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use helpdesk_kit::auth::Role;
 use helpdesk_kit::testing::stream_events;
+use helpdesk_proto::conversation::v1::{ActivityType, MessageKind};
 use helpdesk_proto::routing::v1::*;
 use helpdesk_tests::platform::{Platform, authed, eventually};
 use prost::Message as _;
@@ -205,7 +206,7 @@ async fn a_transfer_waits_for_the_receiver_then_moves_the_chat_and_both_seats() 
     let e = accept(&p, "bob", &t.id).await.expect_err("once");
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
 
-    // The customer sees Bob join, never the note.
+    // The customer is told of the transfer and sees Bob join, never the note.
     let joined = eventually(WAIT, || async {
         let messages = p.transcript(&chat, &visitor).await;
         messages
@@ -215,10 +216,40 @@ async fn a_transfer_waits_for_the_receiver_then_moves_the_chat_and_both_seats() 
     })
     .await
     .expect("the customer sees the new agent join");
+    let told: Vec<&str> = joined.iter().map(|m| m.content.as_str()).collect();
+    let transferring = told
+        .iter()
+        .position(|c| *c == "Transferring you to another agent…");
+    let bob_joined = told
+        .iter()
+        .position(|c| *c == "Agent bob joined the conversation");
+    assert!(
+        transferring.is_some() && transferring < bob_joined,
+        "{told:?}"
+    );
     assert!(
         joined
             .iter()
             .all(|m| !m.content.contains("refund approved"))
+    );
+    assert!(joined.iter().all(|m| m.kind != MessageKind::Note as i32));
+    // Staff read each step as a note, the sender's note included.
+    let staff = eventually(WAIT, || async {
+        let messages = p.transcript(&chat, &p.supervisor()).await;
+        messages
+            .iter()
+            .any(|m| m.activity == ActivityType::TransferAccept as i32)
+            .then_some(messages)
+    })
+    .await
+    .expect("staff read the acceptance");
+    let request_note = staff
+        .iter()
+        .find(|m| m.kind == MessageKind::Note as i32 && m.activity == ActivityType::Transfer as i32)
+        .expect("the request as a note");
+    assert_eq!(
+        request_note.content,
+        format!("ana asked bob to take this conversation: {note}")
     );
 
     // The history and the events.
@@ -248,7 +279,7 @@ async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent()
     p.agent("bob", 2, &[], &[]).await;
     p.presence("ana", Presence::Online).await;
     let inbox = p.inbox().await;
-    let (chat, _) = p.chat(&inbox, "hello", &[]).await;
+    let (chat, visitor) = p.chat(&inbox, "hello", &[]).await;
     assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
     p.presence("bob", Presence::Online).await;
 
@@ -261,6 +292,32 @@ async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent()
         .expect("rejected");
     assert_eq!(done.state, TransferState::Rejected as i32);
     assert_eq!(done.reason, "I do not speak German");
+    // The customer is told they stay; staff read why.
+    let staying = eventually(WAIT, || async {
+        let messages = p.transcript(&chat, &visitor).await;
+        messages
+            .iter()
+            .any(|m| m.content == "You are staying with your current agent.")
+            .then_some(messages)
+    })
+    .await
+    .expect("the customer learns the agent stays");
+    assert!(staying.iter().all(|m| !m.content.contains("German")));
+    let declined = eventually(WAIT, || async {
+        p.transcript(&chat, &p.supervisor())
+            .await
+            .into_iter()
+            .find(|m| {
+                m.activity == ActivityType::TransferReject as i32
+                    && m.kind == MessageKind::Note as i32
+            })
+    })
+    .await
+    .expect("staff read the decline");
+    assert_eq!(
+        declined.content,
+        "bob declined the transfer: I do not speak German"
+    );
     // Cancelled by the sender.
     let t = request(&p, "ana", &chat, "bob", "")
         .await

@@ -1,15 +1,17 @@
 //! Reactions to routing events: assignments and overflow change the conversation,
-//! and the customer sees queue and assignment activity in the transcript.
+//! and the customer sees queue, assignment and transfer activity in the transcript
+//! (staff also read each transfer step as a note).
 //!
 //! Queue position changes are not consumed: the routing service streams them live
 //! (`WatchQueuePosition`), and a transcript line per move would flood the chat.
 
 use helpdesk_kit::consumer::{Consumer, Delivery, HandlerError, On};
 use helpdesk_kit::event::{Event, Origin, bot_actor, system_actor};
-use helpdesk_proto::conversation::v1::{ConversationStatus, MessageKind};
+use helpdesk_proto::conversation::v1::{ActivityType, ConversationStatus, MessageKind};
 use helpdesk_proto::routing::v1::{
     ConversationAssigned, ConversationOverflowed, ConversationQueued, ConversationUnassigned,
-    OverflowAction,
+    OverflowAction, Transfer, TransferAccepted, TransferCancelled, TransferRejected,
+    TransferRequested, TransferState, TransferTimedOut,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -33,7 +35,99 @@ pub fn consumer() -> Consumer<RoutingEvents> {
         .on::<ConversationUnassigned>()
         .on::<ConversationQueued>()
         .on::<ConversationOverflowed>()
+        .on::<TransferRequested>()
+        .on::<TransferAccepted>()
+        .on::<TransferRejected>()
+        .on::<TransferTimedOut>()
+        .on::<TransferCancelled>()
 }
+
+/// What the customer reads while a transfer is offered.
+pub const TRANSFERRING_TEXT: &str = "Transferring you to another agent…";
+/// What the customer reads when an offered transfer did not happen.
+pub const STAYING_TEXT: &str = "You are staying with your current agent.";
+
+/// A transfer's step in the conversation: a note for staff (with the sender's note or
+/// the receiver's reason) and, while the customer should know, a line for them (never
+/// the note or the reason).
+async fn transfer_step<E: Event>(
+    conn: &mut PgConnection,
+    d: &Delivery<E>,
+    transfer: Option<&Transfer>,
+) -> Result<(), HandlerError> {
+    let Some(t) = transfer else {
+        return Err(HandlerError::Poison(format!("{}: no transfer", E::KIND)));
+    };
+    let conv = load(conn, d, &t.conversation_id).await?;
+    let origin = d.origin();
+    let (from, to) = (&t.from_agent_id, &t.to_agent_id);
+    let with_detail = |text: String, detail: &str| match non_empty(detail) {
+        Some(detail) => format!("{text}: {detail}"),
+        None => text,
+    };
+    let (activity, note, customer) = match TransferState::try_from(t.state).unwrap_or_default() {
+        TransferState::Pending => (
+            ActivityType::Transfer,
+            with_detail(
+                format!("{from} asked {to} to take this conversation"),
+                &t.note,
+            ),
+            Some(TRANSFERRING_TEXT),
+        ),
+        TransferState::Accepted => (
+            ActivityType::TransferAccept,
+            format!("{to} accepted the transfer from {from}"),
+            None, // the customer reads the new agent joining
+        ),
+        TransferState::Rejected => (
+            ActivityType::TransferReject,
+            with_detail(format!("{to} declined the transfer"), &t.reason),
+            Some(STAYING_TEXT),
+        ),
+        TransferState::TimedOut => (
+            ActivityType::TransferTimeout,
+            format!("{to} did not answer the transfer in time"),
+            Some(STAYING_TEXT),
+        ),
+        TransferState::Cancelled | TransferState::Unspecified => (
+            ActivityType::TransferCancel,
+            with_detail(format!("The transfer to {to} was cancelled"), &t.reason),
+            Some(STAYING_TEXT),
+        ),
+    };
+    // The customer hears of it only while the sender still serves the open chat.
+    let serving = conv.status() == ConversationStatus::Open
+        && conv.assignee_id.as_deref() == Some(from.as_str());
+    let mut conv = conv;
+    if let Some(text) = customer.filter(|_| serving) {
+        conv = ops::append_activity(conn, &origin, conv, MessageKind::Activity, activity, text)
+            .await?;
+    }
+    ops::append_activity(conn, &origin, conv, MessageKind::Note, activity, &note).await?;
+    Ok(())
+}
+
+macro_rules! transfer_steps {
+    ($($event:ty),+) => {$(
+        impl On<$event> for RoutingEvents {
+            async fn on(
+                &self,
+                conn: &mut PgConnection,
+                d: &Delivery<$event>,
+            ) -> Result<(), HandlerError> {
+                transfer_step(conn, d, d.event.transfer.as_ref()).await
+            }
+        }
+    )+};
+}
+
+transfer_steps!(
+    TransferRequested,
+    TransferAccepted,
+    TransferRejected,
+    TransferTimedOut,
+    TransferCancelled
+);
 
 /// Applies routing events to conversations.
 pub struct RoutingEvents;

@@ -5,7 +5,7 @@
 //! crate may not implement a kit trait for a contract type).
 
 use helpdesk_proto::conversation::v1::{
-    ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
+    ActivityType, ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
 };
 use helpdesk_proto::routing::v1::{
     OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, Strategy, TransferState,
@@ -49,6 +49,10 @@ storage_names!(ChannelKind {
 storage_names!(ReopenPolicy { Reopen => "reopen", NewConversation => "new_conversation" } default Reopen);
 storage_names!(Priority {
     Unspecified => "none", Low => "low", Medium => "medium", High => "high", Urgent => "urgent",
+} default Unspecified);
+storage_names!(ActivityType {
+    Unspecified => "", Transfer => "transfer", TransferAccept => "transfer_accept",
+    TransferReject => "transfer_reject", TransferTimeout => "transfer_timeout", TransferCancel => "transfer_cancel",
 } default Unspecified);
 storage_names!(MessageKind {
     Incoming => "incoming", Outgoing => "outgoing", Note => "note", Activity => "activity",

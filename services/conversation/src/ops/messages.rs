@@ -7,7 +7,7 @@ use helpdesk_kit::outbox;
 use helpdesk_kit::storage::StorageName;
 use helpdesk_proto::common::v1::{Actor, ActorKind};
 use helpdesk_proto::conversation::v1::{
-    ChannelKind, ConversationStatus, MessageCreated, MessageKind, ReopenPolicy,
+    ActivityType, ChannelKind, ConversationStatus, MessageCreated, MessageKind, ReopenPolicy,
 };
 use sqlx::PgConnection;
 
@@ -23,7 +23,7 @@ use crate::store::{
 pub async fn append(
     conn: &mut PgConnection,
     origin: &Origin,
-    mut conv: ConversationRow,
+    conv: ConversationRow,
     kind: MessageKind,
     sender: &Actor,
     content: &str,
@@ -32,6 +32,37 @@ pub async fn append(
 ) -> Result<(MessageRow, ConversationRow)> {
     let row =
         store::messages::new_row(&conv, kind, sender, content, attachments, client_message_id);
+    store_and_announce(conn, origin, conv, row, sender).await
+}
+
+/// A line the platform writes from the system actor: `ACTIVITY` (everyone reads it)
+/// or `NOTE` (staff only), recording `activity`. Returns the updated conversation.
+pub async fn append_activity(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conv: ConversationRow,
+    kind: MessageKind,
+    activity: ActivityType,
+    text: &str,
+) -> Result<ConversationRow> {
+    let sender = helpdesk_kit::event::system_actor();
+    let mut row = store::messages::new_row(&conv, kind, &sender, text, vec![], None);
+    row.activity = activity.storage_name().to_string();
+    Ok(store_and_announce(conn, origin, conv, row, &sender)
+        .await?
+        .1)
+}
+
+/// Stores `row` in `conv` with the conversation's counters and timers kept current,
+/// and records `message.created`.
+async fn store_and_announce(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    mut conv: ConversationRow,
+    row: MessageRow,
+    sender: &Actor,
+) -> Result<(MessageRow, ConversationRow)> {
+    let kind = row.kind();
     let now = Utc::now();
     conv.next_sequence += 1;
     conv.last_activity_at = now;

@@ -10,4 +10,4 @@ mod messages;
 pub use contacts::{Identity, merge, upsert};
 pub use conversations::{Start, change_status, create, save_changes, start};
 pub use inboxes::{announce_existing, announce_task};
-pub use messages::{append, find_by_client_id, wake_for_customer};
+pub use messages::{append, append_activity, find_by_client_id, wake_for_customer};

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::common::v1::Actor;
-use helpdesk_proto::conversation::v1::{Attachment, Message, MessageKind};
+use helpdesk_proto::conversation::v1::{ActivityType, Attachment, Message, MessageKind};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection, Row};
 
@@ -49,6 +49,8 @@ pub struct MessageRow {
     pub attachments: Json<Vec<StoredAttachment>>,
     pub client_message_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// What a platform line records (`ActivityType` storage name); empty otherwise.
+    pub activity: String,
 }
 
 impl MessageRow {
@@ -83,11 +85,12 @@ impl MessageRow {
                 .collect(),
             client_message_id: self.client_message_id.clone().unwrap_or_default(),
             create_time: Some(to_timestamp(self.created_at)),
+            activity: ActivityType::from_storage(&self.activity) as i32,
         }
     }
 }
 
-const COLUMNS: &str = "id, account_id, conversation_id, sequence, kind, sender_kind, sender_id, content, attachments, client_message_id, created_at";
+const COLUMNS: &str = "id, account_id, conversation_id, sequence, kind, sender_kind, sender_id, content, attachments, client_message_id, created_at, activity";
 
 /// Inserts a message and writes its conversation back (bumping its version) in one
 /// statement. Returns both as stored.
@@ -98,7 +101,7 @@ pub async fn insert_with_conversation(
 ) -> Result<(MessageRow, ConversationRow), sqlx::Error> {
     let sql = format!(
         "WITH message AS (
-             INSERT INTO messages ({COLUMNS}) VALUES ($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, now())
+             INSERT INTO messages ({COLUMNS}) VALUES ($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, now(), $28)
              RETURNING created_at
          )
          {WRITE_BACK}
@@ -115,6 +118,7 @@ pub async fn insert_with_conversation(
         .bind(&m.content)
         .bind(&m.attachments)
         .bind(&m.client_message_id)
+        .bind(&m.activity)
         .fetch_one(conn)
         .await?;
     let conversation = ConversationRow::from_row(&row)?;
@@ -183,5 +187,6 @@ pub fn new_row(
         attachments: Json(attachments),
         client_message_id,
         created_at: Utc::now(),
+        activity: String::new(),
     }
 }
