@@ -412,3 +412,91 @@ async fn an_unanswered_offer_times_out_once_even_across_a_restart() {
     assert_eq!(events.len(), 1, "timed out once");
     p.stop().await;
 }
+
+/// The next transfer on a watch, within [`WAIT`].
+async fn next_on(watch: &mut tonic::Streaming<Transfer>) -> Transfer {
+    tokio::time::timeout(WAIT, watch.message())
+        .await
+        .expect("a transfer within the wait")
+        .expect("the stream stays up")
+        .expect("the stream stays open")
+}
+
+async fn watch_as(
+    p: &Platform,
+    agent: &str,
+    of: &str,
+) -> Result<tonic::Streaming<Transfer>, tonic::Status> {
+    let (mut r, token) = as_agent(p, agent).await;
+    r.watch_transfers(authed(
+        WatchTransfersRequest {
+            agent_id: of.into(),
+        },
+        &token,
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn the_receiver_sees_offers_live_with_their_deadline_and_their_end() {
+    let p = Platform::start(1).await;
+    p.agent("ana", 1, &[], &[]).await;
+    p.agent("bob", 1, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let inbox = p.inbox().await;
+    let (chat, _) = p.chat(&inbox, "hello", &[]).await;
+    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
+    p.presence("bob", Presence::Online).await;
+    let mut bob = watch_as(&p, "bob", "").await.expect("bob watches");
+    let mut ana = watch_as(&p, "ana", "").await.expect("ana watches");
+
+    let t = request(&p, "ana", &chat, "bob", "VIP customer")
+        .await
+        .expect("requested");
+    let offer = next_on(&mut bob).await;
+    assert_eq!(
+        (offer.id.as_str(), offer.state),
+        (t.id.as_str(), TransferState::Pending as i32)
+    );
+    assert_eq!(offer.note, "VIP customer");
+    assert_eq!(offer.deadline, t.deadline, "the receiver sees the deadline");
+    assert_eq!(
+        next_on(&mut ana).await.id,
+        t.id,
+        "the sender sees its request"
+    );
+    // A workbench opened later shows the open offer at once.
+    let mut late = watch_as(&p, "bob", "").await.expect("bob again");
+    assert_eq!(next_on(&mut late).await.id, t.id);
+    // Agents watch only their own; supervisors anyone's.
+    let e = watch_as(&p, "ana", "bob").await.expect_err("not ana's");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let (mut r, sup) = (p.routing(0).await, p.supervisor());
+    let mut watching = r
+        .watch_transfers(authed(
+            WatchTransfersRequest {
+                agent_id: "bob".into(),
+            },
+            &sup,
+        ))
+        .await
+        .expect("a supervisor watches bob")
+        .into_inner();
+    assert_eq!(next_on(&mut watching).await.id, t.id);
+
+    reject(&p, "bob", &t.id, "busy").await.expect("rejected");
+    let ended = next_on(&mut bob).await;
+    assert_eq!(
+        (ended.id.as_str(), ended.state),
+        (t.id.as_str(), TransferState::Rejected as i32)
+    );
+    let told = next_on(&mut ana).await;
+    assert_eq!(
+        told.state,
+        TransferState::Rejected as i32,
+        "the sender learns at once"
+    );
+    assert_eq!(told.reason, "busy");
+    p.stop().await;
+}

@@ -38,6 +38,7 @@ pub struct Api {
 type PresenceStream = Pin<Box<dyn Stream<Item = Result<PresenceUpdate, Status>> + Send>>;
 type PositionStream = Pin<Box<dyn Stream<Item = Result<QueuePosition, Status>> + Send>>;
 type StatsStream = Pin<Box<dyn Stream<Item = Result<QueueStats, Status>> + Send>>;
+type TransferStream = Pin<Box<dyn Stream<Item = Result<Transfer, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl RoutingService for Api {
@@ -303,6 +304,18 @@ impl RoutingService for Api {
         let c = Caller::of(&r)?;
         Ok(Response::new(
             self.watch_position_impl(c, r.into_inner()).await?,
+        ))
+    }
+
+    type WatchTransfersStream = TransferStream;
+
+    async fn watch_transfers(
+        &self,
+        r: Request<WatchTransfersRequest>,
+    ) -> Result<Response<Self::WatchTransfersStream>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.watch_transfers_impl(c, r.into_inner()).await?,
         ))
     }
 

@@ -5,8 +5,12 @@ use helpdesk_kit::error::Result;
 use helpdesk_kit::grpc::Violations;
 use helpdesk_proto::routing::v1::*;
 
-use super::Api;
+use helpdesk_kit::event::Event;
+use helpdesk_kit::live::Scope;
+use prost::Message as _;
+
 use super::queue::uuid_field;
+use super::{Api, TransferStream};
 use crate::engine::{self, Actor};
 use crate::store::transfers;
 
@@ -14,6 +18,15 @@ use crate::store::transfers;
 const MAX_NOTE_CHARS: usize = 2_000;
 /// Longest reason a receiver may give.
 const MAX_REASON_CHARS: usize = 500;
+
+/// The events of a transfer's steps.
+const TRANSFER_KINDS: [&str; 5] = [
+    TransferRequested::KIND,
+    TransferAccepted::KIND,
+    TransferRejected::KIND,
+    TransferTimedOut::KIND,
+    TransferCancelled::KIND,
+];
 
 /// The caller as the engine sees it (staff only).
 fn actor(c: &Caller) -> Result<Actor<'_>> {
@@ -103,6 +116,58 @@ impl Api {
         let t = engine::cancel_transfer(&mut tx, &c.origin(), by, id).await?;
         tx.commit().await?;
         Ok(t.to_proto())
+    }
+
+    pub(crate) async fn watch_transfers_impl(
+        &self,
+        c: Caller,
+        req: WatchTransfersRequest,
+    ) -> Result<TransferStream> {
+        let by = actor(&c)?;
+        let agent = if req.agent_id.is_empty() || req.agent_id == by.id {
+            by.id.to_string()
+        } else if by.supervisor {
+            req.agent_id
+        } else {
+            return Err(helpdesk_kit::error::Error::PermissionDenied(
+                "agents watch their own transfers".into(),
+            ));
+        };
+        // Subscribed first, then the pending offers read: nothing falls between.
+        let mut watch = self.live.watch(&c, Scope::Account).await?;
+        let mut conn = self.pool.acquire().await?;
+        let pending = transfers::pending(&mut conn, c.account(), None, Some(&agent)).await?;
+        drop(conn);
+        let shutdown = self.shutdown.clone();
+        let stream = async_stream::stream! {
+            for t in pending {
+                yield Ok(t.to_proto());
+            }
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    next = watch.next() => next,
+                };
+                let msg = match next {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(status)) => {
+                        yield Err(status);
+                        break;
+                    }
+                    None => break,
+                };
+                if !TRANSFER_KINDS.contains(&msg.kind.as_str()) {
+                    continue;
+                }
+                // Every transfer event is `meta` and the transfer, in the same fields.
+                let Ok(e) = TransferRequested::decode(msg.payload) else { continue };
+                let Some(t) = e.transfer else { continue };
+                if t.to_agent_id == agent || t.from_agent_id == agent {
+                    yield Ok(t);
+                }
+            }
+        };
+        Ok(Box::pin(stream))
     }
 
     pub(crate) async fn list_transfers_impl(
