@@ -1,5 +1,6 @@
 //! `helpdesk demo`: a visitor and an agent chat over gRPC against a running platform;
-//! routing hands the chat to the agent, and both sides' views are printed.
+//! routing hands the chat to the agent, the agent transfers it to a colleague who
+//! accepts, and both sides' views are printed.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -12,7 +13,8 @@ use helpdesk_proto::conversation::v1::subscribe_response::Update;
 use helpdesk_proto::conversation::v1::*;
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
-    Agent, CreateAgentRequest, GetAgentRequest, Presence, SetPresenceRequest,
+    AcceptTransferRequest, Agent, CreateAgentRequest, GetAgentRequest, Presence,
+    RequestTransferRequest, SetPresenceRequest, WatchTransfersRequest,
 };
 use tokio::sync::mpsc;
 use tonic::Request;
@@ -22,6 +24,8 @@ use tonic::transport::Channel;
 const STEP: Duration = Duration::from_secs(10);
 /// The agent the demo plays.
 const AGENT_ID: &str = "ana";
+/// The colleague the chat is transferred to.
+const COLLEAGUE_ID: &str = "li";
 
 /// Options of `helpdesk demo`.
 #[derive(clap::Args)]
@@ -163,14 +167,38 @@ fn is_message(update: &Update, text: &str) -> bool {
     matches!(update, Update::MessageCreated(e) if e.message.as_ref().is_some_and(|m| m.content == text))
 }
 
-/// Creates the demo agent in routing, or reuses it; returns it.
+/// Creates a demo agent in routing, or reuses it, and sets it online; returns it.
 async fn ensure_agent(
     routing: &mut RoutingServiceClient<Channel>,
     admin: &str,
+    (id, name): (&str, &str),
+    token: &str,
+) -> anyhow::Result<Agent> {
+    let agent = ensure_agent_exists(routing, admin, id, name).await?;
+    step(
+        &format!("setting {id} online"),
+        routing.set_presence(authed(
+            SetPresenceRequest {
+                agent_id: String::new(),
+                presence: Presence::Online as i32,
+            },
+            token,
+        )?),
+    )
+    .await?;
+    println!("[agent {id}] goes online");
+    Ok(agent)
+}
+
+async fn ensure_agent_exists(
+    routing: &mut RoutingServiceClient<Channel>,
+    admin: &str,
+    id: &str,
+    name: &str,
 ) -> anyhow::Result<Agent> {
     let agent = Agent {
-        id: AGENT_ID.into(),
-        name: "Ana".into(),
+        id: id.into(),
+        name: name.into(),
         max_chats: 3,
         ..Default::default()
     };
@@ -179,7 +207,7 @@ async fn ensure_agent(
         routing.create_agent(authed(CreateAgentRequest { agent: Some(agent) }, admin)?),
     )
     .await
-    .with_context(|| format!("creating agent ana: no answer within {} s", STEP.as_secs()))?;
+    .with_context(|| format!("creating agent {id}: no answer within {} s", STEP.as_secs()))?;
     match created {
         Ok(agent) => {
             let agent = agent.into_inner();
@@ -191,13 +219,8 @@ async fn ensure_agent(
         }
         Err(status) if status.code() == tonic::Code::AlreadyExists => {
             let agent = step(
-                "reading agent ana",
-                routing.get_agent(authed(
-                    GetAgentRequest {
-                        id: AGENT_ID.into(),
-                    },
-                    admin,
-                )?),
+                &format!("reading agent {id}"),
+                routing.get_agent(authed(GetAgentRequest { id: id.into() }, admin)?),
             )
             .await?
             .into_inner();
@@ -207,7 +230,7 @@ async fn ensure_agent(
             );
             Ok(agent)
         }
-        Err(status) => Err(status).context("creating agent ana in routing"),
+        Err(status) => Err(status).with_context(|| format!("creating agent {id} in routing")),
     }
 }
 
@@ -234,6 +257,7 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     };
     let admin = mint("demo-admin", Role::Admin);
     let agent = mint(AGENT_ID, Role::Agent);
+    let colleague = mint(COLLEAGUE_ID, Role::Agent);
     let mut client = ConversationServiceClient::new(channel(&args.conversation).await?);
     let mut routing = RoutingServiceClient::new(channel(&args.routing).await?);
 
@@ -255,19 +279,7 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     );
 
     // Ana exists in routing and is online before any visitor arrives.
-    let ana = ensure_agent(&mut routing, &admin).await?;
-    step(
-        "setting ana online",
-        routing.set_presence(authed(
-            SetPresenceRequest {
-                agent_id: String::new(),
-                presence: Presence::Online as i32,
-            },
-            &agent,
-        )?),
-    )
-    .await?;
-    println!("[agent ana] goes online");
+    let ana = ensure_agent(&mut routing, &admin, (AGENT_ID, "Ana"), &agent).await?;
 
     let (tx, rx) = mpsc::unbounded_channel();
     let mut live = Live {
@@ -407,7 +419,75 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     })
     .await?;
 
-    println!("[agent ana] resolves the conversation");
+    // Ana hands the chat to Li, who sees the offer live and accepts.
+    let li = ensure_agent(&mut routing, &admin, (COLLEAGUE_ID, "Li"), &colleague).await?;
+    let mut offers = step(
+        "watching li's transfers",
+        routing.watch_transfers(authed(WatchTransfersRequest::default(), &colleague)?),
+    )
+    .await?
+    .into_inner();
+    let note = "Parcel #42 is lost; finance approved a refund. Please arrange it.";
+    println!("[agent ana] asks li to take over, with a note: {note}");
+    let transfer = step(
+        "requesting the transfer",
+        routing.request_transfer(authed(
+            RequestTransferRequest {
+                conversation_id: conv.id.clone(),
+                to_agent_id: COLLEAGUE_ID.into(),
+                note: note.into(),
+            },
+            &agent,
+        )?),
+    )
+    .await?
+    .into_inner();
+    let offer = tokio::time::timeout(STEP, offers.message())
+        .await
+        .context("timed out waiting for li's offer")??
+        .context("li's transfer stream ended")?;
+    let left =
+        offer.deadline.map(|d| d.seconds).unwrap_or_default() - chrono::Utc::now().timestamp();
+    println!(
+        "[agent li] is offered the conversation by {} ({} s to answer), note: {}",
+        offer.from_agent_id, left, offer.note
+    );
+    println!("[agent li] accepts");
+    step(
+        "accepting the transfer",
+        routing.accept_transfer(authed(
+            AcceptTransferRequest {
+                transfer_id: transfer.id,
+            },
+            &colleague,
+        )?),
+    )
+    .await?;
+    let joined = format!("{} joined the conversation", li.name);
+    live.wait_for(&format!("the visitor to see {joined:?}"), |who, u| {
+        who == "visitor" && is_message(u, &joined)
+    })
+    .await?;
+    let refund = "Hi Vera, Li here. I have arranged your refund; you'll see it within 3 days.";
+    println!("[agent li] replies: {refund}");
+    step(
+        "sending li's reply",
+        client.send_message(authed(
+            SendMessageRequest {
+                conversation_id: conv.id.clone(),
+                content: refund.into(),
+                ..Default::default()
+            },
+            &colleague,
+        )?),
+    )
+    .await?;
+    live.wait_for("the visitor to see li's reply", |who, u| {
+        who == "visitor" && is_message(u, refund)
+    })
+    .await?;
+
+    println!("[agent li] resolves the conversation");
     step(
         "resolving the conversation",
         client.set_status(authed(
@@ -416,7 +496,7 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
                 status: ConversationStatus::Resolved as i32,
                 ..Default::default()
             },
-            &agent,
+            &colleague,
         )?),
     )
     .await?;

@@ -220,6 +220,26 @@ async fn up_serves_the_demo_and_stops_cleanly() {
         demo_out.contains("[visitor sees] outgoing message from ana"),
         "{demo_out}"
     );
+    assert!(
+        demo_out.contains("[agent li] is offered the conversation by ana"),
+        "{demo_out}"
+    );
+    assert!(
+        demo_out.contains(
+            "[visitor sees] activity message from system: Transferring you to another agent…"
+        ),
+        "{demo_out}"
+    );
+    assert!(
+        demo_out
+            .contains("[visitor sees] activity message from system: Li joined the conversation"),
+        "{demo_out}"
+    );
+    assert!(
+        demo_out.contains("[visitor sees] outgoing message from li"),
+        "{demo_out}"
+    );
+    assert!(!demo_out.contains("[visitor sees] note"), "{demo_out}");
     assert!(demo_out.contains("Demo complete"), "{demo_out}");
 
     tokio::time::sleep(Duration::from_millis(500)).await;
