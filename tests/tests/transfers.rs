@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use helpdesk_kit::auth::Role;
+use helpdesk_kit::grpc::violated_fields;
 use helpdesk_kit::testing::stream_events;
 use helpdesk_proto::conversation::v1::{ActivityType, MessageKind};
 use helpdesk_proto::routing::v1::*;
@@ -163,7 +164,19 @@ async fn a_transfer_waits_for_the_receiver_then_moves_the_chat_and_both_seats() 
     let e = request(&p, "ana", &chat, "", "")
         .await
         .expect_err("no receiver");
-    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(violated_fields(&e), vec!["to_agent_id"], "{e:?}");
+    let e = request(&p, "ana", &chat, "bob", &"x".repeat(2_001))
+        .await
+        .expect_err("a note too long");
+    assert_eq!(violated_fields(&e), vec!["note"], "{e:?}");
+    let e = request(&p, "ana", "not-a-uuid", "bob", "")
+        .await
+        .expect_err("a malformed id");
+    assert_eq!(violated_fields(&e), vec!["conversation_id"], "{e:?}");
+    let e = accept(&p, "bob", "not-a-uuid")
+        .await
+        .expect_err("a malformed id");
+    assert_eq!(violated_fields(&e), vec!["transfer_id"], "{e:?}");
 
     let note = "Order #1042 is late; refund approved by finance, please follow up.";
     let t = request(&p, "ana", &chat, "bob", note)
@@ -272,21 +285,32 @@ async fn a_transfer_waits_for_the_receiver_then_moves_the_chat_and_both_seats() 
     p.stop().await;
 }
 
-#[tokio::test]
-async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent() {
+/// A platform where Ana (online) serves a visitor's chat and Bob is online with a free
+/// seat: (platform, conversation, visitor token).
+async fn ana_serving_bob_free(seats: i32) -> (Platform, String, String) {
     let p = Platform::start(1).await;
-    p.agent("ana", 2, &[], &[]).await;
-    p.agent("bob", 2, &[], &[]).await;
+    p.agent("ana", seats, &[], &[]).await;
+    p.agent("bob", seats, &[], &[]).await;
     p.presence("ana", Presence::Online).await;
     let inbox = p.inbox().await;
     let (chat, visitor) = p.chat(&inbox, "hello", &[]).await;
     assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
     p.presence("bob", Presence::Online).await;
+    (p, chat, visitor)
+}
+
+#[tokio::test]
+async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent() {
+    let (p, chat, visitor) = ana_serving_bob_free(2).await;
 
     // Rejected with a reason.
     let t = request(&p, "ana", &chat, "bob", "")
         .await
         .expect("requested");
+    let e = reject(&p, "bob", &t.id, &"x".repeat(501))
+        .await
+        .expect_err("a reason too long");
+    assert_eq!(violated_fields(&e), vec!["reason"], "{e:?}");
     let done = reject(&p, "bob", &t.id, "I do not speak German")
         .await
         .expect("rejected");
@@ -367,7 +391,7 @@ async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent()
 
 #[tokio::test]
 async fn an_unanswered_offer_times_out_once_even_across_a_restart() {
-    let mut p = Platform::start(1).await;
+    let (mut p, chat, _) = ana_serving_bob_free(1).await;
     p.routing(0)
         .await
         .update_settings(authed(
@@ -381,13 +405,6 @@ async fn an_unanswered_offer_times_out_once_even_across_a_restart() {
         ))
         .await
         .expect("settings");
-    p.agent("ana", 1, &[], &[]).await;
-    p.agent("bob", 1, &[], &[]).await;
-    p.presence("ana", Presence::Online).await;
-    let inbox = p.inbox().await;
-    let (chat, _) = p.chat(&inbox, "hello", &[]).await;
-    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
-    p.presence("bob", Presence::Online).await;
     let t = request(&p, "ana", &chat, "bob", "")
         .await
         .expect("requested");
@@ -440,14 +457,7 @@ async fn watch_as(
 
 #[tokio::test]
 async fn the_receiver_sees_offers_live_with_their_deadline_and_their_end() {
-    let p = Platform::start(1).await;
-    p.agent("ana", 1, &[], &[]).await;
-    p.agent("bob", 1, &[], &[]).await;
-    p.presence("ana", Presence::Online).await;
-    let inbox = p.inbox().await;
-    let (chat, _) = p.chat(&inbox, "hello", &[]).await;
-    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
-    p.presence("bob", Presence::Online).await;
+    let (p, chat, _) = ana_serving_bob_free(1).await;
     let mut bob = watch_as(&p, "bob", "").await.expect("bob watches");
     let mut ana = watch_as(&p, "ana", "").await.expect("ana watches");
 
