@@ -32,17 +32,25 @@ async fn request(
     to: &str,
     note: &str,
 ) -> Result<Transfer, tonic::Status> {
+    let req = RequestTransferRequest {
+        conversation_id: conversation.into(),
+        to_agent_id: to.into(),
+        note: note.into(),
+        ..Default::default()
+    };
+    send_request(p, by, req).await
+}
+
+/// `RequestTransfer` as `by`.
+async fn send_request(
+    p: &Platform,
+    by: &str,
+    req: RequestTransferRequest,
+) -> Result<Transfer, tonic::Status> {
     let (mut r, token) = as_agent(p, by).await;
-    r.request_transfer(authed(
-        RequestTransferRequest {
-            conversation_id: conversation.into(),
-            to_agent_id: to.into(),
-            note: note.into(),
-        },
-        &token,
-    ))
-    .await
-    .map(|r| r.into_inner())
+    r.request_transfer(authed(req, &token))
+        .await
+        .map(|r| r.into_inner())
 }
 
 async fn accept(p: &Platform, by: &str, transfer: &str) -> Result<Transfer, tonic::Status> {
@@ -508,5 +516,142 @@ async fn the_receiver_sees_offers_live_with_their_deadline_and_their_end() {
         "the sender learns at once"
     );
     assert_eq!(told.reason, "busy");
+    p.stop().await;
+}
+
+async fn request_team(
+    p: &Platform,
+    by: &str,
+    conversation: &str,
+    team: &str,
+) -> Result<Transfer, tonic::Status> {
+    let req = RequestTransferRequest {
+        conversation_id: conversation.into(),
+        to_team_id: team.into(),
+        note: "needs a specialist".into(),
+        ..Default::default()
+    };
+    send_request(p, by, req).await
+}
+
+#[tokio::test]
+async fn a_team_transfer_goes_agent_after_agent_never_back_to_one_who_declined() {
+    let (p, chat, visitor) = ana_serving_bob_free(1).await;
+    p.routing(0)
+        .await
+        .update_settings(authed(
+            UpdateSettingsRequest {
+                settings: Some(RoutingSettings {
+                    transfer_timeout_seconds: 2,
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("settings");
+    let support = p.team("support").await;
+    for (agent, online) in [("carol", true), ("dan", true), ("erin", false)] {
+        p.agent(agent, 1, &[&support], &[]).await;
+        if online {
+            p.presence(agent, Presence::Online).await;
+        }
+    }
+    // Bad targets name their field.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let e = request_team(&p, "ana", &chat, &unknown)
+        .await
+        .expect_err("unknown team");
+    assert_eq!(violated_fields(&e), vec!["to_team_id"], "{e:?}");
+    let both = RequestTransferRequest {
+        conversation_id: chat.clone(),
+        to_agent_id: "bob".into(),
+        to_team_id: support.id.clone(),
+        ..Default::default()
+    };
+    let e = send_request(&p, "ana", both).await.expect_err("both");
+    assert_eq!(violated_fields(&e), vec!["to_team_id"], "{e:?}");
+
+    // Offered to one of the team's online agents (never Erin, offline; never Bob, not in
+    // the team); the first declines, the second does not answer.
+    let first = request_team(&p, "ana", &chat, &support.id)
+        .await
+        .expect("requested");
+    assert!(
+        ["carol", "dan"].contains(&first.to_agent_id.as_str()),
+        "{first:?}"
+    );
+    assert_eq!(first.to_team_id, support.id);
+    let second_agent = if first.to_agent_id == "carol" {
+        "dan"
+    } else {
+        "carol"
+    };
+    reject(&p, &first.to_agent_id, &first.id, "not my area")
+        .await
+        .expect("declined");
+    let chain = transfers_of(&p, &chat).await;
+    assert_eq!(chain.len(), 2, "{chain:?}");
+    assert_eq!(chain[0].state, TransferState::Rejected as i32);
+    assert_eq!(chain[0].next_transfer_id, chain[1].id);
+    assert_eq!(chain[1].state, TransferState::Pending as i32);
+    assert_eq!(
+        chain[1].to_agent_id, second_agent,
+        "the next agent of the team"
+    );
+    assert_eq!(chain[1].previous_transfer_id, first.id);
+    assert_eq!(chain[1].declined_by, vec![first.to_agent_id.clone()]);
+    assert_eq!(chain[1].note, "needs a specialist");
+    let exhausted = eventually(WAIT, || async {
+        let last = transfers_of(&p, &chat).await.pop()?;
+        (last.state == TransferState::TimedOut as i32).then_some(last)
+    })
+    .await
+    .expect("the second offer times out");
+    assert!(
+        exhausted.exhausted,
+        "nobody else in the team: {exhausted:?}"
+    );
+    assert_eq!(
+        transfers_of(&p, &chat).await.len(),
+        2,
+        "never back to the first"
+    );
+    assert_eq!(
+        p.assignee(&chat).await.as_deref(),
+        Some("ana"),
+        "Ana keeps it"
+    );
+
+    // The customer was told once that a transfer was under way, and once that Ana stays.
+    let told = eventually(WAIT, || async {
+        let messages = p.transcript(&chat, &visitor).await;
+        let staying = messages
+            .iter()
+            .filter(|m| m.content == "You are staying with your current agent.")
+            .count();
+        (staying > 0).then_some(messages)
+    })
+    .await
+    .expect("the customer learns Ana stays");
+    let count = |text: &str| told.iter().filter(|m| m.content == text).count();
+    assert_eq!(count("Transferring you to another agent…"), 1);
+    assert_eq!(count("You are staying with your current agent."), 1);
+    let notes = p.transcript(&chat, &p.supervisor()).await;
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.content.ends_with("nobody else in the team could take it")),
+        "{notes:?}"
+    );
+
+    // With nobody of the team free, a team transfer is refused at once.
+    for agent in ["carol", "dan"] {
+        p.presence(agent, Presence::Away).await;
+    }
+    let e = request_team(&p, "ana", &chat, &support.id)
+        .await
+        .expect_err("nobody free");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     p.stop().await;
 }

@@ -65,7 +65,14 @@ async fn transfer_step<E: Event>(
         Some(detail) => format!("{text}: {detail}"),
         None => text,
     };
-    let (activity, note, customer) = match TransferState::try_from(t.state).unwrap_or_default() {
+    let (activity, mut note, customer) = match TransferState::try_from(t.state).unwrap_or_default()
+    {
+        // The team's next agent after a decline: the customer was told already.
+        TransferState::Pending if !t.previous_transfer_id.is_empty() => (
+            ActivityType::Transfer,
+            format!("The transfer from {from} is offered to {to}"),
+            None,
+        ),
         TransferState::Pending => (
             ActivityType::Transfer,
             with_detail(
@@ -95,6 +102,11 @@ async fn transfer_step<E: Event>(
             Some(STAYING_TEXT),
         ),
     };
+    // A team transfer that moved on is not over for the customer.
+    let customer = customer.filter(|_| t.next_transfer_id.is_empty());
+    if t.exhausted {
+        note.push_str("; nobody else in the team could take it");
+    }
     // The customer hears of it only while the sender still serves the open chat.
     let serving = conv.status() == ConversationStatus::Open
         && conv.assignee_id.as_deref() == Some(from.as_str());

@@ -436,6 +436,7 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
                 conversation_id: conv.id.clone(),
                 to_agent_id: COLLEAGUE_ID.into(),
                 note: note.into(),
+                ..Default::default()
             },
             &agent,
         )?),

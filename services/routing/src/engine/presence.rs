@@ -37,7 +37,7 @@ pub async fn set_presence(
         return Ok(before);
     }
     account.presence_changed(conn, agent_id, presence).await?;
-    offers::reject_offered_to(conn, origin, agent_id).await?;
+    offers::reject_offered_to(conn, origin, &account, agent_id).await?;
     let event = AgentPresenceChanged {
         agent_id: agent_id.to_string(),
         from: before as i32,

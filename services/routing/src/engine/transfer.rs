@@ -5,14 +5,12 @@
 use chrono::Utc;
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
-use helpdesk_kit::storage::StorageName;
-use helpdesk_kit::{outbox, timers};
-use helpdesk_proto::routing::v1::{AssignReason, TransferRequested, TransferState};
+use helpdesk_proto::routing::v1::{AssignReason, TransferState};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::account::Account;
-use super::offers::{self, PENDING, TRANSFER_TIMER};
+use super::offers;
 use super::{queue, seat};
 use crate::store::transfers::{self, TransferRow};
 use crate::store::{directory, state};
@@ -26,15 +24,25 @@ pub struct Actor<'a> {
     pub supervisor: bool,
 }
 
-/// Offers a conversation to `to_agent` with a note. The conversation must have an
-/// agent (the caller, unless a supervisor asks), the receiver must be online with a
-/// free seat, and no other transfer of it may be pending.
+/// Where a transfer goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// This agent.
+    Agent(&'a str),
+    /// The team's agents, best-ranked first, one offer at a time.
+    Team(Uuid),
+}
+
+/// Offers a conversation to an agent, or to a team's best-ranked agent, with a note.
+/// The conversation must have an agent (the caller, unless a supervisor asks), the
+/// receiver must be online with a free seat, and no other transfer of it may be
+/// pending.
 pub async fn request_transfer(
     conn: &mut PgConnection,
     origin: &Origin,
     by: Actor<'_>,
     conversation_id: Uuid,
-    to_agent: &str,
+    to: Target<'_>,
     note: &str,
 ) -> Result<TransferRow> {
     let mut account = Account::lock(conn, &origin.account).await?;
@@ -46,24 +54,38 @@ pub async fn request_transfer(
             "only the conversation's agent or a supervisor may transfer it".into(),
         ));
     }
-    if held.agent_id == to_agent {
-        return Err(helpdesk_kit::grpc::invalid_field(
-            "to_agent_id",
-            "the conversation is already this agent's",
-        )
-        .into());
-    }
-    directory::get_agent_row(conn, &account.id, to_agent, false)
-        .await?
-        .ok_or(Error::NotFound("agent"))?;
-    let can_take = account
-        .agent_mut(to_agent)
-        .is_some_and(|a| a.has_room(&held.channel));
-    if !can_take {
-        return Err(Error::FailedPrecondition(
-            "the receiver is not online with a free seat".into(),
-        ));
-    }
+    let (receiver, team) = match to {
+        Target::Agent(agent) => {
+            if held.agent_id == agent {
+                return Err(helpdesk_kit::grpc::invalid_field(
+                    "to_agent_id",
+                    "the conversation is already this agent's",
+                )
+                .into());
+            }
+            directory::get_agent_row(conn, &account.id, agent, false)
+                .await?
+                .ok_or(Error::NotFound("agent"))?;
+            let can_take = account
+                .agent_mut(agent)
+                .is_some_and(|a| a.has_room(&held.channel));
+            if !can_take {
+                return Err(Error::FailedPrecondition(
+                    "the receiver is not online with a free seat".into(),
+                ));
+            }
+            (agent.to_string(), None)
+        }
+        Target::Team(team) => {
+            let next = offers::next_receiver(&account, team, &held.channel, &held.agent_id, &[]);
+            let agent = next.ok_or_else(|| {
+                Error::FailedPrecondition(
+                    "nobody else in the team is online with a free seat".into(),
+                )
+            })?;
+            (agent, Some(team))
+        }
+    };
     if !transfers::pending(conn, &account.id, Some(conversation_id), None)
         .await?
         .is_empty()
@@ -72,31 +94,27 @@ pub async fn request_transfer(
             "a transfer of this conversation is already pending".into(),
         ));
     }
-    let now = Utc::now();
-    let timeout = chrono::Duration::seconds(i64::from(account.settings.transfer_timeout_seconds));
-    let row = TransferRow {
+    let template = TransferRow {
         account_id: account.id.clone(),
-        id: Uuid::new_v4(),
+        id: Uuid::nil(),
         conversation_id,
         from_agent_id: held.agent_id.clone(),
-        to_agent_id: to_agent.to_string(),
+        to_agent_id: String::new(),
         note: note.to_string(),
-        state: TransferState::Pending.storage_name().to_string(),
+        state: String::new(),
         reason: String::new(),
         requested_by: by.id.to_string(),
-        requested_at: now,
-        deadline: now + timeout,
+        requested_at: Utc::now(),
+        deadline: Utc::now(),
         decided_at: None,
+        to_team_id: team,
+        declined_by: Vec::new(),
+        previous_id: None,
+        next_id: None,
+        exhausted: false,
     };
-    transfers::insert(conn, &row).await?;
-    let payload = serde_json::json!({ "account_id": account.id });
-    let key = row.id.to_string();
-    timers::schedule(conn, TRANSFER_TIMER, &key, row.deadline, PENDING, payload).await?;
-    let event = TransferRequested {
-        transfer: Some(row.to_proto()),
-        ..Default::default()
-    };
-    outbox::emit(conn, origin, event).await?;
+    let row = offers::new_offer(&account, template, receiver);
+    offers::offer(conn, origin, &row).await?;
     Ok(row)
 }
 
@@ -143,7 +161,7 @@ pub async fn accept_transfer(
             "no free seat to take the conversation".into(),
         ));
     }
-    let done = offers::end(conn, origin, id, TransferState::Accepted, "")
+    let done = offers::settle(conn, origin, id, TransferState::Accepted, "")
         .await?
         .ok_or_else(|| Error::FailedPrecondition("the transfer is no longer pending".into()))?;
     state::release(conn, &account.id, t.conversation_id).await?;
@@ -182,7 +200,7 @@ pub async fn reject_transfer(
             "only the receiver may reject a transfer".into(),
         ));
     }
-    offers::end(conn, origin, id, TransferState::Rejected, reason)
+    offers::declined(conn, origin, &account, &t, TransferState::Rejected, reason)
         .await?
         .ok_or_else(|| Error::FailedPrecondition("the transfer is no longer pending".into()))
 }
@@ -201,7 +219,7 @@ pub async fn cancel_transfer(
             "only the sender or a supervisor may cancel a transfer".into(),
         ));
     }
-    offers::end(
+    offers::settle(
         conn,
         origin,
         id,
@@ -212,9 +230,14 @@ pub async fn cancel_transfer(
     .ok_or_else(|| Error::FailedPrecondition("the transfer is no longer pending".into()))
 }
 
-/// The deadline passed with nobody answering (the transfer timer).
-/// The caller holds the account's lock (the timer takes it first).
+/// The deadline passed with nobody answering (the transfer timer): a team transfer
+/// moves on to the team's next agent.
 pub async fn transfer_timed_out(conn: &mut PgConnection, origin: &Origin, id: Uuid) -> Result<()> {
-    offers::end(conn, origin, id, TransferState::TimedOut, "").await?;
+    let account = Account::lock(conn, &origin.account).await?;
+    if let Some(t) = transfers::get(conn, &account.id, id).await?
+        && t.state() == TransferState::Pending
+    {
+        offers::declined(conn, origin, &account, &t, TransferState::TimedOut, "").await?;
+    }
     Ok(())
 }

@@ -22,7 +22,7 @@ fn opt_uuid(v: &mut Violations, field: &str, s: &str) -> Option<Uuid> {
     id
 }
 
-async fn require_team(
+pub(super) async fn require_team(
     conn: &mut sqlx::PgConnection,
     account: &str,
     field: &str,

@@ -9,9 +9,10 @@ use helpdesk_kit::event::Event;
 use helpdesk_kit::live::Scope;
 use prost::Message as _;
 
+use super::config::require_team;
 use super::queue::uuid_field;
 use super::{Api, TransferStream};
-use crate::engine::{self, Actor};
+use crate::engine::{self, Actor, Target};
 use crate::store::transfers;
 
 /// Longest note a sender may attach.
@@ -46,7 +47,23 @@ impl Api {
         let by = actor(c)?;
         let mut v = Violations::new();
         let conversation = uuid_field("conversation_id", &req.conversation_id);
-        v.check(req.to_agent_id.is_empty(), "to_agent_id", "required");
+        let team = if req.to_team_id.is_empty() {
+            None
+        } else {
+            let team = req.to_team_id.parse::<uuid::Uuid>().ok();
+            v.check(team.is_none(), "to_team_id", "must be a UUID");
+            team
+        };
+        v.check(
+            req.to_agent_id.is_empty() && req.to_team_id.is_empty(),
+            "to_agent_id",
+            "required (or to_team_id)",
+        );
+        v.check(
+            !req.to_agent_id.is_empty() && !req.to_team_id.is_empty(),
+            "to_team_id",
+            "give an agent or a team, not both",
+        );
         v.check(
             req.note.chars().count() > MAX_NOTE_CHARS,
             "note",
@@ -54,17 +71,15 @@ impl Api {
         );
         v.into_result()?;
         let conversation = conversation?;
+        let to = match team {
+            Some(team) => Target::Team(team),
+            None => Target::Agent(&req.to_agent_id),
+        };
         let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
-        let t = engine::request_transfer(
-            &mut tx,
-            &c.origin(),
-            by,
-            conversation,
-            &req.to_agent_id,
-            &req.note,
-        )
-        .await?;
+        require_team(&mut tx, c.account(), "to_team_id", team).await?;
+        let t =
+            engine::request_transfer(&mut tx, &c.origin(), by, conversation, to, &req.note).await?;
         tx.commit().await?;
         Ok(t.to_proto())
     }

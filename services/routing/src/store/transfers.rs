@@ -22,6 +22,11 @@ pub struct TransferRow {
     pub requested_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+    pub to_team_id: Option<Uuid>,
+    pub declined_by: Vec<String>,
+    pub previous_id: Option<Uuid>,
+    pub next_id: Option<Uuid>,
+    pub exhausted: bool,
 }
 
 impl TransferRow {
@@ -44,17 +49,23 @@ impl TransferRow {
             request_time: Some(to_timestamp(self.requested_at)),
             deadline: Some(to_timestamp(self.deadline)),
             decide_time: self.decided_at.map(to_timestamp),
+            to_team_id: self.to_team_id.map(|t| t.to_string()).unwrap_or_default(),
+            declined_by: self.declined_by.clone(),
+            previous_transfer_id: self.previous_id.map(|t| t.to_string()).unwrap_or_default(),
+            next_transfer_id: self.next_id.map(|t| t.to_string()).unwrap_or_default(),
+            exhausted: self.exhausted,
         }
     }
 }
 
 const COLUMNS: &str = "account_id, id, conversation_id, from_agent_id, to_agent_id, note, state, reason, \
-    requested_by, requested_at, deadline, decided_at";
+    requested_by, requested_at, deadline, decided_at, to_team_id, declined_by, previous_id, next_id, exhausted";
 
 /// Stores a new pending transfer.
 pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO transfers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        "INSERT INTO transfers ({COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
     .bind(&t.account_id)
     .bind(t.id)
@@ -68,6 +79,11 @@ pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx
     .bind(t.requested_at)
     .bind(t.deadline)
     .bind(t.decided_at)
+    .bind(t.to_team_id)
+    .bind(&t.declined_by)
+    .bind(t.previous_id)
+    .bind(t.next_id)
+    .bind(t.exhausted)
     .execute(conn)
     .await?;
     Ok(())
@@ -107,23 +123,34 @@ pub async fn pending(
     .await
 }
 
-/// Ends a pending transfer in `state` with `reason`; `None` when it was no longer
-/// pending.
+/// How a pending transfer ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    pub state: TransferState,
+    pub reason: &'a str,
+    /// The offer that follows it (team transfers).
+    pub next_id: Option<Uuid>,
+    /// Nobody else could be offered it (team transfers).
+    pub exhausted: bool,
+}
+
+/// Ends a pending transfer; `None` when it was no longer pending.
 pub async fn finish(
     conn: &mut PgConnection,
     account: &str,
     id: Uuid,
-    state: TransferState,
-    reason: &str,
+    outcome: Outcome<'_>,
 ) -> Result<Option<TransferRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE transfers SET state = $3, reason = $4, decided_at = now()
+        "UPDATE transfers SET state = $3, reason = $4, next_id = $5, exhausted = $6, decided_at = now()
          WHERE account_id = $1 AND id = $2 AND state = 'pending' RETURNING {COLUMNS}"
     ))
     .bind(account)
     .bind(id)
-    .bind(state.storage_name())
-    .bind(reason)
+    .bind(outcome.state.storage_name())
+    .bind(outcome.reason)
+    .bind(outcome.next_id)
+    .bind(outcome.exhausted)
     .fetch_optional(conn)
     .await
 }
