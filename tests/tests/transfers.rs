@@ -653,5 +653,54 @@ async fn a_team_transfer_goes_agent_after_agent_never_back_to_one_who_declined()
         .await
         .expect_err("nobody free");
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+
+    // Ana chooses to leave the chat in the team's queue instead of keeping it: only
+    // after the last offer, only she (or a supervisor).
+    let e = leave_in_queue(&p, "ana", &first.id)
+        .await
+        .expect_err("not the last offer");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = leave_in_queue(&p, "bob", &exhausted.id)
+        .await
+        .expect_err("not bob's");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    leave_in_queue(&p, "ana", &exhausted.id)
+        .await
+        .expect("left in the queue");
+    assert!(p.assignee(&chat).await.is_none());
+    assert_eq!(seats(&p, "ana").await, 0, "Ana's seat is free");
+    let entry = p
+        .routing(0)
+        .await
+        .list_queue(authed(ListQueueRequest::default(), &p.supervisor()))
+        .await
+        .expect("queue")
+        .into_inner()
+        .entries
+        .into_iter()
+        .find(|e| e.conversation_id == chat)
+        .expect("queued");
+    assert_eq!(entry.team_id, support.id, "in the team's queue");
+    let since = entry.enqueue_time.map(|t| (t.seconds, t.nanos));
+    let asked = first.request_time.map(|t| (t.seconds, t.nanos));
+    assert!(
+        since < asked,
+        "it waits from when the customer first did, not from now"
+    );
+    // The first of the team to come back takes it.
+    p.presence("dan", Presence::Online).await;
+    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("dan"));
     p.stop().await;
+}
+
+async fn leave_in_queue(p: &Platform, by: &str, transfer: &str) -> Result<(), tonic::Status> {
+    let (mut r, token) = as_agent(p, by).await;
+    r.leave_in_team_queue(authed(
+        LeaveInTeamQueueRequest {
+            transfer_id: transfer.into(),
+        },
+        &token,
+    ))
+    .await
+    .map(|_| ())
 }

@@ -302,15 +302,26 @@ pub(super) async fn requeue(
     account: &mut Account,
     a: &state::AssignmentRow,
 ) -> Result<()> {
+    requeue_in(conn, account, a, a.team_id, now_micros()).await
+}
+
+/// [`requeue`] into `team`'s queue, as having waited since `since`.
+pub(super) async fn requeue_in(
+    conn: &mut PgConnection,
+    account: &mut Account,
+    a: &state::AssignmentRow,
+    team: Option<Uuid>,
+    since: DateTime<Utc>,
+) -> Result<()> {
     let entry = state::QueueRow {
         account_id: a.account_id.clone(),
         conversation_id: a.conversation_id,
-        team_id: a.team_id,
+        team_id: team,
         required_skills: Vec::new(),
         priority_class: class_rank(PriorityClass::Normal),
         strategy: Strategy::LeastBusy.storage_name().to_string(),
         channel: a.channel.clone(),
-        enqueued_at: now_micros(),
+        enqueued_at: since,
         stage: 1,
         not_before: None,
         position: 0,

@@ -5,7 +5,10 @@
 use chrono::Utc;
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
-use helpdesk_proto::routing::v1::{AssignReason, TransferState};
+use helpdesk_kit::outbox;
+use helpdesk_proto::routing::v1::{
+    AssignReason, ConversationUnassigned, TransferState, UnassignReason,
+};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -228,6 +231,61 @@ pub async fn cancel_transfer(
     )
     .await?
     .ok_or_else(|| Error::FailedPrecondition("the transfer is no longer pending".into()))
+}
+
+/// After a team transfer nobody took, the sender (or a supervisor) leaves the
+/// conversation in the team's queue, as having waited since the customer first did.
+pub async fn leave_in_team_queue(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    by: Actor<'_>,
+    id: Uuid,
+) -> Result<()> {
+    let mut account = Account::lock(conn, &origin.account).await?;
+    let t = transfers::get(conn, &account.id, id)
+        .await?
+        .ok_or(Error::NotFound("transfer"))?;
+    if !by.supervisor && t.from_agent_id != by.id {
+        return Err(Error::PermissionDenied(
+            "only the sender or a supervisor may do this".into(),
+        ));
+    }
+    let Some(team) = t.to_team_id.filter(|_| t.exhausted) else {
+        return Err(Error::FailedPrecondition(
+            "only after a team transfer that nobody took".into(),
+        ));
+    };
+    let held = state::assignment(conn, &account.id, t.conversation_id)
+        .await?
+        .filter(|a| a.agent_id == t.from_agent_id)
+        .ok_or_else(|| {
+            Error::FailedPrecondition("the conversation is no longer the sender's".into())
+        })?;
+    if !transfers::pending(conn, &account.id, Some(t.conversation_id), None)
+        .await?
+        .is_empty()
+    {
+        return Err(Error::FailedPrecondition(
+            "another transfer of this conversation is pending".into(),
+        ));
+    }
+    let since = state::first_waiting_since(conn, &account.id, t.conversation_id)
+        .await?
+        .unwrap_or(held.assigned_at);
+    state::release(conn, &account.id, t.conversation_id).await?;
+    account.freed(&held);
+    let event = ConversationUnassigned {
+        conversation_id: t.conversation_id.to_string(),
+        agent_id: held.agent_id.clone(),
+        reason: UnassignReason::Transfer as i32,
+        requeued: true,
+        sequence: state::next_assignment_sequence(conn).await?,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    queue::requeue_in(conn, &mut account, &held, Some(team), since).await?;
+    queue::assign_waiting(conn, origin, &mut account).await?;
+    Ok(())
 }
 
 /// The deadline passed with nobody answering (the transfer timer): a team transfer

@@ -226,6 +226,16 @@ impl RoutingService for Api {
         ))
     }
 
+    async fn leave_in_team_queue(
+        &self,
+        r: Request<LeaveInTeamQueueRequest>,
+    ) -> Result<Response<LeaveInTeamQueueResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.leave_in_team_queue_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
     async fn list_transfers(
         &self,
         r: Request<ListTransfersRequest>,

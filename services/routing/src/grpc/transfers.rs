@@ -185,6 +185,20 @@ impl Api {
         Ok(Box::pin(stream))
     }
 
+    pub(crate) async fn leave_in_team_queue_impl(
+        &self,
+        c: &Caller,
+        req: LeaveInTeamQueueRequest,
+    ) -> Result<LeaveInTeamQueueResponse> {
+        let by = actor(c)?;
+        let id = uuid_field("transfer_id", &req.transfer_id)?;
+        let _turn = self.gates.enter(c.account()).await?;
+        let mut tx = self.pool.begin().await?;
+        engine::leave_in_team_queue(&mut tx, &c.origin(), by, id).await?;
+        tx.commit().await?;
+        Ok(LeaveInTeamQueueResponse {})
+    }
+
     pub(crate) async fn list_transfers_impl(
         &self,
         c: &Caller,

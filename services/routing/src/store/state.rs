@@ -506,6 +506,23 @@ pub async fn release(
     Ok(released)
 }
 
+/// When the customer first started waiting for an agent in this conversation (its
+/// first assignment, less the time it had waited in the queue), if it ever had one.
+pub async fn first_waiting_since(
+    conn: &mut PgConnection,
+    account: &str,
+    id: Uuid,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT min(assigned_at - make_interval(secs => waited_seconds)) FROM assignment_log
+         WHERE account_id = $1 AND conversation_id = $2",
+    )
+    .bind(account)
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
 /// Average seconds an assignment lasted (last 200 released), if any.
 pub async fn average_handle_seconds(
     conn: &mut PgConnection,
