@@ -186,6 +186,15 @@ async fn a_transfer_waits_for_the_receiver_then_moves_the_chat_and_both_seats() 
         .expect_err("a malformed id");
     assert_eq!(violated_fields(&e), vec!["transfer_id"], "{e:?}");
 
+    // Who could take it: Bob only (Ana has it, Carol is offline).
+    let targets = recommend(&p, &chat).await;
+    assert_eq!(targets.len(), 1, "{targets:?}");
+    assert_eq!(targets[0].agent_id, "bob");
+    assert!(
+        targets[0].reasons.contains(&"0 of 1 chats".to_string()),
+        "{targets:?}"
+    );
+    assert!(!targets[0].declined_recently);
     let note = "Order #1042 is late; refund approved by finance, please follow up.";
     let t = request(&p, "ana", &chat, "bob", note)
         .await
@@ -324,6 +333,10 @@ async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent()
         .expect("rejected");
     assert_eq!(done.state, TransferState::Rejected as i32);
     assert_eq!(done.reason, "I do not speak German");
+    // Bob now ranks as having declined it.
+    let targets = recommend(&p, &chat).await;
+    assert_eq!(targets.len(), 1, "{targets:?}");
+    assert!(targets[0].declined_recently, "{targets:?}");
     // The customer is told they stay; staff read why.
     let staying = eventually(WAIT, || async {
         let messages = p.transcript(&chat, &visitor).await;
@@ -703,4 +716,19 @@ async fn leave_in_queue(p: &Platform, by: &str, transfer: &str) -> Result<(), to
     ))
     .await
     .map(|_| ())
+}
+
+async fn recommend(p: &Platform, conversation: &str) -> Vec<TransferTarget> {
+    let (mut r, token) = as_agent(p, "ana").await;
+    r.recommend_transfer_targets(authed(
+        RecommendTransferTargetsRequest {
+            conversation_id: conversation.into(),
+            ..Default::default()
+        },
+        &token,
+    ))
+    .await
+    .expect("recommendations")
+    .into_inner()
+    .targets
 }

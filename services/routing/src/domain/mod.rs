@@ -2,6 +2,7 @@
 //! business hours, the routing decision. Pure: no database, no I/O.
 
 pub mod hours;
+pub mod recommend;
 pub mod route;
 pub mod rules;
 pub mod select;

@@ -236,6 +236,16 @@ impl RoutingService for Api {
         ))
     }
 
+    async fn recommend_transfer_targets(
+        &self,
+        r: Request<RecommendTransferTargetsRequest>,
+    ) -> Result<Response<RecommendTransferTargetsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.recommend_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
     async fn list_transfers(
         &self,
         r: Request<ListTransfersRequest>,

@@ -12,8 +12,9 @@ use prost::Message as _;
 use super::config::require_team;
 use super::queue::uuid_field;
 use super::{Api, TransferStream};
+use crate::domain::recommend;
 use crate::engine::{self, Actor, Target};
-use crate::store::transfers;
+use crate::store::{directory, state, transfers};
 
 /// Longest note a sender may attach.
 const MAX_NOTE_CHARS: usize = 2_000;
@@ -197,6 +198,53 @@ impl Api {
         engine::leave_in_team_queue(&mut tx, &c.origin(), by, id).await?;
         tx.commit().await?;
         Ok(LeaveInTeamQueueResponse {})
+    }
+
+    pub(crate) async fn recommend_impl(
+        &self,
+        c: &Caller,
+        req: RecommendTransferTargetsRequest,
+    ) -> Result<RecommendTransferTargetsResponse> {
+        c.claims.require_staff()?;
+        let conversation = uuid_field("conversation_id", &req.conversation_id)?;
+        let team = if req.team_id.is_empty() {
+            None
+        } else {
+            Some(uuid_field("team_id", &req.team_id)?)
+        };
+        let mut conn = self.pool.acquire().await?;
+        require_team(&mut conn, c.account(), "team_id", team).await?;
+        let conv = state::conversation(&mut conn, c.account(), conversation)
+            .await?
+            .ok_or(helpdesk_kit::error::Error::NotFound("conversation"))?;
+        let current = state::assignment(&mut conn, c.account(), conversation)
+            .await?
+            .map(|a| a.agent_id)
+            .unwrap_or_default();
+        let since = chrono::Utc::now() - chrono::Duration::hours(24);
+        let declined = transfers::decliners(&mut conn, c.account(), conversation, since).await?;
+        let agents: Vec<_> = directory::agent_views(&mut conn, c.account(), None, true, team)
+            .await?
+            .iter()
+            .map(directory::AgentView::candidate)
+            .collect();
+        let skill = Some(req.skill.as_str()).filter(|s| !s.is_empty());
+        let declined = declined.into_iter().collect();
+        let ranked = recommend::rank(&agents, &conv.channel, skill, &current, &declined);
+        Ok(RecommendTransferTargetsResponse {
+            targets: ranked
+                .into_iter()
+                .map(|r| TransferTarget {
+                    agent_id: r.agent_id,
+                    name: r.name,
+                    score: r.score,
+                    reasons: r.reasons,
+                    active_chats: r.active_chats,
+                    max_chats: r.max_chats,
+                    declined_recently: r.declined_recently,
+                })
+                .collect(),
+        })
     }
 
     pub(crate) async fn list_transfers_impl(

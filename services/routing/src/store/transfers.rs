@@ -155,6 +155,25 @@ pub async fn finish(
     .await
 }
 
+/// Agents who declined a transfer of the conversation, or let it time out, since
+/// `since`.
+pub async fn decliners(
+    conn: &mut PgConnection,
+    account: &str,
+    conversation_id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT to_agent_id FROM transfers WHERE account_id = $1 AND conversation_id = $2
+           AND state IN ('rejected', 'timed_out') AND decided_at >= $3",
+    )
+    .bind(account)
+    .bind(conversation_id)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
 /// A conversation's transfers, oldest first.
 pub async fn of_conversation(
     conn: &mut PgConnection,
