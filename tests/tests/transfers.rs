@@ -407,6 +407,54 @@ async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent()
     .await;
     assert!(cancelled.is_some(), "resolving the chat cancels the offer");
     assert_eq!((seats(&p, "ana").await, seats(&p, "bob").await), (0, 0));
+
+    // The period's figures for Bob: four offers, none taken, and why.
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    let stats = p
+        .routing(0)
+        .await
+        .get_transfer_stats(authed(
+            GetTransferStatsRequest {
+                start_time: Some(helpdesk_kit::time::to_timestamp(start)),
+                ..Default::default()
+            },
+            &p.supervisor(),
+        ))
+        .await
+        .expect("stats")
+        .into_inner()
+        .rows;
+    assert_eq!(stats.len(), 1, "{stats:?}");
+    let bob = &stats[0];
+    assert_eq!(
+        (
+            bob.key.as_str(),
+            bob.offers,
+            bob.accepted,
+            bob.rejected,
+            bob.cancelled
+        ),
+        ("bob", 4, 0, 2, 2)
+    );
+    assert_eq!(bob.success_rate, 0.0);
+    let reasons: Vec<(&str, i64)> = bob
+        .reject_reasons
+        .iter()
+        .map(|r| (r.reason.as_str(), r.count))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("I do not speak German", 1),
+            ("the receiver went offline", 1)
+        ]
+    );
+    let (mut r, agent) = as_agent(&p, "bob").await;
+    let e = r
+        .get_transfer_stats(authed(GetTransferStatsRequest::default(), &agent))
+        .await
+        .expect_err("supervisors only");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     p.stop().await;
 }
 

@@ -4,6 +4,7 @@ mod demo;
 mod health;
 mod secret;
 mod tail;
+mod transfers;
 mod up;
 
 use std::path::PathBuf;
@@ -55,9 +56,14 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
-    /// Plays a visitor and an agent through a short chat against a running platform;
-    /// routing hands the chat to the agent.
+    /// Plays a visitor and agents through a short chat against a running platform;
+    /// routing hands the chat to an agent, who transfers it to a colleague.
     Demo(demo::DemoArgs),
+    /// Transfer commands.
+    Transfers {
+        #[command(subcommand)]
+        command: TransfersCommand,
+    },
     /// Checks a service's grpc.health.v1 status; exits non-zero unless SERVING.
     Health {
         /// Service address.
@@ -67,6 +73,12 @@ enum Command {
         #[arg(long, default_value = "")]
         service: String,
     },
+}
+
+#[derive(Subcommand)]
+enum TransfersCommand {
+    /// Prints transfer figures of a period as CSV (per receiving agent or per team).
+    Stats(transfers::StatsArgs),
 }
 
 #[derive(Subcommand)]
@@ -108,6 +120,9 @@ async fn main() -> anyhow::Result<()> {
             command: EventsCommand::Tail(args),
         } => tail::run(&cli.data_dir, args).await,
         Command::Demo(args) => demo::run(&cli.data_dir, args).await,
+        Command::Transfers {
+            command: TransfersCommand::Stats(args),
+        } => transfers::stats(&cli.data_dir, args).await,
         Command::Health { addr, service } => health::run(&addr, &service).await,
     }
 }

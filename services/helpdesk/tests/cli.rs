@@ -241,6 +241,30 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     );
     assert!(!demo_out.contains("[visitor sees] note"), "{demo_out}");
     assert!(demo_out.contains("Demo complete"), "{demo_out}");
+    // Li's figures as CSV: one offer, accepted.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let stats = helpdesk(&data)
+        .args([
+            "transfers",
+            "stats",
+            "--account",
+            "demo",
+            "--from",
+            &today,
+            "--routing",
+            &routing_addr,
+        ])
+        .output()
+        .await
+        .expect("transfers stats");
+    let csv = String::from_utf8_lossy(&stats.stdout);
+    assert!(
+        stats.status.success(),
+        "{csv}{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    assert!(csv.starts_with("agent,offers,accepted,"), "{csv}");
+    assert!(csv.contains("\nli,1,1,0,0,0,0,1.000,"), "{csv}");
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     tail.start_kill().expect("stop tail");

@@ -246,6 +246,16 @@ impl RoutingService for Api {
         ))
     }
 
+    async fn get_transfer_stats(
+        &self,
+        r: Request<GetTransferStatsRequest>,
+    ) -> Result<Response<GetTransferStatsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.transfer_stats_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
     async fn list_transfers(
         &self,
         r: Request<ListTransfersRequest>,

@@ -247,6 +247,73 @@ impl Api {
         })
     }
 
+    pub(crate) async fn transfer_stats_impl(
+        &self,
+        c: &Caller,
+        req: GetTransferStatsRequest,
+    ) -> Result<GetTransferStatsResponse> {
+        c.claims.require(&[Role::Admin, Role::Supervisor])?;
+        let mut v = Violations::new();
+        let from = req
+            .start_time
+            .as_ref()
+            .and_then(helpdesk_kit::time::from_timestamp);
+        v.check(from.is_none(), "start_time", "required");
+        let to = match &req.end_time {
+            None => Some(chrono::Utc::now()),
+            Some(t) => helpdesk_kit::time::from_timestamp(t),
+        };
+        v.check(to.is_none(), "end_time", "not a valid time");
+        if let (Some(from), Some(to)) = (from, to) {
+            v.check(to <= from, "end_time", "must be after start_time");
+            v.check(
+                to - from > chrono::Duration::days(366),
+                "end_time",
+                "at most 366 days after start_time",
+            );
+        }
+        let by = TransferStatsBy::try_from(req.by).ok();
+        v.check(by.is_none(), "by", "unknown value");
+        v.into_result()?;
+        let (Some(from), Some(to)) = (from, to) else {
+            return Ok(GetTransferStatsResponse::default());
+        };
+        let by_team = by == Some(TransferStatsBy::Team);
+        let mut conn = self.pool.acquire().await?;
+        let (rows, reasons) = transfers::stats(&mut conn, c.account(), from, to, by_team).await?;
+        Ok(GetTransferStatsResponse {
+            rows: rows
+                .into_iter()
+                .map(|r| {
+                    let decided = r.offers - r.pending;
+                    TransferStatsRow {
+                        reject_reasons: reasons
+                            .iter()
+                            .filter(|(k, _, _)| *k == r.key)
+                            .map(|(_, reason, count)| ReasonCount {
+                                reason: reason.clone(),
+                                count: *count,
+                            })
+                            .collect(),
+                        success_rate: if decided > 0 {
+                            r.accepted as f64 / decided as f64
+                        } else {
+                            0.0
+                        },
+                        average_seconds_to_accept: r.average_seconds_to_accept.unwrap_or(0.0),
+                        key: r.key,
+                        offers: r.offers,
+                        accepted: r.accepted,
+                        rejected: r.rejected,
+                        timed_out: r.timed_out,
+                        cancelled: r.cancelled,
+                        pending: r.pending,
+                    }
+                })
+                .collect(),
+        })
+    }
+
     pub(crate) async fn list_transfers_impl(
         &self,
         c: &Caller,

@@ -174,6 +174,62 @@ pub async fn decliners(
     .await
 }
 
+/// Transfer counts of one agent or team over a period.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StatsRow {
+    pub key: String,
+    pub offers: i64,
+    pub accepted: i64,
+    pub rejected: i64,
+    pub timed_out: i64,
+    pub cancelled: i64,
+    pub pending: i64,
+    pub average_seconds_to_accept: Option<f64>,
+}
+
+/// Offers requested in `[from, to)` counted per receiving agent, or per team.
+pub async fn stats(
+    conn: &mut PgConnection,
+    account: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    by_team: bool,
+) -> Result<(Vec<StatsRow>, Vec<(String, String, i64)>), sqlx::Error> {
+    let key = if by_team {
+        "to_team_id::text"
+    } else {
+        "to_agent_id"
+    };
+    let scope = "account_id = $1 AND requested_at >= $2 AND requested_at < $3";
+    let rows = sqlx::query_as(&format!(
+        "SELECT {key} AS key, count(*) AS offers,
+                count(*) FILTER (WHERE state = 'accepted') AS accepted,
+                count(*) FILTER (WHERE state = 'rejected') AS rejected,
+                count(*) FILTER (WHERE state = 'timed_out') AS timed_out,
+                count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+                count(*) FILTER (WHERE state = 'pending') AS pending,
+                (avg(extract(epoch FROM decided_at - requested_at)) FILTER (WHERE state = 'accepted'))::float8
+                    AS average_seconds_to_accept
+         FROM transfers WHERE {scope} AND {key} IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ))
+    .bind(account)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    let reasons = sqlx::query_as(&format!(
+        "SELECT {key} AS key, reason, count(*) AS n FROM transfers
+         WHERE {scope} AND {key} IS NOT NULL AND state = 'rejected' AND reason <> ''
+         GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
+    ))
+    .bind(account)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?;
+    Ok((rows, reasons))
+}
+
 /// A conversation's transfers, oldest first.
 pub async fn of_conversation(
     conn: &mut PgConnection,
