@@ -780,3 +780,128 @@ async fn recommend(p: &Platform, conversation: &str) -> Vec<TransferTarget> {
     .into_inner()
     .targets
 }
+
+#[tokio::test]
+async fn a_note_template_is_filled_in_for_the_receiver() {
+    let (p, chat, _) = ana_serving_bob_free(1).await;
+    let mut r = p.routing(0).await;
+    let listed = r
+        .list_transfer_templates(authed(
+            ListTransferTemplatesRequest::default(),
+            &p.token("ana", Role::Agent),
+        ))
+        .await
+        .expect("templates")
+        .into_inner()
+        .templates;
+    let ids: Vec<&str> = listed.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, vec!["technical", "complaint", "vip", "after_sales"]);
+    assert_eq!(
+        listed[2].fields,
+        vec![
+            "customer_problem",
+            "what_was_tried",
+            "customer_situation",
+            "urgency"
+        ]
+    );
+    // Admins add their own; nobody else, and not twice; built-ins stay.
+    let refund = TransferTemplate {
+        id: "refund".into(),
+        name: "Refund".into(),
+        fields: vec!["order_number".into(), "amount".into()],
+        ..Default::default()
+    };
+    let create = |t: TransferTemplate, token: String| {
+        let mut r = r.clone();
+        async move {
+            r.create_transfer_template(authed(
+                CreateTransferTemplateRequest { template: Some(t) },
+                &token,
+            ))
+            .await
+        }
+    };
+    create(refund.clone(), p.admin()).await.expect("created");
+    let e = create(refund.clone(), p.admin()).await.expect_err("twice");
+    assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
+    let e = create(refund.clone(), p.token("ana", Role::Agent))
+        .await
+        .expect_err("agents do not");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let bad = TransferTemplate {
+        id: "Bad Id".into(),
+        ..refund.clone()
+    };
+    let e = create(bad, p.admin()).await.expect_err("bad id");
+    assert_eq!(violated_fields(&e), vec!["template.id"], "{e:?}");
+    let e = r
+        .delete_transfer_template(authed(
+            DeleteTransferTemplateRequest { id: "vip".into() },
+            &p.admin(),
+        ))
+        .await
+        .expect_err("built-in");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+
+    // Only the template's fields, and only with a template.
+    let with = |template: &str, fields: &[(&str, &str)]| RequestTransferRequest {
+        conversation_id: chat.clone(),
+        to_agent_id: "bob".into(),
+        template_id: template.into(),
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    };
+    let e = send_request(&p, "ana", with("nope", &[]))
+        .await
+        .expect_err("unknown");
+    assert_eq!(violated_fields(&e), vec!["template_id"], "{e:?}");
+    let e = send_request(&p, "ana", with("refund", &[("mood", "angry")]))
+        .await
+        .expect_err("not a field");
+    assert_eq!(violated_fields(&e), vec!["fields[mood]"], "{e:?}");
+    let e = send_request(&p, "ana", with("", &[("amount", "12")]))
+        .await
+        .expect_err("no template");
+    assert_eq!(violated_fields(&e), vec!["fields"], "{e:?}");
+
+    let mut offers = watch_as(&p, "bob", "").await.expect("bob watches");
+    let t = send_request(
+        &p,
+        "ana",
+        with(
+            "refund",
+            &[("order_number", "1042"), ("amount", "49.90 EUR")],
+        ),
+    )
+    .await
+    .expect("requested");
+    let offer = next_on(&mut offers).await;
+    assert_eq!(
+        (offer.id.as_str(), offer.template_id.as_str()),
+        (t.id.as_str(), "refund")
+    );
+    assert_eq!(
+        offer.fields.get("order_number").map(String::as_str),
+        Some("1042")
+    );
+    // Staff read the fields in the conversation.
+    let note = eventually(WAIT, || async {
+        p.transcript(&chat, &p.supervisor())
+            .await
+            .into_iter()
+            .find(|m| {
+                m.kind == MessageKind::Note as i32 && m.activity == ActivityType::Transfer as i32
+            })
+    })
+    .await
+    .expect("the request as a note");
+    assert_eq!(
+        note.content,
+        "ana asked bob to take this conversation\nAmount: 49.90 EUR\nOrder number: 1042"
+    );
+    p.stop().await;
+}

@@ -78,7 +78,7 @@ async fn transfer_step<E: Event>(
             with_detail(
                 format!("{from} asked {to} to take this conversation"),
                 &t.note,
-            ),
+            ) + &filled_in(t),
             Some(TRANSFERRING_TEXT),
         ),
         TransferState::Accepted => (
@@ -117,6 +117,24 @@ async fn transfer_step<E: Event>(
     }
     ops::append_activity(conn, &origin, conv, MessageKind::Note, activity, &note).await?;
     Ok(())
+}
+
+/// A transfer's note template fields as lines ("\nCustomer problem: …"), in name order.
+fn filled_in(t: &Transfer) -> String {
+    let mut fields: Vec<_> = t.fields.iter().collect();
+    fields.sort();
+    fields
+        .into_iter()
+        .map(|(name, value)| {
+            let words = name.replace(['_', '-'], " ");
+            let mut chars = words.chars();
+            let label: String = match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => String::new(),
+            };
+            format!("\n{label}: {value}")
+        })
+        .collect()
 }
 
 macro_rules! transfer_steps {

@@ -6,6 +6,7 @@ pub mod recommend;
 pub mod route;
 pub mod rules;
 pub mod select;
+pub mod templates;
 
 use helpdesk_proto::routing::v1::{
     OfflinePolicy, OverflowAction, PriorityClass, RoutingSettings, SkillLevel, Strategy,

@@ -40,6 +40,6 @@ pub use presence::{IDLE_TIMER, set_presence};
 pub use queue::{Estimates, dispatch_some, estimate};
 pub use route::{release, release_in, route, route_in, route_row};
 pub use transfer::{
-    Actor, Target, accept_transfer, cancel_transfer, leave_in_team_queue, reject_transfer,
+    Actor, Note, Target, accept_transfer, cancel_transfer, leave_in_team_queue, reject_transfer,
     request_transfer, transfer_timed_out,
 };

@@ -9,7 +9,10 @@ use helpdesk_kit::outbox;
 use helpdesk_proto::routing::v1::{
     AssignReason, ConversationUnassigned, TransferState, UnassignReason,
 };
+use std::collections::BTreeMap;
+
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::account::Account;
@@ -25,6 +28,14 @@ pub struct Actor<'a> {
     pub id: &'a str,
     /// Supervisors and admins may act on any conversation of the account.
     pub supervisor: bool,
+}
+
+/// What the sender tells the receiver: free text, and a note template's fields.
+#[derive(Debug, Clone, Default)]
+pub struct Note {
+    pub text: String,
+    pub template_id: String,
+    pub fields: BTreeMap<String, String>,
 }
 
 /// Where a transfer goes.
@@ -46,7 +57,7 @@ pub async fn request_transfer(
     by: Actor<'_>,
     conversation_id: Uuid,
     to: Target<'_>,
-    note: &str,
+    note: Note,
 ) -> Result<TransferRow> {
     let mut account = Account::lock(conn, &origin.account).await?;
     let held = state::assignment(conn, &account.id, conversation_id)
@@ -103,7 +114,7 @@ pub async fn request_transfer(
         conversation_id,
         from_agent_id: held.agent_id.clone(),
         to_agent_id: String::new(),
-        note: note.to_string(),
+        note: note.text,
         state: String::new(),
         reason: String::new(),
         requested_by: by.id.to_string(),
@@ -115,6 +126,8 @@ pub async fn request_transfer(
         previous_id: None,
         next_id: None,
         exhausted: false,
+        template_id: note.template_id,
+        fields: Json(note.fields),
     };
     let row = offers::new_offer(&account, template, receiver);
     offers::offer(conn, origin, &row).await?;

@@ -256,6 +256,34 @@ impl RoutingService for Api {
         ))
     }
 
+    async fn list_transfer_templates(
+        &self,
+        r: Request<ListTransferTemplatesRequest>,
+    ) -> Result<Response<ListTransferTemplatesResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(self.list_templates_impl(&c).await?))
+    }
+
+    async fn create_transfer_template(
+        &self,
+        r: Request<CreateTransferTemplateRequest>,
+    ) -> Result<Response<TransferTemplate>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.create_template_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_transfer_template(
+        &self,
+        r: Request<DeleteTransferTemplateRequest>,
+    ) -> Result<Response<DeleteTransferTemplateResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.delete_template_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
     async fn list_transfers(
         &self,
         r: Request<ListTransfersRequest>,

@@ -12,14 +12,23 @@ use prost::Message as _;
 use super::config::require_team;
 use super::queue::uuid_field;
 use super::{Api, TransferStream};
-use crate::domain::recommend;
-use crate::engine::{self, Actor, Target};
+use crate::domain::{recommend, templates};
+use crate::engine::{self, Actor, Note, Target};
 use crate::store::{directory, state, transfers};
 
 /// Longest note a sender may attach.
 const MAX_NOTE_CHARS: usize = 2_000;
 /// Longest reason a receiver may give.
 const MAX_REASON_CHARS: usize = 500;
+
+fn template_proto(t: templates::Template) -> TransferTemplate {
+    TransferTemplate {
+        id: t.id,
+        name: t.name,
+        fields: t.fields,
+        built_in: t.built_in,
+    }
+}
 
 /// The events of a transfer's steps.
 const TRANSFER_KINDS: [&str; 5] = [
@@ -70,17 +79,53 @@ impl Api {
             "note",
             &format!("at most {MAX_NOTE_CHARS} characters"),
         );
+        let template = if req.template_id.is_empty() {
+            v.check(!req.fields.is_empty(), "fields", "only with a template_id");
+            None
+        } else {
+            let mut conn = self.pool.acquire().await?;
+            let found = self
+                .templates(&mut conn, c.account())
+                .await?
+                .into_iter()
+                .find(|t| t.id == req.template_id);
+            v.check(found.is_none(), "template_id", "unknown template");
+            found
+        };
+        if let Some(t) = &template {
+            for (name, value) in &req.fields {
+                v.check(
+                    !t.fields.contains(name),
+                    &format!("fields[{name}]"),
+                    "not a field of the template",
+                );
+                v.check(
+                    value.chars().count() > templates::MAX_FIELD_CHARS,
+                    &format!("fields[{name}]"),
+                    &format!("at most {} characters", templates::MAX_FIELD_CHARS),
+                );
+            }
+        }
         v.into_result()?;
         let conversation = conversation?;
         let to = match team {
             Some(team) => Target::Team(team),
             None => Target::Agent(&req.to_agent_id),
         };
+        let note = Note {
+            text: req.note.clone(),
+            template_id: req.template_id.clone(),
+            fields: req
+                .fields
+                .iter()
+                .filter(|(_, value)| !value.trim().is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
         let _turn = self.gates.enter(c.account()).await?;
         let mut tx = self.pool.begin().await?;
         require_team(&mut tx, c.account(), "to_team_id", team).await?;
-        let t =
-            engine::request_transfer(&mut tx, &c.origin(), by, conversation, to, &req.note).await?;
+        let t = engine::request_transfer(&mut tx, &c.origin(), by, conversation, to, note).await?;
         tx.commit().await?;
         Ok(t.to_proto())
     }
@@ -312,6 +357,104 @@ impl Api {
                 })
                 .collect(),
         })
+    }
+
+    /// The built-in templates, then the account's own.
+    async fn templates(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        account: &str,
+    ) -> Result<Vec<templates::Template>> {
+        let mut all = templates::built_in();
+        all.extend(transfers::templates(conn, account).await?);
+        Ok(all)
+    }
+
+    pub(crate) async fn list_templates_impl(
+        &self,
+        c: &Caller,
+    ) -> Result<ListTransferTemplatesResponse> {
+        c.claims.require_staff()?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(ListTransferTemplatesResponse {
+            templates: self
+                .templates(&mut conn, c.account())
+                .await?
+                .into_iter()
+                .map(template_proto)
+                .collect(),
+        })
+    }
+
+    pub(crate) async fn create_template_impl(
+        &self,
+        c: &Caller,
+        req: CreateTransferTemplateRequest,
+    ) -> Result<TransferTemplate> {
+        c.claims.require(&[Role::Admin])?;
+        let t = req.template.unwrap_or_default();
+        let mut v = Violations::new();
+        v.check(
+            !templates::is_name(&t.id),
+            "template.id",
+            "1 to 64 of a-z, 0-9, _ and -",
+        );
+        let name = t.name.trim();
+        v.check(
+            name.is_empty() || name.chars().count() > 100,
+            "template.name",
+            "1 to 100 characters",
+        );
+        v.check(
+            t.fields.is_empty() || t.fields.len() > templates::MAX_FIELDS,
+            "template.fields",
+            &format!("1 to {} fields", templates::MAX_FIELDS),
+        );
+        for (i, f) in t.fields.iter().enumerate() {
+            v.check(
+                !templates::is_name(f) || t.fields[..i].contains(f),
+                &format!("template.fields[{i}]"),
+                "1 to 64 of a-z, 0-9, _ and -, each once",
+            );
+        }
+        v.check(
+            templates::built_in().iter().any(|b| b.id == t.id),
+            "template.id",
+            "the id of a built-in template",
+        );
+        v.into_result()?;
+        let template = templates::Template {
+            id: t.id,
+            name: name.to_string(),
+            fields: t.fields,
+            built_in: false,
+        };
+        let mut conn = self.pool.acquire().await?;
+        if !transfers::insert_template(&mut conn, c.account(), &template).await? {
+            return Err(helpdesk_kit::error::Error::AlreadyExists(format!(
+                "template {} exists",
+                template.id
+            )));
+        }
+        Ok(template_proto(template))
+    }
+
+    pub(crate) async fn delete_template_impl(
+        &self,
+        c: &Caller,
+        req: DeleteTransferTemplateRequest,
+    ) -> Result<DeleteTransferTemplateResponse> {
+        c.claims.require(&[Role::Admin])?;
+        if templates::built_in().iter().any(|b| b.id == req.id) {
+            return Err(helpdesk_kit::error::Error::FailedPrecondition(
+                "built-in templates cannot be deleted".into(),
+            ));
+        }
+        let mut conn = self.pool.acquire().await?;
+        if !transfers::delete_template(&mut conn, c.account(), &req.id).await? {
+            return Err(helpdesk_kit::error::Error::NotFound("template"));
+        }
+        Ok(DeleteTransferTemplateResponse {})
     }
 
     pub(crate) async fn list_transfers_impl(

@@ -4,8 +4,13 @@ use chrono::{DateTime, Utc};
 use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::routing::v1::{Transfer, TransferState};
+use std::collections::BTreeMap;
+
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
+
+use crate::domain::templates::Template;
 
 /// A stored transfer.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,6 +32,8 @@ pub struct TransferRow {
     pub previous_id: Option<Uuid>,
     pub next_id: Option<Uuid>,
     pub exhausted: bool,
+    pub template_id: String,
+    pub fields: Json<BTreeMap<String, String>>,
 }
 
 impl TransferRow {
@@ -54,18 +61,20 @@ impl TransferRow {
             previous_transfer_id: self.previous_id.map(|t| t.to_string()).unwrap_or_default(),
             next_transfer_id: self.next_id.map(|t| t.to_string()).unwrap_or_default(),
             exhausted: self.exhausted,
+            template_id: self.template_id.clone(),
+            fields: self.fields.0.clone().into_iter().collect(),
         }
     }
 }
 
 const COLUMNS: &str = "account_id, id, conversation_id, from_agent_id, to_agent_id, note, state, reason, \
-    requested_by, requested_at, deadline, decided_at, to_team_id, declined_by, previous_id, next_id, exhausted";
+    requested_by, requested_at, deadline, decided_at, to_team_id, declined_by, previous_id, next_id, exhausted, template_id, fields";
 
 /// Stores a new pending transfer.
 pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO transfers ({COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     ))
     .bind(&t.account_id)
     .bind(t.id)
@@ -84,6 +93,8 @@ pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx
     .bind(t.previous_id)
     .bind(t.next_id)
     .bind(t.exhausted)
+    .bind(&t.template_id)
+    .bind(&t.fields)
     .execute(conn)
     .await?;
     Ok(())
@@ -228,6 +239,65 @@ pub async fn stats(
     .fetch_all(conn)
     .await?;
     Ok((rows, reasons))
+}
+
+/// The account's own note templates (the built-in ones are not stored), by id.
+pub async fn templates(
+    conn: &mut PgConnection,
+    account: &str,
+) -> Result<Vec<Template>, sqlx::Error> {
+    let rows: Vec<(String, String, Vec<String>)> = sqlx::query_as(
+        "SELECT id, name, fields FROM transfer_templates WHERE account_id = $1 ORDER BY id",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, fields)| Template {
+            id,
+            name,
+            fields,
+            built_in: false,
+        })
+        .collect())
+}
+
+/// Stores a template; false when the account has one with that id already.
+pub async fn insert_template(
+    conn: &mut PgConnection,
+    account: &str,
+    t: &Template,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO transfer_templates (account_id, id, name, fields) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(account)
+    .bind(&t.id)
+    .bind(&t.name)
+    .bind(&t.fields)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Deletes a template; false when there was none.
+pub async fn delete_template(
+    conn: &mut PgConnection,
+    account: &str,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM transfer_templates WHERE account_id = $1 AND id = $2")
+            .bind(account)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }
 
 /// A conversation's transfers, oldest first.
