@@ -100,14 +100,7 @@ pub async fn request_transfer(
             (agent, Some(team))
         }
     };
-    if !transfers::pending(conn, &account.id, Some(conversation_id), None)
-        .await?
-        .is_empty()
-    {
-        return Err(Error::FailedPrecondition(
-            "a transfer of this conversation is already pending".into(),
-        ));
-    }
+    none_pending(conn, &account.id, conversation_id).await?;
     let template = TransferRow {
         account_id: account.id.clone(),
         id: Uuid::nil(),
@@ -132,6 +125,34 @@ pub async fn request_transfer(
     let row = offers::new_offer(&account, template, receiver);
     offers::offer(conn, origin, &row).await?;
     Ok(row)
+}
+
+/// The conversation's assignment, while it is still the sender's of `t`.
+async fn senders_assignment(
+    conn: &mut PgConnection,
+    account: &str,
+    t: &TransferRow,
+) -> Result<state::AssignmentRow> {
+    state::assignment(conn, account, t.conversation_id)
+        .await?
+        .filter(|a| a.agent_id == t.from_agent_id)
+        .ok_or_else(|| {
+            Error::FailedPrecondition("the conversation is no longer the sender's".into())
+        })
+}
+
+/// FAILED_PRECONDITION when a transfer of the conversation is pending.
+async fn none_pending(conn: &mut PgConnection, account: &str, conversation_id: Uuid) -> Result<()> {
+    if transfers::pending(conn, account, Some(conversation_id), None)
+        .await?
+        .is_empty()
+    {
+        Ok(())
+    } else {
+        Err(Error::FailedPrecondition(
+            "a transfer of this conversation is already pending".into(),
+        ))
+    }
 }
 
 /// A pending transfer of the account, as `by` may act on it.
@@ -163,12 +184,7 @@ pub async fn accept_transfer(
             "only the receiver may accept a transfer".into(),
         ));
     }
-    let held = state::assignment(conn, &account.id, t.conversation_id)
-        .await?
-        .filter(|a| a.agent_id == t.from_agent_id)
-        .ok_or_else(|| {
-            Error::FailedPrecondition("the conversation is no longer the sender's".into())
-        })?;
+    let held = senders_assignment(conn, &account.id, &t).await?;
     let has_room = account
         .agent_mut(&t.to_agent_id)
         .is_some_and(|a| a.has_room(&held.channel));
@@ -268,20 +284,8 @@ pub async fn leave_in_team_queue(
             "only after a team transfer that nobody took".into(),
         ));
     };
-    let held = state::assignment(conn, &account.id, t.conversation_id)
-        .await?
-        .filter(|a| a.agent_id == t.from_agent_id)
-        .ok_or_else(|| {
-            Error::FailedPrecondition("the conversation is no longer the sender's".into())
-        })?;
-    if !transfers::pending(conn, &account.id, Some(t.conversation_id), None)
-        .await?
-        .is_empty()
-    {
-        return Err(Error::FailedPrecondition(
-            "another transfer of this conversation is pending".into(),
-        ));
-    }
+    let held = senders_assignment(conn, &account.id, &t).await?;
+    none_pending(conn, &account.id, t.conversation_id).await?;
     let since = state::first_waiting_since(conn, &account.id, t.conversation_id)
         .await?
         .unwrap_or(held.assigned_at);
