@@ -64,10 +64,11 @@ async fn a_lookup_planned_on_an_empty_table_reads_one_entry_once_it_has_grown() 
     }
     flush_statistics(&mut conn).await;
     let read = entries_read(&app).await - before;
-    // 40 lookups: one entry each (a little slack for the service's own work
-    // meanwhile); scanning the account would read about 12,000.
+    // 40 lookups: one entry each. The service's own work of the moment (its other
+    // connections report their reads up to a few seconds late) adds a few hundred at
+    // most; scanning the account's 300 conversations per lookup reads about 12,000.
     assert!(
-        read <= 100,
+        read <= 2_000,
         "40 lookups by id read {read} index entries of conversations"
     );
     app.stop().await;
