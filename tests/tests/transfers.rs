@@ -905,3 +905,53 @@ async fn a_note_template_is_filled_in_for_the_receiver() {
     );
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_skill_transfer_goes_to_the_best_level_first_and_only_to_agents_with_the_skill() {
+    let (p, chat, _) = ana_serving_bob_free(1).await;
+    p.agent("carol", 1, &[], &[("german", 2)]).await;
+    p.agent("dan", 1, &[], &[("german", 1)]).await;
+    for agent in ["carol", "dan"] {
+        p.presence(agent, Presence::Online).await;
+    }
+    let req = |skill: &str| RequestTransferRequest {
+        conversation_id: chat.clone(),
+        to_skill: skill.into(),
+        ..Default::default()
+    };
+    let e = send_request(&p, "ana", req("Not a skill!"))
+        .await
+        .expect_err("bad skill");
+    assert_eq!(violated_fields(&e), vec!["to_skill"], "{e:?}");
+    let e = send_request(&p, "ana", req("klingon"))
+        .await
+        .expect_err("nobody has it");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let first = send_request(&p, "ana", req("german"))
+        .await
+        .expect("requested");
+    assert_eq!(
+        (first.to_agent_id.as_str(), first.to_skill.as_str()),
+        ("dan", "german")
+    );
+    reject(&p, "dan", &first.id, "").await.expect("declined");
+    let second = transfers_of(&p, &chat).await.pop().expect("the next offer");
+    assert_eq!(
+        second.to_agent_id, "carol",
+        "the secondary level next; never Bob"
+    );
+    let last = reject(&p, "carol", &second.id, "").await.expect("declined");
+    assert!(last.exhausted, "{last:?}");
+    let note = eventually(WAIT, || async {
+        p.transcript(&chat, &p.supervisor())
+            .await
+            .into_iter()
+            .find(|m| {
+                m.content
+                    .ends_with("nobody else with the skill could take it")
+            })
+    })
+    .await;
+    assert!(note.is_some(), "staff read that nobody else could take it");
+    p.stop().await;
+}

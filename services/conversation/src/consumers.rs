@@ -105,7 +105,11 @@ async fn transfer_step<E: Event>(
     // A team transfer that moved on is not over for the customer.
     let customer = customer.filter(|_| t.next_transfer_id.is_empty());
     if t.exhausted {
-        note.push_str("; nobody else in the team could take it");
+        note.push_str(if t.to_skill.is_empty() {
+            "; nobody else in the team could take it"
+        } else {
+            "; nobody else with the skill could take it"
+        });
     }
     // The customer hears of it only while the sender still serves the open chat.
     let serving = conv.status() == ConversationStatus::Open

@@ -40,12 +40,7 @@ pub fn built_in() -> Vec<Template> {
     .collect()
 }
 
-/// A template id or field name: 1 to 64 of `[a-z0-9_-]`.
-pub fn is_name(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
+pub use super::is_name;
 
 #[cfg(test)]
 mod tests {

@@ -62,11 +62,30 @@ pub(super) async fn offer(conn: &mut PgConnection, origin: &Origin, t: &Transfer
     Ok(())
 }
 
-/// The team's best-ranked agent online with a free seat on `channel` (least busy
-/// first), other than the sender and those who declined.
+/// Who a team or skill transfer goes to: the team's agents (least busy first), or
+/// the agents having the skill (best level first).
+#[derive(Debug, Clone)]
+pub(super) enum Pool {
+    Team(Uuid),
+    Skill(String),
+}
+
+impl Pool {
+    /// The pool of a stored transfer; `None` for an agent transfer.
+    pub(super) fn of(t: &TransferRow) -> Option<Self> {
+        match (t.to_team_id, t.to_skill.as_str()) {
+            (Some(team), _) => Some(Self::Team(team)),
+            (None, "") => None,
+            (None, skill) => Some(Self::Skill(skill.to_string())),
+        }
+    }
+}
+
+/// The pool's best-ranked agent online with a free seat on `channel`, other than the
+/// sender and those who declined.
 pub(super) fn next_receiver(
     account: &Account,
-    team: Uuid,
+    pool: &Pool,
     channel: &str,
     sender: &str,
     declined: &[String],
@@ -77,12 +96,16 @@ pub(super) fn next_receiver(
         .filter(|a| a.id != sender && !declined.contains(&a.id))
         .cloned()
         .collect();
+    let (team, skills, strategy) = match pool {
+        Pool::Team(team) => (Some(*team), Vec::new(), Strategy::LeastBusy),
+        Pool::Skill(skill) => (None, vec![skill.clone()], Strategy::SkillWeighted),
+    };
     let need = Need {
-        team: Some(team),
-        skills: &[],
+        team,
+        skills: &skills,
         channel,
     };
-    select::choose(&open, &need, Strategy::LeastBusy, None).map(|i| open[i].id.clone())
+    select::choose(&open, &need, strategy, None).map(|i| open[i].id.clone())
 }
 
 /// Ends `id` with `outcome`, cancels its timer and records its event; `None` when it
@@ -166,14 +189,14 @@ pub(super) async fn declined(
         next_id: None,
         exhausted: false,
     };
-    let Some(team) = t.to_team_id else {
+    let Some(pool) = Pool::of(t) else {
         return end(conn, origin, t.id, outcome).await;
     };
     let mut declined = t.declined_by.clone();
     declined.push(t.to_agent_id.clone());
     let held = state::assignment(conn, &account.id, t.conversation_id).await?;
     let next =
-        held.and_then(|a| next_receiver(account, team, &a.channel, &t.from_agent_id, &declined));
+        held.and_then(|a| next_receiver(account, &pool, &a.channel, &t.from_agent_id, &declined));
     let Some(next) = next else {
         outcome.exhausted = true;
         return end(conn, origin, t.id, outcome).await;

@@ -45,6 +45,8 @@ pub enum Target<'a> {
     Agent(&'a str),
     /// The team's agents, best-ranked first, one offer at a time.
     Team(Uuid),
+    /// The agents having this skill, best level first, one offer at a time.
+    Skill(&'a str),
 }
 
 /// Offers a conversation to an agent, or to a team's best-ranked agent, with a note.
@@ -90,15 +92,18 @@ pub async fn request_transfer(
             }
             (agent.to_string(), None)
         }
-        Target::Team(team) => {
-            let next = offers::next_receiver(&account, team, &held.channel, &held.agent_id, &[]);
-            let agent = next.ok_or_else(|| {
-                Error::FailedPrecondition(
-                    "nobody else in the team is online with a free seat".into(),
-                )
-            })?;
-            (agent, Some(team))
+        Target::Team(team) => (
+            pool_receiver(&account, &held, offers::Pool::Team(team))?,
+            Some(team),
+        ),
+        Target::Skill(skill) => {
+            let pool = offers::Pool::Skill(skill.to_string());
+            (pool_receiver(&account, &held, pool)?, None)
         }
+    };
+    let to_skill = match to {
+        Target::Skill(skill) => skill.to_string(),
+        _ => String::new(),
     };
     none_pending(conn, &account.id, conversation_id).await?;
     let template = TransferRow {
@@ -121,10 +126,22 @@ pub async fn request_transfer(
         exhausted: false,
         template_id: note.template_id,
         fields: Json(note.fields),
+        to_skill,
     };
     let row = offers::new_offer(&account, template, receiver);
     offers::offer(conn, origin, &row).await?;
     Ok(row)
+}
+
+/// The first receiver of a team or skill transfer of the conversation `held`.
+fn pool_receiver(
+    account: &Account,
+    held: &state::AssignmentRow,
+    pool: offers::Pool,
+) -> Result<String> {
+    offers::next_receiver(account, &pool, &held.channel, &held.agent_id, &[]).ok_or_else(|| {
+        Error::FailedPrecondition("nobody else is online with a free seat for it".into())
+    })
 }
 
 /// The conversation's assignment, while it is still the sender's of `t`.

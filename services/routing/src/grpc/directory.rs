@@ -12,6 +12,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Api, PresenceStream};
+use crate::domain::is_name;
 use crate::engine::{self, IDLE_TIMER};
 use crate::store::{self, config, directory};
 use helpdesk_kit::error::{Error, Result};
@@ -20,13 +21,6 @@ use helpdesk_kit::live::Scope;
 
 /// Channel kinds a capacity may name.
 const CHANNELS: &[&str] = &["web_widget", "mobile_sdk", "api", "email"];
-
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
 
 /// Validated agent fields.
 struct AgentInput {

@@ -64,15 +64,29 @@ impl Api {
             v.check(team.is_none(), "to_team_id", "must be a UUID");
             team
         };
+        let skill = req.to_skill.trim().to_lowercase();
+        let targets = [&req.to_agent_id, &req.to_team_id, &skill]
+            .iter()
+            .filter(|t| !t.is_empty())
+            .count();
         v.check(
-            req.to_agent_id.is_empty() && req.to_team_id.is_empty(),
+            targets == 0,
             "to_agent_id",
-            "required (or to_team_id)",
+            "required (or to_team_id, or to_skill)",
         );
         v.check(
-            !req.to_agent_id.is_empty() && !req.to_team_id.is_empty(),
-            "to_team_id",
-            "give an agent or a team, not both",
+            targets > 1,
+            if req.to_team_id.is_empty() {
+                "to_skill"
+            } else {
+                "to_team_id"
+            },
+            "give one of an agent, a team or a skill",
+        );
+        v.check(
+            !skill.is_empty() && !crate::domain::is_name(&skill),
+            "to_skill",
+            "1-64 characters of [a-z0-9_-]",
         );
         v.check(
             req.note.chars().count() > MAX_NOTE_CHARS,
@@ -110,6 +124,7 @@ impl Api {
         let conversation = conversation?;
         let to = match team {
             Some(team) => Target::Team(team),
+            None if !skill.is_empty() => Target::Skill(&skill),
             None => Target::Agent(&req.to_agent_id),
         };
         let note = Note {

@@ -34,6 +34,7 @@ pub struct TransferRow {
     pub exhausted: bool,
     pub template_id: String,
     pub fields: Json<BTreeMap<String, String>>,
+    pub to_skill: String,
 }
 
 impl TransferRow {
@@ -63,18 +64,19 @@ impl TransferRow {
             exhausted: self.exhausted,
             template_id: self.template_id.clone(),
             fields: self.fields.0.clone().into_iter().collect(),
+            to_skill: self.to_skill.clone(),
         }
     }
 }
 
 const COLUMNS: &str = "account_id, id, conversation_id, from_agent_id, to_agent_id, note, state, reason, \
-    requested_by, requested_at, deadline, decided_at, to_team_id, declined_by, previous_id, next_id, exhausted, template_id, fields";
+    requested_by, requested_at, deadline, decided_at, to_team_id, declined_by, previous_id, next_id, exhausted, template_id, fields, to_skill";
 
 /// Stores a new pending transfer.
 pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO transfers ({COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     ))
     .bind(&t.account_id)
     .bind(t.id)
@@ -95,6 +97,7 @@ pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx
     .bind(t.exhausted)
     .bind(&t.template_id)
     .bind(&t.fields)
+    .bind(&t.to_skill)
     .execute(conn)
     .await?;
     Ok(())
