@@ -11,7 +11,8 @@ use helpdesk_proto::conversation::v1::conversation_service_client::ConversationS
 use helpdesk_proto::conversation::v1::*;
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
-    Agent, CreateAgentRequest, CreateTeamRequest, Presence, SetPresenceRequest, Skill, Team,
+    Agent, CreateAgentRequest, CreateTeamRequest, Presence, RoutingSettings, SetPresenceRequest,
+    Skill, Team, UpdateSettingsRequest,
 };
 use helpdesk_routing::Routing;
 use tonic::Request;
@@ -293,6 +294,20 @@ impl Platform {
                 .await
                 .expect("query");
         n == 1
+    }
+
+    /// Replaces the account's routing settings (as an admin).
+    pub async fn settings(&self, settings: RoutingSettings) {
+        self.routing(0)
+            .await
+            .update_settings(authed(
+                UpdateSettingsRequest {
+                    settings: Some(settings),
+                },
+                &self.admin(),
+            ))
+            .await
+            .expect("settings");
     }
 
     /// Waits until exactly `n` chats wait in the queue; whether they did within `limit`.

@@ -14,17 +14,6 @@ use helpdesk_tests::platform::{Platform, authed, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn settings(p: &Platform, s: RoutingSettings) {
-    p.routing(0)
-        .await
-        .update_settings(authed(
-            UpdateSettingsRequest { settings: Some(s) },
-            &p.admin(),
-        ))
-        .await
-        .expect("settings");
-}
-
 /// The highest number of simultaneously open assignments each agent ever had,
 /// from routing's assignment history.
 async fn peak_load(p: &Platform) -> HashMap<String, i64> {
@@ -388,15 +377,12 @@ async fn overflow_leaves_a_message_or_moves_to_the_overflow_team() {
     let p = Platform::start(1).await;
     let overflow_team = p.team("overflow").await;
     let inbox = p.inbox().await;
-    settings(
-        &p,
-        RoutingSettings {
-            max_queue_length: 1,
-            overflow_action: OverflowAction::LeaveMessage as i32,
-            leave_message_text: "We are swamped; leave a message.".into(),
-            ..Default::default()
-        },
-    )
+    p.settings(RoutingSettings {
+        max_queue_length: 1,
+        overflow_action: OverflowAction::LeaveMessage as i32,
+        leave_message_text: "We are swamped; leave a message.".into(),
+        ..Default::default()
+    })
     .await;
     let (first, _) = p.chat(&inbox, "first", &[]).await;
     eventually(WAIT, || async { p.is_queued(&first).await.then_some(()) })
@@ -438,15 +424,12 @@ async fn overflow_leaves_a_message_or_moves_to_the_overflow_team() {
     p.presence("olga", Presence::Online).await;
     // Olga takes the first chat (any team may serve the account-wide queue).
     assert_eq!(p.wait_assigned(&first, WAIT).await.as_deref(), Some("olga"));
-    settings(
-        &p,
-        RoutingSettings {
-            max_wait_seconds: 2,
-            overflow_action: OverflowAction::OverflowTeam as i32,
-            overflow_team_id: overflow_team.id.clone(),
-            ..Default::default()
-        },
-    )
+    p.settings(RoutingSettings {
+        max_wait_seconds: 2,
+        overflow_action: OverflowAction::OverflowTeam as i32,
+        overflow_team_id: overflow_team.id.clone(),
+        ..Default::default()
+    })
     .await;
     let sales = p.team("sales").await;
     p.agent("sam", 1, &[&sales], &[]).await;
@@ -527,13 +510,10 @@ async fn supervisors_assign_over_capacity_only_explicitly_and_agents_pick_in_poo
     assert_eq!(p.assignee(&b).await.as_deref(), Some("ana"));
 
     // Pooled mode: Bob picks the head of the queue himself.
-    settings(
-        &p,
-        RoutingSettings {
-            pooled_mode: true,
-            ..Default::default()
-        },
-    )
+    p.settings(RoutingSettings {
+        pooled_mode: true,
+        ..Default::default()
+    })
     .await;
     p.agent("bob", 1, &[], &[]).await;
     p.presence("bob", Presence::Away).await;
@@ -599,13 +579,10 @@ async fn rule(p: &Platform, rule: RoutingRule) {
 #[tokio::test]
 async fn skill_routing_by_keyword_then_falls_back_to_the_whole_team() {
     let p = Platform::start(1).await;
-    settings(
-        &p,
-        RoutingSettings {
-            skill_fallback_seconds: 2,
-            ..Default::default()
-        },
-    )
+    p.settings(RoutingSettings {
+        skill_fallback_seconds: 2,
+        ..Default::default()
+    })
     .await;
     let billing = p.team("billing").await;
     rule(
@@ -792,13 +769,10 @@ async fn an_agent_going_offline_keeps_or_requeues_chats_per_setting() {
         "keep (default): the chat stays"
     );
 
-    settings(
-        &p,
-        RoutingSettings {
-            offline_policy: OfflinePolicy::Requeue as i32,
-            ..Default::default()
-        },
-    )
+    p.settings(RoutingSettings {
+        offline_policy: OfflinePolicy::Requeue as i32,
+        ..Default::default()
+    })
     .await;
     p.presence("ana", Presence::Online).await;
     p.presence("bob", Presence::Online).await;
@@ -823,13 +797,10 @@ async fn an_agent_going_offline_keeps_or_requeues_chats_per_setting() {
 #[tokio::test]
 async fn last_agent_capacity_raise_performance_figures_and_what_the_visitor_reads() {
     let p = Platform::start(1).await;
-    settings(
-        &p,
-        RoutingSettings {
-            default_strategy: Strategy::LastAgent as i32,
-            ..Default::default()
-        },
-    )
+    p.settings(RoutingSettings {
+        default_strategy: Strategy::LastAgent as i32,
+        ..Default::default()
+    })
     .await;
     p.agent("ana", 1, &[], &[]).await;
     p.agent("bob", 3, &[], &[]).await;

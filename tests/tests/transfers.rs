@@ -461,19 +461,11 @@ async fn rejected_cancelled_and_abandoned_offers_leave_the_chat_with_its_agent()
 #[tokio::test]
 async fn an_unanswered_offer_times_out_once_even_across_a_restart() {
     let (mut p, chat, _) = ana_serving_bob_free(1).await;
-    p.routing(0)
-        .await
-        .update_settings(authed(
-            UpdateSettingsRequest {
-                settings: Some(RoutingSettings {
-                    transfer_timeout_seconds: 2,
-                    ..Default::default()
-                }),
-            },
-            &p.admin(),
-        ))
-        .await
-        .expect("settings");
+    p.settings(RoutingSettings {
+        transfer_timeout_seconds: 2,
+        ..Default::default()
+    })
+    .await;
     let t = request(&p, "ana", &chat, "bob", "")
         .await
         .expect("requested");
@@ -598,19 +590,11 @@ async fn request_team(
 #[tokio::test]
 async fn a_team_transfer_goes_agent_after_agent_never_back_to_one_who_declined() {
     let (p, chat, visitor) = ana_serving_bob_free(1).await;
-    p.routing(0)
-        .await
-        .update_settings(authed(
-            UpdateSettingsRequest {
-                settings: Some(RoutingSettings {
-                    transfer_timeout_seconds: 2,
-                    ..Default::default()
-                }),
-            },
-            &p.admin(),
-        ))
-        .await
-        .expect("settings");
+    p.settings(RoutingSettings {
+        transfer_timeout_seconds: 2,
+        ..Default::default()
+    })
+    .await;
     let support = p.team("support").await;
     for (agent, online) in [("carol", true), ("dan", true), ("erin", false)] {
         p.agent(agent, 1, &[&support], &[]).await;
