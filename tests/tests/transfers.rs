@@ -939,3 +939,210 @@ async fn a_skill_transfer_goes_to_the_best_level_first_and_only_to_agents_with_t
     assert!(note.is_some(), "staff read that nobody else could take it");
     p.stop().await;
 }
+
+/// `RequestTransfer` with `token`.
+async fn request_with(
+    p: &Platform,
+    token: &str,
+    req: RequestTransferRequest,
+) -> Result<Transfer, tonic::Status> {
+    p.routing(0)
+        .await
+        .request_transfer(authed(req, token))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Makes `agent` a supervisor in the directory.
+async fn make_supervisor(p: &Platform, agent: &str) {
+    p.routing(0)
+        .await
+        .update_agent(authed(
+            UpdateAgentRequest {
+                agent: Some(Agent {
+                    id: agent.into(),
+                    role: StaffRole::Supervisor as i32,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["role".into()],
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("made a supervisor");
+}
+
+#[tokio::test]
+async fn the_account_decides_who_transfers_which_chats_to_whom() {
+    let p = Platform::start(1).await;
+    let sales = p.team("sales").await;
+    let support = p.team("support").await;
+    p.agent("ana", 2, &[&sales], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let inbox = p.inbox().await;
+    let (chat, _) = p.chat(&inbox, "hello", &[]).await;
+    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
+    // Sam supervises sales, Sue supervises support; Bob is an agent in support.
+    for (id, team) in [("sam", &sales), ("sue", &support), ("bob", &support)] {
+        p.agent(id, 2, &[team], &[]).await;
+        if id != "bob" {
+            make_supervisor(&p, id).await;
+        }
+        p.presence(id, Presence::Online).await;
+    }
+    let to = |agent: &str| RequestTransferRequest {
+        conversation_id: chat.clone(),
+        to_agent_id: agent.into(),
+        ..Default::default()
+    };
+    let denied = |r: Result<Transfer, tonic::Status>, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e.code(), Code::PermissionDenied, "{what}: {e:?}");
+    };
+
+    // By default an agent may not hand a chat to a supervisor, but may cross teams.
+    denied(
+        send_request(&p, "ana", to("sam")).await,
+        "agent to supervisor",
+    );
+    let t = send_request(&p, "ana", to("bob"))
+        .await
+        .expect("to another team");
+    // Sue supervises support, not this sales chat: she may neither withdraw Ana's
+    // offer nor transfer the chat; Sam, who supervises sales, may do both.
+    let sue = p.token("sue", Role::Supervisor);
+    let sam = p.token("sam", Role::Supervisor);
+    let mut r = p.routing(0).await;
+    let withdraw = |id: &str| {
+        authed(
+            CancelTransferRequest {
+                transfer_id: id.into(),
+            },
+            &sue,
+        )
+    };
+    let e = r
+        .cancel_transfer(withdraw(&t.id))
+        .await
+        .expect_err("not hers");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    cancel(&p, "ana", &t.id)
+        .await
+        .expect("the sender withdraws");
+    denied(
+        request_with(&p, &sue, to("bob")).await,
+        "another team's chat",
+    );
+    let t = request_with(&p, &sam, to("sue"))
+        .await
+        .expect("a supervisor of the chat's team, to a supervisor");
+    assert_eq!(
+        (t.from_agent_id.as_str(), t.requested_by.as_str()),
+        ("ana", "sam")
+    );
+    let withdrawn = r
+        .cancel_transfer(authed(
+            CancelTransferRequest {
+                transfer_id: t.id.clone(),
+            },
+            &sam,
+        ))
+        .await
+        .expect("the requester withdraws");
+    assert_eq!(
+        withdrawn.into_inner().state,
+        TransferState::Cancelled as i32
+    );
+
+    // A team transfer is never offered to someone the requester may not reach: Sue,
+    // a supervisor, is skipped; Bob declines and nobody is left.
+    let t = request_team(&p, "ana", &chat, &support.id)
+        .await
+        .expect("to support");
+    assert_eq!(t.to_agent_id, "bob");
+    let last = reject(&p, "bob", &t.id, "").await.expect("declined");
+    assert!(last.exhausted, "Sue is never offered it: {last:?}");
+
+    // Within their own teams only, supervisors allowed: Ana may reach Sam, not Bob
+    // nor support; recommendations show only whom she may reach.
+    let policy = TransferPolicy {
+        transfer_roles: vec![StaffRole::Agent as i32, StaffRole::Supervisor as i32],
+        agents_across_teams: false,
+        receiver_roles: vec![StaffRole::Agent as i32, StaffRole::Supervisor as i32],
+        agents_to_supervisors: true,
+    };
+    p.settings(RoutingSettings {
+        transfer_policy: Some(policy.clone()),
+        ..Default::default()
+    })
+    .await;
+    denied(
+        send_request(&p, "ana", to("bob")).await,
+        "outside her teams",
+    );
+    denied(
+        request_team(&p, "ana", &chat, &support.id).await,
+        "a team she is not in",
+    );
+    let names: Vec<String> = recommend(&p, &chat)
+        .await
+        .into_iter()
+        .map(|t| t.agent_id)
+        .collect();
+    assert_eq!(names, vec!["sam".to_string()], "only Sam is within reach");
+    let t = send_request(&p, "ana", to("sam"))
+        .await
+        .expect("a supervisor of her team");
+    cancel(&p, "ana", &t.id).await.expect("withdrawn");
+
+    // Only supervisors transfer; only agents receive.
+    p.settings(RoutingSettings {
+        transfer_policy: Some(TransferPolicy {
+            transfer_roles: vec![StaffRole::Supervisor as i32],
+            receiver_roles: vec![StaffRole::Agent as i32],
+            ..policy
+        }),
+        ..Default::default()
+    })
+    .await;
+    denied(
+        send_request(&p, "ana", to("bob")).await,
+        "agents may not transfer",
+    );
+    denied(
+        request_with(&p, &sam, to("sue")).await,
+        "supervisors do not receive",
+    );
+    let t = request_with(&p, &sam, to("bob"))
+        .await
+        .expect("to an agent");
+    accept(&p, "bob", &t.id).await.expect("accepted");
+    assert_eq!(p.assignee(&chat).await.as_deref(), Some("bob"));
+
+    // A policy naming a role that does not exist is refused, field named.
+    let e = p
+        .routing(0)
+        .await
+        .update_settings(authed(
+            UpdateSettingsRequest {
+                settings: Some(RoutingSettings {
+                    transfer_policy: Some(TransferPolicy {
+                        receiver_roles: vec![StaffRole::Agent as i32, 42],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect_err("unknown role");
+    assert_eq!(
+        violated_fields(&e),
+        vec!["settings.transfer_policy.receiver_roles[1]"],
+        "{e:?}"
+    );
+    p.stop().await;
+}

@@ -8,7 +8,7 @@ use helpdesk_proto::conversation::v1::{
     ActivityType, ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
 };
 use helpdesk_proto::routing::v1::{
-    OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, Strategy, TransferState,
+    OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, StaffRole, Strategy, TransferState,
 };
 
 /// An enum stored by name.
@@ -64,6 +64,9 @@ storage_names!(Strategy {
     RoundRobin => "round_robin", LeastBusy => "least_busy", SkillWeighted => "skill_weighted", LastAgent => "last_agent",
 } default LeastBusy);
 storage_names!(OverflowAction { LeaveMessage => "leave_message", OverflowTeam => "overflow_team" } default LeaveMessage);
+storage_names!(StaffRole {
+    Agent => "agent", Supervisor => "supervisor", Admin => "admin",
+} default Agent);
 storage_names!(OfflinePolicy { Keep => "keep", Requeue => "requeue" } default Keep);
 storage_names!(OutsideHoursPolicy { LeaveMessage => "leave_message", Wait => "wait" } default LeaveMessage);
 storage_names!(TransferState {

@@ -2,6 +2,7 @@
 //! business hours, the routing decision. Pure: no database, no I/O.
 
 pub mod hours;
+pub mod permissions;
 pub mod recommend;
 pub mod route;
 pub mod rules;
@@ -57,6 +58,7 @@ pub struct Settings {
     pub presence_idle_seconds: i32,
     pub default_handle_seconds: i32,
     pub transfer_timeout_seconds: i32,
+    pub transfer_policy: permissions::Policy,
 }
 
 impl Default for Settings {
@@ -76,6 +78,7 @@ impl Default for Settings {
             presence_idle_seconds: 120,
             default_handle_seconds: 300,
             transfer_timeout_seconds: 30,
+            transfer_policy: permissions::Policy::default(),
         }
     }
 }
@@ -100,6 +103,7 @@ impl Settings {
             presence_idle_seconds: self.presence_idle_seconds,
             default_handle_seconds: self.default_handle_seconds,
             transfer_timeout_seconds: self.transfer_timeout_seconds,
+            transfer_policy: Some(self.transfer_policy.to_proto()),
         }
     }
 }

@@ -113,6 +113,7 @@ mod tests {
                 .unwrap_or_default(),
             last_assigned_at: None,
             csat_average: csat,
+            role: helpdesk_proto::routing::v1::StaffRole::Agent,
         }
     }
 

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use helpdesk_proto::routing::v1::Strategy;
+use helpdesk_proto::routing::v1::{StaffRole, Strategy};
 use uuid::Uuid;
 
 use super::level_weight;
@@ -24,6 +24,8 @@ pub struct Candidate {
     pub last_assigned_at: Option<DateTime<Utc>>,
     /// Average CSAT (0 when none).
     pub csat_average: f64,
+    /// The directory role (who may transfer to the agent).
+    pub role: StaffRole,
 }
 
 impl Candidate {
@@ -151,6 +153,7 @@ pub(crate) fn test_agent(id: &str, active: i32, max: i32) -> Candidate {
         skills: HashMap::new(),
         last_assigned_at: None,
         csat_average: 0.0,
+        role: StaffRole::Agent,
     }
 }
 

@@ -16,9 +16,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::account::Account;
+use crate::domain::permissions::{Permit, Receiver};
 use crate::domain::select::{self, Need};
 use crate::store::state;
 use crate::store::transfers::{self, Outcome, TransferRow};
+use helpdesk_kit::auth::Role;
 
 /// Timer: a pending transfer's deadline.
 pub const TRANSFER_TIMER: &str = "routing.transfer_timeout";
@@ -81,10 +83,11 @@ impl Pool {
     }
 }
 
-/// The pool's best-ranked agent online with a free seat on `channel`, other than the
-/// sender and those who declined.
+/// The pool's best-ranked agent online with a free seat on `channel` who may receive
+/// from the requester, other than the sender and those who declined.
 pub(super) fn next_receiver(
     account: &Account,
+    permit: &Permit<'_>,
     pool: &Pool,
     channel: &str,
     sender: &str,
@@ -94,6 +97,7 @@ pub(super) fn next_receiver(
         .agents
         .iter()
         .filter(|a| a.id != sender && !declined.contains(&a.id))
+        .filter(|a| permit.refuses_receiver(Receiver::from(*a)).is_none())
         .cloned()
         .collect();
     let (team, skills, strategy) = match pool {
@@ -195,8 +199,19 @@ pub(super) async fn declined(
     let mut declined = t.declined_by.clone();
     declined.push(t.to_agent_id.clone());
     let held = state::assignment(conn, &account.id, t.conversation_id).await?;
-    let next =
-        held.and_then(|a| next_receiver(account, &pool, &a.channel, &t.from_agent_id, &declined));
+    // Onward offers follow the policy for the requester as they asked.
+    let role = t.requester_role.parse().unwrap_or(Role::Agent);
+    let permit = super::transfer::permit(conn, account, &t.requested_by, role).await?;
+    let next = held.and_then(|a| {
+        next_receiver(
+            account,
+            &permit,
+            &pool,
+            &a.channel,
+            &t.from_agent_id,
+            &declined,
+        )
+    });
     let Some(next) = next else {
         outcome.exhausted = true;
         return end(conn, origin, t.id, outcome).await;

@@ -3,13 +3,14 @@
 //! keeps the conversation and its seat; on accept both move in one transaction.
 
 use chrono::Utc;
+use helpdesk_kit::auth::Role;
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
 use helpdesk_kit::outbox;
 use helpdesk_proto::routing::v1::{
     AssignReason, ConversationUnassigned, TransferState, UnassignReason,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 use super::account::Account;
 use super::offers;
 use super::{queue, seat};
+use crate::domain::permissions::{Held, Permit, Receiver};
 use crate::store::transfers::{self, TransferRow};
 use crate::store::{directory, state};
 
@@ -26,8 +28,69 @@ use crate::store::{directory, state};
 pub struct Actor<'a> {
     /// The caller's agent id (token subject).
     pub id: &'a str,
-    /// Supervisors and admins may act on any conversation of the account.
-    pub supervisor: bool,
+    /// The caller's token role: what the account's transfer policy allows them.
+    pub role: Role,
+}
+
+impl Actor<'_> {
+    /// Whether the actor watches others' offers (supervisors, admins, integrations).
+    pub fn oversees(&self) -> bool {
+        matches!(
+            self.role,
+            Role::Admin | Role::Supervisor | Role::Integration
+        )
+    }
+}
+
+/// The teams of an agent (none when not in the directory).
+async fn teams_of(conn: &mut PgConnection, account: &Account, id: &str) -> Result<HashSet<Uuid>> {
+    if let Some(a) = account.agents.iter().find(|a| a.id == id) {
+        return Ok(a.teams.clone());
+    }
+    Ok(directory::agent_teams(conn, &account.id, id).await?)
+}
+
+/// What the account's policy allows `id` acting with `role`.
+pub(super) async fn permit<'a>(
+    conn: &mut PgConnection,
+    account: &'a Account,
+    id: &'a str,
+    role: Role,
+) -> Result<Permit<'a>> {
+    let teams = match role {
+        Role::Agent | Role::Supervisor => teams_of(conn, account, id).await?,
+        _ => HashSet::new(),
+    };
+    Ok(Permit {
+        policy: &account.settings.transfer_policy,
+        id,
+        role,
+        teams,
+    })
+}
+
+/// PERMISSION_DENIED unless `permit` may move the conversation `held` (its agent's,
+/// a supervisor's of its team, an admin's).
+async fn may_move(
+    conn: &mut PgConnection,
+    account: &Account,
+    permit: &Permit<'_>,
+    held: &state::AssignmentRow,
+) -> Result<()> {
+    let agent_teams = teams_of(conn, account, &held.agent_id).await?;
+    let held = Held {
+        agent_id: &held.agent_id,
+        team_id: held.team_id,
+        agent_teams: &agent_teams,
+    };
+    if permit.may_move(held) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied(
+            "only the conversation's agent, a supervisor of its team or an admin may do this"
+                .into(),
+        ))
+    }
 }
 
 /// What the sender tells the receiver: free text, and a note template's fields.
@@ -61,15 +124,15 @@ pub async fn request_transfer(
     to: Target<'_>,
     note: Note,
 ) -> Result<TransferRow> {
-    let mut account = Account::lock(conn, &origin.account).await?;
+    let account = Account::lock(conn, &origin.account).await?;
+    let permit = permit(conn, &account, by.id, by.role).await?;
+    if let Some(why) = permit.refuses_transfer() {
+        return Err(Error::PermissionDenied(why));
+    }
     let held = state::assignment(conn, &account.id, conversation_id)
         .await?
         .ok_or_else(|| Error::FailedPrecondition("the conversation has no agent".into()))?;
-    if !by.supervisor && held.agent_id != by.id {
-        return Err(Error::PermissionDenied(
-            "only the conversation's agent or a supervisor may transfer it".into(),
-        ));
-    }
+    may_move(conn, &account, &permit, &held).await?;
     let (receiver, team) = match to {
         Target::Agent(agent) => {
             if held.agent_id == agent {
@@ -79,26 +142,36 @@ pub async fn request_transfer(
                 )
                 .into());
             }
-            directory::get_agent_row(conn, &account.id, agent, false)
+            let view = directory::agent_views(conn, &account.id, Some(agent), false, None)
                 .await?
+                .pop()
                 .ok_or(Error::NotFound("agent"))?;
-            let can_take = account
-                .agent_mut(agent)
-                .is_some_and(|a| a.has_room(&held.channel));
-            if !can_take {
+            let teams = view.teams.iter().copied().collect();
+            let receiver = Receiver {
+                role: view.row.role(),
+                teams: &teams,
+            };
+            if let Some(why) = permit.refuses_receiver(receiver) {
+                return Err(Error::PermissionDenied(why));
+            }
+            let can_take = account.agents.iter().find(|a| a.id == agent);
+            if !can_take.is_some_and(|a| a.has_room(&held.channel)) {
                 return Err(Error::FailedPrecondition(
                     "the receiver is not online with a free seat".into(),
                 ));
             }
             (agent.to_string(), None)
         }
-        Target::Team(team) => (
-            pool_receiver(&account, &held, offers::Pool::Team(team))?,
-            Some(team),
-        ),
+        Target::Team(team) => {
+            if let Some(why) = permit.refuses_team(team) {
+                return Err(Error::PermissionDenied(why));
+            }
+            let pool = offers::Pool::Team(team);
+            (pool_receiver(&account, &permit, &held, pool)?, Some(team))
+        }
         Target::Skill(skill) => {
             let pool = offers::Pool::Skill(skill.to_string());
-            (pool_receiver(&account, &held, pool)?, None)
+            (pool_receiver(&account, &permit, &held, pool)?, None)
         }
     };
     let to_skill = match to {
@@ -127,6 +200,7 @@ pub async fn request_transfer(
         template_id: note.template_id,
         fields: Json(note.fields),
         to_skill,
+        requester_role: by.role.to_string(),
     };
     let row = offers::new_offer(&account, template, receiver);
     offers::offer(conn, origin, &row).await?;
@@ -136,12 +210,28 @@ pub async fn request_transfer(
 /// The first receiver of a team or skill transfer of the conversation `held`.
 fn pool_receiver(
     account: &Account,
+    permit: &Permit<'_>,
     held: &state::AssignmentRow,
     pool: offers::Pool,
 ) -> Result<String> {
-    offers::next_receiver(account, &pool, &held.channel, &held.agent_id, &[]).ok_or_else(|| {
-        Error::FailedPrecondition("nobody else is online with a free seat for it".into())
-    })
+    offers::next_receiver(account, permit, &pool, &held.channel, &held.agent_id, &[]).ok_or_else(
+        || Error::FailedPrecondition("nobody else is online with a free seat for it".into()),
+    )
+}
+
+/// PERMISSION_DENIED unless `by` sent or requested `t`, or may move its conversation.
+async fn may_withdraw(
+    conn: &mut PgConnection,
+    account: &Account,
+    by: Actor<'_>,
+    t: &TransferRow,
+) -> Result<()> {
+    if t.from_agent_id == by.id || t.requested_by == by.id {
+        return Ok(());
+    }
+    let permit = permit(conn, account, by.id, by.role).await?;
+    let held = senders_assignment(conn, &account.id, t).await?;
+    may_move(conn, account, &permit, &held).await
 }
 
 /// The conversation's assignment, while it is still the sender's of `t`.
@@ -263,11 +353,7 @@ pub async fn cancel_transfer(
 ) -> Result<TransferRow> {
     let account = Account::lock(conn, &origin.account).await?;
     let t = pending(conn, &account.id, id).await?;
-    if !by.supervisor && t.from_agent_id != by.id {
-        return Err(Error::PermissionDenied(
-            "only the sender or a supervisor may cancel a transfer".into(),
-        ));
-    }
+    may_withdraw(conn, &account, by, &t).await?;
     offers::settle(
         conn,
         origin,
@@ -291,11 +377,7 @@ pub async fn leave_in_team_queue(
     let t = transfers::get(conn, &account.id, id)
         .await?
         .ok_or(Error::NotFound("transfer"))?;
-    if !by.supervisor && t.from_agent_id != by.id {
-        return Err(Error::PermissionDenied(
-            "only the sender or a supervisor may do this".into(),
-        ));
-    }
+    may_withdraw(conn, &account, by, &t).await?;
     let Some(team) = t.to_team_id.filter(|_| t.exhausted) else {
         return Err(Error::FailedPrecondition(
             "only after a team transfer that nobody took".into(),

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::Api;
 use crate::domain::hours::HoursSpec;
+use crate::domain::permissions::Policy;
 use crate::domain::rules::{Condition, Rule};
 use crate::domain::{Settings, class_from_rank, class_rank};
 use crate::store::config::{self, HoursRow, RuleRow};
@@ -299,6 +300,18 @@ impl Api {
             s.offline_policy,
         );
         let team = opt_uuid(&mut v, "settings.overflow_team_id", &s.overflow_team_id);
+        if let Some(p) = &s.transfer_policy {
+            for (field, roles) in [
+                ("transfer_roles", &p.transfer_roles),
+                ("receiver_roles", &p.receiver_roles),
+            ] {
+                for (i, role) in roles.iter().enumerate() {
+                    let field = format!("settings.transfer_policy.{field}[{i}]");
+                    let _: StaffRole = helpdesk_kit::validate::enumeration(&mut v, &field, *role);
+                    v.check(*role == 0, &field, "agent, supervisor or admin");
+                }
+            }
+        }
         let defaults = Settings::default();
         for (field, value, max) in [
             (
@@ -382,6 +395,11 @@ impl Api {
             } else {
                 s.transfer_timeout_seconds
             },
+            transfer_policy: s
+                .transfer_policy
+                .as_ref()
+                .map(Policy::from_proto)
+                .unwrap_or_default(),
         };
         let mut tx = self.pool.begin().await?;
         require_team(&mut tx, c.account(), "settings.overflow_team_id", team).await?;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use helpdesk_kit::auth::{Caller, Role};
 use helpdesk_kit::grpc::Violations;
+use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_kit::timers;
 use helpdesk_proto::routing::v1::*;
@@ -26,6 +27,7 @@ const CHANNELS: &[&str] = &["web_widget", "mobile_sdk", "api", "email"];
 struct AgentInput {
     teams: Vec<Uuid>,
     skills: Vec<(String, i32)>,
+    role: StaffRole,
 }
 
 fn check_agent(v: &mut Violations, a: &Agent, paths: Option<&[String]>) -> AgentInput {
@@ -98,7 +100,24 @@ fn check_agent(v: &mut Violations, a: &Agent, paths: Option<&[String]>) -> Agent
             skills.push((name, level as i32));
         }
     }
-    AgentInput { teams, skills }
+    let role = if wants("role") {
+        let role: StaffRole = helpdesk_kit::validate::enumeration(v, "agent.role", a.role);
+        if a.role == 0 && paths.is_some() {
+            v.add("agent.role", "agent, supervisor or admin");
+        }
+        role
+    } else {
+        StaffRole::Unspecified
+    };
+    AgentInput {
+        teams,
+        skills,
+        role: if role == StaffRole::Unspecified {
+            StaffRole::Agent
+        } else {
+            role
+        },
+    }
 }
 
 impl Api {
@@ -186,6 +205,7 @@ impl Api {
             resolved_count: 0,
             csat_sum: 0,
             csat_count: 0,
+            role: input.role.storage_name().to_string(),
         };
         directory::insert_agent(&mut tx, &row).await?;
         directory::set_teams_and_skills(&mut tx, c.account(), &a.id, &input.teams, &input.skills)
@@ -294,6 +314,7 @@ impl Api {
             "skills",
             "max_chats",
             "channel_capacity",
+            "role",
         ];
         if paths.is_empty() {
             v.add("update_mask", format!("required: {}", PATHS.join(", ")));
@@ -329,6 +350,7 @@ impl Api {
                 "channel_capacity" => row.channel_capacity = Json(a.channel_capacity.clone()),
                 "team_ids" => teams = input.teams.clone(),
                 "skills" => skills = input.skills.clone(),
+                "role" => row.role = input.role.storage_name().to_string(),
                 _ => {}
             }
         }

@@ -12,9 +12,10 @@ use prost::Message as _;
 use super::config::require_team;
 use super::queue::uuid_field;
 use super::{Api, TransferStream};
+use crate::domain::permissions::Permit;
 use crate::domain::{recommend, templates};
 use crate::engine::{self, Actor, Note, Target};
-use crate::store::{directory, state, transfers};
+use crate::store::{config, directory, state, transfers};
 
 /// Longest note a sender may attach.
 const MAX_NOTE_CHARS: usize = 2_000;
@@ -44,7 +45,7 @@ fn actor(c: &Caller) -> Result<Actor<'_>> {
     c.claims.require_staff()?;
     Ok(Actor {
         id: &c.claims.sub,
-        supervisor: c.claims.require(&[Role::Admin, Role::Supervisor]).is_ok(),
+        role: c.claims.role,
     })
 }
 
@@ -202,7 +203,7 @@ impl Api {
         let by = actor(&c)?;
         let agent = if req.agent_id.is_empty() || req.agent_id == by.id {
             by.id.to_string()
-        } else if by.supervisor {
+        } else if by.oversees() {
             req.agent_id
         } else {
             return Err(helpdesk_kit::error::Error::PermissionDenied(
@@ -283,10 +284,19 @@ impl Api {
             .unwrap_or_default();
         let since = chrono::Utc::now() - chrono::Duration::hours(24);
         let declined = transfers::decliners(&mut conn, c.account(), conversation, since).await?;
+        // Only those the caller may transfer to under the account's policy.
+        let settings = config::settings(&mut conn, c.account()).await?;
+        let permit = Permit {
+            policy: &settings.transfer_policy,
+            id: &c.claims.sub,
+            role: c.claims.role,
+            teams: directory::agent_teams(&mut conn, c.account(), &c.claims.sub).await?,
+        };
         let agents: Vec<_> = directory::agent_views(&mut conn, c.account(), None, true, team)
             .await?
             .iter()
             .map(directory::AgentView::candidate)
+            .filter(|a| permit.refuses_receiver(a.into()).is_none())
             .collect();
         let skill = Some(req.skill.as_str()).filter(|s| !s.is_empty());
         let declined = declined.into_iter().collect();

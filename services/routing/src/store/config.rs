@@ -8,6 +8,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::domain::hours::HoursSpec;
+use crate::domain::permissions::Policy;
 use crate::domain::rules::{Condition, Rule};
 use crate::domain::{Settings, class_from_rank, class_rank};
 use helpdesk_kit::storage::StorageName;
@@ -33,6 +34,10 @@ pub async fn settings(conn: &mut PgConnection, account: &str) -> Result<Settings
             presence_idle_seconds: r.get("presence_idle_seconds"),
             default_handle_seconds: r.get("default_handle_seconds"),
             transfer_timeout_seconds: r.get("transfer_timeout_seconds"),
+            transfer_policy: r
+                .get::<Option<Json<Policy>>, _>("transfer_policy")
+                .map(|p| p.0)
+                .unwrap_or_default(),
         },
     })
 }
@@ -46,15 +51,16 @@ pub async fn save_settings(
     sqlx::query(
         "INSERT INTO settings (account_id, default_strategy, skill_fallback_seconds, max_queue_length, max_wait_seconds,
              overflow_action, overflow_team_id, leave_message_text, offline_policy, pooled_mode, presence_idle_seconds,
-             default_handle_seconds, transfer_timeout_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             default_handle_seconds, transfer_timeout_seconds, transfer_policy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (account_id) DO UPDATE SET default_strategy = EXCLUDED.default_strategy,
              skill_fallback_seconds = EXCLUDED.skill_fallback_seconds, max_queue_length = EXCLUDED.max_queue_length,
              max_wait_seconds = EXCLUDED.max_wait_seconds, overflow_action = EXCLUDED.overflow_action,
              overflow_team_id = EXCLUDED.overflow_team_id, leave_message_text = EXCLUDED.leave_message_text,
              offline_policy = EXCLUDED.offline_policy, pooled_mode = EXCLUDED.pooled_mode,
              presence_idle_seconds = EXCLUDED.presence_idle_seconds, default_handle_seconds = EXCLUDED.default_handle_seconds,
-             transfer_timeout_seconds = EXCLUDED.transfer_timeout_seconds, updated_at = now()",
+             transfer_timeout_seconds = EXCLUDED.transfer_timeout_seconds,
+             transfer_policy = EXCLUDED.transfer_policy, updated_at = now()",
     )
     .bind(account)
     .bind(s.default_strategy.storage_name())
@@ -69,6 +75,7 @@ pub async fn save_settings(
     .bind(s.presence_idle_seconds)
     .bind(s.default_handle_seconds)
     .bind(s.transfer_timeout_seconds)
+    .bind(Json(&s.transfer_policy))
     .execute(conn)
     .await?;
     Ok(())

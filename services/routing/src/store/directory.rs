@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use helpdesk_kit::time::to_timestamp;
-use helpdesk_proto::routing::v1::{Agent, Presence, Skill, SkillLevel, Team};
+use helpdesk_proto::routing::v1::{Agent, Presence, Skill, SkillLevel, StaffRole, Team};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
@@ -124,9 +124,15 @@ pub struct AgentRow {
     pub resolved_count: i64,
     pub csat_sum: i64,
     pub csat_count: i64,
+    pub role: String,
 }
 
 impl AgentRow {
+    /// The role colleagues see.
+    pub fn role(&self) -> StaffRole {
+        StaffRole::from_storage(&self.role)
+    }
+
     /// Current presence.
     pub fn presence(&self) -> Presence {
         Presence::from_storage(&self.presence)
@@ -179,6 +185,7 @@ impl AgentView {
             resolved_count: r.resolved_count,
             csat_average: r.csat_average(),
             csat_count: r.csat_count,
+            role: r.role() as i32,
         }
     }
 
@@ -195,18 +202,35 @@ impl AgentView {
             skills: self.skills.iter().cloned().collect(),
             last_assigned_at: self.row.last_assigned_at,
             csat_average: self.row.csat_average(),
+            role: self.row.role(),
         }
     }
 }
 
 const AGENT_COLUMNS: &str = "account_id, id, name, email, languages, max_chats, channel_capacity, presence, presence_at, \
-    last_seen_at, last_assigned_at, resolved_count, csat_sum, csat_count";
+    last_seen_at, last_assigned_at, resolved_count, csat_sum, csat_count, role";
+
+/// An agent's teams (none when not in the directory).
+pub async fn agent_teams(
+    conn: &mut PgConnection,
+    account: &str,
+    agent: &str,
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let teams: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT team_id FROM agent_teams WHERE account_id = $1 AND agent_id = $2",
+    )
+    .bind(account)
+    .bind(agent)
+    .fetch_all(conn)
+    .await?;
+    Ok(teams.into_iter().collect())
+}
 
 /// Inserts an agent (teams and skills separately).
 pub async fn insert_agent(conn: &mut PgConnection, a: &AgentRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO agents (account_id, id, name, email, languages, max_chats, channel_capacity)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO agents (account_id, id, name, email, languages, max_chats, channel_capacity, role)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&a.account_id)
     .bind(&a.id)
@@ -215,6 +239,7 @@ pub async fn insert_agent(conn: &mut PgConnection, a: &AgentRow) -> Result<(), s
     .bind(&a.languages)
     .bind(a.max_chats)
     .bind(&a.channel_capacity)
+    .bind(&a.role)
     .execute(conn)
     .await?;
     Ok(())
@@ -223,7 +248,8 @@ pub async fn insert_agent(conn: &mut PgConnection, a: &AgentRow) -> Result<(), s
 /// Writes the editable fields back.
 pub async fn update_agent(conn: &mut PgConnection, a: &AgentRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE agents SET name = $3, email = $4, languages = $5, max_chats = $6, channel_capacity = $7, updated_at = now()
+        "UPDATE agents SET name = $3, email = $4, languages = $5, max_chats = $6, channel_capacity = $7, role = $8,
+             updated_at = now()
          WHERE account_id = $1 AND id = $2",
     )
     .bind(&a.account_id)
@@ -233,6 +259,7 @@ pub async fn update_agent(conn: &mut PgConnection, a: &AgentRow) -> Result<(), s
     .bind(&a.languages)
     .bind(a.max_chats)
     .bind(&a.channel_capacity)
+    .bind(&a.role)
     .execute(conn)
     .await?;
     Ok(())

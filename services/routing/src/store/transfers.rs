@@ -35,6 +35,8 @@ pub struct TransferRow {
     pub template_id: String,
     pub fields: Json<BTreeMap<String, String>>,
     pub to_skill: String,
+    /// The requester's token role (onward offers follow the policy for it).
+    pub requester_role: String,
 }
 
 impl TransferRow {
@@ -70,13 +72,13 @@ impl TransferRow {
 }
 
 const COLUMNS: &str = "account_id, id, conversation_id, from_agent_id, to_agent_id, note, state, reason, \
-    requested_by, requested_at, deadline, decided_at, to_team_id, declined_by, previous_id, next_id, exhausted, template_id, fields, to_skill";
+    requested_by, requested_at, deadline, decided_at, to_team_id, declined_by, previous_id, next_id, exhausted, template_id, fields, to_skill, requester_role";
 
 /// Stores a new pending transfer.
 pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO transfers ({COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
     ))
     .bind(&t.account_id)
     .bind(t.id)
@@ -98,6 +100,7 @@ pub async fn insert(conn: &mut PgConnection, t: &TransferRow) -> Result<(), sqlx
     .bind(&t.template_id)
     .bind(&t.fields)
     .bind(&t.to_skill)
+    .bind(&t.requester_role)
     .execute(conn)
     .await?;
     Ok(())
