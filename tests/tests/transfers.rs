@@ -1146,3 +1146,330 @@ async fn the_account_decides_who_transfers_which_chats_to_whom() {
     );
     p.stop().await;
 }
+
+// ---- Bot handoff ----
+
+use helpdesk_proto::conversation::v1 as conv;
+
+/// A bot inbox answered by the integration `faq-bot`, handing over on the menu choice
+/// `human` or the default phrases.
+async fn bot_inbox(p: &Platform) -> conv::Inbox {
+    let inbox = conv::Inbox {
+        name: "Help centre".into(),
+        channel_kind: conv::ChannelKind::WebWidget as i32,
+        bot: Some(conv::InboxBot {
+            enabled: true,
+            integration_id: "faq-bot".into(),
+            handoff_choices: vec!["human".into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    p.conv()
+        .await
+        .create_inbox(authed(
+            conv::CreateInboxRequest { inbox: Some(inbox) },
+            &p.admin(),
+        ))
+        .await
+        .expect("bot inbox")
+        .into_inner()
+}
+
+/// Sends `req` with `token`.
+async fn say(
+    p: &Platform,
+    token: &str,
+    req: conv::SendMessageRequest,
+) -> Result<conv::Message, tonic::Status> {
+    p.conv()
+        .await
+        .send_message(authed(req, token))
+        .await
+        .map(|r| r.into_inner())
+}
+
+fn text(conversation: &str, content: &str) -> conv::SendMessageRequest {
+    conv::SendMessageRequest {
+        conversation_id: conversation.into(),
+        content: content.into(),
+        ..Default::default()
+    }
+}
+
+async fn hand_off(
+    p: &Platform,
+    token: &str,
+    req: conv::HandoffToHumanRequest,
+) -> Result<conv::Conversation, tonic::Status> {
+    p.conv()
+        .await
+        .handoff_to_human(authed(req, token))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Routing's projection of the conversation has this status.
+async fn routing_sees(p: &Platform, conversation: &str, status: &str) -> bool {
+    eventually(WAIT, || async {
+        let s: Option<String> =
+            sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1::uuid")
+                .bind(conversation)
+                .fetch_optional(&p.routers[0].pool)
+                .await
+                .expect("projection");
+        (s.as_deref() == Some(status)).then_some(())
+    })
+    .await
+    .is_some()
+}
+
+/// The next update on a bot's stream within `limit`.
+async fn next_update(
+    s: &mut tonic::Streaming<conv::SubscribeResponse>,
+    limit: Duration,
+) -> Option<conv::subscribe_response::Update> {
+    tokio::time::timeout(limit, s.message())
+        .await
+        .ok()
+        .and_then(|m| m.ok().flatten())
+        .and_then(|m| m.update)
+}
+
+/// The first update on a stream `pick` takes, within [`WAIT`].
+async fn first_update<T>(
+    s: &mut tonic::Streaming<conv::SubscribeResponse>,
+    pick: impl Fn(conv::subscribe_response::Update) -> Option<T>,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(found) = next_update(s, Duration::from_millis(500))
+            .await
+            .and_then(&pick)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_bot_answers_first_and_hands_over_with_its_transcript_and_summary() {
+    let p = Platform::start(1).await;
+    let billing = p.team("billing").await;
+    p.agent("ana", 2, &[], &[]).await;
+    p.agent("li", 2, &[&billing], &[]).await;
+    for a in ["ana", "li"] {
+        p.presence(a, Presence::Online).await;
+    }
+    let inbox = bot_inbox(&p).await;
+    assert_eq!(
+        inbox.bot.as_ref().map(|b| b.handoff_phrases.clone()),
+        Some(vec!["agent".into(), "human".into(), "real person".into()]),
+        "a new bot gets the default phrases"
+    );
+    let bot = p.token("faq-bot", Role::Integration);
+    let mut watch = p
+        .conv()
+        .await
+        .subscribe(authed(
+            conv::SubscribeRequest {
+                inbox_id: inbox.id.clone(),
+                as_bot: true,
+                ..Default::default()
+            },
+            &bot,
+        ))
+        .await
+        .expect("the bot watches its conversations")
+        .into_inner();
+
+    // The chat starts with the bot: not routed, not queued.
+    let (chat, visitor) = p.chat(&inbox, "where is my order?", &[]).await;
+    assert_eq!(
+        p.conversation(&chat).await.status,
+        conv::ConversationStatus::Bot as i32
+    );
+    assert!(
+        routing_sees(&p, &chat, "bot").await,
+        "routing knows the chat"
+    );
+    assert!(!p.is_queued(&chat).await && p.assignee(&chat).await.is_none());
+
+    // The bot hears the customer and answers with a menu.
+    say(&p, &visitor, text(&chat, "order 1042"))
+        .await
+        .expect("the customer writes");
+    let heard = first_update(&mut watch, |u| match u {
+        conv::subscribe_response::Update::MessageCreated(m) => {
+            m.message.filter(|m| m.content == "order 1042").map(|_| ())
+        }
+        _ => None,
+    })
+    .await;
+    assert!(heard.is_some(), "the bot receives the customer's messages");
+    let menu = vec![
+        conv::MenuOption {
+            id: "track".into(),
+            label: "Track my order".into(),
+        },
+        conv::MenuOption {
+            id: "human".into(),
+            label: "Talk to a person".into(),
+        },
+    ];
+    let reply = say(
+        &p,
+        &bot,
+        conv::SendMessageRequest {
+            menu: menu.clone(),
+            ..text(&chat, "It left our warehouse yesterday. Anything else?")
+        },
+    )
+    .await
+    .expect("the bot answers");
+    assert_eq!(reply.menu, menu);
+    assert_eq!(
+        reply.sender.as_ref().map(|s| (s.kind, s.id.as_str())),
+        Some((helpdesk_proto::common::v1::ActorKind::Bot as i32, "faq-bot"))
+    );
+    let e = say(
+        &p,
+        &visitor,
+        conv::SendMessageRequest {
+            menu: menu.clone(),
+            ..text(&chat, "x")
+        },
+    )
+    .await
+    .expect_err("visitors offer no menus");
+    assert_eq!(violated_fields(&e), vec!["menu"], "{e:?}");
+
+    // Only the inbox's bot or staff hand over; bad input names its fields.
+    let over = |summary: &str| conv::HandoffToHumanRequest {
+        conversation_id: chat.clone(),
+        summary: summary.into(),
+        team_id: billing.id.clone(),
+        required_skills: Vec::new(),
+    };
+    for token in [p.token("crm", Role::Integration), visitor.clone()] {
+        let e = hand_off(&p, &token, over(""))
+            .await
+            .expect_err("not the bot");
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    }
+    let e = hand_off(
+        &p,
+        &bot,
+        conv::HandoffToHumanRequest {
+            required_skills: vec!["Not a skill".into()],
+            ..over(&"x".repeat(4_001))
+        },
+    )
+    .await
+    .expect_err("bad input");
+    assert_eq!(
+        violated_fields(&e),
+        vec!["summary", "required_skills[0]"],
+        "{e:?}"
+    );
+
+    // The handoff: routed to the team the bot named, with the summary for the agent.
+    let summary = "Order 1042 is late; the customer wants a refund.";
+    let handed = hand_off(&p, &bot, over(summary))
+        .await
+        .expect("handed over");
+    assert_eq!(handed.status, conv::ConversationStatus::Open as i32);
+    assert_eq!(
+        p.wait_assigned(&chat, WAIT).await.as_deref(),
+        Some("li"),
+        "billing's agent, not Ana"
+    );
+    let staff = p.transcript(&chat, &p.supervisor()).await;
+    let said: Vec<(i32, &str)> = staff.iter().map(|m| (m.kind, m.content.as_str())).collect();
+    for line in [
+        (conv::MessageKind::Incoming as i32, "where is my order?"),
+        (conv::MessageKind::Incoming as i32, "order 1042"),
+        (
+            conv::MessageKind::Outgoing as i32,
+            "It left our warehouse yesterday. Anything else?",
+        ),
+        (conv::MessageKind::Note as i32, summary),
+        (
+            conv::MessageKind::Activity as i32,
+            "Connecting you with an agent…",
+        ),
+    ] {
+        assert!(said.contains(&line), "{line:?} in {said:?}");
+    }
+    let customer = p.transcript(&chat, &visitor).await;
+    assert!(
+        customer.iter().all(|m| m.content != summary),
+        "the customer never reads the summary"
+    );
+
+    // The bot is out: it hears nothing more of the chat and may not write in it.
+    let handed_over = first_update(&mut watch, |u| match u {
+        conv::subscribe_response::Update::ConversationStatusChanged(e)
+            if e.from == conv::ConversationStatus::Bot as i32 =>
+        {
+            e.handoff
+        }
+        _ => None,
+    })
+    .await
+    .expect("the bot sees its handoff");
+    assert_eq!(handed_over.trigger, conv::HandoffTrigger::Bot as i32);
+    assert_eq!(handed_over.team_id, billing.id);
+    say(&p, &visitor, text(&chat, "hello, anyone?"))
+        .await
+        .expect("the customer writes on");
+    while let Some(u) = next_update(&mut watch, Duration::from_secs(2)).await {
+        if let conv::subscribe_response::Update::MessageCreated(m) = &u {
+            assert_ne!(
+                m.message.as_ref().map(|m| m.conversation_id.as_str()),
+                Some(chat.as_str()),
+                "the bot stops receiving the chat: {u:?}"
+            );
+        }
+    }
+    let e = say(&p, &bot, text(&chat, "still me"))
+        .await
+        .expect_err("the bot is out");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = hand_off(&p, &bot, over(""))
+        .await
+        .expect_err("handed over once");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+
+    // The customer asks for a human in words, or with the menu.
+    let (asked, _) = p.chat(&inbox, "Can I talk to a REAL person?", &[]).await;
+    let (picked, picker) = p.chat(&inbox, "hi", &[]).await;
+    say(
+        &p,
+        &picker,
+        conv::SendMessageRequest {
+            menu_choice: "human".into(),
+            ..text(&picked, "Talk to a person")
+        },
+    )
+    .await
+    .expect("picked from the menu");
+    for (c, said) in [
+        (&asked, "asked for a person"),
+        (&picked, "picked \"human\""),
+    ] {
+        assert!(
+            p.wait_assigned(c, WAIT).await.is_some(),
+            "routed after the customer asked"
+        );
+        let notes = p.transcript(c, &p.supervisor()).await;
+        assert!(
+            notes
+                .iter()
+                .any(|m| m.kind == conv::MessageKind::Note as i32 && m.content.contains(said)),
+            "{said} in {notes:?}"
+        );
+    }
+    p.stop().await;
+}

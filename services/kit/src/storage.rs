@@ -41,7 +41,7 @@ macro_rules! storage_names {
 
 // conversation
 storage_names!(ConversationStatus {
-    Open => "open", Pending => "pending", Snoozed => "snoozed", Resolved => "resolved",
+    Open => "open", Pending => "pending", Snoozed => "snoozed", Resolved => "resolved", Bot => "bot",
 } default Unspecified);
 storage_names!(ChannelKind {
     WebWidget => "web_widget", MobileSdk => "mobile_sdk", Api => "api", Email => "email",
@@ -53,6 +53,7 @@ storage_names!(Priority {
 storage_names!(ActivityType {
     Unspecified => "", Transfer => "transfer", TransferAccept => "transfer_accept",
     TransferReject => "transfer_reject", TransferTimeout => "transfer_timeout", TransferCancel => "transfer_cancel",
+    Handoff => "handoff",
 } default Unspecified);
 storage_names!(MessageKind {
     Incoming => "incoming", Outgoing => "outgoing", Note => "note", Activity => "activity",

@@ -144,7 +144,8 @@ impl On<ConversationCreated> for ConversationEvents {
             self.note_first_message(row.id);
         }
         let mut session = self.session(d.batch).await;
-        engine::route_row(conn, &mut session, &origin(d), &row, placed, false).await?;
+        let how = engine::How::default();
+        engine::route_row(conn, &mut session, &origin(d), &row, placed, &how).await?;
         Ok(())
     }
 }
@@ -165,8 +166,17 @@ impl On<ConversationStatusChanged> for ConversationEvents {
         let to = ConversationStatus::try_from(e.to).unwrap_or_default();
         let session = &mut *self.session(d.batch).await;
         if to == ConversationStatus::Open {
-            let reopened = e.from != ConversationStatus::Open as i32;
-            engine::route_row(conn, session, &origin(d), &row, placed, reopened).await?;
+            // From the bot it is the conversation's first routing, as the handoff asks.
+            let from_bot = e.from == ConversationStatus::Bot as i32;
+            let handoff = e.handoff.as_ref().filter(|_| from_bot);
+            let how = engine::How {
+                reopened: !from_bot && e.from != ConversationStatus::Open as i32,
+                team_id: handoff.and_then(|h| h.team_id.parse::<Uuid>().ok()),
+                skills: handoff
+                    .map(|h| h.required_skills.clone())
+                    .unwrap_or_default(),
+            };
+            engine::route_row(conn, session, &origin(d), &row, placed, &how).await?;
         } else {
             engine::release_in(conn, session, &origin(d), row.id).await?;
             if to == ConversationStatus::Resolved && !assignee.is_empty() {

@@ -1,5 +1,6 @@
 //! Conversation domain: status rules, enum storage names, and input limits.
 
+pub mod bot;
 pub mod identity;
 pub mod validate;
 

@@ -273,7 +273,10 @@ impl Api {
         let mut v = Violations::new();
         let status: ConversationStatus =
             helpdesk_kit::validate::enumeration(&mut v, "status", req.status);
-        if status == ConversationStatus::Unspecified {
+        if matches!(
+            status,
+            ConversationStatus::Unspecified | ConversationStatus::Bot
+        ) {
             v.add("status", "required: open, pending, snoozed or resolved");
         }
         let until = req.snoozed_until.as_ref().map(from_timestamp);
@@ -311,6 +314,7 @@ impl Api {
         let conv = self
             .visible(&mut tx, c, "conversation_id", &req.conversation_id, true)
             .await?;
+        self.refuse_departed_bot(&mut tx, c, &conv).await?;
         let conv = ops::change_status(&mut tx, &c.origin(), conv, status, until).await?;
         tx.commit().await?;
         Ok(conv.to_proto())

@@ -9,11 +9,13 @@ use helpdesk_proto::conversation::v1::*;
 use uuid::Uuid;
 
 use super::{Api, Caller};
+use crate::domain::bot::Bot;
 use crate::domain::validate;
 use crate::store::{self, inboxes::InboxRow};
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::page;
 use helpdesk_kit::storage::StorageName;
+use sqlx::types::Json;
 
 const STAFF: &[Role] = &[
     Role::Admin,
@@ -97,6 +99,7 @@ impl Api {
         let mut v = Violations::new();
         check_fields(&mut v, &inbox);
         let visitor_attribute_keys = visitor_keys(&mut v, &inbox.visitor_attribute_keys);
+        let bot = Bot::check(&mut v, "inbox.bot", inbox.bot.as_ref());
         v.into_result()?;
         let reopen = match ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default() {
             ReopenPolicy::Unspecified => ReopenPolicy::Reopen,
@@ -117,6 +120,7 @@ impl Api {
             updated_at: chrono::Utc::now(),
             identity_secret: new_identity_secret(),
             visitor_attribute_keys,
+            bot: bot.map(Json),
         };
         let mut tx = self.pool.begin().await?;
         let row = store::inboxes::insert(&mut tx, &row).await?;
@@ -182,10 +186,11 @@ impl Api {
             v.add(
                 "update_mask",
                 "required: name, greeting_message, reopen_policy, channel_kind, \
-                 visitor_attribute_keys, identity_secret",
+                 visitor_attribute_keys, bot, identity_secret",
             );
         }
         let visitor_attribute_keys = visitor_keys(&mut v, &inbox.visitor_attribute_keys);
+        let bot = Bot::check(&mut v, "inbox.bot", inbox.bot.as_ref());
         for p in &paths {
             match p.as_str() {
                 "name" => validate::text(&mut v, "inbox.name", &inbox.name, true, 100),
@@ -213,7 +218,7 @@ impl Api {
                         v.add("inbox.channel_kind", "required");
                     }
                 }
-                "visitor_attribute_keys" | "identity_secret" => {}
+                "visitor_attribute_keys" | "identity_secret" | "bot" => {}
                 other => v.add(
                     "update_mask",
                     format!("unknown or immutable path {other:?}"),
@@ -245,6 +250,8 @@ impl Api {
                     row.visitor_attribute_keys = visitor_attribute_keys.clone()
                 }
                 "identity_secret" => row.identity_secret = new_identity_secret(),
+                // Conversations with the bot now stay with it; new ones follow this.
+                "bot" => row.bot = bot.clone().map(Json),
                 _ => {}
             }
         }

@@ -41,6 +41,8 @@ struct Interest {
     assignee_id: Option<String>,
     status: Option<i32>,
     visitor: bool,
+    /// Only conversations with their bot (and the change handing each over).
+    bot: bool,
 }
 
 impl Interest {
@@ -55,6 +57,7 @@ impl Interest {
                 .as_ref()
                 .is_none_or(|id| *id == conv.assignee_id)
             && self.status.is_none_or(|s| s == conv.status)
+            && (!self.bot || conv.status == ConversationStatus::Bot as i32)
     }
 
     /// Decodes one bus message into an update for this subscriber, if it wants it.
@@ -71,8 +74,17 @@ impl Interest {
             }
             ConversationStatusChanged::KIND => {
                 let e = ConversationStatusChanged::decode(payload).ok()?;
-                self.wants(e.conversation.as_ref())
-                    .then_some(Update::ConversationStatusChanged(e))
+                let handed_over = self.bot && e.from == ConversationStatus::Bot as i32;
+                let wanted = if handed_over {
+                    Interest {
+                        bot: false,
+                        ..self.clone()
+                    }
+                    .wants(e.conversation.as_ref())
+                } else {
+                    self.wants(e.conversation.as_ref())
+                };
+                wanted.then_some(Update::ConversationStatusChanged(e))
             }
             ConversationCreated::KIND if !self.visitor => {
                 let e = ConversationCreated::decode(payload).ok()?;
@@ -138,6 +150,9 @@ impl Api {
                 None
             }
         };
+        if c.is_visitor() && req.as_bot {
+            v.add("as_bot", "for bots (integrations) and staff");
+        }
         if c.is_visitor() && req.conversation_id.is_empty() {
             v.add("conversation_id", "required for visitors");
         }
@@ -172,6 +187,7 @@ impl Api {
             assignee_id: Some(req.assignee_id.clone()).filter(|s| !s.is_empty()),
             status,
             visitor: c.is_visitor(),
+            bot: req.as_bot,
         };
         // A conversation's stream only ever receives that conversation's messages;
         // staff monitoring the account receive the account's, filtered here.

@@ -9,9 +9,11 @@ use helpdesk_kit::page;
 use helpdesk_proto::conversation::v1::*;
 
 use super::{Api, Caller, Scoped};
-use crate::domain::validate;
+use crate::domain::{bot, validate};
 use crate::ops;
+use crate::store::messages::StoredOption;
 use crate::store::{self, conversations::Scope, messages::MessageRow, messages::StoredAttachment};
+use sqlx::types::Json;
 
 impl Api {
     pub(crate) async fn send_message_impl(
@@ -29,6 +31,8 @@ impl Api {
             128,
         );
         let requested: MessageKind = helpdesk_kit::validate::enumeration(&mut v, "kind", req.kind);
+        bot::check_menu(&mut v, &req.menu);
+        bot::check_choice(&mut v, &req.menu_choice);
         let kind = match (c.claims.role, requested) {
             (Role::Visitor, MessageKind::Unspecified | MessageKind::Incoming) => {
                 MessageKind::Incoming
@@ -48,6 +52,16 @@ impl Api {
             (_, MessageKind::Unspecified) => MessageKind::Outgoing,
             (_, k) => k,
         };
+        v.check(
+            !req.menu.is_empty() && kind != MessageKind::Outgoing,
+            "menu",
+            "only outgoing messages offer a menu",
+        );
+        v.check(
+            !req.menu_choice.is_empty() && kind != MessageKind::Incoming,
+            "menu_choice",
+            "only the customer's messages pick from a menu",
+        );
         v.into_result()?;
         let client_id = Some(req.client_message_id.clone()).filter(|s| !s.is_empty());
         let attachments: Vec<StoredAttachment> =
@@ -121,18 +135,26 @@ impl Api {
         let origin = c.origin().acting_as(sender.clone());
         if kind == MessageKind::Incoming {
             conv = ops::wake_for_customer(&mut tx, &origin, conv, &req.content).await?;
+        } else {
+            self.refuse_departed_bot(&mut tx, c, &conv).await?;
         }
-        let (message, _) = ops::append(
-            &mut tx,
-            &origin,
-            conv,
-            kind,
-            &sender,
-            &req.content,
-            attachments,
-            client_id,
-        )
-        .await?;
+        let mut row =
+            store::messages::new_row(&conv, kind, &sender, &req.content, attachments, client_id);
+        row.menu = Json(
+            req.menu
+                .iter()
+                .map(|o| StoredOption {
+                    id: o.id.clone(),
+                    label: o.label.trim().to_string(),
+                })
+                .collect(),
+        );
+        row.menu_choice = req.menu_choice.clone();
+        let (message, conv) = ops::append_row(&mut tx, &origin, conv, row, &sender).await?;
+        if kind == MessageKind::Incoming {
+            ops::after_customer_message(&mut tx, &origin, conv, &req.content, &req.menu_choice)
+                .await?;
+        }
         tx.commit().await?;
         Ok(message.to_proto())
     }

@@ -1,5 +1,6 @@
 //! gRPC API: authentication and scoping here, one module per resource.
 
+mod bot;
 mod contacts;
 pub(crate) mod conversations;
 mod inboxes;
@@ -204,6 +205,16 @@ impl ConversationService for Api {
         let c = Caller::of(&r)?;
         self.send_typing_impl(&c, r.into_inner()).await?;
         Ok(Response::new(SendTypingResponse {}))
+    }
+
+    async fn handoff_to_human(
+        &self,
+        r: Request<HandoffToHumanRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.handoff_to_human_impl(&c, r.get_ref().clone())).await?,
+        ))
     }
 
     type SubscribeStream = SubscribeStream;

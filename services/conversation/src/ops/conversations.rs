@@ -9,7 +9,7 @@ use helpdesk_kit::{outbox, timers};
 use helpdesk_proto::common::v1::Actor;
 use helpdesk_proto::conversation::v1::{
     Contact, ConversationCreated, ConversationStatus, ConversationStatusChanged,
-    ConversationUpdated, MessageKind, Priority, StartConversationRequest,
+    ConversationUpdated, Handoff, MessageKind, Priority, StartConversationRequest,
 };
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -33,6 +33,18 @@ pub async fn change_status(
     conv: ConversationRow,
     to: ConversationStatus,
     snoozed_until: Option<DateTime<Utc>>,
+) -> Result<ConversationRow> {
+    change_status_with(conn, origin, conv, to, snoozed_until, None).await
+}
+
+/// [`change_status`], the event carrying how a bot handed the conversation over.
+pub(super) async fn change_status_with(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conv: ConversationRow,
+    to: ConversationStatus,
+    snoozed_until: Option<DateTime<Utc>>,
+    handoff: Option<Handoff>,
 ) -> Result<ConversationRow> {
     let from = conv.status();
     if from == to && conv.snoozed_until == snoozed_until {
@@ -67,6 +79,7 @@ pub async fn change_status(
             conversation: Some(conv.to_proto()),
             from: from as i32,
             to: to as i32,
+            handoff,
             ..Default::default()
         };
         outbox::emit(conn, origin, event).await?;
@@ -310,6 +323,7 @@ pub async fn start(
     let origin = chain.acting_as(actor.clone());
 
     let mut conv = ConversationRow::new(&account, inbox.id, contact.id, inbox.channel(), &actor);
+    conv.status = inbox.opening_status().storage_name().to_string();
     conv.custom_attributes = Json(req.custom_attributes.clone());
     conv.labels = labels;
     conv.priority = priority.storage_name().to_string();
@@ -343,6 +357,9 @@ pub async fn start(
         )
         .await?
         .1;
+        let customer = origin.acting_as(contact_actor.clone());
+        conv = super::bot::after_customer_message(conn, &customer, conv, &req.initial_message, "")
+            .await?;
     }
     Ok((conv, contact))
 }

@@ -32,7 +32,7 @@ pub async fn append(
 ) -> Result<(MessageRow, ConversationRow)> {
     let row =
         store::messages::new_row(&conv, kind, sender, content, attachments, client_message_id);
-    store_and_announce(conn, origin, conv, row, sender).await
+    append_row(conn, origin, conv, row, sender).await
 }
 
 /// A line the platform writes from the system actor: `ACTIVITY` (everyone reads it)
@@ -46,16 +46,27 @@ pub async fn append_activity(
     text: &str,
 ) -> Result<ConversationRow> {
     let sender = helpdesk_kit::event::system_actor();
-    let mut row = store::messages::new_row(&conv, kind, &sender, text, vec![], None);
+    append_line(conn, origin, conv, kind, activity, text, &sender).await
+}
+
+/// [`append_activity`] from `sender` (a bot's handoff summary).
+pub async fn append_line(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conv: ConversationRow,
+    kind: MessageKind,
+    activity: ActivityType,
+    text: &str,
+    sender: &Actor,
+) -> Result<ConversationRow> {
+    let mut row = store::messages::new_row(&conv, kind, sender, text, vec![], None);
     row.activity = activity.storage_name().to_string();
-    Ok(store_and_announce(conn, origin, conv, row, &sender)
-        .await?
-        .1)
+    Ok(append_row(conn, origin, conv, row, sender).await?.1)
 }
 
 /// Stores `row` in `conv` with the conversation's counters and timers kept current,
 /// and records `message.created`.
-async fn store_and_announce(
+pub async fn append_row(
     conn: &mut PgConnection,
     origin: &Origin,
     mut conv: ConversationRow,
@@ -103,29 +114,33 @@ pub async fn wake_for_customer(
     conv: ConversationRow,
     content: &str,
 ) -> Result<ConversationRow> {
-    let start_new = match conv.status() {
-        ConversationStatus::Open | ConversationStatus::Unspecified => return Ok(conv),
-        ConversationStatus::Pending | ConversationStatus::Snoozed => false,
-        ConversationStatus::Resolved => {
-            let inbox = store::inboxes::get(conn, &conv.account_id, conv.inbox_id)
-                .await?
-                .ok_or(Error::NotFound("inbox"))?;
-            inbox.reopen() == ReopenPolicy::NewConversation
+    let inbox = match conv.status() {
+        ConversationStatus::Open | ConversationStatus::Bot | ConversationStatus::Unspecified => {
+            return Ok(conv);
         }
+        ConversationStatus::Pending | ConversationStatus::Snoozed => {
+            return change_status(conn, origin, conv, ConversationStatus::Open, None).await;
+        }
+        ConversationStatus::Resolved => store::inboxes::get(conn, &conv.account_id, conv.inbox_id)
+            .await?
+            .ok_or(Error::NotFound("inbox"))?,
     };
-    if !start_new {
-        return change_status(conn, origin, conv, ConversationStatus::Open, None).await;
+    // A bot inbox's conversation goes back to its bot.
+    let opening = inbox.opening_status();
+    if inbox.reopen() != ReopenPolicy::NewConversation {
+        return change_status(conn, origin, conv, opening, None).await;
     }
     let contact = store::contacts::get(conn, &conv.account_id, conv.contact_id)
         .await?
         .ok_or(Error::NotFound("contact"))?;
     let channel = ChannelKind::from_storage(&conv.channel_kind);
-    let fresh = ConversationRow::new(
+    let mut fresh = ConversationRow::new(
         &conv.account_id,
         conv.inbox_id,
         conv.contact_id,
         channel,
         &origin.actor,
     );
+    fresh.status = opening.storage_name().to_string();
     create(conn, origin, fresh, &contact, content).await
 }

@@ -2,11 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use helpdesk_kit::time::to_timestamp;
-use helpdesk_proto::conversation::v1::{ChannelKind, Inbox, ReopenPolicy};
+use helpdesk_proto::conversation::v1::{ChannelKind, ConversationStatus, Inbox, ReopenPolicy};
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::StorageName;
+use crate::domain::bot::Bot;
 
 /// A stored inbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,6 +26,8 @@ pub struct InboxRow {
     pub identity_secret: String,
     /// Conversation attributes anonymous visitors may set.
     pub visitor_attribute_keys: Vec<String>,
+    /// The bot that answers first, if any.
+    pub bot: Option<Json<Bot>>,
 }
 
 impl InboxRow {
@@ -35,6 +39,20 @@ impl InboxRow {
     /// Reopen policy.
     pub fn reopen(&self) -> ReopenPolicy {
         ReopenPolicy::from_storage(&self.reopen_policy)
+    }
+
+    /// The inbox's bot, when it has one enabled.
+    pub fn bot(&self) -> Option<&Bot> {
+        self.bot.as_ref().map(|b| &b.0).filter(|b| b.enabled)
+    }
+
+    /// The status a conversation of this inbox starts in: with its bot, or open.
+    pub fn opening_status(&self) -> ConversationStatus {
+        if self.bot().is_some() {
+            ConversationStatus::Bot
+        } else {
+            ConversationStatus::Open
+        }
     }
 
     /// As the API shows it.
@@ -51,6 +69,7 @@ impl InboxRow {
             update_time: Some(to_timestamp(self.updated_at)),
             identity_secret: String::new(),
             visitor_attribute_keys: self.visitor_attribute_keys.clone(),
+            bot: self.bot().map(Bot::to_proto),
         }
     }
 
@@ -64,12 +83,12 @@ impl InboxRow {
 }
 
 const COLUMNS: &str = "id, account_id, name, channel_kind, public_key, greeting_message, reopen_policy, created_at, updated_at, \
-    identity_secret, visitor_attribute_keys";
+    identity_secret, visitor_attribute_keys, bot";
 
 /// Inserts a new inbox.
 pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, true)
+        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, $10, true)
          RETURNING {COLUMNS}"
     ))
     .bind(row.id)
@@ -81,6 +100,7 @@ pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.reopen_policy)
     .bind(&row.identity_secret)
     .bind(&row.visitor_attribute_keys)
+    .bind(&row.bot)
     .fetch_one(conn)
     .await
 }
@@ -134,7 +154,7 @@ pub async fn list(
 pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE inboxes SET name = $3, channel_kind = $4, greeting_message = $5, reopen_policy = $6,
-             identity_secret = $7, visitor_attribute_keys = $8, updated_at = now()
+             identity_secret = $7, visitor_attribute_keys = $8, bot = $9, updated_at = now()
          WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(&row.account_id)
@@ -145,6 +165,7 @@ pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.reopen_policy)
     .bind(&row.identity_secret)
     .bind(&row.visitor_attribute_keys)
+    .bind(&row.bot)
     .fetch_one(conn)
     .await
 }

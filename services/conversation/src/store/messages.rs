@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::common::v1::Actor;
-use helpdesk_proto::conversation::v1::{ActivityType, Attachment, Message, MessageKind};
+use helpdesk_proto::conversation::v1::{
+    ActivityType, Attachment, MenuOption, Message, MessageKind,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection, Row};
 
@@ -35,6 +37,13 @@ impl From<&Attachment> for StoredAttachment {
     }
 }
 
+/// A menu option as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredOption {
+    pub id: String,
+    pub label: String,
+}
+
 /// A stored message.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRow {
@@ -51,6 +60,10 @@ pub struct MessageRow {
     pub created_at: DateTime<Utc>,
     /// What a platform line records (`ActivityType` storage name); empty otherwise.
     pub activity: String,
+    /// Choices offered with the message.
+    pub menu: Json<Vec<StoredOption>>,
+    /// The option the customer picked (incoming); empty otherwise.
+    pub menu_choice: String,
 }
 
 impl MessageRow {
@@ -86,11 +99,21 @@ impl MessageRow {
             client_message_id: self.client_message_id.clone().unwrap_or_default(),
             create_time: Some(to_timestamp(self.created_at)),
             activity: ActivityType::from_storage(&self.activity) as i32,
+            menu: self
+                .menu
+                .0
+                .iter()
+                .map(|o| MenuOption {
+                    id: o.id.clone(),
+                    label: o.label.clone(),
+                })
+                .collect(),
+            menu_choice: self.menu_choice.clone(),
         }
     }
 }
 
-const COLUMNS: &str = "id, account_id, conversation_id, sequence, kind, sender_kind, sender_id, content, attachments, client_message_id, created_at, activity";
+const COLUMNS: &str = "id, account_id, conversation_id, sequence, kind, sender_kind, sender_id, content, attachments, client_message_id, created_at, activity, menu, menu_choice";
 
 /// Inserts a message and writes its conversation back (bumping its version) in one
 /// statement. Returns both as stored.
@@ -101,7 +124,7 @@ pub async fn insert_with_conversation(
 ) -> Result<(MessageRow, ConversationRow), sqlx::Error> {
     let sql = format!(
         "WITH message AS (
-             INSERT INTO messages ({COLUMNS}) VALUES ($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, now(), $28)
+             INSERT INTO messages ({COLUMNS}) VALUES ($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, now(), $28, $29, $30)
              RETURNING created_at
          )
          {WRITE_BACK}
@@ -119,6 +142,8 @@ pub async fn insert_with_conversation(
         .bind(&m.attachments)
         .bind(&m.client_message_id)
         .bind(&m.activity)
+        .bind(&m.menu)
+        .bind(&m.menu_choice)
         .fetch_one(conn)
         .await?;
     let conversation = ConversationRow::from_row(&row)?;
@@ -188,5 +213,7 @@ pub fn new_row(
         client_message_id,
         created_at: Utc::now(),
         activity: String::new(),
+        menu: Json(Vec::new()),
+        menu_choice: String::new(),
     }
 }

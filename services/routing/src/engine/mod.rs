@@ -38,7 +38,7 @@ pub use manual::{assign_manually, pick, unassign};
 pub use offers::{PENDING as TRANSFER_PENDING, TRANSFER_TIMER};
 pub use presence::{IDLE_TIMER, set_presence};
 pub use queue::{Estimates, dispatch_some, estimate};
-pub use route::{release, release_in, route, route_in, route_row};
+pub use route::{How, release, release_in, route, route_in, route_row};
 pub use transfer::{
     Actor, Note, Target, accept_transfer, cancel_transfer, leave_in_team_queue, reject_transfer,
     request_transfer, transfer_timed_out,

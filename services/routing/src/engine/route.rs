@@ -8,7 +8,7 @@ use helpdesk_kit::event::Origin;
 use helpdesk_kit::outbox;
 use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::time::to_timestamp;
-use helpdesk_proto::routing::v1::{ConversationQueued, Strategy};
+use helpdesk_proto::routing::v1::{ConversationQueued, PriorityClass, Strategy};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use super::{offers, queue, seat};
 use crate::domain::class_rank;
 use crate::domain::route::{self, Entry, OpeningHours, Overflow, RouteDecision, Situation};
 use crate::domain::rules::{self, Facts};
-use crate::store::state;
+use crate::store::{directory, state};
 
 /// Routes an open conversation that has no agent: straight to its previous agent
 /// (reopened) or the contact's last agent when online with room, otherwise into the
@@ -43,7 +43,22 @@ pub async fn route_in(
     let Some((conv, placed)) = state::routable(conn, &account.id, conversation_id).await? else {
         return Ok(());
     };
-    route_row(conn, session, origin, &conv, placed, reopened).await
+    let how = How {
+        reopened,
+        ..How::default()
+    };
+    route_row(conn, session, origin, &conv, placed, &how).await
+}
+
+/// How a conversation comes to be routed.
+#[derive(Debug, Clone, Default)]
+pub struct How {
+    /// It was open before (back to its previous agent when possible).
+    pub reopened: bool,
+    /// A bot handed it over asking for this team (instead of the rules' choice).
+    pub team_id: Option<Uuid>,
+    /// A bot handed it over asking for these skills (instead of the rules' choice).
+    pub skills: Vec<String>,
 }
 
 /// [`route_in`] of a conversation whose projection the caller has just read or
@@ -54,14 +69,14 @@ pub async fn route_row(
     origin: &Origin,
     conv: &state::ConversationRow,
     placed: bool,
-    reopened: bool,
+    how: &How,
 ) -> Result<()> {
     if conv.status != "open" || placed {
         return Ok(());
     }
-    let conversation_id = conv.id;
+    let (conversation_id, reopened) = (conv.id, how.reopened);
     let account = session.account(conn, &origin.account).await?;
-    let known = Known::load(conn, account, conv, reopened).await?;
+    let known = Known::load(conn, account, conv, how).await?;
     let now = queue::now_micros();
     let decision = route::decide(&Situation {
         channel: &conv.channel,
@@ -143,8 +158,9 @@ impl Known {
         conn: &mut PgConnection,
         account: &mut Account,
         conv: &state::ConversationRow,
-        reopened: bool,
+        how: &How,
     ) -> Result<Self> {
+        let reopened = how.reopened;
         let (strategy, pooled_mode, max_queue_length) = (
             account.settings.default_strategy,
             account.settings.pooled_mode,
@@ -159,7 +175,24 @@ impl Known {
             labels: conv.labels.clone(),
             first_message: conv.first_message.clone(),
         };
-        let target = rules::decide(account.rules(conn).await?, &facts, strategy);
+        let mut target = rules::decide(account.rules(conn).await?, &facts, strategy);
+        // A bot's handoff names where it goes; an unknown team is left to the rules.
+        if let Some(team) = how.team_id {
+            if directory::unknown_teams(conn, &account.id, &[team])
+                .await?
+                .is_empty()
+            {
+                target.team_id = Some(team);
+            } else {
+                tracing::warn!(%team, conversation = %conv.id, "handoff to an unknown team; the rules decide");
+            }
+        }
+        if !how.skills.is_empty() {
+            target.skills = how.skills.clone();
+            if target.class == PriorityClass::Normal {
+                target.class = PriorityClass::Skill;
+            }
+        }
 
         // Back to the agent who served before.
         let preferred = if reopened {
