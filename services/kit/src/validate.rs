@@ -5,6 +5,13 @@ use uuid::Uuid;
 
 use crate::grpc::Violations;
 
+/// A machine name (skill, template, field, menu option): 1 to 64 of `[a-z0-9_-]`.
+pub fn is_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// Parses a required UUID field.
 pub fn uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
     if value.is_empty() {

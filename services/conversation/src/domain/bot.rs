@@ -2,6 +2,7 @@
 
 use helpdesk_kit::auth::{Claims, Role};
 use helpdesk_kit::grpc::Violations;
+use helpdesk_kit::validate::is_name as is_choice;
 use helpdesk_proto::conversation::v1::{HandoffTrigger, InboxBot, MenuOption};
 use serde::{Deserialize, Serialize};
 
@@ -21,13 +22,6 @@ pub struct Bot {
     pub integration_id: String,
     pub handoff_phrases: Vec<String>,
     pub handoff_choices: Vec<String>,
-}
-
-/// A menu option id or handoff choice: 1 to 64 of `[a-z0-9_-]`.
-fn is_choice(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// The words of `s`, lower-cased (letters and digits; everything else separates).

@@ -10,18 +10,12 @@ use super::{Api, Caller};
 use crate::domain::validate;
 use crate::ops;
 use crate::store::{self, conversations::ConversationRow};
+use helpdesk_kit::validate::is_name as is_skill;
 
 /// Longest handoff summary.
 const MAX_SUMMARY_CHARS: usize = 4_000;
 /// Most skills a handoff may ask for.
 const MAX_SKILLS: usize = 10;
-
-/// A skill name: 1 to 64 of `[a-z0-9_-]` (as routing names them).
-fn is_skill(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
 
 impl Api {
     /// FAILED_PRECONDITION when the caller is the integration an inbox names as its

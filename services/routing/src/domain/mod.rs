@@ -108,9 +108,4 @@ impl Settings {
     }
 }
 
-/// A skill, template or field name: 1 to 64 of `[a-z0-9_-]`.
-pub fn is_name(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
+pub use helpdesk_kit::validate::is_name;
