@@ -1473,3 +1473,48 @@ async fn a_bot_answers_first_and_hands_over_with_its_transcript_and_summary() {
     }
     p.stop().await;
 }
+
+#[tokio::test]
+async fn accepts_racing_for_one_team_transfer_give_it_to_one_agent_once() {
+    let (p, chat, _) = ana_serving_bob_free(1).await;
+    let support = p.team("support").await;
+    for agent in ["carol", "dan"] {
+        p.agent(agent, 1, &[&support], &[]).await;
+        p.presence(agent, Presence::Online).await;
+    }
+    let first = request_team(&p, "ana", &chat, &support.id)
+        .await
+        .expect("requested");
+    let declined_by = first.to_agent_id.clone();
+    reject(&p, &declined_by, &first.id, "busy")
+        .await
+        .expect("declined");
+    let second = transfers_of(&p, &chat).await.pop().expect("the next offer");
+    assert_ne!(second.to_agent_id, declined_by);
+    // The agent who declined changes their mind while the next one accepts from two
+    // workbench tabs at once.
+    let (stale, tab1, tab2) = tokio::join!(
+        accept(&p, &declined_by, &first.id),
+        accept(&p, &second.to_agent_id, &second.id),
+        accept(&p, &second.to_agent_id, &second.id),
+    );
+    let e = stale.expect_err("the declined offer is over");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let (won, lost) = match (tab1, tab2) {
+        (Ok(t), Err(e)) | (Err(e), Ok(t)) => (t, e),
+        other => panic!("exactly one accept wins: {other:?}"),
+    };
+    assert_eq!(won.state, TransferState::Accepted as i32);
+    assert_eq!(lost.code(), Code::FailedPrecondition, "{lost:?}");
+    assert_eq!(
+        p.assignee(&chat).await.as_deref(),
+        Some(second.to_agent_id.as_str())
+    );
+    let held = [
+        seats(&p, "ana").await,
+        seats(&p, &declined_by).await,
+        seats(&p, &second.to_agent_id).await,
+    ];
+    assert_eq!(held, [0, 0, 1], "one seat, the winner's");
+    p.stop().await;
+}
