@@ -226,6 +226,21 @@ async fn a_transfer_waits_for_the_receiver_then_moves_the_chat_and_both_seats() 
         .expect_err("only the sender cancels");
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
+    // The customer keeps writing meanwhile; Bob reads all of it before accepting.
+    let mid: Vec<String> = (1..=3).map(|i| format!("still there? ({i})")).collect();
+    for line in &mid {
+        say(&p, &visitor, text(&chat, line))
+            .await
+            .expect("the customer writes mid-transfer");
+    }
+    let before = p.transcript(&chat, &p.token("bob", Role::Agent)).await;
+    for line in &mid {
+        assert!(
+            before.iter().any(|m| &m.content == line),
+            "{line} reaches the receiver"
+        );
+    }
+
     let done = accept(&p, "bob", &t.id).await.expect("accepted");
     assert_eq!(done.state, TransferState::Accepted as i32);
     assert!(done.decide_time.is_some());
