@@ -84,6 +84,10 @@ fn transfer_conversation(t: Option<&crate::routing::v1::Transfer>) -> &str {
     t.map(|t| t.conversation_id.as_str()).unwrap_or_default()
 }
 
+fn ticket_id(t: Option<&crate::ticketing::v1::Ticket>) -> &str {
+    t.map(|t| t.id.as_str()).unwrap_or_default()
+}
+
 fn inbox_id(i: Option<&crate::conversation::v1::Inbox>) -> &str {
     i.map(|i| i.id.as_str()).unwrap_or_default()
 }
@@ -109,6 +113,11 @@ events! {
     crate::routing::v1::TransferRejected => "transfer.rejected", |e| transfer_conversation(e.transfer.as_ref());
     crate::routing::v1::TransferTimedOut => "transfer.timed_out", |e| transfer_conversation(e.transfer.as_ref());
     crate::routing::v1::TransferCancelled => "transfer.cancelled", |e| transfer_conversation(e.transfer.as_ref());
+    crate::ticketing::v1::TicketCreated => "ticket.created", |e| ticket_id(e.ticket.as_ref());
+    crate::ticketing::v1::TicketUpdated => "ticket.updated", |e| ticket_id(e.ticket.as_ref());
+    crate::ticketing::v1::TicketStatusChanged => "ticket.status_changed", |e| ticket_id(e.ticket.as_ref());
+    crate::ticketing::v1::TicketAssigned => "ticket.assigned", |e| ticket_id(e.ticket.as_ref());
+    crate::ticketing::v1::TicketCommentAdded => "ticket.comment_added", |e| ticket_id(e.ticket.as_ref());
     crate::common::v1::OutboxEventParked => "outbox.parked", |e| &e.event_id;
 }
 

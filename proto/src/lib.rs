@@ -10,7 +10,9 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/helpdesk_descriptor.bin"));
 
+mod command;
 mod event;
+pub use command::Command;
 pub use event::{CatalogEntry, Event, catalog};
 
 pub mod common {
@@ -22,6 +24,12 @@ pub mod common {
 pub mod conversation {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/helpdesk.conversation.v1.rs"));
+    }
+}
+
+pub mod ticketing {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/helpdesk.ticketing.v1.rs"));
     }
 }
 

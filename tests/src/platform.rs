@@ -1,5 +1,6 @@
-//! The platform in one test process: the conversation service and any number of
-//! routing replicas on one test environment (one database, one stream).
+//! The platform in one test process: the conversation service, any number of routing
+//! replicas and the ticketing service on one test environment (one database, one
+//! stream).
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,18 +15,22 @@ use helpdesk_proto::routing::v1::{
     Agent, CreateAgentRequest, CreateTeamRequest, Presence, RoutingSettings, SetPresenceRequest,
     Skill, Team, UpdateSettingsRequest,
 };
+use helpdesk_proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
 use helpdesk_routing::Routing;
+use helpdesk_ticketing::{Ticketing, TicketingSettings};
 use tonic::Request;
 use tonic::transport::Channel;
 
 /// The account the scenarios use.
 pub const ACCOUNT: &str = "acme";
 
-/// Conversation service + routing replicas.
+/// Conversation service + routing replicas + ticketing.
 pub struct Platform {
     pub env: TestEnv,
     pub conversation: Spawned,
     pub routers: Vec<Spawned>,
+    /// The ticketing service (one replica).
+    pub ticketing: Vec<Spawned>,
 }
 
 /// Wraps `msg` with a bearer token.
@@ -66,11 +71,33 @@ impl Platform {
         for _ in 0..routers {
             running.push(spawn::<Routing>(config.clone()).await);
         }
+        let ticketing = vec![spawn::<Ticketing>(config.clone()).await];
         Self {
             env,
             conversation,
             routers: running,
+            ticketing,
         }
+    }
+
+    /// Stops the ticketing service, waits `pause`, and starts it again with
+    /// `settings` (same database and subjects), as a restart of that process.
+    pub async fn restart_ticketing(&mut self, settings: TicketingSettings, pause: Duration) {
+        for t in self.ticketing.drain(..) {
+            t.stop().await;
+        }
+        tokio::time::sleep(pause).await;
+        let mut config = self.env.service_config();
+        config.database_max_connections = 20;
+        self.ticketing
+            .push(helpdesk_kit::testing::spawn_with::<Ticketing>(config, settings).await);
+    }
+
+    /// A ticketing client.
+    pub async fn tickets(&self) -> TicketingServiceClient<Channel> {
+        TicketingServiceClient::connect(format!("http://127.0.0.1:{}", self.ticketing[0].port))
+            .await
+            .expect("connect")
     }
 
     /// Stops routing replica `i` and starts a new one in its place (same database and
@@ -85,6 +112,9 @@ impl Platform {
 
     /// Stops everything.
     pub async fn stop(self) {
+        for t in self.ticketing {
+            t.stop().await;
+        }
         for r in self.routers {
             r.stop().await;
         }
@@ -336,21 +366,30 @@ impl Platform {
             .into_inner()
     }
 
-    /// The conversation's messages as `token` (a visitor's, or staff) reads them; none
-    /// when the call fails.
+    /// All the conversation's messages as `token` (a visitor's, or staff) reads them,
+    /// page after page; what was read before a call failed.
     pub async fn transcript(&self, conversation: &str, token: &str) -> Vec<Message> {
-        self.conv()
-            .await
-            .list_messages(authed(
-                ListMessagesRequest {
-                    conversation_id: conversation.into(),
-                    ..Default::default()
-                },
-                token,
-            ))
-            .await
-            .map(|r| r.into_inner().messages)
-            .unwrap_or_default()
+        let mut client = self.conv().await;
+        let (mut all, mut page_token) = (Vec::new(), String::new());
+        loop {
+            let page = client
+                .list_messages(authed(
+                    ListMessagesRequest {
+                        conversation_id: conversation.into(),
+                        page_size: 100,
+                        page_token: page_token.clone(),
+                    },
+                    token,
+                ))
+                .await
+                .map(|r| r.into_inner());
+            let Ok(page) = page else { return all };
+            all.extend(page.messages);
+            if page.next_page_token.is_empty() {
+                return all;
+            }
+            page_token = page.next_page_token;
+        }
     }
 
     /// Waits for the "You are number N in the queue" line of a queued conversation and

@@ -183,6 +183,10 @@ async fn every_rpc_answers_malformed_input_without_internal_errors() {
             p.conversation.port,
         ),
         ("helpdesk.routing.v1.RoutingService", p.routers[0].port),
+        (
+            "helpdesk.ticketing.v1.TicketingService",
+            p.ticketing[0].port,
+        ),
     ]
     .into();
     let set = FileDescriptorSet::decode(helpdesk_proto::FILE_DESCRIPTOR_SET).expect("descriptors");

@@ -1,6 +1,7 @@
-//! Reactions to routing events: assignments and overflow change the conversation,
-//! and the customer sees queue, assignment and transfer activity in the transcript
-//! (staff also read each transfer step as a note).
+//! Reactions to routing and ticket events: assignments and overflow change the
+//! conversation, and the customer sees queue, assignment and transfer activity in the
+//! transcript (staff also read each transfer step as a note), and the tickets made
+//! from the chat: their creation, status changes and staff's public replies.
 //!
 //! Queue position changes are not consumed: the routing service streams them live
 //! (`WatchQueuePosition`), and a transcript line per move would flood the chat.
@@ -12,6 +13,9 @@ use helpdesk_proto::routing::v1::{
     ConversationAssigned, ConversationOverflowed, ConversationQueued, ConversationUnassigned,
     OverflowAction, Transfer, TransferAccepted, TransferCancelled, TransferRejected,
     TransferRequested, TransferState, TransferTimedOut,
+};
+use helpdesk_proto::ticketing::v1::{
+    Ticket, TicketCommentAdded, TicketCreated, TicketStatusChanged,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -40,6 +44,9 @@ pub fn consumer() -> Consumer<RoutingEvents> {
         .on::<TransferRejected>()
         .on::<TransferTimedOut>()
         .on::<TransferCancelled>()
+        .on::<TicketCreated>()
+        .on::<TicketStatusChanged>()
+        .on::<TicketCommentAdded>()
 }
 
 /// What the customer reads while a transfer is offered.
@@ -402,6 +409,130 @@ impl On<ConversationOverflowed> for RoutingEvents {
             OverflowAction::Unspecified => {
                 tracing::debug!(conversation = %conv.id, "overflow without an action; ignored");
             }
+        }
+        Ok(())
+    }
+}
+
+/// The conversations a ticket names that exist in the event's account, locked.
+async fn linked<E: Event>(
+    conn: &mut PgConnection,
+    d: &Delivery<E>,
+    ticket: Option<&Ticket>,
+) -> Result<Vec<ConversationRow>, HandlerError> {
+    let Some(t) = ticket else {
+        return Err(HandlerError::Poison(format!("{}: no ticket", E::KIND)));
+    };
+    let mut out = Vec::new();
+    for id in t
+        .conversation_ids
+        .iter()
+        .filter_map(|id| id.parse::<Uuid>().ok())
+    {
+        // A ticket may name a conversation that is not this account's: nothing to tell.
+        if let Some(conv) =
+            store::conversations::get(conn, &d.account_id, id, Scope::Account, true).await?
+        {
+            out.push(conv);
+        }
+    }
+    Ok(out)
+}
+
+/// Tells the customer in each linked conversation (an activity line, which does not
+/// reopen a resolved chat).
+async fn tell_linked<E: Event>(
+    conn: &mut PgConnection,
+    d: &Delivery<E>,
+    ticket: Option<&Ticket>,
+    text: &str,
+) -> Result<(), HandlerError> {
+    let origin = d.origin();
+    for conv in linked(conn, d, ticket).await? {
+        let (kind, activity) = (MessageKind::Activity, ActivityType::Ticket);
+        ops::append_activity(conn, &origin, conv, kind, activity, text).await?;
+    }
+    Ok(())
+}
+
+impl On<TicketCreated> for RoutingEvents {
+    async fn on(
+        &self,
+        conn: &mut PgConnection,
+        d: &Delivery<TicketCreated>,
+    ) -> Result<(), HandlerError> {
+        let t = d.event.ticket.as_ref();
+        let text = format!("Ticket #{} created", t.map_or(0, |t| t.number));
+        tell_linked(conn, d, t, &text).await
+    }
+}
+
+impl On<TicketStatusChanged> for RoutingEvents {
+    async fn on(
+        &self,
+        conn: &mut PgConnection,
+        d: &Delivery<TicketStatusChanged>,
+    ) -> Result<(), HandlerError> {
+        if !d.event.external_changed {
+            return Ok(()); // nothing the customer would read differently
+        }
+        let t = d.event.ticket.as_ref();
+        let text = format!(
+            "Your ticket #{} is now: {}",
+            t.map_or(0, |t| t.number),
+            t.map(|t| t.external_status_label.as_str())
+                .unwrap_or_default()
+        );
+        tell_linked(conn, d, t, &text).await
+    }
+}
+
+impl On<TicketCommentAdded> for RoutingEvents {
+    /// Staff's public replies reach the customer where they asked, as messages from
+    /// the replying agent; internal notes and the customer's own replies do not.
+    async fn on(
+        &self,
+        conn: &mut PgConnection,
+        d: &Delivery<TicketCommentAdded>,
+    ) -> Result<(), HandlerError> {
+        let Some(c) = d.event.comment.as_ref().filter(|c| c.public) else {
+            return Ok(());
+        };
+        let author = c.author.clone().unwrap_or_default();
+        if author.kind == helpdesk_proto::common::v1::ActorKind::Contact as i32 {
+            return Ok(());
+        }
+        let origin = d.origin().acting_as(author.clone());
+        let attachments: Vec<store::messages::StoredAttachment> = c
+            .attachments
+            .iter()
+            .map(|a| store::messages::StoredAttachment {
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                size_bytes: a.size_bytes,
+                url: a.url.clone(),
+            })
+            .collect();
+        // A chat message is shorter than a ticket comment can be.
+        let max = crate::domain::validate::MAX_CONTENT_CHARS;
+        let mut body: String = c.body.chars().take(max).collect();
+        if c.body.chars().count() > max {
+            body.pop();
+            body.push('…');
+        }
+        for conv in linked(conn, d, d.event.ticket.as_ref()).await? {
+            let kind = MessageKind::Outgoing;
+            ops::append(
+                conn,
+                &origin,
+                conv,
+                kind,
+                &author,
+                &body,
+                attachments.clone(),
+                None,
+            )
+            .await?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The conversation service: inboxes, contacts, conversations and messages, with
 //! their events on `helpdesk.evt.<account>.…`.
 
+pub mod commands;
 pub mod consumers;
 pub mod domain;
 pub mod grpc;

@@ -2,6 +2,7 @@
 
 use helpdesk_kit::config::ConfigError;
 use helpdesk_kit::{Ctx, Parts};
+use helpdesk_proto::conversation::v1::ExportConversationRequest;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationServiceServer;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,9 @@ impl helpdesk_kit::Service for Conversation {
             .grpc(ConversationServiceServer::with_interceptor(api, ctx.auth()))
             .consumer(crate::consumers::consumer())
             .timers(SnoozeWake)
+            .command::<ExportConversationRequest, _>(crate::commands::Export {
+                pool: ctx.pool.clone(),
+            })
             .task({
                 let pool = ctx.pool.clone();
                 move |shutdown| crate::ops::announce_task(pool, shutdown)

@@ -11,10 +11,11 @@ use helpdesk_kit::config::ServiceConfig;
 use helpdesk_kit::{shutdown, telemetry};
 
 /// Every service `helpdesk up` runs, in start order.
-fn services() -> [Entry; 2] {
+fn services() -> [Entry; 3] {
     [
         Entry::of::<helpdesk_conversation::Conversation>(),
         Entry::of::<helpdesk_routing::Routing>(),
+        Entry::of::<helpdesk_ticketing::Ticketing>(),
     ]
 }
 

@@ -9,6 +9,7 @@
 //! - [`shutdown`]: SIGTERM / SIGINT handling.
 //! - [`db`]: a pool bound to the service's schema, migrations, kit tables.
 //! - [`bus`]: JetStream connection, subjects, streams, CloudEvents headers.
+//! - [`command`]: request/reply between services, answered and called by type.
 //! - [`event`]: [`event::Origin`] (who caused a change) and event metadata.
 //! - [`outbox`]: transactional outbox ([`outbox::emit`]) and its relay.
 //! - [`consumer`]: typed event consumers with inbox de-duplication and dead letters.
@@ -24,6 +25,7 @@
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod command;
 pub mod config;
 pub mod consumer;
 pub mod db;

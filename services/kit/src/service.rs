@@ -155,6 +155,21 @@ impl Parts {
         self
     }
 
+    /// Answers command `C` (request/reply on `<root>.cmd.<service>.<command>`) with
+    /// `handler`, replicas sharing the requests.
+    pub fn command<C, H>(mut self, handler: H) -> Self
+    where
+        C: helpdesk_proto::Command,
+        H: crate::command::Answer<C>,
+    {
+        let handler = Arc::new(handler);
+        self.starters.push(Box::new(move |workers, ctx| {
+            let bus = ctx.bus.clone();
+            workers.task(move |stop| crate::command::serve::<C, H>(bus, handler, stop))
+        }));
+        self
+    }
+
     /// Runs a background task until the token it is given is cancelled.
     pub fn task<F, Fut>(mut self, make: F) -> Self
     where

@@ -10,6 +10,9 @@ use helpdesk_proto::conversation::v1::{
 use helpdesk_proto::routing::v1::{
     OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, StaffRole, Strategy, TransferState,
 };
+use helpdesk_proto::ticketing::v1::{
+    FieldType, StatusCategory, TicketPriority, TicketSource, TicketType,
+};
 
 /// An enum stored by name.
 pub trait StorageName: Sized {
@@ -53,7 +56,7 @@ storage_names!(Priority {
 storage_names!(ActivityType {
     Unspecified => "", Transfer => "transfer", TransferAccept => "transfer_accept",
     TransferReject => "transfer_reject", TransferTimeout => "transfer_timeout", TransferCancel => "transfer_cancel",
-    Handoff => "handoff",
+    Handoff => "handoff", Ticket => "ticket",
 } default Unspecified);
 storage_names!(MessageKind {
     Incoming => "incoming", Outgoing => "outgoing", Note => "note", Activity => "activity",
@@ -78,6 +81,23 @@ storage_names!(TransferState {
 pub fn name_of<E: StorageName + TryFrom<i32> + Default>(value: i32) -> &'static str {
     E::try_from(value).unwrap_or_default().storage_name()
 }
+
+// ticketing
+storage_names!(TicketPriority {
+    Low => "low", Normal => "normal", High => "high", Urgent => "urgent",
+} default Normal);
+storage_names!(TicketType {
+    Unspecified => "", Question => "question", Incident => "incident", Problem => "problem", Task => "task",
+} default Unspecified);
+storage_names!(TicketSource {
+    Chat => "chat", Email => "email", Api => "api", Web => "web", Automation => "automation",
+} default Api);
+storage_names!(StatusCategory {
+    New => "new", Open => "open", Pending => "pending", OnHold => "on_hold", Solved => "solved", Closed => "closed",
+} default Unspecified);
+storage_names!(FieldType {
+    Text => "text", Number => "number", Date => "date", Option => "option",
+} default Text);
 
 #[cfg(test)]
 mod tests {

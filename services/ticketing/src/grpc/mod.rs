@@ -1,0 +1,222 @@
+//! gRPC API: parse, authorise, call ops, map to the contract.
+
+mod comments;
+mod config;
+mod from_chat;
+mod input;
+mod tickets;
+
+use std::time::Duration;
+
+use helpdesk_kit::auth::Caller;
+use helpdesk_kit::bus::Bus;
+use helpdesk_kit::error::{Error, Result, retry_conflicts};
+use helpdesk_proto::ticketing::v1::ticketing_service_server::TicketingService;
+use helpdesk_proto::ticketing::v1::*;
+use sqlx::{PgConnection, PgPool};
+use tonic::{Request, Response, Status};
+
+use crate::store::tickets::{Key, TicketRow, get as get_ticket};
+
+/// The ticketing API's shared state.
+#[derive(Clone)]
+pub struct Api {
+    pub(crate) pool: PgPool,
+    pub(crate) bus: Bus,
+    /// How long after solving a ticket closes.
+    pub(crate) close_after: chrono::Duration,
+    /// Deadline of calls to other services.
+    pub(crate) command_timeout: Duration,
+}
+
+/// How a request names one ticket: an id, or a number.
+fn key(v: &mut helpdesk_kit::grpc::Violations, id: &str, number: i64) -> Option<Key> {
+    match (id.is_empty(), number) {
+        (false, 0) => helpdesk_kit::validate::uuid(v, "id", id).map(Key::Id),
+        (true, n) if n > 0 => Some(Key::Number(n)),
+        (true, 0) => {
+            v.add("id", "required (or number)");
+            None
+        }
+        _ => {
+            v.add(
+                "number",
+                "give an id or a number, not both (numbers are 1 or more)",
+            );
+            None
+        }
+    }
+}
+
+impl Api {
+    /// The ticket as the caller may see it: any of the account's for staff, only its
+    /// own for a visitor (NOT_FOUND otherwise, as for a ticket that does not exist).
+    pub(crate) async fn visible(
+        &self,
+        conn: &mut PgConnection,
+        c: &Caller,
+        key: Key,
+        lock: bool,
+    ) -> Result<TicketRow> {
+        get_ticket(conn, c.account(), key, lock)
+            .await?
+            .filter(|t| c.contact.is_none() || t.requester_contact_id == c.contact)
+            .ok_or(Error::NotFound("ticket"))
+    }
+}
+
+/// What a customer reads of a ticket: its number, subject, description, the
+/// external status and public dates; nothing internal.
+pub(crate) fn customer_view(mut t: Ticket) -> Ticket {
+    t.status_label = t.external_status_label.clone();
+    t.status = String::new();
+    t.assignee_id = String::new();
+    t.group_id = String::new();
+    t.tags = Vec::new();
+    t.custom_fields = Default::default();
+    t.follower_ids = Vec::new();
+    t.device = None;
+    t.comment_count = 0;
+    t.category = String::new();
+    t
+}
+
+#[tonic::async_trait]
+impl TicketingService for Api {
+    async fn create_ticket(
+        &self,
+        r: Request<CreateTicketRequest>,
+    ) -> Result<Response<Ticket>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.create_ticket_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn create_ticket_from_conversation(
+        &self,
+        r: Request<CreateTicketFromConversationRequest>,
+    ) -> Result<Response<Ticket>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.create_from_conversation_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn get_ticket(&self, r: Request<GetTicketRequest>) -> Result<Response<Ticket>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.get_ticket_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn list_tickets(
+        &self,
+        r: Request<ListTicketsRequest>,
+    ) -> Result<Response<ListTicketsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_tickets_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn update_ticket(
+        &self,
+        r: Request<UpdateTicketRequest>,
+    ) -> Result<Response<Ticket>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.update_ticket_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn add_comment(
+        &self,
+        r: Request<AddCommentRequest>,
+    ) -> Result<Response<Comment>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.add_comment_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn list_comments(
+        &self,
+        r: Request<ListCommentsRequest>,
+    ) -> Result<Response<ListCommentsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_comments_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn get_transcript(
+        &self,
+        r: Request<GetTranscriptRequest>,
+    ) -> Result<Response<Transcript>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.get_transcript_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn list_ticket_events(
+        &self,
+        r: Request<ListTicketEventsRequest>,
+    ) -> Result<Response<ListTicketEventsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_events_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn get_ticket_status(
+        &self,
+        r: Request<GetTicketStatusRequest>,
+    ) -> Result<Response<TicketStatusView>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.get_ticket_status_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn list_statuses(
+        &self,
+        r: Request<ListStatusesRequest>,
+    ) -> Result<Response<ListStatusesResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_statuses_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn create_status(
+        &self,
+        r: Request<CreateStatusRequest>,
+    ) -> Result<Response<helpdesk_proto::ticketing::v1::Status>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.create_status_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn list_field_definitions(
+        &self,
+        r: Request<ListFieldDefinitionsRequest>,
+    ) -> Result<Response<ListFieldDefinitionsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_fields_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn create_field_definition(
+        &self,
+        r: Request<CreateFieldDefinitionRequest>,
+    ) -> Result<Response<FieldDefinition>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.create_field_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+}

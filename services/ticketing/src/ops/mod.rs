@@ -1,0 +1,283 @@
+//! The ticketing service's application layer: one function per use case, each in the
+//! caller's transaction, recording the history and the events it causes.
+
+use chrono::{DateTime, Duration, Utc};
+use helpdesk_kit::error::{Error, Result};
+use helpdesk_kit::event::Origin;
+use helpdesk_kit::{outbox, timers};
+use helpdesk_proto::ticketing::v1::{
+    StatusCategory, TicketAssigned, TicketCommentAdded, TicketCreated, TicketStatusChanged,
+    TicketUpdated,
+};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::statuses::{self, StatusDef};
+use crate::store::comments::{self, CommentRow};
+use crate::store::history::{self, Change};
+use crate::store::tickets::{self, TicketRow};
+use crate::store::transcripts::{self, Line};
+
+/// Timer: a solved ticket closes.
+pub const CLOSE_TIMER: &str = "ticketing.close_solved";
+
+/// The fingerprint a close timer is set with: the solve it was set for.
+pub fn close_fingerprint(solved_at: Option<DateTime<Utc>>) -> String {
+    solved_at
+        .map(|t| format!("solved:{}", t.timestamp_micros()))
+        .unwrap_or_default()
+}
+
+/// The chat a new ticket is made from.
+pub struct FromChat {
+    pub conversation_id: Uuid,
+    pub lines: Vec<Line>,
+    pub truncated: bool,
+}
+
+/// Numbers and stores a new ticket (its transcript with it), and records
+/// `ticket.created`. `ticket.number` is ignored.
+pub async fn create(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    mut ticket: TicketRow,
+    chat: Option<FromChat>,
+    statuses: &[StatusDef],
+    close_after: Duration,
+) -> Result<TicketRow> {
+    ticket.number = tickets::next_number(conn, &ticket.account_id).await?;
+    if ticket.category() == StatusCategory::Solved {
+        ticket.solved_at = Some(Utc::now());
+    }
+    let ticket = tickets::insert(conn, &ticket).await?;
+    if let Some(chat) = chat {
+        transcripts::insert(
+            conn,
+            &ticket.account_id,
+            ticket.id,
+            chat.conversation_id,
+            &chat.lines,
+            chat.truncated,
+        )
+        .await?;
+    }
+    history::record(
+        conn,
+        &ticket.account_id,
+        ticket.id,
+        &origin.actor,
+        "created",
+        vec![Change {
+            field: "status".into(),
+            from: String::new(),
+            to: ticket.status.clone(),
+        }],
+    )
+    .await?;
+    keep_close_timer(conn, &ticket, close_after).await?;
+    let event = TicketCreated {
+        ticket: Some(ticket.to_proto(statuses)),
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(ticket)
+}
+
+/// Sets the close timer of a solved ticket, or cancels it otherwise.
+async fn keep_close_timer(conn: &mut PgConnection, t: &TicketRow, after: Duration) -> Result<()> {
+    let key = t.id.to_string();
+    match t
+        .solved_at
+        .filter(|_| t.category() == StatusCategory::Solved)
+    {
+        Some(solved) => {
+            let payload = serde_json::json!({ "account_id": t.account_id });
+            let fingerprint = close_fingerprint(Some(solved));
+            timers::schedule(
+                conn,
+                CLOSE_TIMER,
+                &key,
+                solved + after,
+                &fingerprint,
+                payload,
+            )
+            .await?;
+        }
+        None => timers::cancel(conn, CLOSE_TIMER, &key).await?,
+    }
+    Ok(())
+}
+
+/// What a field of a ticket reads as in its history.
+fn shown(t: &TicketRow, field: &str) -> String {
+    let join = |v: &[String]| v.join(", ");
+    match field {
+        "subject" => t.subject.clone(),
+        "description" => t.description.chars().take(200).collect(),
+        "status" => t.status.clone(),
+        "priority" => t.priority.clone(),
+        "type" => t.r#type.clone(),
+        "category" => t.category.clone(),
+        "requester" => t.requester.0.contact_id.clone(),
+        "assignee_id" => t.assignee_id.clone().unwrap_or_default(),
+        "group_id" => t.group_id.map(|g| g.to_string()).unwrap_or_default(),
+        "tags" => join(&t.tags),
+        "custom_fields" => {
+            let mut kv: Vec<String> = t
+                .custom_fields
+                .0
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            kv.sort();
+            kv.join(", ")
+        }
+        "conversation_ids" => t
+            .conversation_ids
+            .iter()
+            .map(Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        "attachments" => t
+            .attachments
+            .0
+            .iter()
+            .map(|a| a.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        "due_time" => t.due_at.map(|d| d.to_rfc3339()).unwrap_or_default(),
+        "follower_ids" => join(&t.follower_ids),
+        _ => String::new(),
+    }
+}
+
+/// Applies a change made to `current` (now `next`, the fields named in `fields`):
+/// checks the status move, keeps the solve time and close timer, stores, records the
+/// history and `ticket.updated` / `ticket.status_changed` / `ticket.assigned`.
+pub async fn update(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    current: TicketRow,
+    mut next: TicketRow,
+    fields: &[String],
+    statuses: &[StatusDef],
+    close_after: Duration,
+) -> Result<TicketRow> {
+    let changed: Vec<&String> = fields
+        .iter()
+        .filter(|f| shown(&current, f) != shown(&next, f))
+        .collect();
+    if changed.is_empty() {
+        return Ok(current);
+    }
+    let status_moved = current.status != next.status;
+    if status_moved {
+        if let Some(why) = statuses::refuses_move(current.category(), next.category()) {
+            return Err(Error::FailedPrecondition(why.into()));
+        }
+        next.solved_at = match next.category() {
+            StatusCategory::Solved => Some(Utc::now()),
+            StatusCategory::Closed => current.solved_at,
+            _ => None,
+        };
+    }
+    let stored = tickets::update(conn, &next).await?;
+    let changes: Vec<Change> = changed
+        .iter()
+        .map(|f| Change {
+            field: (*f).clone(),
+            from: shown(&current, f),
+            to: shown(&stored, f),
+        })
+        .collect();
+    history::record(
+        conn,
+        &stored.account_id,
+        stored.id,
+        &origin.actor,
+        "updated",
+        changes,
+    )
+    .await?;
+    if status_moved {
+        keep_close_timer(conn, &stored, close_after).await?;
+    }
+    let proto = stored.to_proto(statuses);
+    let others: Vec<String> = changed
+        .iter()
+        .filter(|f| !matches!(f.as_str(), "status" | "assignee_id"))
+        .map(|f| (*f).clone())
+        .collect();
+    if !others.is_empty() {
+        let event = TicketUpdated {
+            ticket: Some(proto.clone()),
+            changed_fields: others,
+            ..Default::default()
+        };
+        outbox::emit(conn, origin, event).await?;
+    }
+    if current.assignee_id != stored.assignee_id {
+        let event = TicketAssigned {
+            ticket: Some(proto.clone()),
+            from: current.assignee_id.clone().unwrap_or_default(),
+            to: stored.assignee_id.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        outbox::emit(conn, origin, event).await?;
+    }
+    if status_moved {
+        let label = |key: &str| {
+            statuses
+                .iter()
+                .find(|s| s.key == key)
+                .map(|s| s.external_label.clone())
+                .unwrap_or_default()
+        };
+        let event = TicketStatusChanged {
+            ticket: Some(proto),
+            from: current.status.clone(),
+            to: stored.status.clone(),
+            from_category: current.category() as i32,
+            to_category: stored.category() as i32,
+            external_changed: label(&current.status) != label(&stored.status),
+            ..Default::default()
+        };
+        outbox::emit(conn, origin, event).await?;
+    }
+    Ok(stored)
+}
+
+/// Adds a comment to `ticket`, counts it, adds its words to the search, and records
+/// the history and `ticket.comment_added`. A closed ticket takes no comments.
+pub async fn comment(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    ticket: &TicketRow,
+    comment: CommentRow,
+    statuses: &[StatusDef],
+) -> Result<(CommentRow, TicketRow)> {
+    if ticket.category() == StatusCategory::Closed {
+        return Err(Error::FailedPrecondition(
+            "a closed ticket takes no comments".into(),
+        ));
+    }
+    let stored = comments::insert(conn, &comment).await?;
+    let ticket = tickets::commented(conn, &ticket.account_id, ticket.id, &stored.body).await?;
+    let kind = if stored.public { "replied" } else { "noted" };
+    history::record(
+        conn,
+        &ticket.account_id,
+        ticket.id,
+        &origin.actor,
+        kind,
+        vec![],
+    )
+    .await?;
+    let event = TicketCommentAdded {
+        ticket: Some(ticket.to_proto(statuses)),
+        comment: Some(stored.to_proto()),
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok((stored, ticket))
+}

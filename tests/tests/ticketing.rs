@@ -1,0 +1,653 @@
+//! Tickets end to end: born from a chat with its transcript, numbered without gaps,
+//! changed with history and etags, and reported back into the customer's chat.
+
+use std::time::Duration;
+
+use helpdesk_kit::auth::Role;
+use helpdesk_kit::grpc::violated_fields;
+use helpdesk_proto::conversation::v1 as conv;
+use helpdesk_proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
+use helpdesk_proto::ticketing::v1::*;
+use helpdesk_tests::platform::{Platform, authed, eventually};
+use helpdesk_ticketing::TicketingSettings;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The platform (with the ticketing service).
+async fn start() -> Platform {
+    Platform::start(1).await
+}
+
+async fn client(p: &Platform) -> TicketingServiceClient<Channel> {
+    p.tickets().await
+}
+
+fn agent(p: &Platform) -> String {
+    p.token("ana", Role::Agent)
+}
+
+/// Sends a message as `token`.
+async fn say(p: &Platform, token: &str, conversation: &str, req: conv::SendMessageRequest) {
+    p.conv()
+        .await
+        .send_message(authed(
+            conv::SendMessageRequest {
+                conversation_id: conversation.into(),
+                ..req
+            },
+            token,
+        ))
+        .await
+        .expect("message sent");
+}
+
+fn text(content: &str) -> conv::SendMessageRequest {
+    conv::SendMessageRequest {
+        content: content.into(),
+        ..Default::default()
+    }
+}
+
+async fn update(
+    p: &Platform,
+    token: &str,
+    ticket: Ticket,
+    paths: &[&str],
+    etag: &str,
+) -> Result<Ticket, tonic::Status> {
+    client(p)
+        .await
+        .update_ticket(authed(
+            UpdateTicketRequest {
+                ticket: Some(ticket),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: paths.iter().map(|p| p.to_string()).collect(),
+                }),
+                etag: etag.into(),
+            },
+            token,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Waits until the customer's transcript has a line equal to `line`.
+async fn customer_reads(p: &Platform, chat: &str, visitor: &str, line: &str) -> bool {
+    eventually(WAIT, || async {
+        p.transcript(chat, visitor)
+            .await
+            .iter()
+            .any(|m| m.content == line)
+            .then_some(())
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test]
+async fn a_chat_becomes_a_ticket_with_everything_and_the_customer_follows_it_in_the_chat() {
+    let p = start().await;
+    let admin = p.admin();
+    client(&p)
+        .await
+        .create_field_definition(authed(
+            CreateFieldDefinitionRequest {
+                field: Some(FieldDefinition {
+                    key: "order_number".into(),
+                    label: "Order number".into(),
+                    r#type: FieldType::Number as i32,
+                    options: vec![],
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("a custom field");
+    let inbox = p.inbox().await;
+    let (chat, visitor) = p.chat(&inbox, "My parcel never arrived", &[]).await;
+    p.conv()
+        .await
+        .update_device_info(authed(
+            conv::UpdateDeviceInfoRequest {
+                contact_id: String::new(),
+                device: Some(conv::DeviceInfo {
+                    app_version: "5.2.1".into(),
+                    os: "Android 15".into(),
+                    network_type: "wifi".into(),
+                    current_page: "/orders/1042".into(),
+                    ..Default::default()
+                }),
+            },
+            &visitor,
+        ))
+        .await
+        .expect("device info");
+    // Fifty messages both ways, attachments, and a private note.
+    for i in 0..24 {
+        let mut m = text(&format!("customer line {i}"));
+        if i == 3 {
+            m.attachments = vec![conv::Attachment {
+                name: "receipt.pdf".into(),
+                content_type: "application/pdf".into(),
+                size_bytes: 48_213,
+                url: "https://files.example/receipt.pdf".into(),
+            }];
+        }
+        say(&p, &visitor, &chat, m).await;
+        say(&p, &agent(&p), &chat, text(&format!("agent line {i}"))).await;
+    }
+    say(
+        &p,
+        &agent(&p),
+        &chat,
+        conv::SendMessageRequest {
+            kind: conv::MessageKind::Note as i32,
+            ..text("customer is a frequent buyer")
+        },
+    )
+    .await;
+    let sent = p.transcript(&chat, &p.supervisor()).await;
+    assert!(sent.len() >= 50, "{} messages", sent.len());
+
+    let from_chat = |request_id: &str| CreateTicketFromConversationRequest {
+        conversation_id: chat.clone(),
+        subject: String::new(),
+        ticket: Some(Ticket {
+            priority: TicketPriority::High as i32,
+            tags: vec!["Delivery".into()],
+            ..Default::default()
+        }),
+        request_id: request_id.into(),
+    };
+    let ticket = client(&p)
+        .await
+        .create_ticket_from_conversation(authed(from_chat("convert-1"), &agent(&p)))
+        .await
+        .expect("a ticket from the chat")
+        .into_inner();
+    assert_eq!(ticket.number, 1);
+    assert_eq!(ticket.subject, "My parcel never arrived");
+    assert_eq!(ticket.source, TicketSource::Chat as i32);
+    assert_eq!(ticket.priority, TicketPriority::High as i32);
+    assert_eq!(ticket.tags, vec!["delivery".to_string()]);
+    assert_eq!(ticket.conversation_ids, vec![chat.clone()]);
+    let device = ticket.device.clone().expect("the device came along");
+    assert_eq!(
+        (
+            device.app_version.as_str(),
+            device.os.as_str(),
+            device.network_type.as_str(),
+            device.current_page.as_str()
+        ),
+        ("5.2.1", "Android 15", "wifi", "/orders/1042")
+    );
+    let requester = ticket.requester.clone().expect("requester");
+    assert_eq!(requester.contact_id, p.conversation(&chat).await.contact_id);
+    // The same request again is the same ticket.
+    let again = client(&p)
+        .await
+        .create_ticket_from_conversation(authed(from_chat("convert-1"), &agent(&p)))
+        .await
+        .expect("retried")
+        .into_inner();
+    assert_eq!(again.id, ticket.id);
+
+    // The transcript: every message in order, the note marked internal.
+    let transcript = client(&p)
+        .await
+        .get_transcript(authed(
+            GetTranscriptRequest {
+                ticket_id: ticket.id.clone(),
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect("transcript")
+        .into_inner();
+    let lines: Vec<(String, bool)> = transcript
+        .lines
+        .iter()
+        .map(|l| (l.content.clone(), l.internal))
+        .collect();
+    let expected: Vec<(String, bool)> = sent
+        .iter()
+        .map(|m| (m.content.clone(), m.kind == conv::MessageKind::Note as i32))
+        .collect();
+    assert_eq!(
+        lines[..expected.len()],
+        expected[..],
+        "in order, all of them"
+    );
+    assert!(lines.contains(&("customer is a frequent buyer".into(), true)));
+    let receipt = transcript
+        .lines
+        .iter()
+        .find(|l| l.content == "customer line 3")
+        .expect("the line with the receipt");
+    assert_eq!(receipt.attachments[0].name, "receipt.pdf");
+    assert_eq!(receipt.attachments[0].size_bytes, 48_213);
+
+    // The customer reads it in the chat, and every change of what they are told.
+    assert!(customer_reads(&p, &chat, &visitor, "Ticket #1 created").await);
+    let mut solved = ticket.clone();
+    solved.status = "solved".into();
+    let stale = ticket.etag.clone();
+    let done = update(&p, &agent(&p), solved.clone(), &["status"], &stale)
+        .await
+        .expect("solved");
+    assert_eq!(done.status_category, StatusCategory::Solved as i32);
+    assert!(done.solve_time.is_some());
+    assert!(customer_reads(&p, &chat, &visitor, "Your ticket #1 is now: Solved").await);
+    let e = update(&p, &agent(&p), solved.clone(), &["subject"], &stale)
+        .await
+        .expect_err("a stale etag");
+    assert_eq!(e.code(), Code::Aborted, "{e:?}");
+
+    // A public reply reaches the chat; an internal note does not.
+    for (body, public) in [
+        ("We refunded your order.", true),
+        ("refund ref R-77", false),
+    ] {
+        client(&p)
+            .await
+            .add_comment(authed(
+                AddCommentRequest {
+                    ticket_id: ticket.id.clone(),
+                    body: body.into(),
+                    public,
+                    ..Default::default()
+                },
+                &agent(&p),
+            ))
+            .await
+            .expect("comment");
+    }
+    assert!(customer_reads(&p, &chat, &visitor, "We refunded your order.").await);
+    let customer = p.transcript(&chat, &visitor).await;
+    assert!(customer.iter().all(|m| m.content != "refund ref R-77"));
+
+    // Closed is final; the history tells who did what.
+    let mut closed = done.clone();
+    closed.status = "closed".into();
+    let closed = update(&p, &agent(&p), closed, &["status"], "")
+        .await
+        .expect("closed");
+    let mut reopen = closed.clone();
+    reopen.status = "open".into();
+    let e = update(&p, &agent(&p), reopen, &["status"], "")
+        .await
+        .expect_err("closed is final");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let history = client(&p)
+        .await
+        .list_ticket_events(authed(
+            ListTicketEventsRequest {
+                ticket_id: ticket.id.clone(),
+                ..Default::default()
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect("history")
+        .into_inner()
+        .events;
+    let moves: Vec<(String, String)> = history
+        .iter()
+        .flat_map(|e| e.changes.iter())
+        .filter(|c| c.field == "status")
+        .map(|c| (c.from.clone(), c.to.clone()))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (String::new(), "new".into()),
+            ("new".into(), "solved".into()),
+            ("solved".into(), "closed".into())
+        ]
+    );
+    assert_eq!(
+        history[1].actor.as_ref().map(|a| a.id.as_str()),
+        Some("ana")
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_tickets_created_at_once_are_numbered_one_to_fifty() {
+    let p = start().await;
+    let token = agent(&p);
+    let creations = (0..50).map(|i| {
+        let token = token.clone();
+        let p = &p;
+        async move {
+            client(p)
+                .await
+                .create_ticket(authed(
+                    CreateTicketRequest {
+                        ticket: Some(Ticket {
+                            subject: format!("ticket {i}"),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    },
+                    &token,
+                ))
+                .await
+                .expect("created")
+                .into_inner()
+                .number
+        }
+    });
+    let mut numbers = futures::future::join_all(creations).await;
+    numbers.sort();
+    assert_eq!(numbers, (1..=50).collect::<Vec<i64>>());
+    // Another account counts from 1.
+    let other = p.env.token("globex", "bob", Role::Agent);
+    let first = client(&p)
+        .await
+        .create_ticket(authed(
+            CreateTicketRequest {
+                ticket: Some(Ticket {
+                    subject: "elsewhere".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &other,
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    assert_eq!(first.number, 1);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn bad_fields_are_named_and_tenants_and_visitors_see_only_their_own() {
+    let p = start().await;
+    let admin = p.admin();
+    let mut c = client(&p).await;
+    c.create_field_definition(authed(
+        CreateFieldDefinitionRequest {
+            field: Some(FieldDefinition {
+                key: "member_level".into(),
+                label: "Member level".into(),
+                r#type: FieldType::Option as i32,
+                options: vec!["gold".into(), "silver".into()],
+            }),
+        },
+        &admin,
+    ))
+    .await
+    .expect("field");
+    let e = c
+        .create_ticket(authed(
+            CreateTicketRequest {
+                ticket: Some(Ticket {
+                    subject: String::new(),
+                    status: "nope".into(),
+                    custom_fields: [("member_level".to_string(), "bronze".to_string())].into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect_err("bad fields");
+    assert_eq!(
+        violated_fields(&e),
+        vec![
+            "ticket.subject",
+            "ticket.status",
+            "ticket.custom_fields.member_level"
+        ],
+        "{e:?}"
+    );
+
+    // A visitor's own ticket, from its chat.
+    let inbox = p.inbox().await;
+    let (chat, visitor) = p.chat(&inbox, "where is my refund", &[]).await;
+    let (_, stranger) = p.chat(&inbox, "hello", &[]).await;
+    let ticket = c
+        .create_ticket_from_conversation(authed(
+            CreateTicketFromConversationRequest {
+                conversation_id: chat.clone(),
+                ticket: Some(Ticket {
+                    custom_fields: [("member_level".to_string(), "gold".to_string())].into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect("ticket")
+        .into_inner();
+    assert_eq!(ticket.custom_fields["member_level"], "gold");
+    let get = |token: &str| {
+        authed(
+            GetTicketRequest {
+                id: ticket.id.clone(),
+                number: 0,
+            },
+            token,
+        )
+    };
+    let mine = c
+        .get_ticket(get(&visitor))
+        .await
+        .expect("own ticket")
+        .into_inner();
+    assert_eq!(
+        mine.status_label, "Received",
+        "the customer reads the external label"
+    );
+    assert!(mine.custom_fields.is_empty() && mine.assignee_id.is_empty());
+    for (token, what) in [
+        (stranger.clone(), "another visitor"),
+        (p.env.token("globex", "ana", Role::Admin), "another account"),
+    ] {
+        let e = c.get_ticket(get(&token)).await.expect_err(what);
+        assert_eq!(e.code(), Code::NotFound, "{what}: {e:?}");
+    }
+    let listed = c
+        .list_tickets(authed(ListTicketsRequest::default(), &stranger))
+        .await
+        .expect("list")
+        .into_inner()
+        .tickets;
+    assert!(listed.is_empty(), "a visitor lists only its own");
+    let e = c
+        .add_comment(authed(
+            AddCommentRequest {
+                ticket_id: ticket.id.clone(),
+                body: "psst".into(),
+                public: false,
+                ..Default::default()
+            },
+            &visitor,
+        ))
+        .await
+        .expect_err("customers write public replies only");
+    assert_eq!(violated_fields(&e), vec!["public"]);
+    let e = c
+        .update_ticket(authed(
+            UpdateTicketRequest {
+                ticket: Some(Ticket {
+                    id: ticket.id.clone(),
+                    subject: "mine now".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["subject".into()],
+                }),
+                etag: String::new(),
+            },
+            &visitor,
+        ))
+        .await
+        .expect_err("visitors do not edit tickets");
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // A conversation of another account cannot be turned into a ticket here.
+    let e = client(&p)
+        .await
+        .create_ticket_from_conversation(authed(
+            CreateTicketFromConversationRequest {
+                conversation_id: chat.clone(),
+                ..Default::default()
+            },
+            &p.env.token("globex", "ana", Role::Agent),
+        ))
+        .await
+        .expect_err("not that account's chat");
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn search_finds_words_in_subjects_descriptions_and_comments() {
+    let p = start().await;
+    let mut c = client(&p).await;
+    let token = agent(&p);
+    let mut ids = Vec::new();
+    for (subject, description) in [
+        ("Parcel lost", "the courier left it nowhere"),
+        ("Refund please", "order 1042 arrived broken"),
+        ("Password reset", "cannot sign in"),
+    ] {
+        let ticket = c
+            .create_ticket(authed(
+                CreateTicketRequest {
+                    ticket: Some(Ticket {
+                        subject: subject.into(),
+                        description: description.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &token,
+            ))
+            .await
+            .expect("created")
+            .into_inner();
+        ids.push(ticket.id);
+    }
+    c.add_comment(authed(
+        AddCommentRequest {
+            ticket_id: ids[2].clone(),
+            body: "the courier confirmed".into(),
+            public: false,
+            ..Default::default()
+        },
+        &token,
+    ))
+    .await
+    .expect("comment");
+    let search = |q: &str, order: &str| ListTicketsRequest {
+        query: q.into(),
+        order_by: order.into(),
+        ..Default::default()
+    };
+    let numbers = |r: ListTicketsResponse| r.tickets.iter().map(|t| t.number).collect::<Vec<_>>();
+    let found = c
+        .list_tickets(authed(search("courier", "-number"), &token))
+        .await
+        .expect("search")
+        .into_inner();
+    assert_eq!(
+        numbers(found),
+        vec![3, 1],
+        "subject/description and comments"
+    );
+    let found = c
+        .list_tickets(authed(search("\"order 1042\"", ""), &token))
+        .await
+        .expect("phrase")
+        .into_inner();
+    assert_eq!(numbers(found), vec![2]);
+    // Pages follow one another without repeats.
+    let first = c
+        .list_tickets(authed(
+            ListTicketsRequest {
+                page_size: 2,
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("page 1")
+        .into_inner();
+    let second = c
+        .list_tickets(authed(
+            ListTicketsRequest {
+                page_size: 2,
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("page 2")
+        .into_inner();
+    assert_eq!(numbers(first), vec![1, 2]);
+    assert_eq!(numbers(second), vec![3]);
+    let e = c
+        .list_tickets(authed(search("", "sideways"), &token))
+        .await
+        .expect_err("bad order");
+    assert_eq!(violated_fields(&e), vec!["order_by"]);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_solved_ticket_closes_by_itself_once_even_across_a_restart() {
+    let settings = TicketingSettings {
+        close_solved_after_seconds: 2,
+        ..Default::default()
+    };
+    let mut p = start().await;
+    p.restart_ticketing(settings.clone(), Duration::ZERO).await;
+    let token = agent(&p);
+    let ticket = client(&p)
+        .await
+        .create_ticket(authed(
+            CreateTicketRequest {
+                ticket: Some(Ticket {
+                    subject: "to be solved".into(),
+                    status: "solved".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("created solved")
+        .into_inner();
+    // Down while it falls due; it closes once the service is back.
+    p.restart_ticketing(settings, Duration::from_secs(3)).await;
+    let closed = eventually(WAIT, || async {
+        let got = client(&p)
+            .await
+            .get_ticket(authed(
+                GetTicketRequest {
+                    id: ticket.id.clone(),
+                    number: 0,
+                },
+                &token,
+            ))
+            .await
+            .ok()?
+            .into_inner();
+        (got.status == "closed").then_some(got)
+    })
+    .await
+    .expect("closed after the restart");
+    assert_eq!(closed.status_category, StatusCategory::Closed as i32);
+    let events = helpdesk_kit::testing::stream_events(&p.env, "*.ticket.status_changed", 1).await;
+    assert_eq!(events.len(), 1, "closed once");
+    p.stop().await;
+}
