@@ -118,6 +118,7 @@ events! {
     crate::ticketing::v1::TicketStatusChanged => "ticket.status_changed", |e| ticket_id(e.ticket.as_ref());
     crate::ticketing::v1::TicketAssigned => "ticket.assigned", |e| ticket_id(e.ticket.as_ref());
     crate::ticketing::v1::TicketCommentAdded => "ticket.comment_added", |e| ticket_id(e.ticket.as_ref());
+    crate::ticketing::v1::TicketMerged => "ticket.merged", |e| ticket_id(e.ticket.as_ref());
     crate::common::v1::OutboxEventParked => "outbox.parked", |e| &e.event_id;
 }
 

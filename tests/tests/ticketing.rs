@@ -651,3 +651,150 @@ async fn a_solved_ticket_closes_by_itself_once_even_across_a_restart() {
     assert_eq!(events.len(), 1, "closed once");
     p.stop().await;
 }
+
+/// Creates a ticket with `subject` and `tags` as `token`.
+async fn new_ticket(p: &Platform, token: &str, subject: &str, tags: &[&str]) -> Ticket {
+    client(p)
+        .await
+        .create_ticket(authed(
+            CreateTicketRequest {
+                ticket: Some(Ticket {
+                    subject: subject.into(),
+                    tags: tags.iter().map(|t| t.to_string()).collect(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn bulk_updates_change_each_ticket_or_say_why_not_and_merges_close_the_sources() {
+    let p = start().await;
+    let token = agent(&p);
+    let mut c = client(&p).await;
+    let a = new_ticket(&p, &token, "printer on fire", &["hardware"]).await;
+    let b = new_ticket(&p, &token, "printer still on fire", &["urgent"]).await;
+    let d = new_ticket(&p, &token, "printer fire, third report", &[]).await;
+    let closed = new_ticket(&p, &token, "old one", &[]).await;
+    for status in ["solved", "closed"] {
+        let mut t = closed.clone();
+        t.status = status.into();
+        update(&p, &token, t, &["status"], "").await.expect(status);
+    }
+
+    // Put three on hold at once: the closed one stays closed, with the reason.
+    let ids = vec![a.id.clone(), b.id.clone(), closed.id.clone()];
+    let held = c
+        .bulk_update_tickets(authed(
+            BulkUpdateTicketsRequest {
+                ticket_ids: ids.clone(),
+                ticket: Some(Ticket {
+                    status: "on_hold".into(),
+                    assignee_id: "li".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["status".into(), "assignee_id".into()],
+                }),
+            },
+            &token,
+        ))
+        .await
+        .expect("bulk")
+        .into_inner()
+        .results;
+    assert_eq!(held.len(), 3);
+    for r in &held {
+        if r.ticket_id == closed.id {
+            assert!(r.ticket.is_none() && r.error.contains("closed"), "{r:?}");
+        } else {
+            let t = r.ticket.as_ref().expect("changed");
+            assert_eq!(
+                (t.status.as_str(), t.assignee_id.as_str()),
+                ("on_hold", "li")
+            );
+        }
+    }
+    let e = c
+        .bulk_update_tickets(authed(
+            BulkUpdateTicketsRequest {
+                ticket_ids: (0..101).map(|_| a.id.clone()).collect(),
+                ticket: Some(Ticket::default()),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["status".into()],
+                }),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("too many");
+    assert_eq!(violated_fields(&e), vec!["ticket_ids"]);
+
+    // Merge B and D into A; a closed ticket cannot take part.
+    let e = c
+        .merge_tickets(authed(
+            MergeTicketsRequest {
+                target_id: a.id.clone(),
+                source_ids: vec![closed.id.clone()],
+            },
+            &token,
+        ))
+        .await
+        .expect_err("closed");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let merged = c
+        .merge_tickets(authed(
+            MergeTicketsRequest {
+                target_id: a.id.clone(),
+                source_ids: vec![b.id.clone(), d.id.clone()],
+            },
+            &token,
+        ))
+        .await
+        .expect("merged")
+        .into_inner();
+    assert_eq!(
+        merged.tags,
+        vec!["hardware".to_string(), "urgent".to_string()]
+    );
+    let notes = c
+        .list_comments(authed(
+            ListCommentsRequest {
+                ticket_id: a.id.clone(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("comments")
+        .into_inner()
+        .comments;
+    let expected = format!("Merged #{}, #{} into this ticket.", b.number, d.number);
+    assert!(
+        notes.iter().any(|n| n.body == expected && !n.public),
+        "{notes:?}"
+    );
+    for source in [&b, &d] {
+        let got = c
+            .get_ticket(authed(
+                GetTicketRequest {
+                    id: source.id.clone(),
+                    number: 0,
+                },
+                &token,
+            ))
+            .await
+            .expect("source")
+            .into_inner();
+        assert_eq!(got.status, "closed");
+        assert_eq!(got.merged_into_id, a.id);
+    }
+    let events = helpdesk_kit::testing::stream_events(&p.env, "*.ticket.merged", 1).await;
+    assert_eq!(events.len(), 1);
+    p.stop().await;
+}

@@ -269,6 +269,7 @@ pub fn blank(account: &str, source: TicketSource) -> TicketRow {
         solved_at: None,
         version: 1,
         comment_count: 0,
+        merged_into: None,
     }
 }
 

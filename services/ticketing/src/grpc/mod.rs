@@ -1,5 +1,6 @@
 //! gRPC API: parse, authorise, call ops, map to the contract.
 
+mod bulk;
 mod comments;
 mod config;
 mod from_chat;
@@ -83,6 +84,26 @@ pub(crate) fn customer_view(mut t: Ticket) -> Ticket {
 
 #[tonic::async_trait]
 impl TicketingService for Api {
+    async fn bulk_update_tickets(
+        &self,
+        r: Request<BulkUpdateTicketsRequest>,
+    ) -> Result<Response<BulkUpdateTicketsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.bulk_update_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn merge_tickets(
+        &self,
+        r: Request<MergeTicketsRequest>,
+    ) -> Result<Response<Ticket>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.merge_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
     async fn create_ticket(
         &self,
         r: Request<CreateTicketRequest>,

@@ -6,8 +6,8 @@ use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
 use helpdesk_kit::{outbox, timers};
 use helpdesk_proto::ticketing::v1::{
-    StatusCategory, TicketAssigned, TicketCommentAdded, TicketCreated, TicketStatusChanged,
-    TicketUpdated,
+    StatusCategory, TicketAssigned, TicketCommentAdded, TicketCreated, TicketMerged,
+    TicketStatusChanged, TicketUpdated,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -171,8 +171,12 @@ pub async fn update(
         return Ok(current);
     }
     let status_moved = current.status != next.status;
+    // A merge closes its sources whatever their status.
+    let merging = current.merged_into.is_none() && next.merged_into.is_some();
     if status_moved {
-        if let Some(why) = statuses::refuses_move(current.category(), next.category()) {
+        if let Some(why) =
+            statuses::refuses_move(current.category(), next.category()).filter(|_| !merging)
+        {
             return Err(Error::FailedPrecondition(why.into()));
         }
         next.solved_at = match next.category() {
@@ -280,4 +284,102 @@ pub async fn comment(
     };
     outbox::emit(conn, origin, event).await?;
     Ok((stored, ticket))
+}
+
+/// Merges `sources` into `target` (all locked by the caller): the sources'
+/// conversations, tags and followers join the target, each source gets an internal
+/// note and closes, pointing at the target, and the target gets a note naming them;
+/// records `ticket.merged`. No closed ticket takes part.
+pub async fn merge(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    target: TicketRow,
+    sources: Vec<TicketRow>,
+    statuses: &[StatusDef],
+    close_after: Duration,
+) -> Result<TicketRow> {
+    for t in std::iter::once(&target).chain(&sources) {
+        if t.category() == StatusCategory::Closed {
+            return Err(Error::FailedPrecondition(format!(
+                "ticket #{} is closed and cannot be merged",
+                t.number
+            )));
+        }
+    }
+    let mut next = target.clone();
+    for s in &sources {
+        next.conversation_ids
+            .extend(s.conversation_ids.iter().copied());
+        next.tags.extend(s.tags.iter().cloned());
+        next.follower_ids.extend(s.follower_ids.iter().cloned());
+    }
+    next.conversation_ids.sort();
+    next.conversation_ids.dedup();
+    next.tags.sort();
+    next.tags.dedup();
+    next.follower_ids.sort();
+    next.follower_ids.dedup();
+    if next.conversation_ids.len() > crate::domain::MAX_CONVERSATIONS
+        || next.tags.len() > crate::domain::MAX_TAGS
+        || next.follower_ids.len() > crate::domain::MAX_FOLLOWERS
+    {
+        return Err(Error::FailedPrecondition(
+            "the merged ticket would have too many conversations, tags or followers".into(),
+        ));
+    }
+    let fields = ["conversation_ids", "tags", "follower_ids"].map(String::from);
+    let mut target = update(conn, origin, target, next, &fields, statuses, close_after).await?;
+    let numbers: Vec<String> = sources.iter().map(|s| format!("#{}", s.number)).collect();
+    let note = format!("Merged {} into this ticket.", numbers.join(", "));
+    target = comment(
+        conn,
+        origin,
+        &target,
+        note_row(&target, origin, note),
+        statuses,
+    )
+    .await?
+    .1;
+    for source in &sources {
+        let note = format!("Merged into #{}.", target.number);
+        let source = comment(
+            conn,
+            origin,
+            source,
+            note_row(source, origin, note),
+            statuses,
+        )
+        .await?
+        .1;
+        let mut closed = source.clone();
+        closed.status = "closed".into();
+        closed.status_category = "closed".into();
+        closed.merged_into = Some(target.id);
+        let fields = ["status".to_string()];
+        update(conn, origin, source, closed, &fields, statuses, close_after).await?;
+    }
+    let event = TicketMerged {
+        ticket: Some(target.to_proto(statuses)),
+        source_ids: sources.iter().map(|s| s.id.to_string()).collect(),
+        source_numbers: sources.iter().map(|s| s.number).collect(),
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
+    Ok(target)
+}
+
+/// An internal note on `t` from the actor of `origin`.
+fn note_row(t: &TicketRow, origin: &Origin, body: String) -> CommentRow {
+    CommentRow {
+        account_id: t.account_id.clone(),
+        id: Uuid::now_v7(),
+        ticket_id: t.id,
+        author_kind: origin.actor.kind,
+        author_id: origin.actor.id.clone(),
+        body,
+        public: false,
+        attachments: sqlx::types::Json(Vec::new()),
+        client_comment_id: None,
+        created_at: Utc::now(),
+    }
 }

@@ -104,6 +104,7 @@ pub struct TicketRow {
     pub solved_at: Option<DateTime<Utc>>,
     pub version: i64,
     pub comment_count: i32,
+    pub merged_into: Option<Uuid>,
 }
 
 impl TicketRow {
@@ -154,13 +155,14 @@ impl TicketRow {
             solve_time: self.solved_at.map(to_timestamp),
             etag: self.etag(),
             comment_count: self.comment_count,
+            merged_into_id: self.merged_into.map(|m| m.to_string()).unwrap_or_default(),
         }
     }
 }
 
 const COLUMNS: &str = "account_id, id, number, subject, description, status, status_category, priority, type, \
     category, requester, requester_contact_id, assignee_id, group_id, tags, custom_fields, source, conversation_ids, \
-    attachments, due_at, follower_ids, device, request_id, created_at, updated_at, solved_at, version, comment_count";
+    attachments, due_at, follower_ids, device, request_id, created_at, updated_at, solved_at, version, comment_count, merged_into";
 
 /// The account's next ticket number. The counter row stays locked until the
 /// transaction ends: creations in one account take numbers one after another, and a
@@ -181,7 +183,7 @@ pub async fn insert(conn: &mut PgConnection, t: &TicketRow) -> Result<TicketRow,
     sqlx::query_as(&format!(
         "INSERT INTO tickets ({COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                 $21, $22, $23, now(), now(), $24, 1, 0)
+                 $21, $22, $23, now(), now(), $24, 1, 0, NULL)
          RETURNING {COLUMNS}"
     ))
     .bind(&t.account_id)
@@ -218,7 +220,8 @@ pub async fn update(conn: &mut PgConnection, t: &TicketRow) -> Result<TicketRow,
         "UPDATE tickets SET subject = $3, description = $4, status = $5, status_category = $6, priority = $7,
              type = $8, category = $9, requester = $10, requester_contact_id = $11, assignee_id = $12,
              group_id = $13, tags = $14, custom_fields = $15, conversation_ids = $16, attachments = $17,
-             due_at = $18, follower_ids = $19, solved_at = $20, version = version + 1, updated_at = now()
+             due_at = $18, follower_ids = $19, solved_at = $20, merged_into = $21, version = version + 1,
+             updated_at = now()
          WHERE account_id = $1 AND id = $2
          RETURNING {COLUMNS}"
     ))
@@ -242,6 +245,7 @@ pub async fn update(conn: &mut PgConnection, t: &TicketRow) -> Result<TicketRow,
     .bind(t.due_at)
     .bind(&t.follower_ids)
     .bind(t.solved_at)
+    .bind(t.merged_into)
     .fetch_one(conn)
     .await
 }
