@@ -1,6 +1,7 @@
 //! `helpdesk demo`: a visitor and an agent chat over gRPC against a running platform;
 //! routing hands the chat to the agent, the agent transfers it to a colleague who
-//! accepts, and both sides' views are printed.
+//! accepts, the colleague turns the chat into a ticket and solves it, and both sides'
+//! views are printed.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,6 +16,10 @@ use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
     AcceptTransferRequest, Agent, CreateAgentRequest, GetAgentRequest, Presence,
     RequestTransferRequest, SetPresenceRequest, WatchTransfersRequest,
+};
+use helpdesk_proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
+use helpdesk_proto::ticketing::v1::{
+    CreateTicketFromConversationRequest, GetTranscriptRequest, Ticket, UpdateTicketRequest,
 };
 use tokio::sync::mpsc;
 use tonic::Request;
@@ -36,6 +41,9 @@ pub struct DemoArgs {
     /// Routing service address.
     #[arg(long, default_value = "http://127.0.0.1:50052")]
     routing: String,
+    /// Ticketing service address.
+    #[arg(long, default_value = "http://127.0.0.1:50053")]
+    ticketing: String,
     /// Account to play in.
     #[arg(long, default_value = "demo")]
     account: String,
@@ -260,6 +268,7 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     let colleague = mint(COLLEAGUE_ID, Role::Agent);
     let mut client = ConversationServiceClient::new(channel(&args.conversation).await?);
     let mut routing = RoutingServiceClient::new(channel(&args.routing).await?);
+    let mut tickets = TicketingServiceClient::new(channel(&args.ticketing).await?);
 
     let inbox = Inbox {
         name: "Demo website".into(),
@@ -485,6 +494,78 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     .await?;
     live.wait_for("the visitor to see li's reply", |who, u| {
         who == "visitor" && is_message(u, refund)
+    })
+    .await?;
+
+    // The refund takes a few days: Li turns the chat into a ticket, which carries the
+    // whole chat, and the visitor follows it in the same window.
+    let ticket = step(
+        "turning the chat into a ticket",
+        tickets.create_ticket_from_conversation(authed(
+            CreateTicketFromConversationRequest {
+                conversation_id: conv.id.clone(),
+                subject: "Refund for lost parcel #42".into(),
+                request_id: format!("demo-{}", conv.id),
+                ..Default::default()
+            },
+            &colleague,
+        )?),
+    )
+    .await?
+    .into_inner();
+    println!(
+        "[agent li] turns the chat into ticket #{} ({:?}, requester {}, {} transcript lines kept)",
+        ticket.number,
+        ticket.subject,
+        ticket
+            .requester
+            .as_ref()
+            .map(|r| r.name.as_str())
+            .unwrap_or_default(),
+        step(
+            "reading the ticket's transcript",
+            tickets.get_transcript(authed(
+                GetTranscriptRequest {
+                    ticket_id: ticket.id.clone(),
+                },
+                &colleague,
+            )?),
+        )
+        .await?
+        .into_inner()
+        .lines
+        .len()
+    );
+    let created = format!("Ticket #{} created", ticket.number);
+    live.wait_for(&format!("the visitor to see {created:?}"), |who, u| {
+        who == "visitor" && is_message(u, &created)
+    })
+    .await?;
+    println!(
+        "[agent li] solves ticket #{} once the refund is through",
+        ticket.number
+    );
+    step(
+        "solving the ticket",
+        tickets.update_ticket(authed(
+            UpdateTicketRequest {
+                ticket: Some(Ticket {
+                    id: ticket.id.clone(),
+                    status: "solved".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["status".into()],
+                }),
+                etag: ticket.etag.clone(),
+            },
+            &colleague,
+        )?),
+    )
+    .await?;
+    let solved = format!("Your ticket #{} is now: Solved", ticket.number);
+    live.wait_for(&format!("the visitor to see {solved:?}"), |who, u| {
+        who == "visitor" && is_message(u, &solved)
     })
     .await?;
 

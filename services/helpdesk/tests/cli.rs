@@ -74,6 +74,7 @@ async fn signal(pid: u32, sig: &str) {
 struct Ports {
     grpc: u16,
     routing: u16,
+    ticketing: u16,
     nats: u16,
     pg: u16,
 }
@@ -83,22 +84,24 @@ impl Ports {
         Self {
             grpc,
             routing: grpc + 1,
+            ticketing: grpc + 2,
             nats,
             pg,
         }
     }
 
-    /// Free ports; conversation takes the base port, routing the next one.
+    /// Free ports; conversation takes the base port, routing and ticketing the next.
     async fn free() -> Self {
         let grpc = loop {
             let port = free_port().expect("port");
-            if port < u16::MAX && !port_open(port + 1).await {
+            if port < u16::MAX - 1 && !port_open(port + 1).await && !port_open(port + 2).await {
                 break port;
             }
         };
         loop {
             let (nats, pg) = (free_port().expect("port"), free_port().expect("port"));
-            if nats != grpc + 1 && pg != grpc + 1 && nats != pg {
+            let taken = [grpc + 1, grpc + 2];
+            if !taken.contains(&nats) && !taken.contains(&pg) && nats != pg {
                 return Self::new(grpc, nats, pg);
             }
         }
@@ -134,6 +137,7 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     let Ports {
         grpc,
         routing,
+        ticketing,
         nats,
         pg,
     } = Ports::free().await;
@@ -167,8 +171,9 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     );
     let addr = format!("http://127.0.0.1:{grpc}");
     let routing_addr = format!("http://127.0.0.1:{routing}");
+    let ticketing_addr = format!("http://127.0.0.1:{ticketing}");
 
-    for service in [&addr, &routing_addr] {
+    for service in [&addr, &routing_addr, &ticketing_addr] {
         let health = helpdesk(&data)
             .args(["health", "--addr", service])
             .output()
@@ -193,7 +198,15 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     );
 
     let demo = helpdesk(&data)
-        .args(["demo", "--conversation", &addr, "--routing", &routing_addr])
+        .args([
+            "demo",
+            "--conversation",
+            &addr,
+            "--routing",
+            &routing_addr,
+            "--ticketing",
+            &ticketing_addr,
+        ])
         .output()
         .await
         .expect("demo");
@@ -239,6 +252,14 @@ async fn up_serves_the_demo_and_stops_cleanly() {
         demo_out.contains("[visitor sees] outgoing message from li"),
         "{demo_out}"
     );
+    for line in ["Ticket #1 created", "Your ticket #1 is now: Solved"] {
+        assert!(
+            demo_out.contains(&format!(
+                "[visitor sees] activity message from system: {line}"
+            )),
+            "{demo_out}"
+        );
+    }
     assert!(!demo_out.contains("[visitor sees] note"), "{demo_out}");
     assert!(demo_out.contains("Demo complete"), "{demo_out}");
     // Li's figures as CSV: one offer, accepted.
