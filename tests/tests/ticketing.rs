@@ -798,3 +798,75 @@ async fn bulk_updates_change_each_ticket_or_say_why_not_and_merges_close_the_sou
     assert_eq!(events.len(), 1);
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_leave_a_message_chat_becomes_a_ticket_when_its_inbox_says_so() {
+    let p = start().await;
+    p.settings(helpdesk_proto::routing::v1::RoutingSettings {
+        max_queue_length: 1,
+        overflow_action: helpdesk_proto::routing::v1::OverflowAction::LeaveMessage as i32,
+        ..Default::default()
+    })
+    .await;
+    let plain = p.inbox().await;
+    let mut c = p.conv().await;
+    let ticketed = c
+        .create_inbox(authed(
+            conv::CreateInboxRequest {
+                inbox: Some(conv::Inbox {
+                    name: "Support".into(),
+                    channel_kind: conv::ChannelKind::WebWidget as i32,
+                    ticket_on_leave_message: true,
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("inbox")
+        .into_inner();
+    assert!(ticketed.ticket_on_leave_message);
+    // Nobody online: the first chat waits, the next ones overflow.
+    let (waiting, _) = p.chat(&plain, "first in line", &[]).await;
+    eventually(WAIT, || async { p.is_queued(&waiting).await.then_some(()) })
+        .await
+        .expect("queued");
+    // The plain inbox's overflowed chat stays a chat; it overflows first, so by the
+    // time the next one's ticket exists, ticketing has seen it.
+    let (untouched, _) = p.chat(&plain, "no ticket for me", &[]).await;
+    eventually(WAIT, || async {
+        (p.conversation(&untouched).await.status == conv::ConversationStatus::Pending as i32)
+            .then_some(())
+    })
+    .await
+    .expect("overflowed");
+    let (left, visitor) = p
+        .chat(&ticketed, "My invoice shows the wrong address", &[])
+        .await;
+    assert!(customer_reads(&p, &left, &visitor, "Ticket #1 created").await);
+    let found = client(&p)
+        .await
+        .list_tickets(authed(
+            ListTicketsRequest {
+                conversation_id: left.clone(),
+                ..Default::default()
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .tickets;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].subject, "My invoice shows the wrong address");
+    assert_eq!(found[0].source, TicketSource::Chat as i32);
+    let all = client(&p)
+        .await
+        .list_tickets(authed(ListTicketsRequest::default(), &agent(&p)))
+        .await
+        .expect("list")
+        .into_inner()
+        .tickets;
+    assert_eq!(all.len(), 1, "{all:?}");
+    p.stop().await;
+}

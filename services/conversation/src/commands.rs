@@ -55,6 +55,7 @@ impl Answer<ExportConversationRequest> for Export {
         let contact = store::contacts::get(&mut conn, account, conv.contact_id)
             .await?
             .ok_or(Error::NotFound("contact"))?;
+        let inbox = store::inboxes::get(&mut conn, account, conv.inbox_id).await?;
         let rows = store::messages::list(
             &mut conn,
             account,
@@ -80,6 +81,7 @@ impl Answer<ExportConversationRequest> for Export {
             contact: Some(contact.to_proto()),
             messages,
             more,
+            inbox: inbox.map(|i| i.to_proto()),
         })
     }
 }

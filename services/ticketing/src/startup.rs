@@ -70,8 +70,14 @@ impl helpdesk_kit::Service for Ticketing {
             close_after,
             command_timeout: Duration::from_millis(settings.command_timeout_ms),
         };
+        let events = crate::consumers::ChatEvents {
+            bus: ctx.bus.clone(),
+            command_timeout: Duration::from_millis(settings.command_timeout_ms),
+            close_after,
+        };
         Parts::new()
             .grpc(TicketingServiceServer::with_interceptor(api, ctx.auth()))
+            .consumer(crate::consumers::consumer(events))
             .timers(TicketTimers { close_after })
     }
 }

@@ -121,6 +121,7 @@ impl Api {
             identity_secret: new_identity_secret(),
             visitor_attribute_keys,
             bot: bot.map(Json),
+            ticket_on_leave_message: inbox.ticket_on_leave_message,
         };
         let mut tx = self.pool.begin().await?;
         let row = store::inboxes::insert(&mut tx, &row).await?;
@@ -186,7 +187,7 @@ impl Api {
             v.add(
                 "update_mask",
                 "required: name, greeting_message, reopen_policy, channel_kind, \
-                 visitor_attribute_keys, bot, identity_secret",
+                 visitor_attribute_keys, bot, ticket_on_leave_message, identity_secret",
             );
         }
         let visitor_attribute_keys = visitor_keys(&mut v, &inbox.visitor_attribute_keys);
@@ -218,7 +219,10 @@ impl Api {
                         v.add("inbox.channel_kind", "required");
                     }
                 }
-                "visitor_attribute_keys" | "identity_secret" | "bot" => {}
+                "visitor_attribute_keys"
+                | "identity_secret"
+                | "bot"
+                | "ticket_on_leave_message" => {}
                 other => v.add(
                     "update_mask",
                     format!("unknown or immutable path {other:?}"),
@@ -252,6 +256,9 @@ impl Api {
                 "identity_secret" => row.identity_secret = new_identity_secret(),
                 // Conversations with the bot now stay with it; new ones follow this.
                 "bot" => row.bot = bot.clone().map(Json),
+                "ticket_on_leave_message" => {
+                    row.ticket_on_leave_message = inbox.ticket_on_leave_message
+                }
                 _ => {}
             }
         }

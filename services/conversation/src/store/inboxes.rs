@@ -28,6 +28,8 @@ pub struct InboxRow {
     pub visitor_attribute_keys: Vec<String>,
     /// The bot that answers first, if any.
     pub bot: Option<Json<Bot>>,
+    /// Leave-a-message chats become tickets.
+    pub ticket_on_leave_message: bool,
 }
 
 impl InboxRow {
@@ -70,6 +72,7 @@ impl InboxRow {
             identity_secret: String::new(),
             visitor_attribute_keys: self.visitor_attribute_keys.clone(),
             bot: self.bot().map(Bot::to_proto),
+            ticket_on_leave_message: self.ticket_on_leave_message,
         }
     }
 
@@ -83,12 +86,12 @@ impl InboxRow {
 }
 
 const COLUMNS: &str = "id, account_id, name, channel_kind, public_key, greeting_message, reopen_policy, created_at, updated_at, \
-    identity_secret, visitor_attribute_keys, bot";
+    identity_secret, visitor_attribute_keys, bot, ticket_on_leave_message";
 
 /// Inserts a new inbox.
 pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, $10, true)
+        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, $10, $11, true)
          RETURNING {COLUMNS}"
     ))
     .bind(row.id)
@@ -101,6 +104,7 @@ pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.identity_secret)
     .bind(&row.visitor_attribute_keys)
     .bind(&row.bot)
+    .bind(row.ticket_on_leave_message)
     .fetch_one(conn)
     .await
 }
@@ -154,7 +158,8 @@ pub async fn list(
 pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE inboxes SET name = $3, channel_kind = $4, greeting_message = $5, reopen_policy = $6,
-             identity_secret = $7, visitor_attribute_keys = $8, bot = $9, updated_at = now()
+             identity_secret = $7, visitor_attribute_keys = $8, bot = $9,
+             ticket_on_leave_message = $10, updated_at = now()
          WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(&row.account_id)
@@ -166,6 +171,7 @@ pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.identity_secret)
     .bind(&row.visitor_attribute_keys)
     .bind(&row.bot)
+    .bind(row.ticket_on_leave_message)
     .fetch_one(conn)
     .await
 }

@@ -6,10 +6,9 @@ use helpdesk_kit::grpc::Violations;
 use helpdesk_kit::time::from_timestamp;
 use helpdesk_kit::validate;
 use helpdesk_proto::ticketing::v1::{
-    Attachment, FieldDefinition, Ticket, TicketPriority, TicketSource, TicketType,
+    Attachment, FieldDefinition, Ticket, TicketPriority, TicketType,
 };
 use sqlx::types::Json;
-use uuid::Uuid;
 
 use crate::domain::statuses::StatusDef;
 use crate::domain::{self, StorageName, fields};
@@ -233,43 +232,6 @@ pub fn apply(
         list.sort();
         list.dedup();
         row.conversation_ids = list;
-    }
-}
-
-/// A new ticket of `account` with the defaults (status new, priority normal, type
-/// question, source `source`).
-pub fn blank(account: &str, source: TicketSource) -> TicketRow {
-    let now = chrono::Utc::now();
-    TicketRow {
-        account_id: account.to_string(),
-        id: Uuid::now_v7(),
-        number: 0,
-        subject: String::new(),
-        description: String::new(),
-        status: "new".into(),
-        status_category: "new".into(),
-        priority: TicketPriority::Normal.storage_name().to_string(),
-        r#type: TicketType::Question.storage_name().to_string(),
-        category: String::new(),
-        requester: Json(StoredRequester::default()),
-        requester_contact_id: None,
-        assignee_id: None,
-        group_id: None,
-        tags: Vec::new(),
-        custom_fields: Json(HashMap::new()),
-        source: source.storage_name().to_string(),
-        conversation_ids: Vec::new(),
-        attachments: Json(Vec::new()),
-        due_at: None,
-        follower_ids: Vec::new(),
-        device: None,
-        request_id: None,
-        created_at: now,
-        updated_at: now,
-        solved_at: None,
-        version: 1,
-        comment_count: 0,
-        merged_into: None,
     }
 }
 

@@ -44,7 +44,7 @@ impl Api {
         }
         let statuses = config::statuses(&mut tx, c.account()).await?;
         let definitions = config::fields(&mut tx, c.account()).await?;
-        let mut row = input::blank(c.account(), source);
+        let mut row = tickets::TicketRow::blank(c.account(), source);
         let wants = |f: &str| input::given(&t, f);
         input::apply(&mut v, &t, &wants, &mut row, &statuses, &definitions);
         v.check(

@@ -1,6 +1,8 @@
 //! The ticketing service's application layer: one function per use case, each in the
 //! caller's transaction, recording the history and the events it causes.
 
+pub mod chat;
+
 use chrono::{DateTime, Duration, Utc};
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
