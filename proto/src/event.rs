@@ -119,6 +119,8 @@ events! {
     crate::ticketing::v1::TicketAssigned => "ticket.assigned", |e| ticket_id(e.ticket.as_ref());
     crate::ticketing::v1::TicketCommentAdded => "ticket.comment_added", |e| ticket_id(e.ticket.as_ref());
     crate::ticketing::v1::TicketMerged => "ticket.merged", |e| ticket_id(e.ticket.as_ref());
+    crate::ticketing::v1::SlaWarning => "sla.warning", |e| &e.ticket_id;
+    crate::ticketing::v1::SlaBreached => "sla.breached", |e| &e.ticket_id;
     crate::common::v1::OutboxEventParked => "outbox.parked", |e| &e.event_id;
 }
 

@@ -870,3 +870,241 @@ async fn a_leave_a_message_chat_becomes_a_ticket_when_its_inbox_says_so() {
     assert_eq!(all.len(), 1, "{all:?}");
     p.stop().await;
 }
+
+/// The ticket's target for `metric`.
+fn target(t: &Ticket, metric: SlaMetric) -> SlaTarget {
+    t.sla
+        .iter()
+        .find(|s| s.metric == metric as i32)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {metric:?} target in {:?}", t.sla))
+}
+
+async fn get(p: &Platform, id: &str) -> Ticket {
+    client(p)
+        .await
+        .get_ticket(authed(
+            GetTicketRequest {
+                id: id.into(),
+                number: 0,
+            },
+            &agent(p),
+        ))
+        .await
+        .expect("ticket")
+        .into_inner()
+}
+
+fn secs(t: &Option<prost_types::Timestamp>) -> i64 {
+    t.as_ref().map_or(0, |t| t.seconds)
+}
+
+#[tokio::test]
+async fn sla_clocks_pause_while_pending_and_breach_once_across_a_restart() {
+    let mut p = start().await;
+    let policy = |targets: Vec<SlaPolicyTarget>| SlaPolicy {
+        name: "Standard".into(),
+        targets,
+        warning_seconds: 1,
+        ..Default::default()
+    };
+    let target_of = |metric: SlaMetric, seconds: i64| SlaPolicyTarget {
+        metric: metric as i32,
+        seconds,
+        ..Default::default()
+    };
+    let e = client(&p)
+        .await
+        .create_sla_policy(authed(
+            CreateSlaPolicyRequest {
+                policy: Some(policy(vec![SlaPolicyTarget {
+                    business_hours: true,
+                    ..target_of(SlaMetric::Resolution, 0)
+                }])),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect_err("bad targets");
+    assert_eq!(
+        violated_fields(&e),
+        vec![
+            "policy.targets[0].seconds",
+            "policy.targets[0].business_hours"
+        ]
+    );
+    client(&p)
+        .await
+        .create_sla_policy(authed(
+            CreateSlaPolicyRequest {
+                policy: Some(policy(vec![
+                    target_of(SlaMetric::FirstReply, 2),
+                    target_of(SlaMetric::AgentWork, 3_600),
+                ])),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("policy");
+    let token = agent(&p);
+    let ticket = new_ticket(&p, &token, "the clock is ticking", &[]).await;
+    let first = target(&ticket, SlaMetric::FirstReply);
+    assert_eq!(first.state, SlaState::Active as i32);
+    assert!((secs(&first.due_time) - secs(&ticket.create_time) - 2).abs() <= 1);
+    let work_due = secs(&target(&ticket, SlaMetric::AgentWork).due_time);
+
+    // Waiting on the customer: agent work pauses.
+    let mut pending = ticket.clone();
+    pending.status = "pending".into();
+    let paused = update(&p, &token, pending, &["status"], "")
+        .await
+        .expect("pending");
+    let work = target(&paused, SlaMetric::AgentWork);
+    assert_eq!(work.state, SlaState::Paused as i32);
+    assert!(work.due_time.is_none());
+
+    // Down while the first reply falls due; the breach comes once it is back.
+    p.restart_ticketing(TicketingSettings::default(), Duration::from_secs(3))
+        .await;
+    let breached = eventually(WAIT, || async {
+        let t = get(&p, &ticket.id).await;
+        (target(&t, SlaMetric::FirstReply).state == SlaState::Breached as i32).then_some(t)
+    })
+    .await;
+    assert!(breached.is_some(), "the first reply target breached");
+    let events = helpdesk_kit::testing::stream_events(&p.env, "*.sla.breached", 1).await;
+    assert_eq!(events.len(), 1, "breached once");
+    let e = <SlaBreached as prost::Message>::decode(events[0].payload.clone()).expect("decodes");
+    assert_eq!(
+        (e.ticket_number, e.metric),
+        (ticket.number, SlaMetric::FirstReply as i32)
+    );
+    let warnings = helpdesk_kit::testing::stream_events(&p.env, "*.sla.warning", 1).await;
+    assert_eq!(warnings.len(), 1, "warned once, a second before");
+
+    // Back to work: the agent-work deadline moved by the time it was paused.
+    let mut open = get(&p, &ticket.id).await;
+    open.status = "open".into();
+    let resumed = update(&p, &token, open, &["status"], "")
+        .await
+        .expect("open");
+    let work = target(&resumed, SlaMetric::AgentWork);
+    assert_eq!(work.state, SlaState::Active as i32);
+    assert!(
+        secs(&work.due_time) - work_due >= 3,
+        "paused for the restart: {} vs {work_due}",
+        secs(&work.due_time)
+    );
+    // The late first reply stays breached.
+    client(&p)
+        .await
+        .add_comment(authed(
+            AddCommentRequest {
+                ticket_id: ticket.id.clone(),
+                body: "On it.".into(),
+                public: true,
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("reply");
+    let replied = get(&p, &ticket.id).await;
+    assert_eq!(
+        target(&replied, SlaMetric::FirstReply).state,
+        SlaState::Breached as i32
+    );
+    p.stop().await;
+}
+
+/// When `seconds` of business time (Monday to Friday 09:00-18:00 in Tokyo, minus
+/// `holiday`) have passed after `from`, counted minute by minute.
+fn tokyo_due(from: i64, seconds: i64, holiday: chrono::NaiveDate) -> i64 {
+    use chrono::{Datelike, TimeZone, Timelike};
+    let tz: chrono_tz::Tz = "Asia/Tokyo".parse().expect("zone");
+    let mut t = from;
+    let mut left = seconds;
+    // To the next whole minute first, counting the part if open.
+    while left > 0 {
+        let local = tz.timestamp_opt(t, 0).single().expect("time");
+        let open = local.weekday().num_days_from_monday() < 5
+            && (9..18).contains(&local.hour())
+            && local.date_naive() != holiday;
+        let step = 60 - i64::from(local.second());
+        let step = step.min(left.max(1));
+        if open {
+            left -= step;
+        }
+        t += step;
+    }
+    t
+}
+
+#[tokio::test]
+async fn business_hours_targets_skip_nights_weekends_and_holidays() {
+    let p = start().await;
+    let tokyo_today = chrono::Utc::now()
+        .with_timezone(&"Asia/Tokyo".parse::<chrono_tz::Tz>().expect("zone"))
+        .date_naive();
+    let holiday = tokyo_today + chrono::Duration::days(2);
+    let calendar = client(&p)
+        .await
+        .create_calendar(authed(
+            CreateCalendarRequest {
+                calendar: Some(Calendar {
+                    name: "Tokyo office".into(),
+                    time_zone: "Asia/Tokyo".into(),
+                    weekly: (1..=5)
+                        .map(|d| CalendarRange {
+                            weekday: d,
+                            start: "09:00".into(),
+                            end: "18:00".into(),
+                        })
+                        .collect(),
+                    holidays: vec![holiday.to_string()],
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("calendar")
+        .into_inner();
+    // Five business days: always across a weekend, here across the holiday too.
+    let five_days = 5 * 9 * 3600;
+    client(&p)
+        .await
+        .create_sla_policy(authed(
+            CreateSlaPolicyRequest {
+                policy: Some(SlaPolicy {
+                    name: "Office hours".into(),
+                    calendar_id: calendar.id.clone(),
+                    targets: vec![SlaPolicyTarget {
+                        metric: SlaMetric::Resolution as i32,
+                        seconds: five_days,
+                        business_hours: true,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("policy");
+    let ticket = new_ticket(&p, &agent(&p), "invoice question", &[]).await;
+    let resolution = target(&ticket, SlaMetric::Resolution);
+    assert!(resolution.business_hours);
+    let created = secs(&ticket.create_time);
+    let expected = tokyo_due(created, five_days, holiday);
+    let due = secs(&resolution.due_time);
+    assert!(
+        (due - expected).abs() <= 60,
+        "due {due}, counted minute by minute {expected}"
+    );
+    assert!(
+        due - created >= 7 * 86_400 - 86_400,
+        "nights and a weekend are skipped"
+    );
+    p.stop().await;
+}

@@ -11,7 +11,7 @@ use helpdesk_proto::routing::v1::{
     OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, StaffRole, Strategy, TransferState,
 };
 use helpdesk_proto::ticketing::v1::{
-    FieldType, StatusCategory, TicketPriority, TicketSource, TicketType,
+    FieldType, SlaMetric, SlaState, StatusCategory, TicketPriority, TicketSource, TicketType,
 };
 
 /// An enum stored by name.
@@ -94,6 +94,13 @@ storage_names!(TicketSource {
 } default Api);
 storage_names!(StatusCategory {
     New => "new", Open => "open", Pending => "pending", OnHold => "on_hold", Solved => "solved", Closed => "closed",
+} default Unspecified);
+storage_names!(SlaMetric {
+    FirstReply => "first_reply", NextReply => "next_reply", PeriodicUpdate => "periodic_update",
+    Resolution => "resolution", AgentWork => "agent_work", RequesterWait => "requester_wait",
+} default Unspecified);
+storage_names!(SlaState {
+    Active => "active", Paused => "paused", Achieved => "achieved", Breached => "breached",
 } default Unspecified);
 storage_names!(FieldType {
     Text => "text", Number => "number", Date => "date", Option => "option",

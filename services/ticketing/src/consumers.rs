@@ -70,22 +70,14 @@ impl On<ConversationOverflowed> for ChatEvents {
         {
             return Ok(());
         }
-        let statuses = config::statuses(conn, account).await?;
+        let ctx = ops::context(conn, account, self.close_after).await?;
         let definitions = config::fields(conn, account).await?;
         let mut row = TicketRow::blank(account, TicketSource::Chat);
         chat::fill_from_chat(&mut row, &exported, &definitions);
         row.request_id = Some(request);
         let origin = d.origin().acting_as(system_actor());
         let transcript = exported.transcript(id);
-        ops::create(
-            conn,
-            &origin,
-            row,
-            Some(transcript),
-            &statuses,
-            self.close_after,
-        )
-        .await?;
+        ops::create(conn, &origin, row, Some(transcript), &ctx).await?;
         Ok(())
     }
 }

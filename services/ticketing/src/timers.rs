@@ -1,13 +1,15 @@
-//! Durable timers of ticketing: a solved ticket closes.
+//! Durable timers of ticketing: a solved ticket closes; SLA targets warn and breach.
 
 use helpdesk_kit::event::{Origin, system_actor};
 use helpdesk_kit::timers::{Timer, TimerError, TimerHandler};
-use helpdesk_proto::ticketing::v1::StatusCategory;
+use helpdesk_proto::ticketing::v1::{SlaMetric, StatusCategory};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::StorageName;
+use crate::ops::sla::{BREACH_TIMER, WARNING_TIMER};
 use crate::ops::{self, CLOSE_TIMER, close_fingerprint};
-use crate::store::{config, tickets};
+use crate::store::tickets::{self, Key, TicketRow};
 
 /// Fires ticketing timers.
 pub struct TicketTimers {
@@ -24,49 +26,66 @@ fn account(timer: &Timer) -> String {
         .to_string()
 }
 
+/// The ticket (locked) and, for an SLA timer, the metric its key names.
+async fn subject(
+    conn: &mut PgConnection,
+    timer: &Timer,
+) -> Result<Option<(TicketRow, Option<SlaMetric>)>, TimerError> {
+    let (id, metric) = match timer.key.split_once(':') {
+        Some((id, metric)) => (id, Some(SlaMetric::from_storage(metric))),
+        None => (timer.key.as_str(), None),
+    };
+    let Ok(id) = id.parse::<Uuid>() else {
+        return Ok(None);
+    };
+    Ok(tickets::get(conn, &account(timer), Key::Id(id), true)
+        .await?
+        .map(|t| (t, metric)))
+}
+
 impl TimerHandler for TicketTimers {
     async fn current_fingerprint(
         &self,
         conn: &mut PgConnection,
         timer: &Timer,
     ) -> Result<Option<String>, TimerError> {
-        let Ok(id) = timer.key.parse::<Uuid>() else {
+        let Some((ticket, metric)) = subject(conn, timer).await? else {
             return Ok(None);
         };
-        if timer.kind != CLOSE_TIMER {
-            return Ok(None);
+        match (timer.kind.as_str(), metric) {
+            (CLOSE_TIMER, None) => Ok((ticket.category() == StatusCategory::Solved)
+                .then(|| close_fingerprint(ticket.solved_at))),
+            (BREACH_TIMER | WARNING_TIMER, Some(metric)) => {
+                let policies = ops::sla::policies(conn, &ticket.account_id).await?;
+                Ok(ops::sla::current(conn, &ticket, metric, &policies).await?)
+            }
+            _ => Ok(None),
         }
-        let key = tickets::Key::Id(id);
-        Ok(tickets::get(conn, &account(timer), key, true)
-            .await?
-            .filter(|t| t.category() == StatusCategory::Solved)
-            .map(|t| close_fingerprint(t.solved_at)))
     }
 
     async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), TimerError> {
-        let account = account(timer);
-        let Ok(id) = timer.key.parse::<Uuid>() else {
+        let Some((current, metric)) = subject(conn, timer).await? else {
             return Ok(());
         };
-        let Some(current) = tickets::get(conn, &account, tickets::Key::Id(id), true).await? else {
-            return Ok(());
-        };
-        let statuses = config::statuses(conn, &account).await?;
-        let mut next = current.clone();
-        next.status = "closed".into();
-        next.status_category = "closed".into();
+        let account = current.account_id.clone();
         let origin = Origin::system(&account).acting_as(system_actor());
-        let fields = ["status".to_string()];
-        ops::update(
-            conn,
-            &origin,
-            current,
-            next,
-            &fields,
-            &statuses,
-            self.close_after,
-        )
-        .await?;
+        let ctx = ops::context(conn, &account, self.close_after).await?;
+        match (timer.kind.as_str(), metric) {
+            (CLOSE_TIMER, None) => {
+                let mut next = current.clone();
+                next.status = "closed".into();
+                next.status_category = "closed".into();
+                let fields = ["status".to_string()];
+                ops::update(conn, &origin, current, next, &fields, &ctx).await?;
+            }
+            (BREACH_TIMER, Some(metric)) => {
+                ops::sla::breached(conn, &origin, current, metric, &ctx.policies).await?;
+            }
+            (WARNING_TIMER, Some(metric)) => {
+                ops::sla::warn(conn, &origin, &current, metric, &ctx.policies).await?;
+            }
+            _ => {}
+        }
         Ok(())
     }
 }

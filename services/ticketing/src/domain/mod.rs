@@ -1,7 +1,9 @@
 //! Ticketing's pure decisions: statuses and the moves between them, custom fields
 //! and their values, input limits. No I/O.
 
+pub mod calendar;
 pub mod fields;
+pub mod sla;
 pub mod statuses;
 
 pub use helpdesk_kit::storage::StorageName;

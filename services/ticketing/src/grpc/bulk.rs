@@ -70,31 +70,22 @@ impl Api {
         }
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
-        let statuses = config::statuses(&mut tx, c.account()).await?;
+        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
+        let statuses = &ctx.statuses;
         let definitions = config::fields(&mut tx, c.account()).await?;
         let wants = |f: &str| paths.iter().any(|p| p == f);
         let mut results = Vec::new();
         for current in self.lock_all(&mut tx, c, &ids).await? {
             let mut next = current.clone();
             let mut v = Violations::new();
-            input::apply(&mut v, &t, &wants, &mut next, &statuses, &definitions);
+            input::apply(&mut v, &t, &wants, &mut next, statuses, &definitions);
             v.into_result()?;
             let id = current.id.to_string();
             let origin = c.origin();
-            match ops::update(
-                &mut tx,
-                &origin,
-                current,
-                next,
-                &paths,
-                &statuses,
-                self.close_after,
-            )
-            .await
-            {
+            match ops::update(&mut tx, &origin, current, next, &paths, &ctx).await {
                 Ok(stored) => results.push(Outcome {
                     ticket_id: id,
-                    ticket: Some(stored.to_proto(&statuses)),
+                    ticket: Some(stored.to_proto(statuses)),
                     error: String::new(),
                 }),
                 // Refused before anything was written: this one stays as it was.
@@ -125,23 +116,16 @@ impl Api {
         let mut all = sources.clone();
         all.insert(target);
         let mut tx = self.pool.begin().await?;
-        let statuses = config::statuses(&mut tx, c.account()).await?;
+        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
+        let statuses = &ctx.statuses;
         let mut locked = self.lock_all(&mut tx, c, &all).await?;
         let at = locked
             .iter()
             .position(|t| t.id == target)
             .ok_or(Error::NotFound("ticket"))?;
         let target = locked.remove(at);
-        let merged = ops::merge(
-            &mut tx,
-            &c.origin(),
-            target,
-            locked,
-            &statuses,
-            self.close_after,
-        )
-        .await?;
+        let merged = ops::merge(&mut tx, &c.origin(), target, locked, &ctx).await?;
         tx.commit().await?;
-        Ok(merged.to_proto(&statuses))
+        Ok(merged.to_proto(statuses))
     }
 }

@@ -13,7 +13,7 @@ use super::input;
 use crate::domain;
 use crate::ops;
 use crate::store::comments::{self, CommentRow};
-use crate::store::{config, history, tickets, transcripts};
+use crate::store::{history, tickets, transcripts};
 
 /// Reads a page token of time-ordered ids.
 fn after_id(v: &mut Violations, token: &str) -> Option<Uuid> {
@@ -64,7 +64,7 @@ impl Api {
         }
         let key = tickets::Key::Id(ticket.unwrap_or_else(Uuid::nil));
         let current = self.visible(&mut tx, c, key, true).await?;
-        let statuses = config::statuses(&mut tx, c.account()).await?;
+        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
         let author = c.claims.actor();
         let row = CommentRow {
             account_id: c.account().to_string(),
@@ -79,7 +79,7 @@ impl Api {
             created_at: chrono::Utc::now(),
         };
         let origin = c.origin();
-        let (stored, ticket) = ops::comment(&mut tx, &origin, &current, row, &statuses).await?;
+        let (stored, ticket) = ops::comment(&mut tx, &origin, &current, row, &ctx).await?;
         // A customer answering a ticket that waits on them, or was solved, reopens it.
         if c.contact.is_some()
             && matches!(
@@ -91,16 +91,7 @@ impl Api {
             next.status = "open".into();
             next.status_category = "open".into();
             let fields = ["status".to_string()];
-            ops::update(
-                &mut tx,
-                &origin,
-                ticket,
-                next,
-                &fields,
-                &statuses,
-                self.close_after,
-            )
-            .await?;
+            ops::update(&mut tx, &origin, ticket, next, &fields, &ctx).await?;
         }
         tx.commit().await?;
         Ok(stored.to_proto())

@@ -47,7 +47,8 @@ impl Api {
         let chat = chat::export(&self.bus, self.command_timeout, c.account(), conversation).await?;
 
         let mut tx = self.pool.begin().await?;
-        let statuses = config::statuses(&mut tx, c.account()).await?;
+        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
+        let statuses = &ctx.statuses;
         let definitions = config::fields(&mut tx, c.account()).await?;
         let mut row = TicketRow::blank(c.account(), TicketSource::Chat);
         chat::fill_from_chat(&mut row, &chat, &definitions);
@@ -62,7 +63,7 @@ impl Api {
                 "subject" | "description" | "requester" | "conversation_ids"
             ) && input::given(&t, f)
         };
-        input::apply(&mut v, &t, &wants, &mut row, &statuses, &definitions);
+        input::apply(&mut v, &t, &wants, &mut row, statuses, &definitions);
         v.check(
             row.status_category == "closed",
             "ticket.status",
@@ -71,16 +72,8 @@ impl Api {
         v.into_result()?;
         row.request_id = Some(req.request_id.clone()).filter(|r| !r.is_empty());
         let from = chat.transcript(conversation);
-        let row = ops::create(
-            &mut tx,
-            &c.origin(),
-            row,
-            Some(from),
-            &statuses,
-            self.close_after,
-        )
-        .await?;
+        let row = ops::create(&mut tx, &c.origin(), row, Some(from), &ctx).await?;
         tx.commit().await?;
-        Ok(row.to_proto(&statuses))
+        Ok(row.to_proto(statuses))
     }
 }

@@ -5,6 +5,7 @@ mod comments;
 mod config;
 mod from_chat;
 mod input;
+mod sla;
 mod tickets;
 
 use std::time::Duration;
@@ -238,6 +239,56 @@ impl TicketingService for Api {
         let c = Caller::of(&r)?;
         Ok(Response::new(
             retry_conflicts(|| self.create_field_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn create_calendar(
+        &self,
+        r: Request<CreateCalendarRequest>,
+    ) -> Result<Response<Calendar>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.create_calendar_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn list_calendars(
+        &self,
+        r: Request<ListCalendarsRequest>,
+    ) -> Result<Response<ListCalendarsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_calendars_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn create_sla_policy(
+        &self,
+        r: Request<CreateSlaPolicyRequest>,
+    ) -> Result<Response<SlaPolicy>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.create_policy_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
+
+    async fn list_sla_policies(
+        &self,
+        r: Request<ListSlaPoliciesRequest>,
+    ) -> Result<Response<ListSlaPoliciesResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_policies_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_sla_policy(
+        &self,
+        r: Request<DeleteSlaPolicyRequest>,
+    ) -> Result<Response<DeleteSlaPolicyResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.delete_policy_impl(&c, r.get_ref().clone())).await?,
         ))
     }
 }

@@ -42,11 +42,12 @@ impl Api {
             let statuses = config::statuses(&mut tx, c.account()).await?;
             return Ok(first.to_proto(&statuses));
         }
-        let statuses = config::statuses(&mut tx, c.account()).await?;
+        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
+        let statuses = &ctx.statuses;
         let definitions = config::fields(&mut tx, c.account()).await?;
         let mut row = tickets::TicketRow::blank(c.account(), source);
         let wants = |f: &str| input::given(&t, f);
-        input::apply(&mut v, &t, &wants, &mut row, &statuses, &definitions);
+        input::apply(&mut v, &t, &wants, &mut row, statuses, &definitions);
         v.check(
             row.status_category == "closed",
             "ticket.status",
@@ -54,9 +55,9 @@ impl Api {
         );
         v.into_result()?;
         row.request_id = Some(req.request_id.clone()).filter(|r| !r.is_empty());
-        let row = ops::create(&mut tx, &c.origin(), row, None, &statuses, self.close_after).await?;
+        let row = ops::create(&mut tx, &c.origin(), row, None, &ctx).await?;
         tx.commit().await?;
-        Ok(row.to_proto(&statuses))
+        Ok(row.to_proto(statuses))
     }
 
     pub(crate) async fn get_ticket_impl(
@@ -269,24 +270,16 @@ impl Api {
                 current.etag()
             )));
         }
-        let statuses = config::statuses(&mut tx, c.account()).await?;
+        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
+        let statuses = &ctx.statuses;
         let definitions = config::fields(&mut tx, c.account()).await?;
         let mut next = current.clone();
         let wants = |f: &str| paths.iter().any(|p| p == f);
         let mut v = Violations::new();
-        input::apply(&mut v, &t, &wants, &mut next, &statuses, &definitions);
+        input::apply(&mut v, &t, &wants, &mut next, statuses, &definitions);
         v.into_result()?;
-        let stored = ops::update(
-            &mut tx,
-            &c.origin(),
-            current,
-            next,
-            &paths,
-            &statuses,
-            self.close_after,
-        )
-        .await?;
+        let stored = ops::update(&mut tx, &c.origin(), current, next, &paths, &ctx).await?;
         tx.commit().await?;
-        Ok(stored.to_proto(&statuses))
+        Ok(stored.to_proto(statuses))
     }
 }

@@ -2,11 +2,13 @@
 //! caller's transaction, recording the history and the events it causes.
 
 pub mod chat;
+pub mod sla;
 
 use chrono::{DateTime, Duration, Utc};
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
 use helpdesk_kit::{outbox, timers};
+use helpdesk_proto::common::v1::ActorKind;
 use helpdesk_proto::ticketing::v1::{
     StatusCategory, TicketAssigned, TicketCommentAdded, TicketCreated, TicketMerged,
     TicketStatusChanged, TicketUpdated,
@@ -14,11 +16,31 @@ use helpdesk_proto::ticketing::v1::{
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::sla::Happening;
 use crate::domain::statuses::{self, StatusDef};
 use crate::store::comments::{self, CommentRow};
 use crate::store::history::{self, Change};
 use crate::store::tickets::{self, TicketRow};
 use crate::store::transcripts::{self, Line};
+
+/// What every change of a ticket needs of its account, read once per call.
+pub struct Ctx {
+    /// The account's statuses.
+    pub statuses: Vec<StatusDef>,
+    /// The account's SLA policies, in order.
+    pub policies: Vec<crate::domain::sla::Policy>,
+    /// How long after solving a ticket closes.
+    pub close_after: Duration,
+}
+
+/// Reads the account's statuses and SLA policies.
+pub async fn context(conn: &mut PgConnection, account: &str, close_after: Duration) -> Result<Ctx> {
+    Ok(Ctx {
+        statuses: crate::store::config::statuses(conn, account).await?,
+        policies: sla::policies(conn, account).await?,
+        close_after,
+    })
+}
 
 /// Timer: a solved ticket closes.
 pub const CLOSE_TIMER: &str = "ticketing.close_solved";
@@ -44,9 +66,9 @@ pub async fn create(
     origin: &Origin,
     mut ticket: TicketRow,
     chat: Option<FromChat>,
-    statuses: &[StatusDef],
-    close_after: Duration,
+    ctx: &Ctx,
 ) -> Result<TicketRow> {
+    let (statuses, close_after) = (&ctx.statuses[..], ctx.close_after);
     ticket.number = tickets::next_number(conn, &ticket.account_id).await?;
     if ticket.category() == StatusCategory::Solved {
         ticket.solved_at = Some(Utc::now());
@@ -77,6 +99,8 @@ pub async fn create(
     )
     .await?;
     keep_close_timer(conn, &ticket, close_after).await?;
+    let created = Happening::Created(ticket.category());
+    let ticket = sla::refresh(conn, ticket, Some(created), &ctx.policies).await?;
     let event = TicketCreated {
         ticket: Some(ticket.to_proto(statuses)),
         ..Default::default()
@@ -162,9 +186,9 @@ pub async fn update(
     current: TicketRow,
     mut next: TicketRow,
     fields: &[String],
-    statuses: &[StatusDef],
-    close_after: Duration,
+    ctx: &Ctx,
 ) -> Result<TicketRow> {
+    let (statuses, close_after) = (&ctx.statuses[..], ctx.close_after);
     let changed: Vec<&String> = fields
         .iter()
         .filter(|f| shown(&current, f) != shown(&next, f))
@@ -208,6 +232,9 @@ pub async fn update(
     if status_moved {
         keep_close_timer(conn, &stored, close_after).await?;
     }
+    // The clocks react to the move, and any change may choose another policy.
+    let moved = status_moved.then(|| Happening::Moved(current.category(), stored.category()));
+    let stored = sla::refresh(conn, stored, moved, &ctx.policies).await?;
     let proto = stored.to_proto(statuses);
     let others: Vec<String> = changed
         .iter()
@@ -260,8 +287,9 @@ pub async fn comment(
     origin: &Origin,
     ticket: &TicketRow,
     comment: CommentRow,
-    statuses: &[StatusDef],
+    ctx: &Ctx,
 ) -> Result<(CommentRow, TicketRow)> {
+    let statuses = &ctx.statuses[..];
     if ticket.category() == StatusCategory::Closed {
         return Err(Error::FailedPrecondition(
             "a closed ticket takes no comments".into(),
@@ -269,6 +297,15 @@ pub async fn comment(
     }
     let stored = comments::insert(conn, &comment).await?;
     let ticket = tickets::commented(conn, &ticket.account_id, ticket.id, &stored.body).await?;
+    let reply = match (
+        stored.public,
+        stored.author_kind == ActorKind::Contact as i32,
+    ) {
+        (false, _) => None,
+        (true, true) => Some(Happening::CustomerReply),
+        (true, false) => Some(Happening::StaffReply),
+    };
+    let ticket = sla::refresh(conn, ticket, reply, &ctx.policies).await?;
     let kind = if stored.public { "replied" } else { "noted" };
     history::record(
         conn,
@@ -297,9 +334,9 @@ pub async fn merge(
     origin: &Origin,
     target: TicketRow,
     sources: Vec<TicketRow>,
-    statuses: &[StatusDef],
-    close_after: Duration,
+    ctx: &Ctx,
 ) -> Result<TicketRow> {
+    let statuses = &ctx.statuses[..];
     for t in std::iter::once(&target).chain(&sources) {
         if t.category() == StatusCategory::Closed {
             return Err(Error::FailedPrecondition(format!(
@@ -330,35 +367,23 @@ pub async fn merge(
         ));
     }
     let fields = ["conversation_ids", "tags", "follower_ids"].map(String::from);
-    let mut target = update(conn, origin, target, next, &fields, statuses, close_after).await?;
+    let mut target = update(conn, origin, target, next, &fields, ctx).await?;
     let numbers: Vec<String> = sources.iter().map(|s| format!("#{}", s.number)).collect();
     let note = format!("Merged {} into this ticket.", numbers.join(", "));
-    target = comment(
-        conn,
-        origin,
-        &target,
-        note_row(&target, origin, note),
-        statuses,
-    )
-    .await?
-    .1;
-    for source in &sources {
-        let note = format!("Merged into #{}.", target.number);
-        let source = comment(
-            conn,
-            origin,
-            source,
-            note_row(source, origin, note),
-            statuses,
-        )
+    target = comment(conn, origin, &target, note_row(&target, origin, note), ctx)
         .await?
         .1;
+    for source in &sources {
+        let note = format!("Merged into #{}.", target.number);
+        let source = comment(conn, origin, source, note_row(source, origin, note), ctx)
+            .await?
+            .1;
         let mut closed = source.clone();
         closed.status = "closed".into();
         closed.status_category = "closed".into();
         closed.merged_into = Some(target.id);
         let fields = ["status".to_string()];
-        update(conn, origin, source, closed, &fields, statuses, close_after).await?;
+        update(conn, origin, source, closed, &fields, ctx).await?;
     }
     let event = TicketMerged {
         ticket: Some(target.to_proto(statuses)),

@@ -3,6 +3,7 @@
 pub mod comments;
 pub mod config;
 pub mod history;
+pub mod sla;
 pub mod tickets;
 pub mod transcripts;
 

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::ticketing::v1::{
-    Device, Requester, StatusCategory, Ticket, TicketPriority, TicketSource, TicketType,
+    Device, Requester, SlaMetric, SlaTarget, StatusCategory, Ticket, TicketPriority, TicketSource,
+    TicketType,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use super::StoredAttachment;
 use crate::domain::StorageName;
+use crate::domain::sla::Standing;
 use crate::domain::statuses::StatusDef;
 
 /// The requester as stored.
@@ -105,6 +107,8 @@ pub struct TicketRow {
     pub version: i64,
     pub comment_count: i32,
     pub merged_into: Option<Uuid>,
+    pub sla_policy_id: Option<Uuid>,
+    pub sla: Json<Vec<Standing>>,
 }
 
 impl TicketRow {
@@ -142,6 +146,8 @@ impl TicketRow {
             version: 1,
             comment_count: 0,
             merged_into: None,
+            sla_policy_id: None,
+            sla: Json(Vec::new()),
         }
     }
 
@@ -193,13 +199,30 @@ impl TicketRow {
             etag: self.etag(),
             comment_count: self.comment_count,
             merged_into_id: self.merged_into.map(|m| m.to_string()).unwrap_or_default(),
+            sla_policy_id: self
+                .sla_policy_id
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            sla: self.sla.0.iter().map(sla_target).collect(),
         }
+    }
+}
+
+/// A target's standing as the API shows it, as of now.
+fn sla_target(s: &Standing) -> SlaTarget {
+    SlaTarget {
+        metric: SlaMetric::from_storage(&s.metric) as i32,
+        target_seconds: s.seconds,
+        business_hours: s.business_hours,
+        state: s.state_at(Utc::now()) as i32,
+        due_time: s.due_at.map(to_timestamp),
+        elapsed_seconds: s.elapsed_seconds,
     }
 }
 
 const COLUMNS: &str = "account_id, id, number, subject, description, status, status_category, priority, type, \
     category, requester, requester_contact_id, assignee_id, group_id, tags, custom_fields, source, conversation_ids, \
-    attachments, due_at, follower_ids, device, request_id, created_at, updated_at, solved_at, version, comment_count, merged_into";
+    attachments, due_at, follower_ids, device, request_id, created_at, updated_at, solved_at, version, comment_count, merged_into, sla_policy_id, sla";
 
 /// The account's next ticket number. The counter row stays locked until the
 /// transaction ends: creations in one account take numbers one after another, and a
@@ -220,7 +243,7 @@ pub async fn insert(conn: &mut PgConnection, t: &TicketRow) -> Result<TicketRow,
     sqlx::query_as(&format!(
         "INSERT INTO tickets ({COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                 $21, $22, $23, now(), now(), $24, 1, 0, NULL)
+                 $21, $22, $23, now(), now(), $24, 1, 0, NULL, NULL, '[]')
          RETURNING {COLUMNS}"
     ))
     .bind(&t.account_id)
