@@ -1108,3 +1108,252 @@ async fn business_hours_targets_skip_nights_weekends_and_holidays() {
     );
     p.stop().await;
 }
+
+#[tokio::test]
+async fn every_rpc_keeps_other_accounts_and_other_visitors_out() {
+    let p = start().await;
+    let inbox = p.inbox().await;
+    let (chat, owner) = p.chat(&inbox, "my own problem", &[]).await;
+    let (_, stranger) = p.chat(&inbox, "someone else", &[]).await;
+    let mut c = client(&p).await;
+    let ticket = c
+        .create_ticket_from_conversation(authed(
+            CreateTicketFromConversationRequest {
+                conversation_id: chat.clone(),
+                ..Default::default()
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect("ticket")
+        .into_inner();
+    let id = ticket.id.clone();
+    let outsider = p.env.token("globex", "eve", Role::Admin);
+    let denied = |r: Result<(), tonic::Status>, who: &str, rpc: &str| {
+        let e = r.expect_err(&format!("{who} may not {rpc}"));
+        assert!(
+            matches!(e.code(), Code::NotFound | Code::PermissionDenied),
+            "{who} {rpc}: {e:?}"
+        );
+    };
+    macro_rules! call {
+        ($method:ident, $req:expr, $token:expr) => {
+            c.$method(authed($req, $token)).await.map(|_| ())
+        };
+    }
+    for (who, token) in [
+        ("another account", &outsider),
+        ("another visitor", &stranger),
+    ] {
+        let by_id = GetTicketRequest {
+            id: id.clone(),
+            number: 0,
+        };
+        denied(call!(get_ticket, by_id.clone(), token), who, "get");
+        denied(
+            call!(
+                get_ticket,
+                GetTicketRequest {
+                    id: String::new(),
+                    number: ticket.number,
+                },
+                token
+            ),
+            who,
+            "get by number",
+        );
+        denied(
+            call!(
+                get_ticket_status,
+                GetTicketStatusRequest {
+                    id: id.clone(),
+                    number: 0
+                },
+                token
+            ),
+            who,
+            "read the status",
+        );
+        let mine = Ticket {
+            id: id.clone(),
+            subject: "taken".into(),
+            ..Default::default()
+        };
+        denied(
+            call!(
+                update_ticket,
+                UpdateTicketRequest {
+                    ticket: Some(mine),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["subject".into()]
+                    }),
+                    etag: String::new(),
+                },
+                token
+            ),
+            who,
+            "update",
+        );
+        denied(
+            call!(
+                add_comment,
+                AddCommentRequest {
+                    ticket_id: id.clone(),
+                    body: "hi".into(),
+                    public: true,
+                    ..Default::default()
+                },
+                token
+            ),
+            who,
+            "comment",
+        );
+        denied(
+            call!(
+                list_comments,
+                ListCommentsRequest {
+                    ticket_id: id.clone(),
+                    ..Default::default()
+                },
+                token
+            ),
+            who,
+            "list comments",
+        );
+        denied(
+            call!(
+                get_transcript,
+                GetTranscriptRequest {
+                    ticket_id: id.clone()
+                },
+                token
+            ),
+            who,
+            "read the transcript",
+        );
+        denied(
+            call!(
+                list_ticket_events,
+                ListTicketEventsRequest {
+                    ticket_id: id.clone(),
+                    ..Default::default()
+                },
+                token
+            ),
+            who,
+            "read the history",
+        );
+        denied(
+            call!(
+                bulk_update_tickets,
+                BulkUpdateTicketsRequest {
+                    ticket_ids: vec![id.clone()],
+                    ticket: Some(Ticket {
+                        priority: TicketPriority::Low as i32,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["priority".into()]
+                    }),
+                },
+                token
+            ),
+            who,
+            "bulk update",
+        );
+        let other = new_ticket(&p, &agent(&p), "another", &[]).await;
+        denied(
+            call!(
+                merge_tickets,
+                MergeTicketsRequest {
+                    target_id: id.clone(),
+                    source_ids: vec![other.id.clone()],
+                },
+                token
+            ),
+            who,
+            "merge",
+        );
+        denied(
+            call!(
+                create_ticket_from_conversation,
+                CreateTicketFromConversationRequest {
+                    conversation_id: chat.clone(),
+                    ..Default::default()
+                },
+                token
+            ),
+            who,
+            "ticket someone's chat",
+        );
+        let listed = c
+            .list_tickets(authed(ListTicketsRequest::default(), token))
+            .await
+            .expect("list")
+            .into_inner()
+            .tickets;
+        assert!(listed.iter().all(|t| t.id != id), "{who} lists it");
+    }
+    // Visitors run none of the staff and admin RPCs, even on their own ticket.
+    for r in [
+        call!(
+            get_transcript,
+            GetTranscriptRequest {
+                ticket_id: id.clone()
+            },
+            &owner
+        ),
+        call!(
+            list_ticket_events,
+            ListTicketEventsRequest {
+                ticket_id: id.clone(),
+                ..Default::default()
+            },
+            &owner
+        ),
+        call!(list_statuses, ListStatusesRequest {}, &owner),
+        call!(list_sla_policies, ListSlaPoliciesRequest {}, &owner),
+        call!(list_calendars, ListCalendarsRequest {}, &owner),
+        call!(
+            list_field_definitions,
+            ListFieldDefinitionsRequest {},
+            &owner
+        ),
+        call!(
+            create_ticket,
+            CreateTicketRequest {
+                ticket: Some(Ticket {
+                    subject: "me".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &owner
+        ),
+    ] {
+        let e = r.expect_err("staff only");
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    }
+    // The owner reads its ticket and its public comments, and replies.
+    c.get_ticket_status(authed(
+        GetTicketStatusRequest {
+            id: id.clone(),
+            number: 0,
+        },
+        &owner,
+    ))
+    .await
+    .expect("own status");
+    c.add_comment(authed(
+        AddCommentRequest {
+            ticket_id: id.clone(),
+            body: "any news?".into(),
+            public: true,
+            ..Default::default()
+        },
+        &owner,
+    ))
+    .await
+    .expect("own reply");
+    p.stop().await;
+}
