@@ -1357,3 +1357,64 @@ async fn every_rpc_keeps_other_accounts_and_other_visitors_out() {
     .expect("own reply");
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_resolved_chat_reopens_for_its_ticket_only_when_the_inbox_says_so() {
+    let p = start().await;
+    let plain = p.inbox().await;
+    let reopening = p
+        .conv()
+        .await
+        .create_inbox(authed(
+            conv::CreateInboxRequest {
+                inbox: Some(conv::Inbox {
+                    name: "Orders".into(),
+                    channel_kind: conv::ChannelKind::WebWidget as i32,
+                    reopen_on_ticket_update: true,
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("inbox")
+        .into_inner();
+    let mut c = client(&p).await;
+    for (inbox, reopens) in [(&plain, false), (&reopening, true)] {
+        let (chat, visitor) = p.chat(inbox, "where is my order", &[]).await;
+        let ticket = c
+            .create_ticket_from_conversation(authed(
+                CreateTicketFromConversationRequest {
+                    conversation_id: chat.clone(),
+                    ..Default::default()
+                },
+                &agent(&p),
+            ))
+            .await
+            .expect("ticket")
+            .into_inner();
+        p.set_status(&chat, conv::ConversationStatus::Resolved)
+            .await;
+        c.add_comment(authed(
+            AddCommentRequest {
+                ticket_id: ticket.id.clone(),
+                body: format!("Your order ships today ({reopens})."),
+                public: true,
+                ..Default::default()
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect("reply");
+        let line = format!("Your order ships today ({reopens}).");
+        assert!(customer_reads(&p, &chat, &visitor, &line).await);
+        let status = p.conversation(&chat).await.status;
+        let expected = if reopens {
+            conv::ConversationStatus::Open
+        } else {
+            conv::ConversationStatus::Resolved
+        };
+        assert_eq!(status, expected as i32, "reopens: {reopens}");
+    }
+    p.stop().await;
+}

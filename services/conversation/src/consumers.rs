@@ -414,11 +414,13 @@ impl On<ConversationOverflowed> for RoutingEvents {
     }
 }
 
-/// The conversations a ticket names that exist in the event's account, locked.
+/// The conversations a ticket names that exist in the event's account, locked; with
+/// `reopen`, a resolved one whose inbox says so is reopened first (routing routes it).
 async fn linked<E: Event>(
     conn: &mut PgConnection,
     d: &Delivery<E>,
     ticket: Option<&Ticket>,
+    reopen: bool,
 ) -> Result<Vec<ConversationRow>, HandlerError> {
     let Some(t) = ticket else {
         return Err(HandlerError::Poison(format!("{}: no ticket", E::KIND)));
@@ -430,11 +432,19 @@ async fn linked<E: Event>(
         .filter_map(|id| id.parse::<Uuid>().ok())
     {
         // A ticket may name a conversation that is not this account's: nothing to tell.
-        if let Some(conv) =
+        let Some(mut conv) =
             store::conversations::get(conn, &d.account_id, id, Scope::Account, true).await?
-        {
-            out.push(conv);
+        else {
+            continue;
+        };
+        if reopen && conv.status() == ConversationStatus::Resolved {
+            let inbox = store::inboxes::get(conn, &d.account_id, conv.inbox_id).await?;
+            if inbox.is_some_and(|i| i.reopen_on_ticket_update) {
+                let to = ConversationStatus::Open;
+                conv = ops::change_status(conn, &d.origin(), conv, to, None).await?;
+            }
         }
+        out.push(conv);
     }
     Ok(out)
 }
@@ -446,9 +456,10 @@ async fn tell_linked<E: Event>(
     d: &Delivery<E>,
     ticket: Option<&Ticket>,
     text: &str,
+    reopen: bool,
 ) -> Result<(), HandlerError> {
     let origin = d.origin();
-    for conv in linked(conn, d, ticket).await? {
+    for conv in linked(conn, d, ticket, reopen).await? {
         let (kind, activity) = (MessageKind::Activity, ActivityType::Ticket);
         ops::append_activity(conn, &origin, conv, kind, activity, text).await?;
     }
@@ -463,7 +474,7 @@ impl On<TicketCreated> for RoutingEvents {
     ) -> Result<(), HandlerError> {
         let t = d.event.ticket.as_ref();
         let text = format!("Ticket #{} created", t.map_or(0, |t| t.number));
-        tell_linked(conn, d, t, &text).await
+        tell_linked(conn, d, t, &text, false).await
     }
 }
 
@@ -483,7 +494,7 @@ impl On<TicketStatusChanged> for RoutingEvents {
             t.map(|t| t.external_status_label.as_str())
                 .unwrap_or_default()
         );
-        tell_linked(conn, d, t, &text).await
+        tell_linked(conn, d, t, &text, true).await
     }
 }
 
@@ -520,7 +531,7 @@ impl On<TicketCommentAdded> for RoutingEvents {
             body.pop();
             body.push('…');
         }
-        for conv in linked(conn, d, d.event.ticket.as_ref()).await? {
+        for conv in linked(conn, d, d.event.ticket.as_ref(), true).await? {
             let kind = MessageKind::Outgoing;
             ops::append(
                 conn,

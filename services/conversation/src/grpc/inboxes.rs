@@ -122,6 +122,7 @@ impl Api {
             visitor_attribute_keys,
             bot: bot.map(Json),
             ticket_on_leave_message: inbox.ticket_on_leave_message,
+            reopen_on_ticket_update: inbox.reopen_on_ticket_update,
         };
         let mut tx = self.pool.begin().await?;
         let row = store::inboxes::insert(&mut tx, &row).await?;
@@ -187,7 +188,8 @@ impl Api {
             v.add(
                 "update_mask",
                 "required: name, greeting_message, reopen_policy, channel_kind, \
-                 visitor_attribute_keys, bot, ticket_on_leave_message, identity_secret",
+                 visitor_attribute_keys, bot, ticket_on_leave_message, \
+                 reopen_on_ticket_update, identity_secret",
             );
         }
         let visitor_attribute_keys = visitor_keys(&mut v, &inbox.visitor_attribute_keys);
@@ -222,7 +224,8 @@ impl Api {
                 "visitor_attribute_keys"
                 | "identity_secret"
                 | "bot"
-                | "ticket_on_leave_message" => {}
+                | "ticket_on_leave_message"
+                | "reopen_on_ticket_update" => {}
                 other => v.add(
                     "update_mask",
                     format!("unknown or immutable path {other:?}"),
@@ -258,6 +261,9 @@ impl Api {
                 "bot" => row.bot = bot.clone().map(Json),
                 "ticket_on_leave_message" => {
                     row.ticket_on_leave_message = inbox.ticket_on_leave_message
+                }
+                "reopen_on_ticket_update" => {
+                    row.reopen_on_ticket_update = inbox.reopen_on_ticket_update
                 }
                 _ => {}
             }

@@ -30,6 +30,8 @@ pub struct InboxRow {
     pub bot: Option<Json<Bot>>,
     /// Leave-a-message chats become tickets.
     pub ticket_on_leave_message: bool,
+    /// Resolved chats reopen when their ticket tells the customer something.
+    pub reopen_on_ticket_update: bool,
 }
 
 impl InboxRow {
@@ -73,6 +75,7 @@ impl InboxRow {
             visitor_attribute_keys: self.visitor_attribute_keys.clone(),
             bot: self.bot().map(Bot::to_proto),
             ticket_on_leave_message: self.ticket_on_leave_message,
+            reopen_on_ticket_update: self.reopen_on_ticket_update,
         }
     }
 
@@ -86,12 +89,13 @@ impl InboxRow {
 }
 
 const COLUMNS: &str = "id, account_id, name, channel_kind, public_key, greeting_message, reopen_policy, created_at, updated_at, \
-    identity_secret, visitor_attribute_keys, bot, ticket_on_leave_message";
+    identity_secret, visitor_attribute_keys, bot, ticket_on_leave_message, \
+    reopen_on_ticket_update";
 
 /// Inserts a new inbox.
 pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, $10, $11, true)
+        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, $10, $11, $12, true)
          RETURNING {COLUMNS}"
     ))
     .bind(row.id)
@@ -105,6 +109,7 @@ pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.visitor_attribute_keys)
     .bind(&row.bot)
     .bind(row.ticket_on_leave_message)
+    .bind(row.reopen_on_ticket_update)
     .fetch_one(conn)
     .await
 }
@@ -159,7 +164,7 @@ pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     sqlx::query_as(&format!(
         "UPDATE inboxes SET name = $3, channel_kind = $4, greeting_message = $5, reopen_policy = $6,
              identity_secret = $7, visitor_attribute_keys = $8, bot = $9,
-             ticket_on_leave_message = $10, updated_at = now()
+             ticket_on_leave_message = $10, reopen_on_ticket_update = $11, updated_at = now()
          WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(&row.account_id)
@@ -172,6 +177,7 @@ pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.visitor_attribute_keys)
     .bind(&row.bot)
     .bind(row.ticket_on_leave_message)
+    .bind(row.reopen_on_ticket_update)
     .fetch_one(conn)
     .await
 }
