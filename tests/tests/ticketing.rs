@@ -1294,6 +1294,56 @@ async fn every_rpc_keeps_other_accounts_and_other_visitors_out() {
             .tickets;
         assert!(listed.iter().all(|t| t.id != id), "{who} lists it");
     }
+    // A customer neither searches (comments include internal notes) nor filters on
+    // internal fields, and reads no internal figures.
+    let e = c
+        .list_tickets(authed(
+            ListTicketsRequest {
+                query: "refund".into(),
+                tags: vec!["vip".into()],
+                ..Default::default()
+            },
+            &owner,
+        ))
+        .await
+        .expect_err("internal filters");
+    assert_eq!(violated_fields(&e), vec!["tags", "query"]);
+    let seen = c
+        .get_ticket(authed(
+            GetTicketRequest {
+                id: id.clone(),
+                number: 0,
+            },
+            &owner,
+        ))
+        .await
+        .expect("own ticket")
+        .into_inner();
+    assert!(seen.sla.is_empty() && seen.priority == 0 && seen.status.is_empty());
+    // Another customer's ticket is never merged into this one.
+    let (elsewhere, _) = p.chat(&inbox, "not the same person", &[]).await;
+    let theirs = c
+        .create_ticket_from_conversation(authed(
+            CreateTicketFromConversationRequest {
+                conversation_id: elsewhere,
+                ..Default::default()
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect("ticket")
+        .into_inner();
+    let e = c
+        .merge_tickets(authed(
+            MergeTicketsRequest {
+                target_id: id.clone(),
+                source_ids: vec![theirs.id.clone()],
+            },
+            &agent(&p),
+        ))
+        .await
+        .expect_err("other requester");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     // Visitors run none of the staff and admin RPCs, even on their own ticket.
     for r in [
         call!(
@@ -1416,5 +1466,56 @@ async fn a_resolved_chat_reopens_for_its_ticket_only_when_the_inbox_says_so() {
         };
         assert_eq!(status, expected as i32, "reopens: {reopens}");
     }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_anywhere_in_a_field_is_saved_and_recorded() {
+    let p = start().await;
+    let token = agent(&p);
+    let mut c = client(&p).await;
+    let long = "x".repeat(300);
+    let created = c
+        .create_ticket(authed(
+            CreateTicketRequest {
+                ticket: Some(Ticket {
+                    subject: "long story".into(),
+                    description: format!("{long} end"),
+                    requester: Some(Requester {
+                        name: "Vera".into(),
+                        email: "vera@example.com".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    let mut next = created.clone();
+    next.description = format!("{long} the end");
+    next.requester = Some(Requester {
+        name: "Vera".into(),
+        email: "vera@example.org".into(),
+        ..Default::default()
+    });
+    let saved = update(
+        &p,
+        &token,
+        next,
+        &["description", "requester"],
+        &created.etag,
+    )
+    .await
+    .expect("updated");
+    assert!(saved.description.ends_with("the end"));
+    assert_eq!(
+        saved.requester.expect("requester").email,
+        "vera@example.org"
+    );
+    assert_ne!(saved.etag, created.etag);
     p.stop().await;
 }

@@ -44,6 +44,12 @@ async fn subject(
 }
 
 impl TimerHandler for TicketTimers {
+    /// The account's policies held first, as every ticket change takes them.
+    async fn lock(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), TimerError> {
+        crate::store::sla::hold_policies(conn, &account(timer), false).await?;
+        Ok(())
+    }
+
     async fn current_fingerprint(
         &self,
         conn: &mut PgConnection,
@@ -57,7 +63,8 @@ impl TimerHandler for TicketTimers {
                 .then(|| close_fingerprint(ticket.solved_at))),
             (BREACH_TIMER | WARNING_TIMER, Some(metric)) => {
                 let policies = ops::sla::policies(conn, &ticket.account_id).await?;
-                Ok(ops::sla::current(conn, &ticket, metric, &policies).await?)
+                let warning = timer.kind == WARNING_TIMER;
+                Ok(ops::sla::current(conn, &ticket, metric, &policies, warning).await?)
             }
             _ => Ok(None),
         }

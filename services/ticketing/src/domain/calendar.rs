@@ -123,12 +123,14 @@ impl Calendar {
     /// change counts from the first instant after it).
     fn at(&self, date: NaiveDate, minute: u32) -> Option<Instant> {
         let local = date.and_hms_opt(0, 0, 0)? + Duration::minutes(i64::from(minute));
+        // A skipped local time (a DST gap, at most a few hours) opens at the first
+        // local minute that exists.
         let mut probe = local;
-        for _ in 0..4 {
+        for _ in 0..=180 {
             if let Some(t) = self.tz.from_local_datetime(&probe).earliest() {
                 return Some(t.with_timezone(&Utc));
             }
-            probe += Duration::minutes(30);
+            probe += Duration::minutes(1);
         }
         None
     }

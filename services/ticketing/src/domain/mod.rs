@@ -22,5 +22,7 @@ pub const MAX_FOLLOWERS: usize = 50;
 pub const MAX_CONVERSATIONS: usize = 50;
 /// Most transcript lines a ticket keeps of its chat.
 pub const MAX_TRANSCRIPT_LINES: usize = 2_000;
+/// Most comments on one ticket.
+pub const MAX_COMMENTS: i32 = 5_000;
 /// Longest category.
 pub const MAX_CATEGORY_CHARS: usize = 100;

@@ -90,6 +90,8 @@ pub enum Mark {
     Fulfilled,
     /// Annotation: the cycle passed its target.
     Breached,
+    /// Annotation: the cycle's warning was sent.
+    Warned,
 }
 
 impl Mark {
@@ -100,6 +102,7 @@ impl Mark {
             Mark::Resumed => "resumed",
             Mark::Fulfilled => "fulfilled",
             Mark::Breached => "breached",
+            Mark::Warned => "warned",
         }
     }
 
@@ -110,6 +113,7 @@ impl Mark {
             "resumed" => Mark::Resumed,
             "fulfilled" => Mark::Fulfilled,
             "breached" => Mark::Breached,
+            "warned" => Mark::Warned,
             _ => return None,
         })
     }
@@ -139,6 +143,7 @@ pub struct Cycle {
     /// Spans the cycle ran, the last one open while running.
     pub spans: Vec<(Instant, Option<Instant>)>,
     pub breached: bool,
+    pub warned: bool,
 }
 
 /// The current cycle of `metric` in `log` (in time order).
@@ -147,6 +152,7 @@ pub fn cycle(log: &[Entry], metric: SlaMetric) -> Cycle {
         run: Run::Never,
         spans: Vec::new(),
         breached: false,
+        warned: false,
     };
     for e in log.iter().filter(|e| e.metric == metric) {
         match e.mark {
@@ -155,6 +161,7 @@ pub fn cycle(log: &[Entry], metric: SlaMetric) -> Cycle {
                     run: Run::Running,
                     spans: vec![(e.at, None)],
                     breached: false,
+                    warned: false,
                 };
             }
             Mark::Resumed if c.run != Run::Running && c.run != Run::Never => {
@@ -173,6 +180,7 @@ pub fn cycle(log: &[Entry], metric: SlaMetric) -> Cycle {
             }
             Mark::Fulfilled if c.run == Run::Paused => c.run = Run::Done,
             Mark::Breached => c.breached = true,
+            Mark::Warned => c.warned = true,
             _ => {}
         }
     }
@@ -184,8 +192,8 @@ pub fn cycle(log: &[Entry], metric: SlaMetric) -> Cycle {
 pub enum Happening {
     Created(StatusCategory),
     Moved(StatusCategory, StatusCategory),
-    /// A public reply from staff.
-    StaffReply,
+    /// A public reply from staff, the ticket being in this category.
+    StaffReply(StatusCategory),
     /// A public reply from the customer.
     CustomerReply,
 }
@@ -203,13 +211,17 @@ pub fn react(log: &[Entry], what: Happening, at: Instant) -> Vec<Entry> {
     let waits = |c: StatusCategory| c != StatusCategory::Pending;
     match what {
         Happening::Created(c) => {
-            if closed(c) {
-                return out;
-            }
             mark(FirstReply, Mark::Activated);
             mark(Resolution, Mark::Activated);
             mark(AgentWork, Mark::Activated);
             mark(RequesterWait, Mark::Activated);
+            if closed(c) {
+                // Created solved: the clocks stand fulfilled, and go on if it reopens.
+                for m in [FirstReply, Resolution, AgentWork, RequesterWait] {
+                    mark(m, Mark::Fulfilled);
+                }
+                return out;
+            }
             if !works(c) {
                 mark(AgentWork, Mark::Paused);
             }
@@ -254,17 +266,20 @@ pub fn react(log: &[Entry], what: Happening, at: Instant) -> Vec<Entry> {
                 }
             }
         }
-        Happening::StaffReply => {
+        Happening::StaffReply(c) => {
             for m in [FirstReply, NextReply] {
                 if matches!(run(m), Run::Running | Run::Paused) {
                     mark(m, Mark::Fulfilled);
                 }
             }
-            // Every staff reply starts the wait for the next update.
+            // Every staff reply starts the wait for the next update, while the ticket
+            // is being worked (not after it was solved).
             if run(PeriodicUpdate) == Run::Running {
                 mark(PeriodicUpdate, Mark::Fulfilled);
             }
-            mark(PeriodicUpdate, Mark::Activated);
+            if !closed(c) {
+                mark(PeriodicUpdate, Mark::Activated);
+            }
         }
         Happening::CustomerReply => {
             let first_done = matches!(run(FirstReply), Run::Done | Run::Never);
@@ -308,12 +323,25 @@ fn counted(c: &Cycle, calendar: Option<&Calendar>, now: Instant) -> Duration {
         .fold(Duration::zero(), |a, b| a + b)
 }
 
+/// The targets that apply to a ticket of `priority`: per metric, the one for its
+/// priority, else the one for every priority.
+fn applicable<'a>(policy: &'a Policy, priority: &str) -> Vec<&'a Target> {
+    let mut out: Vec<&Target> = Vec::new();
+    for t in policy.targets.iter().filter(|t| t.priority == priority) {
+        out.push(t);
+    }
+    for t in policy.targets.iter().filter(|t| t.priority.is_empty()) {
+        if !out.iter().any(|o| o.metric == t.metric) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 /// Each applicable target's standing under `policy` for a ticket of `priority`.
 pub fn standings(policy: &Policy, priority: &str, log: &[Entry], now: Instant) -> Vec<Standing> {
-    policy
-        .targets
-        .iter()
-        .filter(|t| t.priority.is_empty() || t.priority == priority)
+    applicable(policy, priority)
+        .into_iter()
         .filter_map(|t| {
             let metric = SlaMetric::from_storage(&t.metric);
             let c = cycle(log, metric);
@@ -444,7 +472,7 @@ mod tests {
             Run::Never,
             "the first reply covers it"
         );
-        apply(&mut log, Happening::StaffReply, 50);
+        apply(&mut log, Happening::StaffReply(StatusCategory::Open), 50);
         assert_eq!(cycle(&log, FirstReply).run, Run::Done);
         apply(&mut log, Happening::CustomerReply, 60);
         let next = &standings(&policy(NextReply, 30), "normal", &log, t(200))[0];
@@ -452,13 +480,54 @@ mod tests {
         assert_eq!(next.state_at(t(200)), SlaState::Breached);
         let periodic = &standings(&policy(PeriodicUpdate, 100), "normal", &log, t(60))[0];
         assert_eq!(periodic.due_at, Some(t(150)));
-        apply(&mut log, Happening::StaffReply, 120);
+        apply(&mut log, Happening::StaffReply(StatusCategory::Open), 120);
         let periodic = &standings(&policy(PeriodicUpdate, 100), "normal", &log, t(130))[0];
         assert_eq!(
             periodic.due_at,
             Some(t(220)),
             "a new cycle from the latest reply"
         );
+    }
+
+    #[test]
+    fn a_priority_target_overrides_the_one_for_every_priority() {
+        let mut p = policy(Resolution, 8 * 3600);
+        p.targets.push(Target {
+            priority: "urgent".into(),
+            metric: Resolution.storage_name().to_string(),
+            seconds: 3600,
+            business_hours: false,
+        });
+        let mut log = Vec::new();
+        apply(&mut log, Happening::Created(StatusCategory::New), 0);
+        let urgent = standings(&p, "urgent", &log, t(0));
+        assert_eq!(urgent.len(), 1);
+        assert_eq!(urgent[0].due_at, Some(t(3600)));
+        assert_eq!(
+            standings(&p, "low", &log, t(0))[0].due_at,
+            Some(t(8 * 3600))
+        );
+    }
+
+    #[test]
+    fn a_ticket_created_solved_starts_its_clocks_when_it_reopens() {
+        let mut log = Vec::new();
+        apply(&mut log, Happening::Created(StatusCategory::Solved), 0);
+        apply(
+            &mut log,
+            Happening::Moved(StatusCategory::Solved, StatusCategory::Open),
+            100,
+        );
+        let r = &standings(&policy(Resolution, 300), "normal", &log, t(110))[0];
+        assert_eq!(r.due_at, Some(t(400)));
+        // A reply after solving starts no wait for an update.
+        apply(
+            &mut log,
+            Happening::Moved(StatusCategory::Open, StatusCategory::Solved),
+            200,
+        );
+        apply(&mut log, Happening::StaffReply(StatusCategory::Solved), 210);
+        assert_eq!(cycle(&log, PeriodicUpdate).run, Run::Never);
     }
 
     #[test]

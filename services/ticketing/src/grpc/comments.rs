@@ -25,12 +25,43 @@ fn after_id(v: &mut Violations, token: &str) -> Option<Uuid> {
     id
 }
 
+/// ALREADY_EXISTS unless `first` is what this very call would have stored.
+fn same_comment(first: &CommentRow, c: &Caller, req: &AddCommentRequest) -> Result<()> {
+    let same =
+        first.ticket_id.to_string() == req.ticket_id && first.author_id == c.claims.actor().id;
+    if same {
+        Ok(())
+    } else {
+        Err(Error::AlreadyExists(
+            "client_comment_id already used".into(),
+        ))
+    }
+}
+
 impl Api {
     pub(crate) async fn add_comment_impl(
         &self,
         c: &Caller,
         req: AddCommentRequest,
     ) -> Result<Comment> {
+        match self.add_comment_once(c, &req).await {
+            // A retry racing the first call with the same client id: the first.
+            Err(Error::Db(sqlx::Error::Database(e)))
+                if e.is_unique_violation() && !req.client_comment_id.is_empty() =>
+            {
+                let mut conn = self.pool.acquire().await?;
+                let first = comments::by_client_id(&mut conn, c.account(), &req.client_comment_id)
+                    .await?
+                    .ok_or_else(|| Error::Aborted("concurrent comment; retry".into()))?;
+                same_comment(&first, c, &req)?;
+                Ok(first.to_proto())
+            }
+            other => other,
+        }
+    }
+
+    async fn add_comment_once(&self, c: &Caller, req: &AddCommentRequest) -> Result<Comment> {
+        let req = req.clone();
         let mut v = Violations::new();
         let ticket = helpdesk_kit::validate::uuid(&mut v, "ticket_id", &req.ticket_id);
         helpdesk_kit::validate::text(&mut v, "body", &req.body, true, domain::MAX_BODY_CHARS);
@@ -53,18 +84,12 @@ impl Api {
             && let Some(first) =
                 comments::by_client_id(&mut tx, c.account(), &req.client_comment_id).await?
         {
-            let same = first.ticket_id.to_string() == req.ticket_id
-                && first.author_id == c.claims.actor().id;
-            if !same {
-                return Err(Error::AlreadyExists(
-                    "client_comment_id already used".into(),
-                ));
-            }
+            same_comment(&first, c, &req)?;
             return Ok(first.to_proto());
         }
+        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
         let key = tickets::Key::Id(ticket.unwrap_or_else(Uuid::nil));
         let current = self.visible(&mut tx, c, key, true).await?;
-        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
         let author = c.claims.actor();
         let row = CommentRow {
             account_id: c.account().to_string(),

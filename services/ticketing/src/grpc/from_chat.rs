@@ -19,6 +19,18 @@ impl Api {
         c: &Caller,
         req: CreateTicketFromConversationRequest,
     ) -> Result<Ticket> {
+        let request_id = req.request_id.clone();
+        match self.create_from_conversation_once(c, req).await {
+            Err(e) => self.first_created(c, &request_id, e).await,
+            ok => ok,
+        }
+    }
+
+    async fn create_from_conversation_once(
+        &self,
+        c: &Caller,
+        req: CreateTicketFromConversationRequest,
+    ) -> Result<Ticket> {
         c.claims.require_staff()?;
         let t = req.ticket.clone().unwrap_or_default();
         let mut v = Violations::new();

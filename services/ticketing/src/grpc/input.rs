@@ -124,6 +124,11 @@ pub fn apply(
     }
     if wants("type") {
         let k: TicketType = validate::enumeration(v, "ticket.type", t.r#type);
+        v.check(
+            t.r#type == 0,
+            "ticket.type",
+            "question, incident, problem or task",
+        );
         row.r#type = k.storage_name().to_string();
     }
     if wants("category") {

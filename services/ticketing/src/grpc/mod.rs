@@ -18,7 +18,7 @@ use helpdesk_proto::ticketing::v1::*;
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 
-use crate::store::tickets::{Key, TicketRow, get as get_ticket};
+use crate::store::tickets::{Key, TicketRow, by_request_id, get as get_ticket};
 
 /// The ticketing API's shared state.
 #[derive(Clone)]
@@ -50,7 +50,31 @@ fn key(v: &mut helpdesk_kit::grpc::Violations, id: &str, number: i64) -> Option<
     }
 }
 
+/// A unique-key violation: a retry with the same client-chosen id racing the first.
+fn duplicate(e: &Error) -> bool {
+    matches!(e, Error::Db(sqlx::Error::Database(d)) if d.is_unique_violation())
+}
+
 impl Api {
+    /// The ticket created earlier with `request_id`, after a creation that collided
+    /// with it (two retries of one request running at once).
+    pub(crate) async fn first_created(
+        &self,
+        c: &Caller,
+        request_id: &str,
+        collided: Error,
+    ) -> Result<Ticket> {
+        if request_id.is_empty() || !duplicate(&collided) {
+            return Err(collided);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let first = by_request_id(&mut conn, c.account(), request_id)
+            .await?
+            .ok_or(collided)?;
+        let statuses = crate::store::config::statuses(&mut conn, c.account()).await?;
+        Ok(first.to_proto(&statuses))
+    }
+
     /// The ticket as the caller may see it: any of the account's for staff, only its
     /// own for a visitor (NOT_FOUND otherwise, as for a ticket that does not exist).
     pub(crate) async fn visible(
@@ -80,6 +104,12 @@ pub(crate) fn customer_view(mut t: Ticket) -> Ticket {
     t.device = None;
     t.comment_count = 0;
     t.category = String::new();
+    t.priority = 0;
+    t.r#type = 0;
+    t.due_time = None;
+    t.merged_into_id = String::new();
+    t.sla_policy_id = String::new();
+    t.sla = Vec::new();
     t
 }
 

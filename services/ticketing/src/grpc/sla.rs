@@ -246,6 +246,7 @@ impl Api {
             warning_seconds: p.warning_seconds,
         };
         let mut tx = self.pool.begin().await?;
+        store::hold_policies(&mut tx, c.account(), true).await?;
         if let Some(id) = calendar
             && !store::calendars(&mut tx, c.account())
                 .await?
@@ -295,6 +296,7 @@ impl Api {
         let id = helpdesk_kit::validate::uuid(&mut v, "id", &req.id);
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
+        store::hold_policies(&mut tx, c.account(), true).await?;
         if !store::delete_policy(&mut tx, c.account(), id.unwrap_or_else(Uuid::nil)).await? {
             return Err(Error::NotFound("SLA policy"));
         }

@@ -23,6 +23,14 @@ impl Api {
         c: &Caller,
         req: CreateTicketRequest,
     ) -> Result<Ticket> {
+        let request_id = req.request_id.clone();
+        match self.create_ticket_once(c, req).await {
+            Err(e) => self.first_created(c, &request_id, e).await,
+            ok => ok,
+        }
+    }
+
+    async fn create_ticket_once(&self, c: &Caller, req: CreateTicketRequest) -> Result<Ticket> {
         c.claims.require_staff()?;
         let t = req.ticket.unwrap_or_default();
         let mut v = Violations::new();
@@ -111,6 +119,31 @@ impl Api {
         req: ListTicketsRequest,
     ) -> Result<ListTicketsResponse> {
         let mut v = Violations::new();
+        if c.contact.is_some() {
+            // A customer filters by what it can see: status and dates; the rest (and
+            // search, which covers internal notes) is staff's.
+            for (field, used) in [
+                ("statuses", !req.statuses.is_empty()),
+                ("priorities", !req.priorities.is_empty()),
+                ("types", !req.types.is_empty()),
+                ("category", !req.category.is_empty()),
+                ("assignee_id", !req.assignee_id.is_empty()),
+                ("group_id", !req.group_id.is_empty()),
+                ("tags", !req.tags.is_empty()),
+                ("custom_fields", !req.custom_fields.is_empty()),
+                ("follower_id", !req.follower_id.is_empty()),
+                ("due_before", req.due_before.is_some()),
+                ("query", !req.query.is_empty()),
+            ] {
+                v.check(used, field, "not available to customers");
+            }
+            let order = req.order_by.trim_start_matches('-');
+            v.check(
+                matches!(order, "priority" | "due"),
+                "order_by",
+                "customers sort by number, created or updated",
+            );
+        }
         let size = page::page_size(&mut v, req.page_size);
         let mut f = tickets::Filter {
             statuses: req.statuses.clone(),
@@ -255,6 +288,7 @@ impl Api {
         }
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
+        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
         let current = self
             .visible(
                 &mut tx,
@@ -270,7 +304,6 @@ impl Api {
                 current.etag()
             )));
         }
-        let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
         let statuses = &ctx.statuses;
         let definitions = config::fields(&mut tx, c.account()).await?;
         let mut next = current.clone();

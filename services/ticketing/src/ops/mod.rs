@@ -33,8 +33,10 @@ pub struct Ctx {
     pub close_after: Duration,
 }
 
-/// Reads the account's statuses and SLA policies.
+/// Reads the account's statuses and SLA policies, holding the policies for the rest
+/// of the transaction. Call it before locking any ticket.
 pub async fn context(conn: &mut PgConnection, account: &str, close_after: Duration) -> Result<Ctx> {
+    crate::store::sla::hold_policies(conn, account, false).await?;
     Ok(Ctx {
         statuses: crate::store::config::statuses(conn, account).await?,
         policies: sla::policies(conn, account).await?,
@@ -134,6 +136,16 @@ async fn keep_close_timer(conn: &mut PgConnection, t: &TicketRow, after: Duratio
     Ok(())
 }
 
+/// A field's whole value, to tell whether it changed.
+fn value(t: &TicketRow, field: &str) -> String {
+    match field {
+        "description" => t.description.clone(),
+        "requester" => serde_json::to_string(&t.requester.0).unwrap_or_default(),
+        "attachments" => serde_json::to_string(&t.attachments.0).unwrap_or_default(),
+        _ => shown(t, field),
+    }
+}
+
 /// What a field of a ticket reads as in its history.
 fn shown(t: &TicketRow, field: &str) -> String {
     let join = |v: &[String]| v.join(", ");
@@ -191,7 +203,7 @@ pub async fn update(
     let (statuses, close_after) = (&ctx.statuses[..], ctx.close_after);
     let changed: Vec<&String> = fields
         .iter()
-        .filter(|f| shown(&current, f) != shown(&next, f))
+        .filter(|f| value(&current, f) != value(&next, f))
         .collect();
     if changed.is_empty() {
         return Ok(current);
@@ -295,6 +307,12 @@ pub async fn comment(
             "a closed ticket takes no comments".into(),
         ));
     }
+    if ticket.comment_count >= crate::domain::MAX_COMMENTS {
+        return Err(Error::FailedPrecondition(format!(
+            "a ticket takes at most {} comments",
+            crate::domain::MAX_COMMENTS
+        )));
+    }
     let stored = comments::insert(conn, &comment).await?;
     let ticket = tickets::commented(conn, &ticket.account_id, ticket.id, &stored.body).await?;
     let reply = match (
@@ -303,7 +321,7 @@ pub async fn comment(
     ) {
         (false, _) => None,
         (true, true) => Some(Happening::CustomerReply),
-        (true, false) => Some(Happening::StaffReply),
+        (true, false) => Some(Happening::StaffReply(ticket.category())),
     };
     let ticket = sla::refresh(conn, ticket, reply, &ctx.policies).await?;
     let kind = if stored.public { "replied" } else { "noted" };
@@ -344,6 +362,17 @@ pub async fn merge(
                 t.number
             )));
         }
+    }
+    // Replies to the merged ticket reach its conversations: never another customer's.
+    if let Some(other) = sources.iter().find(|s| {
+        s.requester_contact_id.is_some()
+            && target.requester_contact_id.is_some()
+            && s.requester_contact_id != target.requester_contact_id
+    }) {
+        return Err(Error::FailedPrecondition(format!(
+            "ticket #{} has another requester than #{}",
+            other.number, target.number
+        )));
     }
     let mut next = target.clone();
     for s in &sources {

@@ -140,9 +140,12 @@ pub async fn refresh(
                 let fp = fingerprint(policy, due);
                 let payload = serde_json::json!({ "account_id": ticket.account_id });
                 timers::schedule(conn, BREACH_TIMER, &key, due, &fp, payload.clone()).await?;
-                let warn_at = due - warning;
-                if warning > Duration::zero() && warn_at > now {
-                    timers::schedule(conn, WARNING_TIMER, &key, warn_at, &fp, payload).await?;
+                // One warning per cycle; one due already (a change inside the lead, or
+                // a late worker) is sent at once rather than dropped.
+                let warned = sla::cycle(&log, metric).warned;
+                if warning > Duration::zero() && !warned {
+                    let at = (due - warning).max(now);
+                    timers::schedule(conn, WARNING_TIMER, &key, at, &fp, payload).await?;
                 } else {
                     timers::cancel(conn, WARNING_TIMER, &key).await?;
                 }
@@ -157,14 +160,20 @@ pub async fn refresh(
 }
 
 /// The current fingerprint of `ticket`'s target for `metric`: set while it runs
-/// toward a due time under a policy; `None` otherwise.
+/// toward a due time under a policy (for a warning, only until it was sent); `None`
+/// otherwise.
 pub async fn current(
     conn: &mut PgConnection,
     ticket: &TicketRow,
     metric: SlaMetric,
     policies: &[Policy],
+    warning: bool,
 ) -> Result<Option<String>> {
-    let (policy, standings) = standing(conn, ticket, policies).await?;
+    let log = store::log(conn, &ticket.account_id, ticket.id).await?;
+    if warning && sla::cycle(&log, metric).warned {
+        return Ok(None);
+    }
+    let (policy, standings) = standings_of(ticket, &log, policies);
     Ok(policy.and_then(|policy| {
         standings
             .iter()
@@ -222,6 +231,12 @@ pub async fn warn(
         .iter()
         .find(|s| SlaMetric::from_storage(&s.metric) == metric)
         .and_then(|s| s.due_at);
+    let mark = Entry {
+        metric,
+        mark: Mark::Warned,
+        at: Utc::now(),
+    };
+    store::append(conn, &ticket.account_id, ticket.id, &[mark]).await?;
     let event = SlaWarning {
         ticket_id: ticket.id.to_string(),
         ticket_number: ticket.number,

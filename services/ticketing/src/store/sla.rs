@@ -195,3 +195,20 @@ pub async fn open_tickets(
     .fetch_all(conn)
     .await
 }
+
+/// Holds the account's SLA policies still for the rest of the transaction (shared:
+/// ticket changes; exclusive: policy changes, which then see every ticket change
+/// that read the policies before them, and make later ones wait).
+pub async fn hold_policies(
+    conn: &mut PgConnection,
+    account: &str,
+    exclusive: bool,
+) -> Result<(), sqlx::Error> {
+    let sql = if exclusive {
+        "SELECT pg_advisory_xact_lock(hashtextextended('ticketing.sla:' || $1, 0))"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended('ticketing.sla:' || $1, 0))"
+    };
+    sqlx::query(sql).bind(account).execute(conn).await?;
+    Ok(())
+}

@@ -310,6 +310,12 @@ pub async fn update(conn: &mut PgConnection, t: &TicketRow) -> Result<TicketRow,
     .await
 }
 
+/// Distinct comment words a ticket's search keeps (well under PostgreSQL's 1 MB
+/// text-search limit); later comments are still stored, not indexed.
+const SEARCH_WORDS: i32 = 20_000;
+/// The first characters of each comment that are indexed.
+const SEARCH_CHARS_PER_COMMENT: i32 = 4_000;
+
 /// Counts a new comment and adds its words to the ticket's search.
 pub async fn commented(
     conn: &mut PgConnection,
@@ -319,13 +325,16 @@ pub async fn commented(
 ) -> Result<TicketRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE tickets SET comment_count = comment_count + 1,
-             comments_doc = comments_doc || to_tsvector('simple', $3),
+             comments_doc = CASE WHEN length(comments_doc) < $4
+                 THEN comments_doc || to_tsvector('simple', left($3, $5)) ELSE comments_doc END,
              version = version + 1, updated_at = now()
          WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(account)
     .bind(id)
     .bind(body)
+    .bind(SEARCH_WORDS)
+    .bind(SEARCH_CHARS_PER_COMMENT)
     .fetch_one(conn)
     .await
 }
