@@ -1106,6 +1106,26 @@ async fn business_hours_targets_skip_nights_weekends_and_holidays() {
         due - created >= 7 * 86_400 - 86_400,
         "nights and a weekend are skipped"
     );
+    // The office drops the holiday: the open ticket's deadline is derived again.
+    let mut changed = calendar.clone();
+    changed.holidays = Vec::new();
+    client(&p)
+        .await
+        .update_calendar(authed(
+            UpdateCalendarRequest {
+                calendar: Some(changed),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("calendar updated");
+    let never = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("date");
+    let expected = tokyo_due(created, five_days, never);
+    let due = secs(&target(&get(&p, &ticket.id).await, SlaMetric::Resolution).due_time);
+    assert!(
+        (due - expected).abs() <= 60,
+        "due {due} after the change, counted {expected}"
+    );
     p.stop().await;
 }
 

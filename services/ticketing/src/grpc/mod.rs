@@ -321,4 +321,14 @@ impl TicketingService for Api {
             retry_conflicts(|| self.delete_policy_impl(&c, r.get_ref().clone())).await?,
         ))
     }
+
+    async fn update_calendar(
+        &self,
+        r: Request<UpdateCalendarRequest>,
+    ) -> Result<Response<Calendar>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            retry_conflicts(|| self.update_calendar_impl(&c, r.get_ref().clone())).await?,
+        ))
+    }
 }

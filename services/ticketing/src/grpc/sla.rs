@@ -23,6 +23,32 @@ const MAX_TARGETS: usize = 30;
 /// Longest target: a year.
 const MAX_TARGET_SECONDS: i64 = 366 * 24 * 3600;
 
+/// Checks a calendar as a request sends it (fields under `calendar.`).
+fn calendar_row(v: &mut Violations, cal: &Calendar, id: Uuid) -> CalendarRow {
+    helpdesk_kit::validate::text(v, "calendar.name", &cal.name, true, 100);
+    let spec = CalendarSpec {
+        time_zone: cal.time_zone.clone(),
+        weekly: cal
+            .weekly
+            .iter()
+            .map(|r| {
+                (
+                    u32::try_from(r.weekday).unwrap_or(0),
+                    r.start.clone(),
+                    r.end.clone(),
+                )
+            })
+            .collect(),
+        holidays: cal.holidays.clone(),
+    };
+    spec.check(v);
+    CalendarRow {
+        id,
+        name: cal.name.trim().to_string(),
+        spec: Json(spec),
+    }
+}
+
 fn calendar_proto(c: &CalendarRow) -> Calendar {
     let spec = &c.spec.0;
     Calendar {
@@ -91,29 +117,8 @@ impl Api {
         c.claims.require(&[Role::Admin])?;
         let cal = req.calendar.unwrap_or_default();
         let mut v = Violations::new();
-        helpdesk_kit::validate::text(&mut v, "calendar.name", &cal.name, true, 100);
-        let spec = CalendarSpec {
-            time_zone: cal.time_zone.clone(),
-            weekly: cal
-                .weekly
-                .iter()
-                .map(|r| {
-                    (
-                        u32::try_from(r.weekday).unwrap_or(0),
-                        r.start.clone(),
-                        r.end.clone(),
-                    )
-                })
-                .collect(),
-            holidays: cal.holidays.clone(),
-        };
-        spec.check(&mut v);
+        let row = calendar_row(&mut v, &cal, Uuid::now_v7());
         v.into_result()?;
-        let row = CalendarRow {
-            id: Uuid::now_v7(),
-            name: cal.name.trim().to_string(),
-            spec: Json(spec),
-        };
         let mut tx = self.pool.begin().await?;
         if store::calendars(&mut tx, c.account()).await?.len() >= MAX_CALENDARS {
             return Err(Error::FailedPrecondition(format!(
@@ -121,6 +126,27 @@ impl Api {
             )));
         }
         store::insert_calendar(&mut tx, c.account(), &row).await?;
+        tx.commit().await?;
+        Ok(calendar_proto(&row))
+    }
+
+    pub(crate) async fn update_calendar_impl(
+        &self,
+        c: &Caller,
+        req: UpdateCalendarRequest,
+    ) -> Result<Calendar> {
+        c.claims.require(&[Role::Admin])?;
+        let cal = req.calendar.unwrap_or_default();
+        let mut v = Violations::new();
+        let id = helpdesk_kit::validate::uuid(&mut v, "calendar.id", &cal.id);
+        let row = calendar_row(&mut v, &cal, id.unwrap_or_else(Uuid::nil));
+        v.into_result()?;
+        let mut tx = self.pool.begin().await?;
+        store::hold_policies(&mut tx, c.account(), true).await?;
+        if !store::update_calendar(&mut tx, c.account(), &row).await? {
+            return Err(Error::NotFound("calendar"));
+        }
+        self.recompute(&mut tx, c.account()).await?;
         tx.commit().await?;
         Ok(calendar_proto(&row))
     }

@@ -34,6 +34,23 @@ pub async fn insert_calendar(
     Ok(())
 }
 
+/// Replaces a calendar's name and spec; whether it exists.
+pub async fn update_calendar(
+    conn: &mut PgConnection,
+    account: &str,
+    c: &CalendarRow,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE calendars SET name = $3, spec = $4 WHERE account_id = $1 AND id = $2")
+            .bind(account)
+            .bind(c.id)
+            .bind(&c.name)
+            .bind(&c.spec)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// The account's calendars by name.
 pub async fn calendars(
     conn: &mut PgConnection,
