@@ -3,11 +3,14 @@
 //!
 //! - [`process`]: starting and stopping `nats-server` / PostgreSQL processes.
 //! - [`shared`]: the test servers every test process of a machine user shares.
-//! - [`PrivateNats`]: a NATS server owned by one test, to stop and restart.
+//! - [`PrivateNats`], [`PrivatePostgres`]: servers owned by one test, to stop and
+//!   start again.
 
 pub mod process;
 pub mod shared;
 
 mod private_nats;
+mod private_postgres;
 
 pub use private_nats::PrivateNats;
+pub use private_postgres::PrivatePostgres;

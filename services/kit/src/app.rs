@@ -176,12 +176,17 @@ pub async fn serve(
         stop_streams.cancelled().await;
         streams.cancel();
     });
+    let dependencies = crate::grpc::Dependencies {
+        pool: pool.clone(),
+        nats: bus.client.clone(),
+    };
     let served = crate::grpc::serve(
         listener,
         routes,
         service_names,
         streams_per_connection,
         shutdown,
+        Some(dependencies),
     )
     .await;
     workers.stop().await;

@@ -52,15 +52,30 @@ pub async fn connect_and_migrate(
         created?;
     }
     let options = base.options([("search_path", schema)]);
+    // Migrations at start may wait on other services' (several start at once).
+    let startup = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(STARTUP_ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await?;
+    install_kit_tables(&startup).await?;
+    migrator.run(&startup).await?;
+    startup.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        // Short: while the database is unreachable a call answers UNAVAILABLE within
+        // it, rather than hanging until the client gives up.
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await?;
-    install_kit_tables(&pool).await?;
-    migrator.run(&pool).await?;
     Ok(pool)
 }
+
+/// Longest wait for a connection while migrating at start.
+const STARTUP_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for a pooled connection.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Creates the outbox, inbox and timers tables of the current schema (idempotent).
 pub async fn install_kit_tables(pool: &PgPool) -> Result<(), DbError> {

@@ -127,11 +127,29 @@ impl From<Error> for Status {
                 )
             }
             Error::Db(sqlx::Error::PoolTimedOut) => {
-                Status::new(Code::Unavailable, "database busy; retry")
+                Status::new(Code::Unavailable, "database busy or unreachable; retry")
+            }
+            // The connection broke or could not be made: the database is down or
+            // restarting, not a bug. Nothing of the call was committed.
+            Error::Db(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_),
+            ) => Status::unavailable("database unreachable; retry"),
+            Error::Db(sqlx::Error::Database(db)) if db.code().is_some_and(|c| unreachable(&c)) => {
+                Status::unavailable("database unavailable; retry")
             }
             Error::Db(other) => crate::grpc::internal(&other),
         }
     }
+}
+
+/// SQLSTATEs of a database going away or refusing connections: connection
+/// exceptions (08…), an administrator or crash shutdown, not accepting connections
+/// yet, too many connections.
+fn unreachable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 /// Transient failures are retried with backoff; anything else can never succeed and

@@ -21,12 +21,22 @@ pub async fn serve(
     service_names: &[&str],
     streams_per_connection: u32,
     shutdown: CancellationToken,
+    dependencies: Option<Dependencies>,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in service_names.iter().chain(std::iter::once(&"")) {
         health
             .set_service_status(*name, ServingStatus::Serving)
             .await;
+    }
+    if let Some(deps) = dependencies {
+        let names: Vec<String> = service_names.iter().map(|s| s.to_string()).collect();
+        tokio::spawn(watch_dependencies(
+            deps,
+            health.clone(),
+            names,
+            shutdown.clone(),
+        ));
     }
     let mut routes = routes.add_service(health_service);
     // Both reflection versions (grpcurl and Postman speak v1; grpcio-reflection, older
@@ -98,6 +108,60 @@ pub async fn serve(
         .add_routes(routes)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), stopping)
         .await
+}
+
+/// What a service cannot serve without: its database and its broker.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub pool: sqlx::PgPool,
+    pub nats: async_nats::Client,
+}
+
+/// How often the dependencies are checked, and how many failed checks in a row turn
+/// health NOT_SERVING (a short grace: one lost round trip is not an outage).
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBES_FAILED_BEFORE_NOT_SERVING: u32 = 2;
+
+/// Keeps health NOT_SERVING while the database or the broker is unreachable and
+/// SERVING again once both answer, until `shutdown`.
+async fn watch_dependencies(
+    deps: Dependencies,
+    health: tonic_health::server::HealthReporter,
+    names: Vec<String>,
+    shutdown: CancellationToken,
+) {
+    let mut failed = 0u32;
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(PROBE_EVERY) => {}
+        }
+        let database =
+            tokio::time::timeout(PROBE_EVERY, sqlx::query("SELECT 1").execute(&deps.pool))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        let broker = deps.nats.connection_state() == async_nats::connection::State::Connected;
+        failed = if database && broker { 0 } else { failed + 1 };
+        let now = failed < PROBES_FAILED_BEFORE_NOT_SERVING;
+        if now != serving && !shutdown.is_cancelled() {
+            serving = now;
+            let status = if now {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            tracing::warn!(
+                database,
+                broker,
+                serving = now,
+                "dependencies changed: health follows"
+            );
+            for name in names.iter().map(String::as_str).chain(std::iter::once("")) {
+                health.set_service_status(name, status).await;
+            }
+        }
+    }
 }
 
 /// A reflection builder that knows every helpdesk type (so any message can be

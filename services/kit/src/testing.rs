@@ -12,8 +12,8 @@ use futures::StreamExt;
 
 use helpdesk_devservers::shared::{Servers, shared_servers};
 
-pub use helpdesk_devservers::PrivateNats;
 pub use helpdesk_devservers::shared::OwnedServers;
+pub use helpdesk_devservers::{PrivateNats, PrivatePostgres};
 
 use crate::auth::{Claims, JwtKeys, Role};
 use crate::config::ServiceConfig;

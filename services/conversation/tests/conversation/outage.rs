@@ -91,3 +91,102 @@ async fn events_survive_a_nats_outage_and_are_published_once() {
     );
     app.stop().await;
 }
+
+/// The service's health as a client sees it.
+async fn health(port: u16) -> Option<i32> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let reply = client
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .ok()?;
+    Some(reply.into_inner().status)
+}
+
+#[tokio::test]
+async fn while_postgres_is_down_calls_answer_unavailable_at_once_and_the_service_recovers() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let mut pg = helpdesk_kit::testing::PrivatePostgres::start().await;
+    let url = pg.url();
+    let app = super::support::spawn_app_with(TestEnv::new().await, |c| {
+        c.database_url = url.clone();
+    })
+    .await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let started = app.visitor_starts(&inbox, "before the outage").await;
+    let conv = started.conversation.expect("conv").id;
+    let mut client = app.client().await;
+    let send = |content: &str| {
+        authed(
+            SendMessageRequest {
+                conversation_id: conv.clone(),
+                content: content.into(),
+                ..Default::default()
+            },
+            &started.visitor_token,
+        )
+    };
+    client.send_message(send("still up")).await.expect("sent");
+
+    // Down for 10 s: every call answers UNAVAILABLE within 2 s.
+    pg.stop().await;
+    let down = std::time::Instant::now();
+    let mut calls = 0;
+    while down.elapsed() < Duration::from_secs(10) {
+        let t = std::time::Instant::now();
+        let e = tokio::time::timeout(Duration::from_secs(5), client.send_message(send("down")))
+            .await
+            .expect("answered, not hung")
+            .expect_err("the database is down");
+        let took = t.elapsed();
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+        assert!(took < Duration::from_secs(2), "answered after {took:?}");
+        calls += 1;
+    }
+    assert!(calls >= 5, "{calls} calls");
+    assert_eq!(
+        health(app.port).await,
+        Some(ServingStatus::NotServing as i32),
+        "health says so"
+    );
+
+    // Back: the service recovers by itself, and nothing acknowledged was lost.
+    pg.start_again().await;
+    let mut client = app.client().await;
+    let sent = eventually(Duration::from_secs(20), || {
+        let mut client = client.clone();
+        let req = send("after the outage");
+        async move { client.send_message(req).await.ok() }
+    })
+    .await;
+    assert!(sent.is_some(), "accepted again");
+    let serving = eventually(Duration::from_secs(10), || async {
+        (health(app.port).await == Some(ServingStatus::Serving as i32)).then_some(())
+    })
+    .await;
+    assert!(serving.is_some(), "SERVING again");
+    let messages = client
+        .list_messages(authed(
+            ListMessagesRequest {
+                conversation_id: conv.clone(),
+                ..Default::default()
+            },
+            &started.visitor_token,
+        ))
+        .await
+        .expect("messages")
+        .into_inner()
+        .messages;
+    let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+    assert!(
+        texts.contains(&"still up") && texts.contains(&"after the outage"),
+        "{texts:?}"
+    );
+    assert!(!texts.contains(&"down"), "nothing refused was stored");
+    drop(client);
+    drop(pg);
+}
