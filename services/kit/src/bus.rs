@@ -146,6 +146,11 @@ impl Bus {
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(None)
+            // Back within half a second of the server: the outbox relay and the
+            // consumers resume with it.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((50u64 << attempts.min(4)).min(500))
+            })
             .connect(config.nats_url.as_str())
             .await?;
         let js = jetstream::ContextBuilder::new()

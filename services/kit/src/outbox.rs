@@ -260,8 +260,9 @@ impl Relay {
                 Ok(Published::Busy) => Duration::from_millis(10),
                 Err(e) => {
                     failures = failures.saturating_add(1);
+                    // At most a second: a backlog goes out soon after NATS is back.
                     let backoff = Duration::from_millis(100u64 << failures.min(6))
-                        .min(Duration::from_secs(5));
+                        .min(Duration::from_secs(1));
                     tracing::warn!(error = %e, schema = %self.schema, retry_in = ?backoff, "outbox publish failed; events kept");
                     backoff
                 }
@@ -305,6 +306,11 @@ impl Relay {
     }
 
     async fn publish_locked(&self, conn: &mut PgConnection) -> Result<Published, RelayError> {
+        // While NATS is away a publish would only wait for an ack that cannot come:
+        // look again shortly instead, and publish the moment it is back.
+        if self.bus.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(RelayError::Publish("not connected to NATS".into()));
+        }
         let rows: Vec<Pending> = sqlx::query(
             "SELECT id, event_id, subject, event_type, ce_subject, payload, traceparent, tracestate, occurred_at
              FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",

@@ -190,3 +190,73 @@ async fn while_postgres_is_down_calls_answer_unavailable_at_once_and_the_service
     drop(client);
     drop(pg);
 }
+
+#[tokio::test]
+async fn a_backlog_of_5000_events_goes_out_within_5_s_of_nats_returning() {
+    use futures::StreamExt;
+    let mut nats = PrivateNats::start().await;
+    let app = spawn_app_in(TestEnv::with_nats(&nats.url()).await).await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let mut chats = Vec::new();
+    for i in 0..50 {
+        let s = app.visitor_starts(&inbox, &format!("chat {i}")).await;
+        chats.push((s.conversation.expect("conv").id, s.visitor_token));
+    }
+    let pending = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
+        n
+    };
+    eventually(Duration::from_secs(15), || async {
+        (pending().await == 0).then_some(())
+    })
+    .await
+    .expect("the chats' events published");
+
+    // NATS goes away; 5,000 messages are accepted meanwhile, their events kept.
+    nats.stop().await;
+    let client = app.client().await;
+    let sends = chats.iter().flat_map(|(conv, token)| {
+        let client = client.clone();
+        (0..100).map(move |i| {
+            let mut client = client.clone();
+            let req = authed(
+                SendMessageRequest {
+                    conversation_id: conv.clone(),
+                    content: format!("while down {i}"),
+                    ..Default::default()
+                },
+                token,
+            );
+            async move { client.send_message(req).await.is_ok() }
+        })
+    });
+    let accepted = futures::stream::iter(sends)
+        .buffer_unordered(16)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+    assert_eq!(accepted, 5_000);
+    assert_eq!(pending().await, 5_000, "the events wait in the outbox");
+
+    // Back: the backlog is published within 5 s, each event once.
+    nats.restart().await;
+    let back = std::time::Instant::now();
+    let drained = eventually(Duration::from_secs(30), || async {
+        (pending().await == 0).then_some(back.elapsed())
+    })
+    .await
+    .expect("the backlog published");
+    eprintln!("the backlog of 5,000 went out {drained:?} after NATS returned");
+    assert!(
+        drained <= Duration::from_secs(5),
+        "published {drained:?} after NATS returned"
+    );
+    let js = async_nats::jetstream::new(app.env.nats().await);
+    let mut stream = js.get_stream(&app.env.stream_name).await.expect("stream");
+    let stored = stream.info().await.expect("info").state.messages;
+    // 50 chats' creations, contacts and first messages before, then the 5,000.
+    assert!(stored >= 5_000 + 50, "{stored} events in the stream");
+}
