@@ -260,3 +260,94 @@ async fn a_backlog_of_5000_events_goes_out_within_5_s_of_nats_returning() {
     // 50 chats' creations, contacts and first messages before, then the 5,000.
     assert!(stored >= 5_000 + 50, "{stored} events in the stream");
 }
+
+#[tokio::test]
+async fn a_postgres_restart_under_load_answers_only_ok_or_unavailable_and_loses_nothing() {
+    let mut pg = helpdesk_kit::testing::PrivatePostgres::start().await;
+    let url = pg.url();
+    let app = super::support::spawn_app_with(TestEnv::new().await, |c| {
+        c.database_url = url.clone();
+    })
+    .await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let mut chats = Vec::new();
+    for i in 0..10 {
+        let s = app.visitor_starts(&inbox, &format!("chat {i}")).await;
+        chats.push((s.conversation.expect("conv").id, s.visitor_token));
+    }
+    // Ten visitors keep writing while PostgreSQL restarts under them.
+    let stop = helpdesk_kit::CancellationToken::new();
+    let mut writers = Vec::new();
+    for (conv, token) in chats.clone() {
+        let (mut client, stop) = (app.client().await, stop.clone());
+        writers.push(tokio::spawn(async move {
+            let (mut acked, mut codes, mut last_ok) = (Vec::new(), Vec::new(), false);
+            let mut i = 0;
+            while !stop.is_cancelled() {
+                let content = format!("{conv} #{i}");
+                let req = authed(
+                    SendMessageRequest {
+                        conversation_id: conv.clone(),
+                        content: content.clone(),
+                        ..Default::default()
+                    },
+                    &token,
+                );
+                match tokio::time::timeout(Duration::from_secs(5), client.send_message(req)).await {
+                    Ok(Ok(_)) => acked.push(content),
+                    Ok(Err(e)) => codes.push(e.code()),
+                    Err(_) => codes.push(tonic::Code::DeadlineExceeded),
+                }
+                last_ok = acked.last().is_some_and(|a| a.ends_with(&format!("#{i}")));
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (conv, token, acked, codes, last_ok)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pg.start_again().await; // stops it, then starts it on the same data
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.cancel();
+    let mut client = app.client().await;
+    let mut refused = 0;
+    for w in writers {
+        let (conv, token, acked, codes, last_ok) = w.await.expect("writer");
+        assert!(last_ok, "writing again by itself after the restart");
+        assert!(
+            codes.iter().all(|c| *c == tonic::Code::Unavailable),
+            "only UNAVAILABLE, never INTERNAL, UNKNOWN or a hang: {codes:?}"
+        );
+        refused += codes.len();
+        assert!(!acked.is_empty());
+        // Every acknowledged message is there, after the restart too.
+        let mut stored = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_messages(authed(
+                    ListMessagesRequest {
+                        conversation_id: conv.clone(),
+                        page_size: 100,
+                        page_token: page_token.clone(),
+                    },
+                    &token,
+                ))
+                .await
+                .expect("messages")
+                .into_inner();
+            stored.extend(page.messages.into_iter().map(|m| m.content));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        for content in &acked {
+            assert!(
+                stored.contains(content),
+                "{content} was acknowledged and lost"
+            );
+        }
+    }
+    eprintln!("calls refused with UNAVAILABLE during the restart: {refused}");
+}
