@@ -315,7 +315,7 @@ impl Standing {
     }
 }
 
-/// Time the cycle counted, on `calendar`, up to `now` for an open span.
+/// Time the cycle counted, on `calendar`, its open span (if any) up to `now`.
 fn counted(c: &Cycle, calendar: Option<&Calendar>, now: Instant) -> Duration {
     c.spans
         .iter()
@@ -350,17 +350,13 @@ pub fn standings(policy: &Policy, priority: &str, log: &[Entry], now: Instant) -
             }
             let calendar = policy.calendar.as_ref().filter(|_| t.business_hours);
             let target = Duration::seconds(t.seconds);
-            // Time counted before the open span (if any), then the rest after its start.
-            let closed_part: Duration = c
-                .spans
-                .iter()
-                .filter(|(_, e)| e.is_some())
-                .map(|(s, e)| calendar::elapsed(calendar, *s, e.unwrap_or(*s)))
-                .fold(Duration::zero(), |a, b| a + b);
+            let elapsed = counted(&c, calendar, now);
             let (state, due_at) = match c.run {
                 Run::Running => {
+                    // Counted before the open span began, the rest of the target after.
                     let start = c.spans.last().map(|(s, _)| *s).unwrap_or(now);
-                    let due = calendar::after(calendar, start, target - closed_part);
+                    let before = counted(&c, calendar, start);
+                    let due = calendar::after(calendar, start, target - before);
                     let state = if c.breached {
                         SlaState::Breached
                     } else {
@@ -377,7 +373,7 @@ pub fn standings(policy: &Policy, priority: &str, log: &[Entry], now: Instant) -
                     (state, None)
                 }
                 _ => {
-                    let late = c.breached || counted(&c, calendar, now) > target;
+                    let late = c.breached || elapsed > target;
                     (
                         if late {
                             SlaState::Breached
@@ -394,7 +390,7 @@ pub fn standings(policy: &Policy, priority: &str, log: &[Entry], now: Instant) -
                 business_hours: calendar.is_some(),
                 state: state.storage_name().to_string(),
                 due_at,
-                elapsed_seconds: counted(&c, calendar, now).num_seconds(),
+                elapsed_seconds: elapsed.num_seconds(),
             })
         })
         .collect()

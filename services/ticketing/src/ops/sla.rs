@@ -2,7 +2,7 @@
 //! re-chosen, the standings stored, and the warning and breach timers set for the
 //! deadlines they derive.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use helpdesk_kit::error::Result;
 use helpdesk_kit::event::Origin;
 use helpdesk_kit::time::to_timestamp;
@@ -71,6 +71,15 @@ fn facts(t: &TicketRow) -> Facts<'_> {
     }
 }
 
+/// When `metric`'s target falls due, while it is active.
+fn active_due(standings: &[Standing], metric: SlaMetric) -> Option<DateTime<Utc>> {
+    standings
+        .iter()
+        .find(|s| SlaMetric::from_storage(&s.metric) == metric)
+        .filter(|s| SlaState::from_storage(&s.state) == SlaState::Active)
+        .and_then(|s| s.due_at)
+}
+
 /// The ticket's policy and its targets' standings now, from its `log`.
 fn standings_of(
     t: &TicketRow,
@@ -130,12 +139,7 @@ pub async fn refresh(
     let mut idle = Vec::new();
     for metric in METRICS {
         let key = timer_key(ticket.id, metric);
-        let due = standings
-            .iter()
-            .find(|s| SlaMetric::from_storage(&s.metric) == metric)
-            .filter(|s| SlaState::from_storage(&s.state) == SlaState::Active)
-            .and_then(|s| s.due_at);
-        match (policy, due) {
+        match (policy, active_due(&standings, metric)) {
             (Some(policy), Some(due)) => {
                 let fp = fingerprint(policy, due);
                 let payload = serde_json::json!({ "account_id": ticket.account_id });
@@ -174,18 +178,38 @@ pub async fn current(
         return Ok(None);
     }
     let (policy, standings) = standings_of(ticket, &log, policies);
-    Ok(policy.and_then(|policy| {
-        standings
-            .iter()
-            .find(|s| SlaMetric::from_storage(&s.metric) == metric)
-            .filter(|s| SlaState::from_storage(&s.state) == SlaState::Active)
-            .and_then(|s| s.due_at)
-            .map(|due| fingerprint(policy, due))
-    }))
+    Ok(
+        policy
+            .and_then(|policy| active_due(&standings, metric).map(|due| fingerprint(policy, due))),
+    )
 }
 
-/// A target fell due: the breach is logged (once per cycle) and `sla.breached`
-/// recorded.
+/// Logs `mark` in `metric`'s current cycle; returns the ticket's policy and the
+/// target's due time as they were.
+async fn mark_cycle(
+    conn: &mut PgConnection,
+    ticket: &TicketRow,
+    metric: SlaMetric,
+    mark: Mark,
+    policies: &[Policy],
+) -> Result<(String, Option<prost_types::Timestamp>)> {
+    let (policy, standings) = standing(conn, ticket, policies).await?;
+    let due = standings
+        .iter()
+        .find(|s| SlaMetric::from_storage(&s.metric) == metric)
+        .and_then(|s| s.due_at);
+    let entry = Entry {
+        metric,
+        mark,
+        at: Utc::now(),
+    };
+    store::append(conn, &ticket.account_id, ticket.id, &[entry]).await?;
+    let policy = policy.map(|p| p.to_string()).unwrap_or_default();
+    Ok((policy, due.map(to_timestamp)))
+}
+
+/// A target fell due: the breach is logged (once per cycle), the standings stored
+/// again, and `sla.breached` recorded.
 pub async fn breached(
     conn: &mut PgConnection,
     origin: &Origin,
@@ -193,32 +217,22 @@ pub async fn breached(
     metric: SlaMetric,
     policies: &[Policy],
 ) -> Result<()> {
-    let (policy, standings) = standing(conn, &ticket, policies).await?;
-    let due = standings
-        .iter()
-        .find(|s| SlaMetric::from_storage(&s.metric) == metric)
-        .and_then(|s| s.due_at);
-    let mark = Entry {
-        metric,
-        mark: Mark::Breached,
-        at: Utc::now(),
-    };
-    store::append(conn, &ticket.account_id, ticket.id, &[mark]).await?;
-    let (id, number) = (ticket.id, ticket.number);
-    refresh(conn, ticket, None, policies).await?;
+    let (policy_id, due_time) = mark_cycle(conn, &ticket, metric, Mark::Breached, policies).await?;
     let event = SlaBreached {
-        ticket_id: id.to_string(),
-        ticket_number: number,
-        policy_id: policy.map(|p| p.to_string()).unwrap_or_default(),
+        ticket_id: ticket.id.to_string(),
+        ticket_number: ticket.number,
+        policy_id,
         metric: metric as i32,
-        due_time: due.map(to_timestamp),
+        due_time,
         ..Default::default()
     };
+    refresh(conn, ticket, None, policies).await?;
     outbox::emit(conn, origin, event).await?;
     Ok(())
 }
 
-/// A target falls due soon: `sla.warning` recorded.
+/// A target falls due soon: the warning is logged (once per cycle) and `sla.warning`
+/// recorded.
 pub async fn warn(
     conn: &mut PgConnection,
     origin: &Origin,
@@ -226,23 +240,13 @@ pub async fn warn(
     metric: SlaMetric,
     policies: &[Policy],
 ) -> Result<()> {
-    let (policy, standings) = standing(conn, ticket, policies).await?;
-    let due = standings
-        .iter()
-        .find(|s| SlaMetric::from_storage(&s.metric) == metric)
-        .and_then(|s| s.due_at);
-    let mark = Entry {
-        metric,
-        mark: Mark::Warned,
-        at: Utc::now(),
-    };
-    store::append(conn, &ticket.account_id, ticket.id, &[mark]).await?;
+    let (policy_id, due_time) = mark_cycle(conn, ticket, metric, Mark::Warned, policies).await?;
     let event = SlaWarning {
         ticket_id: ticket.id.to_string(),
         ticket_number: ticket.number,
-        policy_id: policy.map(|p| p.to_string()).unwrap_or_default(),
+        policy_id,
         metric: metric as i32,
-        due_time: due.map(to_timestamp),
+        due_time,
         ..Default::default()
     };
     outbox::emit(conn, origin, event).await?;
