@@ -26,4 +26,6 @@ macro_rules! commands {
 commands! {
     crate::conversation::v1::ExportConversationRequest =>
         crate::conversation::v1::ExportConversationResponse, "conversation", "export_conversation";
+    crate::notification::v1::SendWebhookRequest =>
+        crate::notification::v1::SendWebhookResponse, "notification", "send_webhook";
 }

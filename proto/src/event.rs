@@ -122,6 +122,8 @@ events! {
     crate::ticketing::v1::SlaWarning => "sla.warning", |e| &e.ticket_id;
     crate::ticketing::v1::SlaBreached => "sla.breached", |e| &e.ticket_id;
     crate::common::v1::OutboxEventParked => "outbox.parked", |e| &e.event_id;
+    crate::notification::v1::EndpointDisabled => "notification.endpoint_disabled", |e| e.endpoint.as_ref().map(|x| x.id.as_str()).unwrap_or_default();
+    crate::notification::v1::DeliveryFailed => "notification.delivery_failed", |e| e.delivery.as_ref().map(|x| x.endpoint_id.as_str()).unwrap_or_default();
 }
 
 #[cfg(test)]

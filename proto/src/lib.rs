@@ -33,6 +33,12 @@ pub mod ticketing {
     }
 }
 
+pub mod notification {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/helpdesk.notification.v1.rs"));
+    }
+}
+
 pub mod routing {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/helpdesk.routing.v1.rs"));

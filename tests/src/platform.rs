@@ -1,6 +1,6 @@
 //! The platform in one test process: the conversation service, any number of routing
-//! replicas and the ticketing service on one test environment (one database, one
-//! stream).
+//! replicas, the ticketing and the notification services on one test environment
+//! (one database, one stream).
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,8 +8,10 @@ use std::time::Duration;
 use helpdesk_conversation::Conversation as ConversationService;
 use helpdesk_kit::auth::Role;
 use helpdesk_kit::testing::{Spawned, TestEnv, spawn};
+use helpdesk_notification::{Notification, NotificationSettings};
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::*;
+use helpdesk_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
     Agent, CreateAgentRequest, CreateTeamRequest, Presence, RoutingSettings, SetPresenceRequest,
@@ -24,13 +26,15 @@ use tonic::transport::Channel;
 /// The account the scenarios use.
 pub const ACCOUNT: &str = "acme";
 
-/// Conversation service + routing replicas + ticketing.
+/// Conversation service + routing replicas + ticketing + notification.
 pub struct Platform {
     pub env: TestEnv,
     pub conversation: Spawned,
     pub routers: Vec<Spawned>,
     /// The ticketing service (one replica).
     pub ticketing: Vec<Spawned>,
+    /// The notification service (loopback receivers allowed, retries within seconds).
+    pub notification: Spawned,
 }
 
 /// Wraps `msg` with a bearer token.
@@ -72,11 +76,21 @@ impl Platform {
             running.push(spawn::<Routing>(config.clone()).await);
         }
         let ticketing = vec![spawn::<Ticketing>(config.clone()).await];
+        let notification = helpdesk_kit::testing::spawn_with::<Notification>(
+            config.clone(),
+            NotificationSettings {
+                retry_schedule_seconds: vec![0.0, 1.0, 2.0, 5.0],
+                allow_loopback_targets: true,
+                ..Default::default()
+            },
+        )
+        .await;
         Self {
             env,
             conversation,
             routers: running,
             ticketing,
+            notification,
         }
     }
 
@@ -110,8 +124,16 @@ impl Platform {
         self.routers.insert(i, spawn::<Routing>(config).await);
     }
 
+    /// A notification client.
+    pub async fn notifications(&self) -> NotificationServiceClient<Channel> {
+        NotificationServiceClient::connect(self.notification.url())
+            .await
+            .expect("connect")
+    }
+
     /// Stops everything.
     pub async fn stop(self) {
+        self.notification.stop().await;
         for t in self.ticketing {
             t.stop().await;
         }

@@ -187,6 +187,10 @@ async fn every_rpc_answers_malformed_input_without_internal_errors() {
             "helpdesk.ticketing.v1.TicketingService",
             p.ticketing[0].port,
         ),
+        (
+            "helpdesk.notification.v1.NotificationService",
+            p.notification.port,
+        ),
     ]
     .into();
     let set = FileDescriptorSet::decode(helpdesk_proto::FILE_DESCRIPTOR_SET).expect("descriptors");

@@ -31,7 +31,7 @@ use crate::app::{StartupError, Workers};
 use crate::auth::{AuthInterceptor, JwtKeys};
 use crate::bus::Bus;
 use crate::config::{ConfigError, ServiceConfig};
-use crate::consumer::Consumer;
+use crate::consumer::{Consumer, ConsumerSpec, Handler};
 use crate::timers::TimerHandler;
 
 /// One service of the platform.
@@ -137,6 +137,29 @@ impl Parts {
                 ctx.pool.clone(),
                 consumer.spec(),
                 Arc::new(consumer),
+                ctx.config.consumer.clone(),
+            )
+        }));
+        self
+    }
+
+    /// Runs a consumer named `name` of every event kind of the platform
+    /// ([`helpdesk_proto::catalog`]) with one untyped [`Handler`]: for a service that
+    /// treats all events alike (forwarding them outside).
+    pub fn all_events<H: Handler>(mut self, name: &str, handler: H) -> Self {
+        let spec = ConsumerSpec {
+            name: name.to_string(),
+            kinds: helpdesk_proto::catalog()
+                .iter()
+                .map(|e| e.kind.to_string())
+                .collect(),
+        };
+        self.starters.push(Box::new(move |workers, ctx| {
+            workers.consumer(
+                ctx.bus.clone(),
+                ctx.pool.clone(),
+                spec,
+                Arc::new(handler),
                 ctx.config.consumer.clone(),
             )
         }));

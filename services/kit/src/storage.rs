@@ -7,6 +7,7 @@
 use helpdesk_proto::conversation::v1::{
     ActivityType, ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
 };
+use helpdesk_proto::notification::v1::DeliveryStatus;
 use helpdesk_proto::routing::v1::{
     OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, StaffRole, Strategy, TransferState,
 };
@@ -105,6 +106,11 @@ storage_names!(SlaState {
 storage_names!(FieldType {
     Text => "text", Number => "number", Date => "date", Option => "option",
 } default Text);
+
+// notification
+storage_names!(DeliveryStatus {
+    Pending => "pending", Succeeded => "succeeded", Failed => "failed",
+} default Unspecified);
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+pub mod http;
+
 use helpdesk_devservers::shared::{Servers, shared_servers};
 
 pub use helpdesk_devservers::shared::OwnedServers;

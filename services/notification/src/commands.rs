@@ -1,0 +1,68 @@
+//! Commands the notification service answers for the other services.
+
+use helpdesk_kit::command::Answer;
+use helpdesk_kit::error::Result;
+use helpdesk_kit::grpc::Violations;
+use helpdesk_proto::notification::v1::{SendWebhookRequest, SendWebhookResponse};
+use sqlx::PgPool;
+
+use crate::domain::{MAX_COMMAND_DATA_BYTES, MAX_IDEMPOTENCY_KEY_CHARS};
+use crate::ops;
+
+/// Answers `send_webhook`: a payload for one of the account's endpoints, delivered
+/// like an event (signed, retried, logged), once per idempotency key.
+pub struct SendWebhook {
+    pub pool: PgPool,
+}
+
+fn is_type(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+impl Answer<SendWebhookRequest> for SendWebhook {
+    async fn answer(&self, req: SendWebhookRequest) -> Result<SendWebhookResponse> {
+        let mut v = Violations::new();
+        v.check(req.account_id.is_empty(), "account_id", "required");
+        let endpoint = helpdesk_kit::validate::uuid(&mut v, "endpoint_id", &req.endpoint_id);
+        let key_chars = req.idempotency_key.chars().count();
+        v.check(
+            key_chars == 0 || key_chars > MAX_IDEMPOTENCY_KEY_CHARS,
+            "idempotency_key",
+            "1 to 200 characters",
+        );
+        v.check(
+            !is_type(&req.event_type),
+            "event_type",
+            "1 to 100 characters of [a-z0-9._-]",
+        );
+        let data = if req.data_json.len() > MAX_COMMAND_DATA_BYTES {
+            v.add("data_json", "at most 256 KiB");
+            None
+        } else {
+            match serde_json::from_str::<serde_json::Value>(&req.data_json) {
+                Ok(d) if d.is_object() => Some(d),
+                _ => {
+                    v.add("data_json", "a JSON object");
+                    None
+                }
+            }
+        };
+        v.into_result()?;
+        let mut tx = self.pool.begin().await?;
+        let id = ops::webhooks::send(
+            &mut tx,
+            &req.account_id,
+            endpoint.unwrap_or_default(),
+            &req.idempotency_key,
+            &req.event_type,
+            data.unwrap_or_default(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SendWebhookResponse {
+            delivery_id: id.to_string(),
+        })
+    }
+}

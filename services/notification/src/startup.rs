@@ -1,0 +1,156 @@
+//! The notification service as the kit runs it: its settings and its parts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helpdesk_kit::config::ConfigError;
+use helpdesk_kit::{Ctx, Parts};
+use helpdesk_proto::notification::v1::SendWebhookRequest;
+use helpdesk_proto::notification::v1::notification_service_server::NotificationServiceServer;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::targets::TargetPolicy;
+use crate::grpc::Api;
+use crate::ops::Policy;
+use crate::sender::{Sender, SenderConfig};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The notification service.
+pub struct Notification;
+
+/// The notification service's own settings (`[notification]`,
+/// `HELPDESK_NOTIFICATION__…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Delay before each attempt of a webhook delivery, in seconds (the first
+    /// attempt's, usually 0, then one per retry); ±20 % jitter is added.
+    pub retry_schedule_seconds: Vec<f64>,
+    /// How long one attempt may take, answer included.
+    pub attempt_timeout_ms: u64,
+    /// An endpoint whose every attempt has failed for this long is disabled.
+    pub disable_after_failing_seconds: u64,
+    /// Requests in flight to one endpoint, per replica.
+    pub per_endpoint_concurrency: u32,
+    /// Requests in flight in all, per replica.
+    pub max_in_flight: u32,
+    /// How often due deliveries are looked for when nothing wakes the sender.
+    pub poll_interval_ms: u64,
+    /// Allow endpoints on loopback addresses (a single-machine install, tests).
+    pub allow_loopback_targets: bool,
+    /// Allow endpoints on private and link-local addresses (never metadata ones).
+    pub allow_private_targets: bool,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            retry_schedule_seconds: vec![
+                0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0,
+            ],
+            attempt_timeout_ms: 15_000,
+            disable_after_failing_seconds: 5 * 24 * 3600,
+            per_endpoint_concurrency: 16,
+            max_in_flight: 256,
+            poll_interval_ms: 500,
+            allow_loopback_targets: false,
+            allow_private_targets: false,
+        }
+    }
+}
+
+impl helpdesk_kit::Settings for NotificationSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.retry_schedule_seconds;
+        if s.is_empty() || s.len() > 20 {
+            return Err(ConfigError::new(
+                "retry_schedule_seconds",
+                "1 to 20 delays (the first attempt's, then one per retry)",
+            ));
+        }
+        if s.iter().any(|d| !(0.0..=7.0 * 24.0 * 3600.0).contains(d)) {
+            return Err(ConfigError::new(
+                "retry_schedule_seconds",
+                "each delay 0 to 604800 seconds",
+            ));
+        }
+        if !(100..=120_000).contains(&self.attempt_timeout_ms) {
+            return Err(ConfigError::new(
+                "attempt_timeout_ms",
+                "must be 100..=120000",
+            ));
+        }
+        if self.disable_after_failing_seconds == 0 {
+            return Err(ConfigError::new(
+                "disable_after_failing_seconds",
+                "must be at least 1",
+            ));
+        }
+        if !(1..=1_000).contains(&self.per_endpoint_concurrency) {
+            return Err(ConfigError::new(
+                "per_endpoint_concurrency",
+                "must be 1..=1000",
+            ));
+        }
+        if !(1..=10_000).contains(&self.max_in_flight) {
+            return Err(ConfigError::new("max_in_flight", "must be 1..=10000"));
+        }
+        if !(10..=60_000).contains(&self.poll_interval_ms) {
+            return Err(ConfigError::new("poll_interval_ms", "must be 10..=60000"));
+        }
+        Ok(())
+    }
+}
+
+impl NotificationSettings {
+    fn policy(&self) -> Policy {
+        Policy {
+            schedule: self
+                .retry_schedule_seconds
+                .iter()
+                .map(|s| Duration::from_secs_f64(*s))
+                .collect(),
+            disable_after: Duration::from_secs(self.disable_after_failing_seconds),
+            targets: TargetPolicy {
+                allow_loopback: self.allow_loopback_targets,
+                allow_private: self.allow_private_targets,
+            },
+        }
+    }
+}
+
+impl helpdesk_kit::Service for Notification {
+    const NAME: &'static str = "notification";
+    const PORT: u16 = 50055;
+    type Settings = NotificationSettings;
+
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    fn parts(ctx: &Ctx, settings: &NotificationSettings) -> Parts {
+        let policy = Arc::new(settings.policy());
+        let api = Api {
+            pool: ctx.pool.clone(),
+            policy: policy.clone(),
+        };
+        let sender = Sender::new(
+            ctx.pool.clone(),
+            policy,
+            SenderConfig {
+                per_endpoint: settings.per_endpoint_concurrency,
+                max_in_flight: settings.max_in_flight as usize,
+                timeout: Duration::from_millis(settings.attempt_timeout_ms),
+                poll: Duration::from_millis(settings.poll_interval_ms),
+            },
+        );
+        Parts::new()
+            .grpc(NotificationServiceServer::with_interceptor(api, ctx.auth()))
+            .all_events("notification", crate::consumers::Webhooks)
+            .command::<SendWebhookRequest, _>(crate::commands::SendWebhook {
+                pool: ctx.pool.clone(),
+            })
+            .task(move |stop| sender.run(stop))
+    }
+}

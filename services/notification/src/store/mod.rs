@@ -1,0 +1,5 @@
+//! SQL of the notification schema. Every query names the account, except the
+//! sender's, which works across accounts on rows it has claimed.
+
+pub mod deliveries;
+pub mod endpoints;
