@@ -4,17 +4,30 @@
 use helpdesk_kit::consumer::{Handler, HandlerError, IncomingEvent};
 use sqlx::PgConnection;
 
-use crate::ops::fanout;
+use crate::ops::fanout::{self, Memo};
 
 /// Reads every event kind (see [`helpdesk_kit::Parts::all_events`]).
-pub struct Webhooks;
+#[derive(Default)]
+pub struct Webhooks {
+    memo: Memo,
+}
 
 impl Handler for Webhooks {
+    /// On its own (not in a consumer transaction): nothing remembered.
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &IncomingEvent,
     ) -> Result<(), HandlerError> {
-        fanout::fan_out(conn, event).await
+        fanout::fan_out(conn, event, &Memo::default(), 0).await
+    }
+
+    async fn handle_in(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+        batch: u64,
+    ) -> Result<(), HandlerError> {
+        fanout::fan_out(conn, event, &self.memo, batch).await
     }
 }

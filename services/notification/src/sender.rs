@@ -431,3 +431,33 @@ impl reqwest::dns::Resolve for GuardedResolver {
         })
     }
 }
+
+/// Forgets finished deliveries once they are older than the retention.
+pub struct Retention {
+    pub pool: PgPool,
+    pub keep: chrono::Duration,
+}
+
+impl Retention {
+    /// Every ten minutes until `stop`, a bounded batch at a time.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let before = chrono::Utc::now() - self.keep;
+            loop {
+                match deliveries::delete_finished(&self.pool, before, 5_000).await {
+                    Ok(n) if n > 0 && !stop.is_cancelled() => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "forgetting old webhook deliveries failed; will retry");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

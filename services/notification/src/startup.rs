@@ -24,9 +24,11 @@ pub struct Notification;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotificationSettings {
-    /// Delay before each attempt of a webhook delivery, in seconds (the first
-    /// attempt's, usually 0, then one per retry); ±20 % jitter is added.
+    /// Delay before each attempt of a webhook delivery, in seconds: the first
+    /// attempt's (0: at once), then one per retry; ±20 % jitter is added.
     pub retry_schedule_seconds: Vec<f64>,
+    /// Finished deliveries (and their attempts) are kept this many days.
+    pub delivery_retention_days: u32,
     /// How long one attempt may take, answer included.
     pub attempt_timeout_ms: u64,
     /// An endpoint whose every attempt has failed for this long is disabled.
@@ -49,6 +51,7 @@ impl Default for NotificationSettings {
             retry_schedule_seconds: vec![
                 0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0,
             ],
+            delivery_retention_days: 30,
             attempt_timeout_ms: 15_000,
             disable_after_failing_seconds: 5 * 24 * 3600,
             per_endpoint_concurrency: 16,
@@ -69,10 +72,22 @@ impl helpdesk_kit::Settings for NotificationSettings {
                 "1 to 20 delays (the first attempt's, then one per retry)",
             ));
         }
+        if s[0] != 0.0 {
+            return Err(ConfigError::new(
+                "retry_schedule_seconds",
+                "the first attempt goes out at once: the first delay must be 0",
+            ));
+        }
         if s.iter().any(|d| !(0.0..=7.0 * 24.0 * 3600.0).contains(d)) {
             return Err(ConfigError::new(
                 "retry_schedule_seconds",
                 "each delay 0 to 604800 seconds",
+            ));
+        }
+        if !(1..=3650).contains(&self.delivery_retention_days) {
+            return Err(ConfigError::new(
+                "delivery_retention_days",
+                "must be 1..=3650",
             ));
         }
         if !(100..=120_000).contains(&self.attempt_timeout_ms) {
@@ -145,12 +160,17 @@ impl helpdesk_kit::Service for Notification {
                 poll: Duration::from_millis(settings.poll_interval_ms),
             },
         );
+        let retention = crate::sender::Retention {
+            pool: ctx.pool.clone(),
+            keep: chrono::Duration::days(i64::from(settings.delivery_retention_days)),
+        };
         Parts::new()
             .grpc(NotificationServiceServer::with_interceptor(api, ctx.auth()))
-            .all_events("notification", crate::consumers::Webhooks)
+            .all_events("notification", crate::consumers::Webhooks::default())
             .command::<SendWebhookRequest, _>(crate::commands::SendWebhook {
                 pool: ctx.pool.clone(),
             })
             .task(move |stop| sender.run(stop))
+            .task(move |stop| retention.run(stop))
     }
 }

@@ -72,8 +72,11 @@ async fn failed(conn: &mut PgConnection, policy: &Policy, o: &Outcome) -> Result
         }
     };
     let delivery = deliveries::mark_failed(conn, &o.record, step, next).await?;
+    // A failure to deliver news of a failure is not news again: two endpoints that
+    // take `notification.*` and both fail would otherwise feed each other for ever.
     if let Some(d) = &delivery
         && DeliveryStatus::from_storage(&d.status) == DeliveryStatus::Failed
+        && !d.event_type.starts_with("notification.")
     {
         let event = DeliveryFailed {
             delivery: Some(d.to_proto()),

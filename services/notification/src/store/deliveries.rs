@@ -22,7 +22,8 @@ pub struct NewDelivery {
     pub body: String,
 }
 
-/// Adds deliveries, skipping any an endpoint already has for that event.
+/// Adds deliveries, skipping any an endpoint already has for that event; how many
+/// were added (the caller wakes the senders).
 pub async fn insert_many(conn: &mut PgConnection, new: &[NewDelivery]) -> Result<u64, sqlx::Error> {
     if new.is_empty() {
         return Ok(0);
@@ -49,9 +50,6 @@ pub async fn insert_many(conn: &mut PgConnection, new: &[NewDelivery]) -> Result
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if added > 0 {
-        wake(conn).await?;
-    }
     Ok(added)
 }
 
@@ -432,4 +430,26 @@ pub async fn health(
     .bind(since)
     .fetch_one(conn)
     .await
+}
+
+/// Deletes up to `limit` finished deliveries created before `before` (their attempts
+/// go with them); how many. Delivery ids are UUIDv7, ordered by creation time, so
+/// the primary key finds them.
+pub async fn delete_finished(
+    pool: &PgPool,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let millis = u64::try_from(before.timestamp_millis()).unwrap_or(0);
+    let bound = uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid();
+    Ok(sqlx::query(
+        "DELETE FROM deliveries WHERE id IN (
+             SELECT id FROM deliveries WHERE id < $1 AND status <> 'pending'
+             ORDER BY id LIMIT $2)",
+    )
+    .bind(bound)
+    .bind(limit)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
