@@ -35,11 +35,14 @@ pub async fn insert_many(conn: &mut PgConnection, new: &[NewDelivery]) -> Result
     let types: Vec<&str> = new.iter().map(|d| d.event_type.as_str()).collect();
     let bodies: Vec<&str> = new.iter().map(|d| d.body.as_str()).collect();
     let added = sqlx::query(
-        "INSERT INTO deliveries (id, account_id, endpoint_id, event_id, event_type, body, status)
-         SELECT id, account_id, endpoint_id, event_id, event_type, body, 'pending'
-         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
-              AS d(id, account_id, endpoint_id, event_id, event_type, body)
-         ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        "WITH added AS (
+             INSERT INTO deliveries (id, account_id, endpoint_id, event_id, event_type, body, status)
+             SELECT id, account_id, endpoint_id, event_id, event_type, body, 'pending'
+             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
+                  AS d(id, account_id, endpoint_id, event_id, event_type, body)
+             ON CONFLICT (endpoint_id, event_id) DO NOTHING
+             RETURNING id, endpoint_id)
+         INSERT INTO queue (delivery_id, endpoint_id) SELECT id, endpoint_id FROM added",
     )
     .bind(&ids)
     .bind(&accounts)
@@ -56,9 +59,12 @@ pub async fn insert_many(conn: &mut PgConnection, new: &[NewDelivery]) -> Result
 /// Adds one delivery, or finds the one the endpoint already has for that event id.
 pub async fn insert_one(conn: &mut PgConnection, new: &NewDelivery) -> Result<Uuid, sqlx::Error> {
     let id: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO deliveries (id, account_id, endpoint_id, event_id, event_type, body, status)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending')
-         ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id",
+        "WITH added AS (
+             INSERT INTO deliveries (id, account_id, endpoint_id, event_id, event_type, body, status)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending')
+             ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id, endpoint_id)
+         INSERT INTO queue (delivery_id, endpoint_id) SELECT id, endpoint_id FROM added
+         RETURNING delivery_id",
     )
     .bind(new.id)
     .bind(&new.account_id)
@@ -221,7 +227,7 @@ pub async fn restart(
     account: &str,
     id: Uuid,
 ) -> Result<Option<DeliveryRow>, sqlx::Error> {
-    let row = sqlx::query_as(&format!(
+    let row: Option<DeliveryRow> = sqlx::query_as(&format!(
         "UPDATE deliveries SET status = 'pending', step = 0, next_attempt_at = now()
          WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
@@ -229,7 +235,15 @@ pub async fn restart(
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    if row.is_some() {
+    if let Some(row) = &row {
+        sqlx::query(
+            "INSERT INTO queue (delivery_id, endpoint_id) VALUES ($1, $2)
+             ON CONFLICT (delivery_id) DO UPDATE SET due_at = now()",
+        )
+        .bind(row.id)
+        .bind(row.endpoint_id)
+        .execute(&mut *conn)
+        .await?;
         wake(conn).await?;
     }
     Ok(row)
@@ -251,7 +265,7 @@ pub struct Claimed {
     pub rate_limit_per_second: Option<i32>,
 }
 
-/// Claims due deliveries for `claim_ms`: at most `caps` (endpoint, room) of each
+/// Claims due deliveries (from the queue) for `claim_ms`: at most `caps` (endpoint, room) of each
 /// endpoint named there and `default_cap` of any other (never more than its rate
 /// limit), `limit` in all; only of enabled endpoints that are not paused. Each
 /// endpoint's oldest due deliveries come first, and every endpoint gets its share, so a
@@ -266,27 +280,30 @@ pub async fn claim(
     let (cap_ids, cap_rooms): (Vec<Uuid>, Vec<i32>) = caps.iter().copied().unzip();
     sqlx::query_as(
         "WITH picked AS (
-             SELECT p.id, e.url, e.secret,
+             SELECT p.delivery_id, e.url, e.secret,
                     CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret,
                     e.rate_limit_per_second
              FROM endpoints e
              LEFT JOIN unnest($1::uuid[], $2::int[]) AS c(endpoint_id, room) ON c.endpoint_id = e.id
              CROSS JOIN LATERAL (
-                 SELECT d.id FROM deliveries d
-                 WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
-                   AND (d.claimed_until IS NULL OR d.claimed_until < now())
-                 ORDER BY d.next_attempt_at
+                 SELECT q.delivery_id FROM queue q
+                 WHERE q.endpoint_id = e.id AND q.due_at <= now()
+                   AND (q.claimed_until IS NULL OR q.claimed_until < now())
+                 ORDER BY q.due_at
                  LIMIT LEAST(COALESCE(c.room, $3), COALESCE(e.rate_limit_per_second, $3))
-                 FOR UPDATE OF d SKIP LOCKED
+                 FOR UPDATE OF q SKIP LOCKED
              ) p
              WHERE e.enabled AND (e.throttled_until IS NULL OR e.throttled_until <= now())
                AND COALESCE(c.room, $3) > 0
              LIMIT $4
+         ), claimed AS (
+             UPDATE queue q SET claimed_until = now() + make_interval(secs => $5::float8 / 1000)
+             FROM picked WHERE q.delivery_id = picked.delivery_id
+             RETURNING q.delivery_id
          )
-         UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $5::float8 / 1000)
-         FROM picked WHERE d.id = picked.id
-         RETURNING d.id, d.account_id, d.endpoint_id, d.event_id, d.body, d.step,
-                   picked.url, picked.secret, picked.previous_secret, picked.rate_limit_per_second",
+         SELECT d.id, d.account_id, d.endpoint_id, d.event_id, d.body, d.step,
+                picked.url, picked.secret, picked.previous_secret, picked.rate_limit_per_second
+         FROM claimed JOIN picked USING (delivery_id) JOIN deliveries d ON d.id = claimed.delivery_id",
     )
     .bind(&cap_ids)
     .bind(&cap_rooms)
@@ -358,8 +375,9 @@ pub async fn mark_delivered(
         .map(|r| r.response_excerpt.as_str())
         .collect();
     sqlx::query(
-        "UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1,
-             claimed_until = NULL, response_code = u.code, latency_ms = u.latency,
+        "WITH done AS (DELETE FROM queue WHERE delivery_id = ANY($1))
+         UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1,
+             response_code = u.code, latency_ms = u.latency,
              response_excerpt = u.excerpt, error = '', delivered_at = now()
          FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[]) AS u(id, code, latency, excerpt)
          WHERE d.id = u.id",
@@ -382,7 +400,13 @@ pub async fn mark_failed(
     next: Option<DateTime<Utc>>,
 ) -> Result<Option<DeliveryRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE deliveries SET attempts = attempts + 1, claimed_until = NULL,
+        "WITH waiting AS (
+             UPDATE queue SET due_at = $2, claimed_until = NULL
+             WHERE delivery_id = $1 AND $2::timestamptz IS NOT NULL
+         ), done AS (
+             DELETE FROM queue WHERE delivery_id = $1 AND $2::timestamptz IS NULL
+         )
+         UPDATE deliveries SET attempts = attempts + 1,
              status = CASE WHEN $2::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
              step = $3, next_attempt_at = COALESCE($2, next_attempt_at),
              response_code = $4, latency_ms = $5, response_excerpt = $6, error = $7
@@ -421,7 +445,7 @@ pub async fn health(
         "SELECT
              (SELECT count(*) FROM attempts WHERE endpoint_id = $1 AND at >= $2) AS attempts,
              (SELECT count(*) FROM attempts WHERE endpoint_id = $1 AND at >= $2 AND succeeded) AS successes,
-             (SELECT count(*) FROM deliveries WHERE endpoint_id = $1 AND status = 'pending') AS pending,
+             (SELECT count(*) FROM queue WHERE endpoint_id = $1) AS pending,
              (SELECT count(*) FROM deliveries WHERE endpoint_id = $1 AND status = 'failed') AS failed,
              (SELECT max(at) FROM attempts WHERE endpoint_id = $1 AND succeeded) AS last_success,
              (SELECT max(at) FROM attempts WHERE endpoint_id = $1 AND NOT succeeded) AS last_failure",

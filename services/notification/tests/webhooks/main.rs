@@ -872,3 +872,78 @@ async fn other_services_send_through_the_send_webhook_command_once_per_key() {
     assert_eq!(got[1].json()["type"], "webhook.test");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn failures_of_failure_news_are_not_news_again() {
+    let mut settings = fast();
+    settings.retry_schedule_seconds = vec![0.0];
+    let s = Setup::start(settings).await;
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    a.answer_with(Reply::status(500));
+    b.answer_with(Reply::status(500));
+    // Both take tickets and the platform's own notification events, and both fail.
+    let ea = s
+        .endpoint(&a.url, &["ticket.created", "notification.*"])
+        .await;
+    let eb = s
+        .endpoint(&b.url, &["ticket.created", "notification.*"])
+        .await;
+    s.ticket(1).await;
+    // Each: the ticket, then the other's failure to deliver it; then nothing more.
+    for e in [&ea, &eb] {
+        let d = s
+            .deliveries_when(&e.id, |d| {
+                d.len() == 2 && d.iter().all(|d| status(d) == DeliveryStatus::Failed)
+            })
+            .await;
+        let mut types: Vec<&str> = d.iter().map(|d| d.event_type.as_str()).collect();
+        types.sort();
+        assert_eq!(
+            types,
+            vec!["notification.delivery_failed", "ticket.created"]
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(s.deliveries(&ea.id).await.len(), 2);
+    assert_eq!(s.deliveries(&eb.id).await.len(), 2);
+    assert_eq!(a.received().len() + b.received().len(), 4);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn finished_deliveries_are_forgotten_after_the_retention_and_waiting_ones_kept() {
+    let mut settings = fast();
+    settings.retry_schedule_seconds = vec![0.0, 3600.0];
+    let s = Setup::start(settings).await;
+    let (ok, failing) = (Receiver::start().await, Receiver::start().await);
+    failing.answer_with(Reply::status(500));
+    let e_ok = s.endpoint(&ok.url, &["ticket.created"]).await;
+    let e_failing = s.endpoint(&failing.url, &["ticket.created"]).await;
+    s.ticket(1).await;
+    s.deliveries_when(&e_ok.id, |d| {
+        d.len() == 1 && status(&d[0]) == DeliveryStatus::Succeeded
+    })
+    .await;
+    s.deliveries_when(&e_failing.id, |d| d.len() == 1 && d[0].attempts == 1)
+        .await;
+    // Nothing is old enough yet.
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let removed = helpdesk_notification::store::deliveries::delete_finished(
+        &s.service.pool,
+        an_hour_ago,
+        100,
+    )
+    .await
+    .expect("retention");
+    assert_eq!(removed, 0);
+    // Everything finished before now goes; the one waiting for its retry stays.
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let removed =
+        helpdesk_notification::store::deliveries::delete_finished(&s.service.pool, now, 100)
+            .await
+            .expect("retention");
+    assert_eq!(removed, 1);
+    assert!(s.deliveries(&e_ok.id).await.is_empty());
+    assert_eq!(s.deliveries(&e_failing.id).await.len(), 1);
+    s.stop().await;
+}
