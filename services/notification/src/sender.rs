@@ -46,6 +46,9 @@ pub struct SenderConfig {
 const CLAIM_MARGIN: Duration = Duration::from_secs(30);
 /// Most results recorded in one transaction.
 const WRITE_BATCH: usize = 500;
+/// The queue is vacuumed after this many claims, at most once per [`VACUUM_EVERY`].
+const VACUUM_AFTER: usize = 1_000;
+const VACUUM_EVERY: Duration = Duration::from_secs(5);
 
 /// Sends the deliveries of every account.
 pub struct Sender {
@@ -86,8 +89,15 @@ impl Sender {
         let mut listener = None;
         let mut attempts = JoinSet::new();
         let claim_ms = (self.config.timeout + CLAIM_MARGIN).as_millis() as i64;
+        let (mut since_vacuum, mut vacuumed) = (0usize, Instant::now());
         loop {
             while attempts.try_join_next().is_some() {}
+            if since_vacuum >= VACUUM_AFTER && vacuumed.elapsed() >= VACUUM_EVERY {
+                if let Err(e) = deliveries::vacuum_queue(&self.pool).await {
+                    tracing::debug!(error = %e, "vacuuming the webhook queue failed");
+                }
+                (since_vacuum, vacuumed) = (0, Instant::now());
+            }
             if listener.is_none() {
                 listener = listen(&self.pool).await;
             }
@@ -99,6 +109,7 @@ impl Sender {
                 match deliveries::claim(&self.pool, &caps, cap, room as i64, claim_ms).await {
                     Ok(batch) => {
                         full = batch.len() >= room;
+                        since_vacuum += batch.len();
                         for c in batch {
                             let Ok(permit) = permits.clone().try_acquire_owned() else {
                                 break;
