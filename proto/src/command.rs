@@ -28,4 +28,6 @@ commands! {
         crate::conversation::v1::ExportConversationResponse, "conversation", "export_conversation";
     crate::notification::v1::SendWebhookRequest =>
         crate::notification::v1::SendWebhookResponse, "notification", "send_webhook";
+    crate::notification::v1::SendEmailRequest =>
+        crate::notification::v1::SendEmailResponse, "notification", "send_email";
 }

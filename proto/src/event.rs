@@ -124,6 +124,7 @@ events! {
     crate::common::v1::OutboxEventParked => "outbox.parked", |e| &e.event_id;
     crate::notification::v1::EndpointDisabled => "notification.endpoint_disabled", |e| e.endpoint.as_ref().map(|x| x.id.as_str()).unwrap_or_default();
     crate::notification::v1::DeliveryFailed => "notification.delivery_failed", |e| e.delivery.as_ref().map(|x| x.endpoint_id.as_str()).unwrap_or_default();
+    crate::notification::v1::EmailFailed => "notification.email_failed", |e| e.email.as_ref().map(|x| x.id.as_str()).unwrap_or_default();
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use helpdesk_proto::conversation::v1::{
     ActivityType, ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
 };
-use helpdesk_proto::notification::v1::DeliveryStatus;
+use helpdesk_proto::notification::v1::{DeliveryStatus, EmailKind, EmailStatus};
 use helpdesk_proto::routing::v1::{
     OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, StaffRole, Strategy, TransferState,
 };
@@ -110,6 +110,12 @@ storage_names!(FieldType {
 // notification
 storage_names!(DeliveryStatus {
     Pending => "pending", Succeeded => "succeeded", Failed => "failed",
+} default Unspecified);
+storage_names!(EmailStatus { Queued => "queued", Sent => "sent", Failed => "failed" } default Unspecified);
+storage_names!(EmailKind {
+    TicketCreated => "ticket_created", TicketStatusChanged => "ticket_status_changed",
+    TicketReply => "ticket_reply", ConversationTranscript => "conversation_transcript",
+    AutomaticReply => "automatic_reply", TeamAlert => "team_alert",
 } default Unspecified);
 
 #[cfg(test)]

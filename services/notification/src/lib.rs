@@ -5,6 +5,7 @@ pub mod commands;
 pub mod consumers;
 pub mod domain;
 pub mod grpc;
+pub mod mailer;
 pub mod ops;
 pub mod sender;
 pub mod startup;

@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use helpdesk_kit::config::ConfigError;
 use helpdesk_kit::{Ctx, Parts};
-use helpdesk_proto::notification::v1::SendWebhookRequest;
 use helpdesk_proto::notification::v1::notification_service_server::NotificationServiceServer;
+use helpdesk_proto::notification::v1::{SendEmailRequest, SendWebhookRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::targets::TargetPolicy;
 use crate::grpc::Api;
+use crate::mailer::{Mailer, SmtpConfig};
 use crate::ops::Policy;
+use crate::ops::emails::MailPolicy;
 use crate::sender::{Sender, SenderConfig};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -43,6 +45,21 @@ pub struct NotificationSettings {
     pub allow_loopback_targets: bool,
     /// Allow endpoints on private and link-local addresses (never metadata ones).
     pub allow_private_targets: bool,
+    /// The SMTP server email goes through; empty: no email is sent.
+    pub smtp_host: String,
+    /// Its port (587 for STARTTLS, 465 for implicit TLS, 25 plain).
+    pub smtp_port: u16,
+    /// `starttls`, `tls` (implicit) or `none` (a local relay only).
+    pub smtp_tls: String,
+    /// Login, when the server asks for one.
+    pub smtp_username: String,
+    pub smtp_password: String,
+    /// How long one SMTP conversation may take.
+    pub smtp_timeout_ms: u64,
+    /// The sender of accounts that set none: `Name <address>` or an address.
+    pub email_from: String,
+    /// Delay before each attempt of an email, in seconds (the first 0).
+    pub email_retry_schedule_seconds: Vec<f64>,
 }
 
 impl Default for NotificationSettings {
@@ -59,6 +76,14 @@ impl Default for NotificationSettings {
             poll_interval_ms: 500,
             allow_loopback_targets: false,
             allow_private_targets: false,
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_tls: "starttls".into(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            smtp_timeout_ms: 30_000,
+            email_from: String::new(),
+            email_retry_schedule_seconds: vec![0.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0],
         }
     }
 }
@@ -114,11 +139,59 @@ impl helpdesk_kit::Settings for NotificationSettings {
         if !(10..=60_000).contains(&self.poll_interval_ms) {
             return Err(ConfigError::new("poll_interval_ms", "must be 10..=60000"));
         }
+        if !matches!(self.smtp_tls.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError::new("smtp_tls", "starttls, tls or none"));
+        }
+        if !(100..=300_000).contains(&self.smtp_timeout_ms) {
+            return Err(ConfigError::new("smtp_timeout_ms", "must be 100..=300000"));
+        }
+        if !self.email_from.is_empty()
+            && self.email_from.parse::<lettre::message::Mailbox>().is_err()
+        {
+            return Err(ConfigError::new(
+                "email_from",
+                "a mailbox: `Name <address>` or an address",
+            ));
+        }
+        let e = &self.email_retry_schedule_seconds;
+        if e.is_empty()
+            || e.len() > 20
+            || e[0] != 0.0
+            || e.iter().any(|d| !(0.0..=7.0 * 24.0 * 3600.0).contains(d))
+        {
+            return Err(ConfigError::new(
+                "email_retry_schedule_seconds",
+                "1 to 20 delays of 0 to 604800 seconds, the first 0",
+            ));
+        }
         Ok(())
     }
 }
 
 impl NotificationSettings {
+    fn mail(&self) -> MailPolicy {
+        MailPolicy {
+            enabled: !self.smtp_host.is_empty(),
+            default_from: self.email_from.clone(),
+            schedule: self
+                .email_retry_schedule_seconds
+                .iter()
+                .map(|s| Duration::from_secs_f64(*s))
+                .collect(),
+        }
+    }
+
+    fn smtp(&self) -> SmtpConfig {
+        SmtpConfig {
+            host: self.smtp_host.clone(),
+            port: self.smtp_port,
+            tls: self.smtp_tls.clone(),
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            timeout: Duration::from_millis(self.smtp_timeout_ms),
+        }
+    }
+
     fn policy(&self) -> Policy {
         Policy {
             schedule: self
@@ -146,6 +219,7 @@ impl helpdesk_kit::Service for Notification {
 
     fn parts(ctx: &Ctx, settings: &NotificationSettings) -> Parts {
         let policy = Arc::new(settings.policy());
+        let mail = Arc::new(settings.mail());
         let api = Api {
             pool: ctx.pool.clone(),
             policy: policy.clone(),
@@ -164,13 +238,30 @@ impl helpdesk_kit::Service for Notification {
             pool: ctx.pool.clone(),
             keep: chrono::Duration::days(i64::from(settings.delivery_retention_days)),
         };
-        Parts::new()
+        let mut parts = Parts::new()
             .grpc(NotificationServiceServer::with_interceptor(api, ctx.auth()))
-            .all_events("notification", crate::consumers::Webhooks::default())
+            .all_events(
+                "notification",
+                crate::consumers::Events::new(mail.as_ref().clone()),
+            )
             .command::<SendWebhookRequest, _>(crate::commands::SendWebhook {
                 pool: ctx.pool.clone(),
             })
+            .command::<SendEmailRequest, _>(crate::commands::SendEmail {
+                pool: ctx.pool.clone(),
+                mail: mail.clone(),
+            })
             .task(move |stop| sender.run(stop))
-            .task(move |stop| retention.run(stop))
+            .task(move |stop| retention.run(stop));
+        if mail.enabled {
+            let poll = Duration::from_millis(settings.poll_interval_ms);
+            match Mailer::new(ctx.pool.clone(), mail, &settings.smtp(), poll) {
+                Ok(mailer) => parts = parts.task(move |stop| mailer.run(stop)),
+                Err(e) => {
+                    tracing::error!(error = %e, "the SMTP settings are unusable; no email is sent")
+                }
+            }
+        }
+        parts
     }
 }

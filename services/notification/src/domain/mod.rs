@@ -7,6 +7,7 @@ pub mod patterns;
 pub mod schedule;
 pub mod signature;
 pub mod targets;
+pub mod templates;
 
 pub use helpdesk_kit::storage::StorageName;
 

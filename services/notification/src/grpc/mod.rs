@@ -1,5 +1,6 @@
 //! gRPC API: parse, authorise, call ops, map to the contract.
 
+mod emails;
 mod input;
 
 use std::sync::Arc;
@@ -45,7 +46,10 @@ fn id(field: &str, value: &str) -> Result<Uuid, Status> {
 }
 
 /// A `(time, id)` cursor of a page token.
-fn cursor(v: &mut Violations, token: &str) -> Option<(chrono::DateTime<chrono::Utc>, Uuid)> {
+pub(crate) fn cursor(
+    v: &mut Violations,
+    token: &str,
+) -> Option<(chrono::DateTime<chrono::Utc>, Uuid)> {
     if token.is_empty() {
         return None;
     }
@@ -163,6 +167,37 @@ impl Api {
 
 #[tonic::async_trait]
 impl NotificationService for Api {
+    async fn get_email_settings(
+        &self,
+        r: Request<GetEmailSettingsRequest>,
+    ) -> Result<Response<EmailSettings>, Status> {
+        let c = Caller::of(&r)?;
+        manager(&c)?;
+        Ok(Response::new(self.get_email_settings_impl(&c).await?))
+    }
+
+    async fn update_email_settings(
+        &self,
+        r: Request<UpdateEmailSettingsRequest>,
+    ) -> Result<Response<EmailSettings>, Status> {
+        let c = Caller::of(&r)?;
+        manager(&c)?;
+        Ok(Response::new(
+            self.update_email_settings_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn list_emails(
+        &self,
+        r: Request<ListEmailsRequest>,
+    ) -> Result<Response<ListEmailsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        manager(&c)?;
+        Ok(Response::new(
+            self.list_emails_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
     async fn create_endpoint(
         &self,
         r: Request<CreateEndpointRequest>,

@@ -2,4 +2,5 @@
 //! sender's, which works across accounts on rows it has claimed.
 
 pub mod deliveries;
+pub mod emails;
 pub mod endpoints;

@@ -1,6 +1,9 @@
-//! Webhooks end to end: real NATS and PostgreSQL, the notification service, and real
-//! HTTP receivers started by each test. Events are emitted through the service's own
-//! outbox, so they reach the stream with the platform's headers like any other.
+//! The notification service end to end: real NATS and PostgreSQL, and real HTTP
+//! receivers and SMTP servers started by each test. Events are emitted through the
+//! service's own outbox, so they reach the stream with the platform's headers like
+//! any other. Webhooks here; email in `email.rs`.
+
+mod email;
 
 use std::time::Duration;
 
