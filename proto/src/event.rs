@@ -108,6 +108,8 @@ events! {
     crate::routing::v1::ConversationUnassigned => "routing.unassigned", |e| &e.conversation_id;
     crate::routing::v1::ConversationOverflowed => "routing.overflowed", |e| &e.conversation_id;
     crate::routing::v1::AgentPresenceChanged => "agent.presence_changed", |e| &e.agent_id;
+    crate::routing::v1::AgentCreated => "agent.created", |e| e.agent.as_ref().map(|a| a.id.as_str()).unwrap_or_default();
+    crate::routing::v1::AgentUpdated => "agent.updated", |e| e.agent.as_ref().map(|a| a.id.as_str()).unwrap_or_default();
     crate::routing::v1::TransferRequested => "transfer.requested", |e| transfer_conversation(e.transfer.as_ref());
     crate::routing::v1::TransferAccepted => "transfer.accepted", |e| transfer_conversation(e.transfer.as_ref());
     crate::routing::v1::TransferRejected => "transfer.rejected", |e| transfer_conversation(e.transfer.as_ref());
@@ -124,6 +126,8 @@ events! {
     crate::common::v1::OutboxEventParked => "outbox.parked", |e| &e.event_id;
     crate::notification::v1::EndpointDisabled => "notification.endpoint_disabled", |e| e.endpoint.as_ref().map(|x| x.id.as_str()).unwrap_or_default();
     crate::notification::v1::DeliveryFailed => "notification.delivery_failed", |e| e.delivery.as_ref().map(|x| x.endpoint_id.as_str()).unwrap_or_default();
+    crate::notification::v1::AgentNotified => "notification.agent_notified", |e| e.notification.as_ref().map(|n| n.agent_id.as_str()).unwrap_or_default();
+    crate::notification::v1::NotificationsRead => "notification.notifications_read", |e| &e.agent_id;
     crate::notification::v1::EmailFailed => "notification.email_failed", |e| e.email.as_ref().map(|x| x.id.as_str()).unwrap_or_default();
 }
 

@@ -7,7 +7,7 @@
 use helpdesk_proto::conversation::v1::{
     ActivityType, ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
 };
-use helpdesk_proto::notification::v1::{DeliveryStatus, EmailKind, EmailStatus};
+use helpdesk_proto::notification::v1::{DeliveryStatus, EmailKind, EmailStatus, NotificationKind};
 use helpdesk_proto::routing::v1::{
     OfflinePolicy, OutsideHoursPolicy, OverflowAction, Presence, StaffRole, Strategy, TransferState,
 };
@@ -110,6 +110,11 @@ storage_names!(FieldType {
 // notification
 storage_names!(DeliveryStatus {
     Pending => "pending", Succeeded => "succeeded", Failed => "failed",
+} default Unspecified);
+storage_names!(NotificationKind {
+    Assignment => "assignment", TransferOffer => "transfer_offer", Mention => "mention",
+    MessageWhileAway => "message_while_away", SlaWarning => "sla_warning", SlaBreach => "sla_breach",
+    QueueOverflow => "queue_overflow", TicketAssigned => "ticket_assigned",
 } default Unspecified);
 storage_names!(EmailStatus { Queued => "queued", Sent => "sent", Failed => "failed" } default Unspecified);
 storage_names!(EmailKind {

@@ -1,9 +1,10 @@
 //! The event consumer: every event of the platform, turned into the deliveries of the
-//! endpoints that take it and the emails it calls for.
+//! endpoints that take it, the emails it calls for and what it tells agents.
 
 use helpdesk_kit::consumer::{Handler, HandlerError, IncomingEvent};
 use sqlx::PgConnection;
 
+use crate::ops::alerts;
 use crate::ops::emails::{self, MailPolicy};
 use crate::ops::fanout::{self, Memo};
 
@@ -32,7 +33,8 @@ impl Handler for Events {
         event: &IncomingEvent,
     ) -> Result<(), HandlerError> {
         fanout::fan_out(conn, event, &Memo::default(), 0).await?;
-        emails::on_event(conn, event, &self.mail).await
+        emails::on_event(conn, event, &self.mail).await?;
+        alerts::on_event(conn, event, &self.mail).await
     }
 
     async fn handle_in(
@@ -42,6 +44,7 @@ impl Handler for Events {
         batch: u64,
     ) -> Result<(), HandlerError> {
         fanout::fan_out(conn, event, &self.memo, batch).await?;
-        emails::on_event(conn, event, &self.mail).await
+        emails::on_event(conn, event, &self.mail).await?;
+        alerts::on_event(conn, event, &self.mail).await
     }
 }

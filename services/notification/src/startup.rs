@@ -223,6 +223,8 @@ impl helpdesk_kit::Service for Notification {
         let api = Api {
             pool: ctx.pool.clone(),
             policy: policy.clone(),
+            live: ctx.live.clone(),
+            streams: ctx.streams.clone(),
         };
         let sender = Sender::new(
             ctx.pool.clone(),

@@ -2,6 +2,7 @@
 //! events an endpoint takes, what an answer means and when to try again, the JSON a
 //! receiver gets. No I/O.
 
+pub mod alerts;
 pub mod body;
 pub mod patterns;
 pub mod schedule;

@@ -1,5 +1,6 @@
 //! gRPC API: parse, authorise, call ops, map to the contract.
 
+mod alerts;
 mod emails;
 mod input;
 
@@ -24,6 +25,10 @@ use crate::store::{deliveries, endpoints};
 pub struct Api {
     pub(crate) pool: PgPool,
     pub(crate) policy: Arc<Policy>,
+    /// Live fan-out of the account feeds (notifications to their agents).
+    pub(crate) live: helpdesk_kit::live::Hub,
+    /// Cancelled when the service stops: live streams end with it.
+    pub(crate) streams: helpdesk_kit::CancellationToken,
 }
 
 /// Default and longest grace of a rotated secret.
@@ -167,6 +172,61 @@ impl Api {
 
 #[tonic::async_trait]
 impl NotificationService for Api {
+    type WatchNotificationsStream = alerts::NotificationStream;
+
+    async fn list_notifications(
+        &self,
+        r: Request<ListNotificationsRequest>,
+    ) -> Result<Response<ListNotificationsResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.list_notifications_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn mark_read(
+        &self,
+        r: Request<MarkReadRequest>,
+    ) -> Result<Response<MarkReadResponse>, Status> {
+        let c = Caller::of(&r)?;
+        let ids = r.into_inner().ids;
+        Ok(Response::new(self.mark_read_impl(&c, Some(ids)).await?))
+    }
+
+    async fn mark_all_read(
+        &self,
+        r: Request<MarkAllReadRequest>,
+    ) -> Result<Response<MarkReadResponse>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(self.mark_read_impl(&c, None).await?))
+    }
+
+    async fn watch_notifications(
+        &self,
+        r: Request<WatchNotificationsRequest>,
+    ) -> Result<Response<Self::WatchNotificationsStream>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(self.watch_notifications_impl(c).await?))
+    }
+
+    async fn get_notification_preferences(
+        &self,
+        r: Request<GetNotificationPreferencesRequest>,
+    ) -> Result<Response<NotificationPreferences>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(self.preferences_impl(&c).await?))
+    }
+
+    async fn update_notification_preferences(
+        &self,
+        r: Request<UpdateNotificationPreferencesRequest>,
+    ) -> Result<Response<NotificationPreferences>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.update_preferences_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
     async fn get_email_settings(
         &self,
         r: Request<GetEmailSettingsRequest>,

@@ -1,6 +1,7 @@
 //! Notification's use cases, each in the caller's transaction: endpoints, turning
 //! events into deliveries, recording what attempts came to, commands.
 
+pub mod alerts;
 pub mod emails;
 pub mod endpoints;
 pub mod fanout;

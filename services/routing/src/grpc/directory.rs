@@ -211,10 +211,17 @@ impl Api {
         directory::set_teams_and_skills(&mut tx, c.account(), &a.id, &input.teams, &input.skills)
             .await?;
         let view = directory::agent_views(&mut tx, c.account(), Some(&a.id), false, None).await?;
-        tx.commit().await?;
-        view.first()
+        let agent = view
+            .first()
             .map(|v| v.to_proto())
-            .ok_or(Error::NotFound("agent"))
+            .ok_or(Error::NotFound("agent"))?;
+        let event = AgentCreated {
+            agent: Some(agent.clone()),
+            ..Default::default()
+        };
+        helpdesk_kit::outbox::emit(&mut tx, &c.origin(), event).await?;
+        tx.commit().await?;
+        Ok(agent)
     }
 
     pub(crate) async fn get_agent_impl(&self, c: &Caller, req: GetAgentRequest) -> Result<Agent> {
@@ -357,12 +364,20 @@ impl Api {
         directory::update_agent(&mut tx, &row).await?;
         directory::set_teams_and_skills(&mut tx, c.account(), &row.id, &teams, &skills).await?;
         let view = directory::agent_views(&mut tx, c.account(), Some(&row.id), false, None).await?;
+        let agent = view
+            .first()
+            .map(|v| v.to_proto())
+            .ok_or(Error::NotFound("agent"))?;
+        let event = AgentUpdated {
+            agent: Some(agent.clone()),
+            changed_fields: paths.clone(),
+            ..Default::default()
+        };
+        helpdesk_kit::outbox::emit(&mut tx, &c.origin(), event).await?;
         tx.commit().await?;
         // More room, new teams or skills: waiting chats may fit now, assigned next.
         self.dispatcher.wake(c.account());
-        view.first()
-            .map(|v| v.to_proto())
-            .ok_or(Error::NotFound("agent"))
+        Ok(agent)
     }
 
     pub(crate) async fn set_presence_impl(
