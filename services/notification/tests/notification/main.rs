@@ -950,3 +950,167 @@ async fn finished_deliveries_are_forgotten_after_the_retention_and_waiting_ones_
     assert_eq!(s.deliveries(&e_failing.id).await.len(), 1);
     s.stop().await;
 }
+
+mod agents {
+    use std::time::Duration;
+
+    use helpdesk_kit::auth::Role;
+    use helpdesk_kit::testing::eventually;
+    use helpdesk_kit::testing::smtp::SmtpServer;
+    use helpdesk_proto::notification::v1::*;
+    use helpdesk_proto::routing::v1::{Agent, AgentCreated, ConversationOverflowed, StaffRole};
+    use helpdesk_proto::ticketing::v1::{SlaBreached, SlaMetric, Ticket, TicketCreated};
+
+    use super::{Setup, authed, fast};
+
+    fn agent(id: &str, role: StaffRole, teams: &[&str]) -> AgentCreated {
+        AgentCreated {
+            agent: Some(Agent {
+                id: id.into(),
+                name: format!("Agent {id}"),
+                email: format!("{id}@acme.test"),
+                role: role as i32,
+                team_ids: teams.iter().map(|t| t.to_string()).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn list(s: &Setup, who: &str) -> Vec<AgentNotification> {
+        s.client()
+            .await
+            .list_notifications(authed(
+                ListNotificationsRequest::default(),
+                &s.env.token("acme", who, Role::Agent),
+            ))
+            .await
+            .expect("list")
+            .into_inner()
+            .notifications
+    }
+
+    #[tokio::test]
+    async fn overflows_reach_the_teams_supervisors_and_breaches_the_tickets_assignee_by_email_too()
+    {
+        let smtp = SmtpServer::start().await;
+        let settings = helpdesk_notification::NotificationSettings {
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: smtp.port,
+            smtp_tls: "none".into(),
+            email_from: "Acme Support <support@acme.test>".into(),
+            ..fast()
+        };
+        let s = Setup::start(settings).await;
+        s.emit("acme", agent("sam", StaffRole::Supervisor, &["t1"]))
+            .await;
+        s.emit("acme", agent("zoe", StaffRole::Supervisor, &["t2"]))
+            .await;
+        s.emit("acme", agent("ana", StaffRole::Agent, &["t1"]))
+            .await;
+        // Ana wants breaches by email as well.
+        s.client()
+            .await
+            .update_notification_preferences(authed(
+                UpdateNotificationPreferencesRequest {
+                    preferences: vec![NotificationPreference {
+                        kind: NotificationKind::SlaBreach as i32,
+                        in_app: true,
+                        email: true,
+                        ..Default::default()
+                    }],
+                },
+                &s.env.token("acme", "ana", Role::Agent),
+            ))
+            .await
+            .expect("preferences");
+        for conversation in ["c1", "c2"] {
+            s.emit(
+                "acme",
+                ConversationOverflowed {
+                    conversation_id: conversation.into(),
+                    from_team_id: "t1".into(),
+                    reason: "queue_full".into(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        }
+        let sam = eventually(Duration::from_secs(10), || async {
+            list(&s, "sam").await.into_iter().find(|n| n.count == 2)
+        })
+        .await
+        .expect("two overflows, one notification");
+        assert_eq!(sam.kind, NotificationKind::QueueOverflow as i32);
+        assert_eq!(sam.body, "A conversation overflowed: the queue is full.");
+        assert!(
+            list(&s, "zoe").await.is_empty(),
+            "another team's supervisor"
+        );
+        assert!(
+            list(&s, "ana")
+                .await
+                .iter()
+                .all(|n| n.kind != NotificationKind::QueueOverflow as i32),
+            "agents are not told"
+        );
+
+        s.emit(
+            "acme",
+            TicketCreated {
+                ticket: Some(Ticket {
+                    id: "tk-1".into(),
+                    number: 31,
+                    subject: "Refund overdue".into(),
+                    assignee_id: "ana".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await;
+        s.emit(
+            "acme",
+            SlaBreached {
+                ticket_id: "tk-1".into(),
+                ticket_number: 31,
+                metric: SlaMetric::FirstReply as i32,
+                ..Default::default()
+            },
+        )
+        .await;
+        let breach = eventually(Duration::from_secs(10), || async {
+            list(&s, "ana")
+                .await
+                .into_iter()
+                .find(|n| n.kind == NotificationKind::SlaBreach as i32)
+        })
+        .await
+        .expect("told of the breach");
+        assert_eq!(
+            breach.title,
+            "Ticket #31: the first reply target is overdue"
+        );
+        assert_eq!(breach.ticket_id, "tk-1");
+        let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+        assert_eq!(mails.len(), 1, "by email too");
+        assert_eq!(mails[0].to, vec!["ana@acme.test"]);
+        let m = mail_parser::MessageParser::default()
+            .parse(&mails[0].data)
+            .expect("MIME");
+        assert_eq!(
+            m.subject(),
+            Some("Ticket #31: the first reply target is overdue")
+        );
+        // The ticket-assigned notification came by the in-app channel only.
+        assert!(
+            list(&s, "ana")
+                .await
+                .iter()
+                .any(|n| n.kind == NotificationKind::TicketAssigned as i32)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(smtp.mails().len(), 1);
+        s.stop().await;
+    }
+}
