@@ -12,6 +12,8 @@ use helpdesk_kit::auth::{Claims, JwtKeys, Role};
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::subscribe_response::Update;
 use helpdesk_proto::conversation::v1::*;
+use helpdesk_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use helpdesk_proto::notification::v1::{NotificationKind, WatchNotificationsRequest};
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
     AcceptTransferRequest, Agent, CreateAgentRequest, GetAgentRequest, Presence,
@@ -44,6 +46,9 @@ pub struct DemoArgs {
     /// Ticketing service address.
     #[arg(long, default_value = "http://127.0.0.1:50053")]
     ticketing: String,
+    /// Notification service address.
+    #[arg(long, default_value = "http://127.0.0.1:50055")]
+    notification: String,
     /// Account to play in.
     #[arg(long, default_value = "demo")]
     account: String,
@@ -269,6 +274,7 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     let mut client = ConversationServiceClient::new(channel(&args.conversation).await?);
     let mut routing = RoutingServiceClient::new(channel(&args.routing).await?);
     let mut tickets = TicketingServiceClient::new(channel(&args.ticketing).await?);
+    let mut notifications = NotificationServiceClient::new(channel(&args.notification).await?);
 
     let inbox = Inbox {
         name: "Demo website".into(),
@@ -436,6 +442,12 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     )
     .await?
     .into_inner();
+    let mut bell = step(
+        "watching li's notifications",
+        notifications.watch_notifications(authed(WatchNotificationsRequest {}, &colleague)?),
+    )
+    .await?
+    .into_inner();
     let note = "Parcel #42 is lost; finance approved a refund. Please arrange it.";
     println!("[agent ana] asks li to take over, with a note: {note}");
     let transfer = step(
@@ -461,6 +473,26 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     println!(
         "[agent li] is offered the conversation by {} ({} s to answer), note: {}",
         offer.from_agent_id, left, offer.note
+    );
+    // Li's workbench rings: the offer is also one of her notifications.
+    let rung = tokio::time::timeout(STEP, async {
+        while let Some(update) = bell.message().await? {
+            if let Some(n) = update.notification
+                && n.kind == NotificationKind::TransferOffer as i32
+            {
+                return Ok::<_, tonic::Status>(Some((n, update.unread_count)));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .context("timed out waiting for li's notification")??
+    .context("li's notification stream ended")?;
+    println!(
+        "[li's notifications] {} ({} unread, sound {})",
+        rung.0.title,
+        rung.1,
+        if rung.0.sound { "on" } else { "off" }
     );
     println!("[agent li] accepts");
     step(

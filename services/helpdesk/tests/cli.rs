@@ -75,6 +75,7 @@ struct Ports {
     grpc: u16,
     routing: u16,
     ticketing: u16,
+    notification: u16,
     nats: u16,
     pg: u16,
 }
@@ -85,22 +86,29 @@ impl Ports {
             grpc,
             routing: grpc + 1,
             ticketing: grpc + 2,
+            notification: grpc + 4,
             nats,
             pg,
         }
     }
 
-    /// Free ports; conversation takes the base port, routing and ticketing the next.
+    /// Free ports; conversation takes the base port, routing and ticketing the next
+    /// two, notification the fifth (the fourth is automation's).
     async fn free() -> Self {
         let grpc = loop {
             let port = free_port().expect("port");
-            if port < u16::MAX - 1 && !port_open(port + 1).await && !port_open(port + 2).await {
+            if port < u16::MAX - 4
+                && !port_open(port + 1).await
+                && !port_open(port + 2).await
+                && !port_open(port + 3).await
+                && !port_open(port + 4).await
+            {
                 break port;
             }
         };
         loop {
             let (nats, pg) = (free_port().expect("port"), free_port().expect("port"));
-            let taken = [grpc + 1, grpc + 2];
+            let taken = [grpc + 1, grpc + 2, grpc + 3, grpc + 4];
             if !taken.contains(&nats) && !taken.contains(&pg) && nats != pg {
                 return Self::new(grpc, nats, pg);
             }
@@ -138,6 +146,7 @@ async fn up_serves_the_demo_and_stops_cleanly() {
         grpc,
         routing,
         ticketing,
+        notification,
         nats,
         pg,
     } = Ports::free().await;
@@ -172,8 +181,9 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     let addr = format!("http://127.0.0.1:{grpc}");
     let routing_addr = format!("http://127.0.0.1:{routing}");
     let ticketing_addr = format!("http://127.0.0.1:{ticketing}");
+    let notification_addr = format!("http://127.0.0.1:{notification}");
 
-    for service in [&addr, &routing_addr, &ticketing_addr] {
+    for service in [&addr, &routing_addr, &ticketing_addr, &notification_addr] {
         let health = helpdesk(&data)
             .args(["health", "--addr", service])
             .output()
@@ -206,6 +216,8 @@ async fn up_serves_the_demo_and_stops_cleanly() {
             &routing_addr,
             "--ticketing",
             &ticketing_addr,
+            "--notification",
+            &notification_addr,
         ])
         .output()
         .await
@@ -235,6 +247,11 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     );
     assert!(
         demo_out.contains("[agent li] is offered the conversation by ana"),
+        "{demo_out}"
+    );
+    assert!(
+        demo_out
+            .contains("[li's notifications] Ana offers you a conversation (1 unread, sound on)"),
         "{demo_out}"
     );
     assert!(
