@@ -393,6 +393,28 @@ mod agents {
             .count();
         assert_eq!(mentions, 1, "mentions are off for Li now");
 
+        // Li takes the chat: her offer no longer waits among her unread ones.
+        p.presence("ana", Presence::Online).await;
+        p.routing(0)
+            .await
+            .accept_transfer(authed(
+                helpdesk_proto::routing::v1::AcceptTransferRequest {
+                    transfer_id: offer.transfer_id.clone(),
+                },
+                &p.token("li", Role::Agent),
+            ))
+            .await
+            .expect("accept");
+        let settled = eventually(Duration::from_secs(10), || async {
+            list(&p, "li")
+                .await
+                .notifications
+                .into_iter()
+                .find(|n| n.id == offer.id && n.read)
+        })
+        .await;
+        assert!(settled.is_some(), "the answered offer is read");
+
         // Nobody else's notifications: another agent lists none of these.
         let others = list(&p, "bo").await;
         assert!(others.notifications.is_empty() && others.unread_count == 0);

@@ -1,6 +1,5 @@
 -- Agent notifications, preferences, and the little of other services' data they
--- need, kept from events: the agent directory, who has which conversation, who has
--- which ticket.
+-- need, kept from events: the agent directory and who has which ticket.
 
 CREATE TABLE agents (
     account_id TEXT NOT NULL,
@@ -11,15 +10,6 @@ CREATE TABLE agents (
     team_ids   TEXT[] NOT NULL DEFAULT '{}',
     presence   TEXT NOT NULL DEFAULT 'offline',
     PRIMARY KEY (account_id, id)
-);
-
-CREATE TABLE assignments (
-    account_id      TEXT NOT NULL,
-    conversation_id TEXT NOT NULL,
-    agent_id        TEXT NOT NULL DEFAULT '',
-    -- routing's assignment sequence: an older event never overwrites a newer one.
-    sequence        BIGINT NOT NULL,
-    PRIMARY KEY (account_id, conversation_id)
 );
 
 CREATE TABLE tickets (

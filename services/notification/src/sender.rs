@@ -443,7 +443,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// Forgets finished deliveries once they are older than the retention.
+/// Forgets finished webhook deliveries and emails once older than the retention.
 pub struct Retention {
     pub pool: PgPool,
     pub keep: chrono::Duration,
@@ -459,15 +459,32 @@ impl Retention {
                 _ = every.tick() => {}
             }
             let before = chrono::Utc::now() - self.keep;
-            loop {
-                match deliveries::delete_finished(&self.pool, before, 5_000).await {
-                    Ok(n) if n > 0 && !stop.is_cancelled() => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "forgetting old webhook deliveries failed; will retry");
-                        break;
-                    }
-                }
+            let pool = &self.pool;
+            forget("webhook deliveries", &stop, || {
+                deliveries::delete_finished(pool, before, 5_000)
+            })
+            .await;
+            forget("emails", &stop, || {
+                crate::store::emails::delete_finished(pool, before, 5_000)
+            })
+            .await;
+        }
+    }
+}
+
+/// Runs `batch` until it deletes nothing (or `stop`).
+async fn forget<F, Fut>(what: &str, stop: &CancellationToken, batch: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    loop {
+        match batch().await {
+            Ok(n) if n > 0 && !stop.is_cancelled() => continue,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, %what, "forgetting old records failed; will retry");
+                return;
             }
         }
     }

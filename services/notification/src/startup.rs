@@ -29,7 +29,8 @@ pub struct NotificationSettings {
     /// Delay before each attempt of a webhook delivery, in seconds: the first
     /// attempt's (0: at once), then one per retry; ±20 % jitter is added.
     pub retry_schedule_seconds: Vec<f64>,
-    /// Finished deliveries (and their attempts) are kept this many days.
+    /// Finished webhook deliveries (and their attempts) and sent or failed emails are
+    /// kept this many days.
     pub delivery_retention_days: u32,
     /// How long one attempt may take, answer included.
     pub attempt_timeout_ms: u64,
@@ -219,7 +220,26 @@ impl helpdesk_kit::Service for Notification {
 
     fn parts(ctx: &Ctx, settings: &NotificationSettings) -> Parts {
         let policy = Arc::new(settings.policy());
-        let mail = Arc::new(settings.mail());
+        let mut mail = settings.mail();
+        let poll = Duration::from_millis(settings.poll_interval_ms);
+        let mailer = if mail.enabled {
+            let made = Mailer::new(
+                ctx.pool.clone(),
+                Arc::new(mail.clone()),
+                &settings.smtp(),
+                poll,
+            );
+            if let Err(e) = &made {
+                // No mailer: no email is queued (commands are refused), rather than
+                // mail piling up that nothing will send.
+                tracing::error!(error = %e, "the SMTP settings are unusable; email is off");
+                mail.enabled = false;
+            }
+            made.ok()
+        } else {
+            None
+        };
+        let mail = Arc::new(mail);
         let api = Api {
             pool: ctx.pool.clone(),
             policy: policy.clone(),
@@ -255,14 +275,8 @@ impl helpdesk_kit::Service for Notification {
             })
             .task(move |stop| sender.run(stop))
             .task(move |stop| retention.run(stop));
-        if mail.enabled {
-            let poll = Duration::from_millis(settings.poll_interval_ms);
-            match Mailer::new(ctx.pool.clone(), mail, &settings.smtp(), poll) {
-                Ok(mailer) => parts = parts.task(move |stop| mailer.run(stop)),
-                Err(e) => {
-                    tracing::error!(error = %e, "the SMTP settings are unusable; no email is sent")
-                }
-            }
+        if let Some(mailer) = mailer {
+            parts = parts.task(move |stop| mailer.run(stop));
         }
         parts
     }

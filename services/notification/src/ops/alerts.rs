@@ -1,19 +1,20 @@
 //! Agent notifications: what the platform's events tell an agent about, by their
 //! preferences (in the workbench, by email), with repeats collapsed while unread; and
-//! the projections of other services' data this needs.
+//! the projections of other services' data this needs (agents, tickets).
 
 use helpdesk_kit::consumer::{HandlerError, IncomingEvent};
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
 use helpdesk_proto::Event;
 use helpdesk_proto::common::v1::ActorKind;
-use helpdesk_proto::conversation::v1::{MessageCreated, MessageKind};
+use helpdesk_proto::conversation::v1::{ConversationStatus, MessageCreated, MessageKind};
 use helpdesk_proto::notification::v1::{
     AgentNotified, EmailKind, NotificationKind, NotificationsRead,
 };
 use helpdesk_proto::routing::v1::{
     AgentCreated, AgentPresenceChanged, AgentUpdated, AssignReason, ConversationAssigned,
-    ConversationOverflowed, ConversationUnassigned, Presence, StaffRole, TransferRequested,
+    ConversationOverflowed, Presence, StaffRole, TransferAccepted, TransferCancelled,
+    TransferRejected, TransferRequested, TransferTimedOut,
 };
 use helpdesk_proto::ticketing::v1::{
     SlaBreached, SlaMetric, SlaWarning, Ticket, TicketAssigned, TicketCreated, TicketStatusChanged,
@@ -95,8 +96,12 @@ pub async fn notify(
                 to: vec![to],
                 given: Rendered {
                     subject: a.title.clone(),
-                    text: a.body.clone(),
-                    html: String::new(),
+                    text: format!("{}\n\n{}", a.title, a.body),
+                    html: format!(
+                        "<p><strong>{}</strong></p><p>{}</p>",
+                        crate::domain::templates::escape(&a.title),
+                        crate::domain::templates::escape(&a.body)
+                    ),
                 },
                 values: [
                     ("subject".to_string(), a.title.clone()),
@@ -104,6 +109,7 @@ pub async fn notify(
                 ]
                 .into(),
                 ticket_id: String::new(),
+                thread_root: false,
             };
             match emails::compose(conn, &account, mail, compose).await {
                 Ok(_) | Err(Error::FailedPrecondition(_)) => {}
@@ -111,6 +117,16 @@ pub async fn notify(
             }
         }
     }
+    Ok(())
+}
+
+/// Marks the agent's unread notification with `collapse_key` read, if there is one
+/// (an offer that was answered), telling their tabs.
+async fn settle(conn: &mut PgConnection, origin: &Origin, agent: &str, key: &str) -> Result<()> {
+    let Some(id) = alerts::unread_by_key(conn, &origin.account, agent, key).await? else {
+        return Ok(());
+    };
+    mark_read(conn, origin, agent, Some(&[id])).await?;
     Ok(())
 }
 
@@ -196,8 +212,6 @@ pub async fn on_event(
         }
         ConversationAssigned::KIND => {
             let e: ConversationAssigned = event.decode()?;
-            agents::set_assignee(conn, account, &e.conversation_id, &e.agent_id, e.sequence)
-                .await?;
             let own_doing = matches!(
                 AssignReason::try_from(e.reason).unwrap_or_default(),
                 AssignReason::Transfer | AssignReason::Picked
@@ -220,9 +234,22 @@ pub async fn on_event(
                 notify(conn, &origin_of(event, &e), mail, cause, a).await?;
             }
         }
-        ConversationUnassigned::KIND => {
-            let e: ConversationUnassigned = event.decode()?;
-            agents::set_assignee(conn, account, &e.conversation_id, "", e.sequence).await?;
+        TransferAccepted::KIND
+        | TransferRejected::KIND
+        | TransferTimedOut::KIND
+        | TransferCancelled::KIND => {
+            // The offer was answered or withdrawn: it no longer waits in the receiver's list.
+            let transfer = match event.kind.as_str() {
+                TransferAccepted::KIND => event.decode::<TransferAccepted>()?.transfer,
+                TransferRejected::KIND => event.decode::<TransferRejected>()?.transfer,
+                TransferTimedOut::KIND => event.decode::<TransferTimedOut>()?.transfer,
+                _ => event.decode::<TransferCancelled>()?.transfer,
+            };
+            if let Some(t) = transfer.filter(|t| !t.to_agent_id.is_empty()) {
+                let origin = Origin::system(account);
+                let key = format!("transfer:{}", t.id);
+                settle(conn, &origin, &t.to_agent_id, &key).await?;
+            }
         }
         TransferRequested::KIND => {
             let e: TransferRequested = event.decode()?;
@@ -290,14 +317,18 @@ pub async fn on_event(
                     notify(conn, &origin, mail, cause, a).await?;
                 }
             } else if kind == MessageKind::Incoming {
-                let Some(assignee) = agents::assignee(conn, account, &m.conversation_id).await?
-                else {
+                // The conversation as it is with this message: open and assigned.
+                let Some(c) = e.conversation.as_ref().filter(|c| {
+                    c.status == ConversationStatus::Open as i32 && !c.assignee_id.is_empty()
+                }) else {
                     return Ok(());
                 };
-                let online = agents::get(conn, account, &assignee)
+                let assignee = c.assignee_id.clone();
+                // An agent not yet known (no directory event seen) is not guessed at.
+                let away = agents::get(conn, account, &assignee)
                     .await?
-                    .is_some_and(|a| a.presence == Presence::Online.storage_name());
-                if !online {
+                    .is_some_and(|a| a.presence != Presence::Online.storage_name());
+                if away {
                     let a = NewAlert {
                         agent_id: assignee,
                         kind: NotificationKind::MessageWhileAway,
@@ -374,18 +405,19 @@ pub async fn on_event(
         ConversationOverflowed::KIND => {
             let e: ConversationOverflowed = event.decode()?;
             let origin = origin_of(event, &e);
+            let why = match e.reason.as_str() {
+                "queue_full" => "the queue is full",
+                "wait_exceeded" => "customers waited too long",
+                "no_skilled_agent" => "no agent with the needed skills is available",
+                // Outside business hours is the plan, not an alarm.
+                _ => return Ok(()),
+            };
             let supervisors: Vec<AgentRow> = agents::all(conn, account)
                 .await?
                 .into_iter()
                 .filter(|a| a.role == StaffRole::Supervisor.storage_name())
                 .filter(|a| e.from_team_id.is_empty() || a.team_ids.contains(&e.from_team_id))
                 .collect();
-            let why = match e.reason.as_str() {
-                "queue_full" => "the queue is full",
-                "wait_exceeded" => "customers waited too long",
-                "outside_hours" => "it is outside business hours",
-                other => other,
-            };
             for s in supervisors {
                 let a = NewAlert {
                     agent_id: s.id,

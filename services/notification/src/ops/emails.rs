@@ -41,6 +41,8 @@ pub struct Compose {
     /// Parts given outright (each replaces the template's when not empty).
     pub given: Rendered,
     pub ticket_id: String,
+    /// The email that starts the ticket's thread (its Message-ID is the thread's).
+    pub thread_root: bool,
 }
 
 /// The mailbox part of `Name <address>` or a bare address.
@@ -125,8 +127,8 @@ pub async fn compose(
     let id = Uuid::now_v7();
     let host = domain(&sender);
     let thread = (!c.ticket_id.is_empty()).then(|| format!("<ticket-{}@{host}>", c.ticket_id));
-    let (message_id, in_reply_to) = match (&thread, c.kind) {
-        (Some(root), EmailKind::TicketCreated) => (root.clone(), String::new()),
+    let (message_id, in_reply_to) = match (&thread, c.thread_root) {
+        (Some(root), true) => (root.clone(), String::new()),
         (Some(root), _) => (format!("<{id}@{host}>"), root.clone()),
         (None, _) => (format!("<{id}@{host}>"), String::new()),
     };
@@ -238,6 +240,7 @@ pub async fn on_event(
         values,
         given: Rendered::default(),
         ticket_id: ticket.id.clone(),
+        thread_root: kind == EmailKind::TicketCreated,
     };
     match compose(conn, &event.account_id, policy, c).await {
         Ok(_) => Ok(()),

@@ -1,5 +1,5 @@
 //! What the notification service keeps of other services' data, from their events:
-//! the agent directory, who has which conversation, who has which ticket.
+//! the agent directory and who has which ticket.
 
 use sqlx::PgConnection;
 
@@ -81,45 +81,6 @@ pub async fn get(
     .bind(id)
     .fetch_optional(conn)
     .await
-}
-
-/// Keeps who has a conversation (empty: nobody), unless a later change is known.
-pub async fn set_assignee(
-    conn: &mut PgConnection,
-    account: &str,
-    conversation: &str,
-    agent: &str,
-    sequence: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO assignments (account_id, conversation_id, agent_id, sequence)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (account_id, conversation_id) DO UPDATE SET agent_id = $3, sequence = $4
-         WHERE assignments.sequence <= $4",
-    )
-    .bind(account)
-    .bind(conversation)
-    .bind(agent)
-    .bind(sequence)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Who has a conversation now, if anyone.
-pub async fn assignee(
-    conn: &mut PgConnection,
-    account: &str,
-    conversation: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let agent: Option<String> = sqlx::query_scalar(
-        "SELECT agent_id FROM assignments WHERE account_id = $1 AND conversation_id = $2",
-    )
-    .bind(account)
-    .bind(conversation)
-    .fetch_optional(conn)
-    .await?;
-    Ok(agent.filter(|a| !a.is_empty()))
 }
 
 /// Keeps a ticket's number, subject and assignee.

@@ -99,6 +99,24 @@ pub async fn record(
     .await
 }
 
+/// The agent's unread notification with `collapse_key`, if any.
+pub async fn unread_by_key(
+    conn: &mut PgConnection,
+    account: &str,
+    agent: &str,
+    collapse_key: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM agent_notifications
+         WHERE account_id = $1 AND agent_id = $2 AND collapse_key = $3 AND read_at IS NULL",
+    )
+    .bind(account)
+    .bind(agent)
+    .bind(collapse_key)
+    .fetch_optional(conn)
+    .await
+}
+
 /// How many of the agent's notifications are unread.
 pub async fn unread(
     conn: &mut PgConnection,

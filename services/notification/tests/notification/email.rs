@@ -194,10 +194,24 @@ async fn a_tickets_life_mails_its_requester_in_one_thread() {
     .expect("all recorded as sent");
     assert_eq!(log.len(), 3);
     assert!(log.iter().all(|e| e.attempts == 1 && e.sent_time.is_some()));
+    // Kept for the retention, then forgotten (nothing is old enough yet).
+    let pool = &s.service.pool;
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let forgotten = helpdesk_notification::store::emails::delete_finished(pool, an_hour_ago, 10)
+        .await
+        .expect("retention");
+    assert_eq!(forgotten, 0);
     // A restart sends nothing again.
     s.restart(mail_settings(&smtp)).await;
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(smtp.mails().len(), 3);
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let forgotten =
+        helpdesk_notification::store::emails::delete_finished(&s.service.pool, later, 10)
+            .await
+            .expect("retention");
+    assert_eq!(forgotten, 3);
+    assert!(emails(&s).await.is_empty());
     s.stop().await;
 }
 
