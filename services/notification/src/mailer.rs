@@ -11,6 +11,7 @@ use std::time::Duration;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -23,8 +24,10 @@ use crate::store::emails::{self as store, EmailRow};
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
-    /// `starttls`, `tls` (implicit) or `none`.
+    /// `starttls` (required), `tls` (implicit) or `none`.
     pub tls: String,
+    /// PEM of a certificate authority to trust besides the web's (a private relay).
+    pub ca_pem: String,
     pub username: String,
     pub password: String,
     pub timeout: Duration,
@@ -50,14 +53,23 @@ impl Mailer {
         smtp: &SmtpConfig,
         poll: Duration,
     ) -> Result<Self, String> {
-        let builder = match smtp.tls.as_str() {
-            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-                .map_err(|e| e.to_string())?,
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
-                .map_err(|e| e.to_string())?,
-            _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-        };
-        let mut builder = builder.port(smtp.port).timeout(Some(smtp.timeout));
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+            .port(smtp.port)
+            .timeout(Some(smtp.timeout));
+        if smtp.tls != "none" {
+            // The web's certificate authorities, and the operator's own if given.
+            let mut params = TlsParameters::builder(smtp.host.clone());
+            if !smtp.ca_pem.is_empty() {
+                let ca = Certificate::from_pem(smtp.ca_pem.as_bytes())
+                    .map_err(|e| format!("smtp_ca_file: {e}"))?;
+                params = params.add_root_certificate(ca);
+            }
+            let params = params.build_rustls().map_err(|e| e.to_string())?;
+            builder = builder.tls(match smtp.tls.as_str() {
+                "tls" => Tls::Wrapper(params),
+                _ => Tls::Required(params),
+            });
+        }
         if !smtp.username.is_empty() {
             builder = builder.credentials(Credentials::new(
                 smtp.username.clone(),

@@ -57,6 +57,9 @@ pub struct NotificationSettings {
     pub smtp_password: String,
     /// How long one SMTP conversation may take.
     pub smtp_timeout_ms: u64,
+    /// A PEM file of a certificate authority to trust for the SMTP server besides
+    /// the web's (a relay with a private CA); empty: none.
+    pub smtp_ca_file: String,
     /// The sender of accounts that set none: `Name <address>` or an address.
     pub email_from: String,
     /// Delay before each attempt of an email, in seconds (the first 0).
@@ -83,6 +86,7 @@ impl Default for NotificationSettings {
             smtp_username: String::new(),
             smtp_password: String::new(),
             smtp_timeout_ms: 30_000,
+            smtp_ca_file: String::new(),
             email_from: String::new(),
             email_retry_schedule_seconds: vec![0.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0],
         }
@@ -182,15 +186,22 @@ impl NotificationSettings {
         }
     }
 
-    fn smtp(&self) -> SmtpConfig {
-        SmtpConfig {
+    fn smtp(&self) -> Result<SmtpConfig, String> {
+        let ca_pem = match self.smtp_ca_file.as_str() {
+            "" => String::new(),
+            path => {
+                std::fs::read_to_string(path).map_err(|e| format!("smtp_ca_file {path}: {e}"))?
+            }
+        };
+        Ok(SmtpConfig {
             host: self.smtp_host.clone(),
             port: self.smtp_port,
             tls: self.smtp_tls.clone(),
+            ca_pem,
             username: self.smtp_username.clone(),
             password: self.smtp_password.clone(),
             timeout: Duration::from_millis(self.smtp_timeout_ms),
-        }
+        })
     }
 
     fn policy(&self) -> Policy {
@@ -223,12 +234,9 @@ impl helpdesk_kit::Service for Notification {
         let mut mail = settings.mail();
         let poll = Duration::from_millis(settings.poll_interval_ms);
         let mailer = if mail.enabled {
-            let made = Mailer::new(
-                ctx.pool.clone(),
-                Arc::new(mail.clone()),
-                &settings.smtp(),
-                poll,
-            );
+            let made = settings.smtp().and_then(|smtp| {
+                Mailer::new(ctx.pool.clone(), Arc::new(mail.clone()), &smtp, poll)
+            });
             if let Err(e) = &made {
                 // No mailer: no email is queued (commands are refused), rather than
                 // mail piling up that nothing will send.

@@ -396,3 +396,103 @@ async fn an_accounts_sender_templates_and_commands_shape_its_mail() {
     assert!(status.message().contains("to[0]"), "{status:?}");
     s.stop().await;
 }
+
+/// Settings for a TLS server: its CA trusted through a file.
+fn tls_settings(smtp: &SmtpServer, tls: &str, dir: &std::path::Path) -> NotificationSettings {
+    let ca = dir.join(format!("ca-{}.pem", smtp.port));
+    std::fs::write(&ca, &smtp.ca_pem).expect("write the CA");
+    NotificationSettings {
+        smtp_tls: tls.into(),
+        smtp_ca_file: ca.display().to_string(),
+        ..mail_settings(smtp)
+    }
+}
+
+async fn send_one(s: &Setup, key: &str) -> String {
+    let bus = helpdesk_kit::bus::Bus::connect(&s.env.service_config(), "test")
+        .await
+        .expect("bus");
+    let request = SendEmailRequest {
+        account_id: "acme".into(),
+        idempotency_key: key.into(),
+        kind: EmailKind::TeamAlert as i32,
+        to: vec!["team@acme.test".into()],
+        subject: "Over TLS".into(),
+        variables: [("body".to_string(), "sealed".to_string())].into(),
+        ..Default::default()
+    };
+    helpdesk_kit::command::call(&bus, &request, Duration::from_secs(5))
+        .await
+        .expect("send")
+        .email_id
+}
+
+async fn email_when(s: &Setup, id: &str, done: impl Fn(&Email) -> bool) -> Email {
+    let found = eventually(Duration::from_secs(10), || async {
+        emails(s).await.into_iter().find(|e| e.id == id && done(e))
+    })
+    .await;
+    match found {
+        Some(e) => e,
+        None => panic!("email {id} now: {:?}", emails(s).await),
+    }
+}
+
+#[tokio::test]
+async fn mail_goes_over_starttls_with_a_login_or_implicit_tls_and_never_in_the_clear() {
+    use helpdesk_kit::testing::smtp::SmtpTls;
+    let dir = std::env::temp_dir().join(format!("hd-smtp-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("dir");
+
+    // STARTTLS, then a login.
+    let smtp = SmtpServer::start_with(SmtpTls::StartTls, Some(("mailer", "s3cret"))).await;
+    let settings = NotificationSettings {
+        smtp_username: "mailer".into(),
+        smtp_password: "s3cret".into(),
+        ..tls_settings(&smtp, "starttls", &dir)
+    };
+    let s = Setup::start(settings.clone()).await;
+    let id = send_one(&s, "tls-1").await;
+    let got = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    let m = MessageParser::default().parse(&got[0].data).expect("MIME");
+    assert_eq!(m.subject(), Some("Over TLS"));
+    email_when(&s, &id, |e| e.status == EmailStatus::Sent as i32).await;
+    s.stop().await;
+
+    // A wrong password is refused for good, once.
+    let s = Setup::start(NotificationSettings {
+        smtp_password: "wrong".into(),
+        ..settings
+    })
+    .await;
+    let id = send_one(&s, "tls-2").await;
+    let failed = email_when(&s, &id, |e| e.status == EmailStatus::Failed as i32).await;
+    assert!(failed.error.contains("535"), "{}", failed.error);
+    assert_eq!(smtp.refused_logins(), 1);
+    assert_eq!(smtp.mails().len(), 1);
+    s.stop().await;
+
+    // Implicit TLS.
+    let smtps = SmtpServer::start_with(SmtpTls::Implicit, None).await;
+    let s = Setup::start(tls_settings(&smtps, "tls", &dir)).await;
+    let id = send_one(&s, "tls-3").await;
+    smtps.wait_for(1, Duration::from_secs(10)).await;
+    email_when(&s, &id, |e| e.status == EmailStatus::Sent as i32).await;
+    s.stop().await;
+
+    // A server whose certificate nobody vouches for gets nothing; the email waits.
+    let untrusted = SmtpServer::start_with(SmtpTls::Implicit, None).await;
+    let s = Setup::start(NotificationSettings {
+        smtp_tls: "tls".into(),
+        ..mail_settings(&untrusted)
+    })
+    .await;
+    let id = send_one(&s, "tls-4").await;
+    let waiting = email_when(&s, &id, |e| e.attempts >= 1).await;
+    assert_ne!(waiting.status, EmailStatus::Sent as i32);
+    assert!(!waiting.error.is_empty());
+    assert!(untrusted.mails().is_empty());
+    s.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
