@@ -459,26 +459,14 @@ pub async fn health(
     .await
 }
 
-/// Deletes up to `limit` finished deliveries created before `before` (their attempts
-/// go with them); how many. Delivery ids are UUIDv7, ordered by creation time, so
-/// the primary key finds them.
+/// Deletes up to `limit` finished deliveries created before `before` (see
+/// [`super::delete_older`]); how many.
 pub async fn delete_finished(
     pool: &PgPool,
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
-    let millis = u64::try_from(before.timestamp_millis()).unwrap_or(0);
-    let bound = uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid();
-    Ok(sqlx::query(
-        "DELETE FROM deliveries WHERE id IN (
-             SELECT id FROM deliveries WHERE id < $1 AND status <> 'pending'
-             ORDER BY id LIMIT $2)",
-    )
-    .bind(bound)
-    .bind(limit)
-    .execute(pool)
-    .await?
-    .rows_affected())
+    super::delete_older(pool, "deliveries", "pending", before, limit).await
 }
 
 /// Vacuums the queue (skipped when another replica is at it): it churns faster than

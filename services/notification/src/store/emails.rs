@@ -251,22 +251,12 @@ pub async fn mark_failed(
     .await
 }
 
-/// Deletes up to `limit` sent or failed emails created before `before`; how many.
-/// Email ids are UUIDv7, ordered by creation time, so the primary key finds them.
+/// Deletes up to `limit` sent or failed emails created before `before` (see
+/// [`super::delete_older`]); how many.
 pub async fn delete_finished(
     pool: &PgPool,
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
-    let millis = u64::try_from(before.timestamp_millis()).unwrap_or(0);
-    let bound = uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid();
-    Ok(sqlx::query(
-        "DELETE FROM emails WHERE id IN (
-             SELECT id FROM emails WHERE id < $1 AND status <> 'queued' ORDER BY id LIMIT $2)",
-    )
-    .bind(bound)
-    .bind(limit)
-    .execute(pool)
-    .await?
-    .rows_affected())
+    super::delete_older(pool, "emails", "queued", before, limit).await
 }
