@@ -89,6 +89,9 @@ impl Mailer {
     pub async fn run(self, stop: CancellationToken) {
         let claim_secs = (self.timeout * 2 + Duration::from_secs(30)).as_secs_f64();
         loop {
+            if stop.is_cancelled() {
+                return;
+            }
             let batch = match store::claim(&self.pool, CONCURRENT as i64, claim_secs).await {
                 Ok(batch) => batch,
                 Err(e) => {
@@ -110,10 +113,11 @@ impl Mailer {
 
     async fn send(&self, email: EmailRow) {
         let outcome = match message(&email) {
-            Ok(m) => self.transport.send(m).await.map_err(|e| {
-                let permanent = e.is_permanent();
-                (permanent, e.to_string())
-            }),
+            // Well inside the claim (lettre's timeout is per step, not per send).
+            Ok(m) => match tokio::time::timeout(self.timeout * 2, self.transport.send(m)).await {
+                Ok(sent) => sent.map_err(|e| (e.is_permanent(), e.to_string())),
+                Err(_) => Err((false, "the SMTP conversation took too long".to_string())),
+            },
             Err(why) => Err((true, why)),
         };
         match outcome {

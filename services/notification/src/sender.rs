@@ -91,6 +91,9 @@ impl Sender {
         let claim_ms = (self.config.timeout + CLAIM_MARGIN).as_millis() as i64;
         let (mut since_vacuum, mut vacuumed) = (0usize, Instant::now());
         loop {
+            if stop.is_cancelled() {
+                break;
+            }
             while attempts.try_join_next().is_some() {}
             if since_vacuum >= VACUUM_AFTER && vacuumed.elapsed() >= VACUUM_EVERY {
                 if let Err(e) = deliveries::vacuum_queue(&self.pool).await {
@@ -125,10 +128,13 @@ impl Sender {
                             attempts.spawn(async move {
                                 let endpoint = c.endpoint_id;
                                 let outcome = work.run(c).await;
+                                // Room again only once the writer has taken the outcome:
+                                // a slow writer slows the sending down, so no claim
+                                // runs out with its outcome unrecorded.
+                                let _ = results.send(outcome).await;
                                 slots.release(endpoint);
                                 drop(permit);
                                 freed.notify_one();
-                                let _ = results.send(outcome).await;
                             });
                         }
                     }
@@ -163,6 +169,7 @@ impl Sender {
             tracing::warn!(
                 "webhook attempts still running at shutdown; their claims will run out and they will be sent again"
             );
+            attempts.abort_all();
         }
         drop(results);
         let _ = writer.await;
@@ -291,6 +298,7 @@ impl Attempt {
                 response_excerpt: excerpt,
                 error,
                 succeeded: verdict == Verdict::Delivered,
+                claim: c.claimed_until,
             },
             account_id: c.account_id,
             step: c.step,
@@ -301,8 +309,15 @@ impl Attempt {
 
     async fn send(&self, c: &Claimed) -> Result<Answer, String> {
         let url = targets::parse(&c.url)?;
-        crate::ops::targets::check(&url, self.targets)
+        // The lookup counts against the attempt's time too.
+        tokio::time::timeout(self.timeout, crate::ops::targets::check(&url, self.targets))
             .await
+            .map_err(|_| {
+                format!(
+                    "no address for the host within {} ms",
+                    self.timeout.as_millis()
+                )
+            })?
             .map_err(|e| e.to_string())?;
         let timestamp = chrono::Utc::now().timestamp();
         let mut secrets = vec![c.secret.as_str()];

@@ -36,8 +36,12 @@ pub async fn record(
     policy: &Policy,
     outcomes: &mut [Outcome],
 ) -> Result<()> {
-    // One lock order for every writer: endpoint, then delivery.
+    // One lock order for every writer: the batch's endpoints first, by id, then the
+    // deliveries.
     outcomes.sort_by_key(|o| (o.record.endpoint_id, o.record.delivery_id));
+    let mut endpoint_ids: Vec<_> = outcomes.iter().map(|o| o.record.endpoint_id).collect();
+    endpoint_ids.dedup();
+    endpoints::lock(conn, &endpoint_ids).await?;
     let records: Vec<AttemptRecord> = outcomes.iter().map(|o| o.record.clone()).collect();
     deliveries::log_attempts(conn, &records).await?;
     let delivered: Vec<&AttemptRecord> = outcomes

@@ -236,9 +236,10 @@ pub async fn restart(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = &row {
+        // An attempt in flight no longer records: the redelivery starts afresh.
         sqlx::query(
             "INSERT INTO queue (delivery_id, endpoint_id) VALUES ($1, $2)
-             ON CONFLICT (delivery_id) DO UPDATE SET due_at = now()",
+             ON CONFLICT (delivery_id) DO UPDATE SET due_at = now(), claimed_until = NULL",
         )
         .bind(row.id)
         .bind(row.endpoint_id)
@@ -263,6 +264,9 @@ pub struct Claimed {
     /// The rotated secret, while it still signs.
     pub previous_secret: Option<String>,
     pub rate_limit_per_second: Option<i32>,
+    /// The claim's end: the token its outcome is recorded with (a claim that ran
+    /// out and was taken again no longer records).
+    pub claimed_until: DateTime<Utc>,
 }
 
 /// Claims due deliveries (from the queue) for `claim_ms`: at most `caps` (endpoint, room) of each
@@ -280,8 +284,9 @@ pub async fn claim(
     let (cap_ids, cap_rooms): (Vec<Uuid>, Vec<i32>) = caps.iter().copied().unzip();
     sqlx::query_as(
         "WITH due AS (
-             SELECT DISTINCT endpoint_id FROM queue
+             SELECT endpoint_id, min(due_at) AS oldest FROM queue
              WHERE due_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
+             GROUP BY endpoint_id
          ), picked AS (
              SELECT p.delivery_id, e.url, e.secret,
                     CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret,
@@ -298,14 +303,16 @@ pub async fn claim(
              ) p
              WHERE e.enabled AND (e.throttled_until IS NULL OR e.throttled_until <= now())
                AND COALESCE(c.room, $3) > 0
+             ORDER BY due.oldest
              LIMIT $4
          ), claimed AS (
              UPDATE queue q SET claimed_until = now() + make_interval(secs => $5::float8 / 1000)
              FROM picked WHERE q.delivery_id = picked.delivery_id
-             RETURNING q.delivery_id
+             RETURNING q.delivery_id, q.claimed_until
          )
          SELECT d.id, d.account_id, d.endpoint_id, d.event_id, d.body, d.step,
-                picked.url, picked.secret, picked.previous_secret, picked.rate_limit_per_second
+                picked.url, picked.secret, picked.previous_secret, picked.rate_limit_per_second,
+                claimed.claimed_until
          FROM claimed JOIN picked USING (delivery_id) JOIN deliveries d ON d.id = claimed.delivery_id",
     )
     .bind(&cap_ids)
@@ -327,6 +334,8 @@ pub struct AttemptRecord {
     pub response_excerpt: String,
     pub error: String,
     pub succeeded: bool,
+    /// The claim it was made under ([`Claimed::claimed_until`]).
+    pub claim: DateTime<Utc>,
 }
 
 /// Logs attempts (numbered after the delivery's earlier ones).
@@ -377,25 +386,33 @@ pub async fn mark_delivered(
         .iter()
         .map(|r| r.response_excerpt.as_str())
         .collect();
+    let claims: Vec<DateTime<Utc>> = records.iter().map(|r| r.claim).collect();
+    // Only under the claim still held: a claim that ran out (and was taken again)
+    // records nothing.
     sqlx::query(
-        "WITH done AS (DELETE FROM queue WHERE delivery_id = ANY($1))
+        "WITH done AS (
+             DELETE FROM queue q USING unnest($1::uuid[], $5::timestamptz[]) AS c(id, claim)
+             WHERE q.delivery_id = c.id AND q.claimed_until = c.claim
+             RETURNING q.delivery_id
+         )
          UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1,
              response_code = u.code, latency_ms = u.latency,
              response_excerpt = u.excerpt, error = '', delivered_at = now()
          FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[]) AS u(id, code, latency, excerpt)
-         WHERE d.id = u.id",
+         WHERE d.id = u.id AND d.id IN (SELECT delivery_id FROM done)",
     )
     .bind(&ids)
     .bind(&codes)
     .bind(&latencies)
     .bind(&excerpts)
+    .bind(&claims)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Records a failed attempt: the delivery waits for attempt `step` at `next` or,
-/// without one, has failed for good.
+/// Records a failed attempt, under the claim it was made under only: the delivery
+/// waits for attempt `step` at `next` or, without one, has failed for good.
 pub async fn mark_failed(
     conn: &mut PgConnection,
     r: &AttemptRecord,
@@ -403,17 +420,21 @@ pub async fn mark_failed(
     next: Option<DateTime<Utc>>,
 ) -> Result<Option<DeliveryRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "WITH waiting AS (
+        "WITH held AS (
+             SELECT delivery_id FROM queue WHERE delivery_id = $1 AND claimed_until = $8
+             FOR UPDATE
+         ), waiting AS (
              UPDATE queue SET due_at = $2, claimed_until = NULL
-             WHERE delivery_id = $1 AND $2::timestamptz IS NOT NULL
+             WHERE delivery_id IN (SELECT delivery_id FROM held) AND $2::timestamptz IS NOT NULL
          ), done AS (
-             DELETE FROM queue WHERE delivery_id = $1 AND $2::timestamptz IS NULL
+             DELETE FROM queue
+             WHERE delivery_id IN (SELECT delivery_id FROM held) AND $2::timestamptz IS NULL
          )
          UPDATE deliveries SET attempts = attempts + 1,
              status = CASE WHEN $2::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
              step = $3, next_attempt_at = COALESCE($2, next_attempt_at),
              response_code = $4, latency_ms = $5, response_excerpt = $6, error = $7
-         WHERE id = $1 RETURNING {COLUMNS}"
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM held) RETURNING {COLUMNS}"
     ))
     .bind(r.delivery_id)
     .bind(next)
@@ -422,6 +443,7 @@ pub async fn mark_failed(
     .bind(r.latency_ms)
     .bind(&r.response_excerpt)
     .bind(&r.error)
+    .bind(r.claim)
     .fetch_optional(conn)
     .await
 }

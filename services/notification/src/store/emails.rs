@@ -241,7 +241,7 @@ pub async fn mark_failed(
         "UPDATE emails SET attempts = attempts + 1, claimed_until = NULL, step = $2,
              status = CASE WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'queued' END,
              next_attempt_at = COALESCE($3, next_attempt_at), error = $4
-         WHERE id = $1 RETURNING {COLUMNS}"
+         WHERE id = $1 AND status = 'queued' RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(step)

@@ -189,6 +189,15 @@ pub async fn record_failure(
     .await
 }
 
+/// Locks endpoints in id order (a writer's first lock).
+pub async fn lock(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM endpoints WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// After successful attempts: those endpoints no longer fail.
 pub async fn record_successes(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -23,7 +23,7 @@ pub(crate) async fn delete_older(
     let millis = u64::try_from(before.timestamp_millis()).unwrap_or(0);
     let bound = uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid();
     Ok(sqlx::query(&format!(
-        "DELETE FROM {table} WHERE id IN (
+        "DELETE FROM {table} WHERE status <> $2 AND id IN (
              SELECT id FROM {table} WHERE id < $1 AND status <> $2 ORDER BY id LIMIT $3)"
     ))
     .bind(bound)
