@@ -79,6 +79,18 @@ pub async fn compose(
     conn: &mut PgConnection,
     account: &str,
     policy: &MailPolicy,
+    c: Compose,
+) -> Result<(Uuid, String)> {
+    let settings = emails::settings(conn, account).await?;
+    compose_with(conn, account, policy, settings, c).await
+}
+
+/// [`compose`] with the account's settings already read.
+async fn compose_with(
+    conn: &mut PgConnection,
+    account: &str,
+    policy: &MailPolicy,
+    settings: emails::SettingsRow,
     mut c: Compose,
 ) -> Result<(Uuid, String)> {
     if !policy.enabled {
@@ -86,7 +98,6 @@ pub async fn compose(
             "email is not configured (notification.smtp_host)".into(),
         ));
     }
-    let settings = emails::settings(conn, account).await?;
     let sender = if settings.from_address.is_empty() {
         policy.default_from.clone()
     } else if settings.from_name.is_empty() {
@@ -226,10 +237,8 @@ pub async fn on_event(
     let Some(to) = to else {
         return Ok(());
     };
-    if emails::settings(conn, &event.account_id)
-        .await?
-        .ticket_emails_disabled
-    {
+    let settings = emails::settings(conn, &event.account_id).await?;
+    if settings.ticket_emails_disabled {
         return Ok(());
     }
     values.extend(ticket_values(&ticket));
@@ -242,7 +251,7 @@ pub async fn on_event(
         ticket_id: ticket.id.clone(),
         thread_root: kind == EmailKind::TicketCreated,
     };
-    match compose(conn, &event.account_id, policy, c).await {
+    match compose_with(conn, &event.account_id, policy, settings, c).await {
         Ok(_) => Ok(()),
         // No sender for this account: nothing to send (said once per event at debug).
         Err(Error::FailedPrecondition(why)) => {

@@ -103,11 +103,9 @@ pub async fn insert(conn: &mut PgConnection, e: &NewEmail) -> Result<(Uuid, Stri
     .bind(&e.ticket_id)
     .fetch_optional(&mut *conn)
     .await?;
+    // The mailer polls for queued mail: the webhook senders' wake-up is not for it.
     match added {
-        Some(found) => {
-            super::deliveries::wake(conn).await?;
-            Ok(found)
-        }
+        Some(found) => Ok(found),
         None => {
             sqlx::query_as(
                 "SELECT id, message_id FROM emails WHERE account_id = $1 AND dedupe_key = $2",

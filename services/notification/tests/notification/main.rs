@@ -119,6 +119,15 @@ impl Setup {
         self.emit(&self.account.clone(), event).await;
     }
 
+    async fn get_endpoint(&self, id: &str) -> Endpoint {
+        self.client()
+            .await
+            .get_endpoint(authed(GetEndpointRequest { id: id.into() }, &self.admin))
+            .await
+            .expect("get endpoint")
+            .into_inner()
+    }
+
     async fn deliveries(&self, endpoint: &str) -> Vec<Delivery> {
         self.client()
             .await
@@ -467,18 +476,7 @@ async fn a_410_disables_the_endpoint_with_an_event() {
         })
         .await;
     assert_eq!(d[0].attempts, 1, "no retry after 410");
-    let e = s
-        .client()
-        .await
-        .get_endpoint(authed(
-            GetEndpointRequest {
-                id: endpoint.id.clone(),
-            },
-            &s.admin,
-        ))
-        .await
-        .expect("get")
-        .into_inner();
+    let e = s.get_endpoint(&endpoint.id).await;
     assert!(!e.enabled);
     assert!(e.disabled_reason.contains("410"), "{}", e.disabled_reason);
     let events = stream_events(&s.env, "acme.notification.endpoint_disabled", 1).await;
@@ -529,18 +527,7 @@ async fn an_endpoint_failing_longer_than_the_span_is_disabled_and_its_deliveries
     let watch = s.endpoint(&watcher.url, &["notification.*"]).await;
     s.ticket(1).await;
     let e = eventually(Duration::from_secs(10), || async {
-        let e = s
-            .client()
-            .await
-            .get_endpoint(authed(
-                GetEndpointRequest {
-                    id: endpoint.id.clone(),
-                },
-                &s.admin,
-            ))
-            .await
-            .expect("get")
-            .into_inner();
+        let e = s.get_endpoint(&endpoint.id).await;
         (!e.enabled).then_some(e)
     })
     .await
