@@ -30,4 +30,10 @@ commands! {
         crate::notification::v1::SendWebhookResponse, "notification", "send_webhook";
     crate::notification::v1::SendEmailRequest =>
         crate::notification::v1::SendEmailResponse, "notification", "send_email";
+    crate::conversation::v1::RunConversationActionRequest =>
+        crate::conversation::v1::RunConversationActionResponse, "conversation", "run_action";
+    crate::routing::v1::RunRoutingActionRequest =>
+        crate::routing::v1::RunRoutingActionResponse, "routing", "run_action";
+    crate::ticketing::v1::RunTicketActionRequest =>
+        crate::ticketing::v1::RunTicketActionResponse, "ticketing", "run_action";
 }

@@ -128,6 +128,8 @@ events! {
     crate::notification::v1::DeliveryFailed => "notification.delivery_failed", |e| e.delivery.as_ref().map(|x| x.endpoint_id.as_str()).unwrap_or_default();
     crate::notification::v1::AgentNotified => "notification.agent_notified", |e| e.notification.as_ref().map(|n| n.agent_id.as_str()).unwrap_or_default();
     crate::notification::v1::NotificationsRead => "notification.notifications_read", |e| &e.agent_id;
+    crate::automation::v1::RuleExecuted => "automation.rule_executed", |e| e.run.as_ref().map(|r| r.rule_id.as_str()).unwrap_or_default();
+    crate::automation::v1::RulesChanged => "automation.rules_changed", |e| &e.rule_id;
     crate::notification::v1::EmailFailed => "notification.email_failed", |e| e.email.as_ref().map(|x| x.id.as_str()).unwrap_or_default();
 }
 

@@ -39,6 +39,12 @@ pub mod notification {
     }
 }
 
+pub mod automation {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/helpdesk.automation.v1.rs"));
+    }
+}
+
 pub mod routing {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/helpdesk.routing.v1.rs"));

@@ -1,14 +1,16 @@
 //! The platform in one test process: the conversation service, any number of routing
-//! replicas, the ticketing and the notification services on one test environment
-//! (one database, one stream).
+//! replicas, the ticketing, automation and notification services on one test
+//! environment (one database, one stream).
 
 use std::future::Future;
 use std::time::Duration;
 
+use helpdesk_automation::{Automation, AutomationSettings};
 use helpdesk_conversation::Conversation as ConversationService;
 use helpdesk_kit::auth::Role;
 use helpdesk_kit::testing::{Spawned, TestEnv, spawn};
 use helpdesk_notification::{Notification, NotificationSettings};
+use helpdesk_proto::automation::v1::automation_service_client::AutomationServiceClient;
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::*;
 use helpdesk_proto::notification::v1::notification_service_client::NotificationServiceClient;
@@ -26,7 +28,7 @@ use tonic::transport::Channel;
 /// The account the scenarios use.
 pub const ACCOUNT: &str = "acme";
 
-/// Conversation service + routing replicas + ticketing + notification.
+/// Conversation service + routing replicas + ticketing + automation + notification.
 pub struct Platform {
     pub env: TestEnv,
     pub conversation: Spawned,
@@ -35,6 +37,8 @@ pub struct Platform {
     pub ticketing: Vec<Spawned>,
     /// The notification service (loopback receivers allowed, retries within seconds).
     pub notification: Spawned,
+    /// The automation service (delayed runs looked for every 100 ms).
+    pub automation: Spawned,
 }
 
 /// Wraps `msg` with a bearer token.
@@ -85,12 +89,21 @@ impl Platform {
             },
         )
         .await;
+        let automation = helpdesk_kit::testing::spawn_with::<Automation>(
+            config.clone(),
+            AutomationSettings {
+                poll_interval_ms: 100,
+                ..Default::default()
+            },
+        )
+        .await;
         Self {
             env,
             conversation,
             routers: running,
             ticketing,
             notification,
+            automation,
         }
     }
 
@@ -131,8 +144,16 @@ impl Platform {
             .expect("connect")
     }
 
+    /// An automation client.
+    pub async fn automation(&self) -> AutomationServiceClient<Channel> {
+        AutomationServiceClient::connect(self.automation.url())
+            .await
+            .expect("connect")
+    }
+
     /// Stops everything.
     pub async fn stop(self) {
+        self.automation.stop().await;
         self.notification.stop().await;
         for t in self.ticketing {
             t.stop().await;

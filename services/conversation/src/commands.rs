@@ -3,7 +3,10 @@
 use helpdesk_kit::command::Answer;
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::grpc::Violations;
-use helpdesk_proto::conversation::v1::{ExportConversationRequest, ExportConversationResponse};
+use helpdesk_proto::conversation::v1::{
+    ExportConversationRequest, ExportConversationResponse, RunConversationActionRequest,
+    RunConversationActionResponse,
+};
 use prost::Message as _;
 use sqlx::PgPool;
 
@@ -83,5 +86,36 @@ impl Answer<ExportConversationRequest> for Export {
             more,
             inbox: inbox.map(|i| i.to_proto()),
         })
+    }
+}
+
+/// Answers `run_action`: a change an automation rule makes to a conversation, with
+/// the checks staff calls get, once per idempotency key.
+pub struct RunAction {
+    pub api: crate::grpc::Api,
+}
+
+impl Answer<RunConversationActionRequest> for RunAction {
+    async fn answer(
+        &self,
+        req: RunConversationActionRequest,
+    ) -> Result<RunConversationActionResponse> {
+        let caller = helpdesk_kit::command::acting_caller(
+            &req.account_id,
+            &req.idempotency_key,
+            req.origin.as_ref(),
+        )?;
+        let (account, key) = (req.account_id.clone(), req.idempotency_key.clone());
+        helpdesk_kit::command::once::<RunConversationActionRequest, _, _>(
+            &self.api.pool,
+            &account,
+            &key,
+            || {
+                helpdesk_kit::error::retry_conflicts(|| {
+                    self.api.run_action_impl(&caller, req.clone())
+                })
+            },
+        )
+        .await
     }
 }

@@ -2,8 +2,8 @@
 
 use helpdesk_kit::config::ConfigError;
 use helpdesk_kit::{Ctx, Parts};
-use helpdesk_proto::conversation::v1::ExportConversationRequest;
 use helpdesk_proto::conversation::v1::conversation_service_server::ConversationServiceServer;
+use helpdesk_proto::conversation::v1::{ExportConversationRequest, RunConversationActionRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::grpc::Api;
@@ -60,12 +60,16 @@ impl helpdesk_kit::Service for Conversation {
             live: ctx.live.clone(),
         };
         Parts::new()
-            .grpc(ConversationServiceServer::with_interceptor(api, ctx.auth()))
+            .grpc(ConversationServiceServer::with_interceptor(
+                api.clone(),
+                ctx.auth(),
+            ))
             .consumer(crate::consumers::consumer())
             .timers(SnoozeWake)
             .command::<ExportConversationRequest, _>(crate::commands::Export {
                 pool: ctx.pool.clone(),
             })
+            .command::<RunConversationActionRequest, _>(crate::commands::RunAction { api })
             .task({
                 let pool = ctx.pool.clone();
                 move |shutdown| crate::ops::announce_task(pool, shutdown)

@@ -11,11 +11,12 @@ use helpdesk_kit::config::ServiceConfig;
 use helpdesk_kit::{shutdown, telemetry};
 
 /// Every service `helpdesk up` runs, in start order.
-fn services() -> [Entry; 4] {
+fn services() -> [Entry; 5] {
     [
         Entry::of::<helpdesk_conversation::Conversation>(),
         Entry::of::<helpdesk_routing::Routing>(),
         Entry::of::<helpdesk_ticketing::Ticketing>(),
+        Entry::of::<helpdesk_automation::Automation>(),
         Entry::of::<helpdesk_notification::Notification>(),
     ]
 }

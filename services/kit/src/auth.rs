@@ -284,6 +284,9 @@ pub struct Caller {
     /// The client's end of the connection the request came on (its HTTP/2
     /// connection), when known.
     pub connection: Option<std::net::SocketAddr>,
+    /// For a command acting for someone else (an automation rule): the origin its
+    /// changes continue.
+    pub via: Option<crate::event::Origin>,
 }
 
 impl Caller {
@@ -302,6 +305,7 @@ impl Caller {
             claims,
             contact,
             connection: None,
+            via: None,
         })
     }
 
@@ -324,7 +328,36 @@ impl Caller {
 
     /// The origin of the changes this caller's request makes.
     pub fn origin(&self) -> crate::event::Origin {
-        crate::event::Origin::request(self.account(), self.claims.actor())
+        match &self.via {
+            Some(origin) => origin.clone(),
+            None => crate::event::Origin::request(self.account(), self.claims.actor()),
+        }
+    }
+
+    /// Who acts: the origin's actor for a command, else the token's subject.
+    pub fn actor(&self) -> Actor {
+        match &self.via {
+            Some(origin) => origin.actor.clone(),
+            None => self.claims.actor(),
+        }
+    }
+
+    /// A caller with an admin's rights in `origin`'s account, acting as `origin`'s
+    /// actor and continuing its chain: how a service carries out a command an
+    /// automation rule sent.
+    pub fn acting_for(origin: crate::event::Origin) -> Self {
+        let claims = Claims::new(
+            &origin.account,
+            &origin.actor.id,
+            Role::Admin,
+            chrono::Duration::minutes(5),
+        );
+        Self {
+            claims,
+            contact: None,
+            connection: None,
+            via: Some(origin),
+        }
     }
 }
 

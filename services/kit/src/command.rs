@@ -70,6 +70,104 @@ pub async fn call<C: Command>(bus: &Bus, request: &C, deadline: Duration) -> Res
     }
 }
 
+/// Runs `run` once per (`C`, `account`, `key`): a repeated key gets the response the
+/// first run gave, without running again. The key is recorded after `run` succeeds,
+/// so a command whose effect commits without its record (the process dying between
+/// the two) may run again: give `run` a natural key too where acting twice would show
+/// (a message's client id, a ticket's request id).
+pub async fn once<C, F, Fut>(
+    pool: &sqlx::PgPool,
+    account: &str,
+    key: &str,
+    run: F,
+) -> Result<C::Response>
+where
+    C: Command,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<C::Response>>,
+{
+    let done: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT response FROM command_results WHERE command = $1 AND account_id = $2 AND key = $3",
+    )
+    .bind(C::COMMAND)
+    .bind(account)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(bytes) = done
+        && let Ok(response) = C::Response::decode(bytes.as_slice())
+    {
+        return Ok(response);
+    }
+    let response = run().await?;
+    sqlx::query(
+        "INSERT INTO command_results (command, account_id, key, response) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(C::COMMAND)
+    .bind(account)
+    .bind(key)
+    .bind(response.encode_to_vec())
+    .execute(pool)
+    .await?;
+    Ok(response)
+}
+
+/// Most characters of a command's idempotency key.
+pub const MAX_KEY_CHARS: usize = 200;
+
+/// The caller a `run_action` command acts as: its account, key and origin checked
+/// (INVALID_ARGUMENT naming the field), an admin's rights in the account, acting as
+/// the origin's actor and continuing its chain.
+pub fn acting_caller(
+    account_id: &str,
+    key: &str,
+    origin: Option<&helpdesk_proto::common::v1::CommandOrigin>,
+) -> Result<crate::auth::Caller> {
+    let mut v = crate::grpc::Violations::new();
+    v.check(account_id.is_empty(), "account_id", "required");
+    let chars = key.chars().count();
+    v.check(
+        chars == 0 || chars > MAX_KEY_CHARS,
+        "idempotency_key",
+        "1 to 200 characters",
+    );
+    let actor = origin.and_then(|o| o.actor.as_ref());
+    v.check(
+        actor.is_none_or(|a| a.id.is_empty()),
+        "origin.actor",
+        "required",
+    );
+    v.into_result()?;
+    let origin =
+        crate::event::Origin::from_command(account_id, origin.unwrap_or(&Default::default()));
+    Ok(crate::auth::Caller::acting_for(origin))
+}
+
+/// Forgets the answers of idempotent commands older than `hours`, a bounded batch
+/// at a time (run beside the inbox's pruning: a key is remembered as long as an
+/// event id is).
+pub async fn prune_results(pool: &sqlx::PgPool, hours: u64) {
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM command_results WHERE ctid IN (
+                 SELECT ctid FROM command_results
+                 WHERE created_at < now() - make_interval(hours => $1) LIMIT 5000)",
+        )
+        .bind(i32::try_from(hours).unwrap_or(i32::MAX))
+        .execute(pool)
+        .await;
+        match deleted {
+            Ok(r) if r.rows_affected() > 0 => continue,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning command answers failed; will retry");
+                return;
+            }
+        }
+    }
+}
+
 /// Answers command `C` with `handler` until `stop`: subscribed in the queue group of
 /// the owning service, at most [`CONCURRENT`] requests at once. Resubscribes when the
 /// subscription ends while the service runs.

@@ -324,6 +324,7 @@ pub async fn run<H: Handler>(
             _ = shutdown.cancelled() => break,
             _ = prune.tick() => {
                 prune_inbox(&pool, &spec.name, config.inbox_retention_hours).await;
+                crate::command::prune_results(&pool, config.inbox_retention_hours).await;
                 continue;
             }
             next = messages.next() => next,

@@ -145,6 +145,16 @@ const KIT_TABLES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at)",
     // A worker's claim on a due timer: no other worker takes it until then.
     "ALTER TABLE timers ADD COLUMN IF NOT EXISTS claimed_until TIMESTAMPTZ",
+    // The answers of idempotent commands, by the caller's key (`command::once`).
+    "CREATE TABLE IF NOT EXISTS command_results (
+        command       TEXT NOT NULL,
+        account_id    TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        response      BYTEA NOT NULL,
+        created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (command, account_id, key)
+    )",
+    "CREATE INDEX IF NOT EXISTS command_results_created ON command_results (created_at)",
     // Timers that failed `timers::MAX_ATTEMPTS` times, with their last error.
     "CREATE TABLE IF NOT EXISTS timers_failed (
         id            BIGINT PRIMARY KEY,
@@ -158,3 +168,62 @@ const KIT_TABLES: &[&str] = &[
         failed_at     TIMESTAMPTZ NOT NULL DEFAULT now()
     )",
 ];
+
+/// Wakes the workers waiting on `channel` (in every replica) when the transaction
+/// on `conn` commits.
+pub async fn wake(conn: &mut sqlx::PgConnection, channel: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Waits for [`wake`]s on one channel, listening again by itself after the database
+/// was lost.
+pub struct Wakeups {
+    pool: PgPool,
+    channel: &'static str,
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+impl Wakeups {
+    /// Wake-ups on `channel` (listening starts with the first wait).
+    pub fn new(pool: PgPool, channel: &'static str) -> Self {
+        Self {
+            pool,
+            channel,
+            listener: None,
+        }
+    }
+
+    /// Listens now, if not yet (so that a wake-up sent before the next wait counts).
+    pub async fn listen(&mut self) {
+        if self.listener.is_none() {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+                Ok(l) => l,
+                Err(_) => return,
+            };
+            if listener.listen(self.channel).await.is_ok() {
+                self.listener = Some(listener);
+            }
+        }
+    }
+
+    /// Returns at the next wake-up (the ones that arrived meanwhile count as one), or
+    /// after a short pause while the database cannot be reached.
+    pub async fn wait(&mut self) {
+        self.listen().await;
+        let Some(listener) = self.listener.as_mut() else {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            return;
+        };
+        match listener.recv().await {
+            Ok(_) => while listener.next_buffered().is_some() {},
+            Err(_) => {
+                self.listener = None;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}

@@ -1,11 +1,14 @@
 //! Where a change came from ([`Origin`]) and the [`EventMeta`] every event starts with.
 
-use helpdesk_proto::common::v1::{Actor, ActorKind, EventMeta};
+use helpdesk_proto::common::v1::{Actor, ActorKind, CommandOrigin, EventMeta};
 use uuid::Uuid;
 
 use crate::time::to_timestamp;
 
 pub use helpdesk_proto::Event;
+
+/// Most automation rules an event's chain names (a command naming more is cut).
+pub const MAX_CHAIN: usize = 32;
 
 /// The causation chain of a change: a fresh request, or an event being reacted to.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +17,8 @@ pub struct Causation {
     pub causation_id: String,
     /// The id shared by the whole chain of changes.
     pub correlation_id: String,
+    /// The automation rules that acted in the chain so far, oldest first.
+    pub automation_chain: Vec<String>,
 }
 
 impl Causation {
@@ -22,6 +27,7 @@ impl Causation {
         Self {
             causation_id: String::new(),
             correlation_id: Uuid::now_v7().to_string(),
+            automation_chain: Vec::new(),
         }
     }
 
@@ -35,6 +41,7 @@ impl Causation {
         Self {
             causation_id: meta.event_id.clone(),
             correlation_id,
+            automation_chain: meta.automation_chain.clone(),
         }
     }
 }
@@ -85,6 +92,40 @@ impl Origin {
         }
     }
 
+    /// The origin a command carries ([`CommandOrigin`]): the events the answering
+    /// service records continue this chain, with its actor.
+    pub fn from_command(account: &str, command: &CommandOrigin) -> Self {
+        let correlation_id = if command.correlation_id.is_empty() {
+            Uuid::now_v7().to_string()
+        } else {
+            command.correlation_id.clone()
+        };
+        Self {
+            account: account.to_string(),
+            actor: command.actor.clone().unwrap_or_else(system_actor),
+            causation: Causation {
+                causation_id: command.causation_id.clone(),
+                correlation_id,
+                automation_chain: command
+                    .automation_chain
+                    .iter()
+                    .take(MAX_CHAIN)
+                    .cloned()
+                    .collect(),
+            },
+        }
+    }
+
+    /// This origin as a command carries it.
+    pub fn to_command(&self) -> CommandOrigin {
+        CommandOrigin {
+            actor: Some(self.actor.clone()),
+            causation_id: self.causation.causation_id.clone(),
+            correlation_id: self.causation.correlation_id.clone(),
+            automation_chain: self.causation.automation_chain.clone(),
+        }
+    }
+
     /// A new [`EventMeta`] for an event of this origin.
     pub fn meta(&self) -> EventMeta {
         meta(&self.account, &self.actor, &self.causation)
@@ -100,6 +141,7 @@ pub fn meta(account_id: &str, actor: &Actor, causation: &Causation) -> EventMeta
         actor: Some(actor.clone()),
         causation_id: causation.causation_id.clone(),
         correlation_id: causation.correlation_id.clone(),
+        automation_chain: causation.automation_chain.clone(),
     }
 }
 

@@ -229,6 +229,16 @@ impl Violations {
         }
     }
 
+    /// How many were recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when none were recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// `Ok` when none were recorded, else INVALID_ARGUMENT with every field.
     pub fn into_result(self) -> Result<(), Status> {
         if self.0.is_empty() {

@@ -146,13 +146,17 @@ impl Parts {
     /// Runs a consumer named `name` of every event kind of the platform
     /// ([`helpdesk_proto::catalog`]) with one untyped [`Handler`]: for a service that
     /// treats all events alike (forwarding them outside).
-    pub fn all_events<H: Handler>(mut self, name: &str, handler: H) -> Self {
+    pub fn all_events<H: Handler>(self, name: &str, handler: H) -> Self {
+        let kinds: Vec<&str> = helpdesk_proto::catalog().iter().map(|e| e.kind).collect();
+        self.events(name, &kinds, handler)
+    }
+
+    /// Runs a consumer named `name` of the event kinds `kinds` with one untyped
+    /// [`Handler`] (which reads [`IncomingEvent::kind`](crate::consumer::IncomingEvent)).
+    pub fn events<H: Handler>(mut self, name: &str, kinds: &[&str], handler: H) -> Self {
         let spec = ConsumerSpec {
             name: name.to_string(),
-            kinds: helpdesk_proto::catalog()
-                .iter()
-                .map(|e| e.kind.to_string())
-                .collect(),
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
         };
         self.starters.push(Box::new(move |workers, ctx| {
             workers.consumer(

@@ -4,6 +4,7 @@
 //! The mappings live here, next to the trait, for every service's enums (a service
 //! crate may not implement a kit trait for a contract type).
 
+use helpdesk_proto::automation::v1::{Episode, RunOutcome};
 use helpdesk_proto::conversation::v1::{
     ActivityType, ChannelKind, ConversationStatus, MessageKind, Priority, ReopenPolicy,
 };
@@ -122,6 +123,14 @@ storage_names!(EmailKind {
     TicketReply => "ticket_reply", ConversationTranscript => "conversation_transcript",
     AutomaticReply => "automatic_reply", TeamAlert => "team_alert",
 } default Unspecified);
+
+// automation
+storage_names!(RunOutcome {
+    Fired => "fired", Scheduled => "scheduled", Dropped => "dropped", Stopped => "stopped", Failed => "failed",
+} default Unspecified);
+storage_names!(Episode {
+    Status => "status", LastMessage => "last_message", CustomerMessage => "customer_message",
+} default Status);
 
 #[cfg(test)]
 mod tests {

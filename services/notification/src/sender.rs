@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -86,7 +85,7 @@ impl Sender {
         let writer = tokio::spawn(write(self.pool.clone(), self.policy.clone(), received));
         let permits = Arc::new(Semaphore::new(self.config.max_in_flight));
         let freed = Arc::new(Notify::new());
-        let mut listener = None;
+        let mut wakeups = helpdesk_kit::db::Wakeups::new(self.pool.clone(), WAKE_CHANNEL);
         let mut attempts = JoinSet::new();
         let claim_ms = (self.config.timeout + CLAIM_MARGIN).as_millis() as i64;
         let (mut since_vacuum, mut vacuumed) = (0usize, Instant::now());
@@ -101,9 +100,7 @@ impl Sender {
                 }
                 (since_vacuum, vacuumed) = (0, Instant::now());
             }
-            if listener.is_none() {
-                listener = listen(&self.pool).await;
-            }
+            wakeups.listen().await;
             let room = permits.available_permits();
             let mut full = false;
             if room > 0 {
@@ -152,12 +149,7 @@ impl Sender {
                     // Let a few more finish before claiming again.
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                woken = notified(&mut listener) => {
-                    if !woken {
-                        listener = None;
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
+                _ = wakeups.wait() => {}
                 _ = tokio::time::sleep(self.config.poll) => {}
             }
         }
@@ -173,28 +165,6 @@ impl Sender {
         }
         drop(results);
         let _ = writer.await;
-    }
-}
-
-/// A listener on the wake channel, or `None` while the database cannot be reached.
-async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await.ok()?;
-    listener.listen(WAKE_CHANNEL).await.ok()?;
-    Some(listener)
-}
-
-/// Waits for a wake-up; false when the listener broke (or there is none).
-async fn notified(listener: &mut Option<PgListener>) -> bool {
-    match listener {
-        Some(l) => match l.recv().await {
-            Ok(_) => {
-                // Wake-ups that arrived meanwhile are the same news.
-                while l.next_buffered().is_some() {}
-                true
-            }
-            Err(_) => false,
-        },
-        None => std::future::pending().await,
     }
 }
 

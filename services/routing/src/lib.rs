@@ -2,6 +2,7 @@
 //! agent with free capacity, or waits in a persisted queue whose position the visitor
 //! sees, and is assigned the moment capacity frees.
 
+pub mod commands;
 pub mod consumers;
 pub mod dispatcher;
 pub mod domain;

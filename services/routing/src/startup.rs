@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use helpdesk_kit::CancellationToken;
 use helpdesk_kit::{Ctx, NoSettings, Parts};
+use helpdesk_proto::routing::v1::RunRoutingActionRequest;
 use helpdesk_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use sqlx::PgPool;
 
@@ -44,7 +45,11 @@ impl helpdesk_kit::Service for Routing {
         };
         let pool = ctx.pool.clone();
         Parts::new()
-            .grpc(RoutingServiceServer::with_interceptor(api, ctx.auth()))
+            .grpc(RoutingServiceServer::with_interceptor(
+                api.clone(),
+                ctx.auth(),
+            ))
+            .command::<RunRoutingActionRequest, _>(crate::commands::RunAction { api })
             .consumer(crate::consumers::consumer())
             .timers(RoutingTimers)
             .task(move |stop| sweep(pool, dispatcher, stop))

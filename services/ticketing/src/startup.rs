@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use helpdesk_kit::config::ConfigError;
 use helpdesk_kit::{Ctx, Parts};
+use helpdesk_proto::ticketing::v1::RunTicketActionRequest;
 use helpdesk_proto::ticketing::v1::ticketing_service_server::TicketingServiceServer;
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +77,11 @@ impl helpdesk_kit::Service for Ticketing {
             close_after,
         };
         Parts::new()
-            .grpc(TicketingServiceServer::with_interceptor(api, ctx.auth()))
+            .grpc(TicketingServiceServer::with_interceptor(
+                api.clone(),
+                ctx.auth(),
+            ))
+            .command::<RunTicketActionRequest, _>(crate::commands::RunAction { api })
             .consumer(crate::consumers::consumer(events))
             .timers(TicketTimers { close_after })
     }

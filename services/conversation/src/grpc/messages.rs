@@ -130,7 +130,7 @@ impl Api {
                 contact_actor(conv.contact_id)
             }
             (Role::Integration, _) => bot_actor(&c.claims.sub),
-            _ => c.claims.actor(),
+            _ => c.actor(),
         };
         let origin = c.origin().acting_as(sender.clone());
         if kind == MessageKind::Incoming {

@@ -1,5 +1,6 @@
 //! gRPC API: authentication and scoping here, one module per resource.
 
+mod actions;
 mod bot;
 mod contacts;
 pub(crate) mod conversations;

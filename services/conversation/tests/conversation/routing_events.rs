@@ -36,6 +36,7 @@ fn meta(event_id: &str) -> EventMeta {
         }),
         causation_id: String::new(),
         correlation_id: uuid::Uuid::now_v7().to_string(),
+        ..Default::default()
     }
 }
 

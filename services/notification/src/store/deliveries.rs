@@ -91,11 +91,7 @@ pub async fn insert_one(conn: &mut PgConnection, new: &NewDelivery) -> Result<Uu
 
 /// Tells the senders (of every replica) that deliveries are due, at commit.
 pub async fn wake(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(WAKE_CHANNEL)
-        .execute(conn)
-        .await?;
-    Ok(())
+    helpdesk_kit::db::wake(conn, WAKE_CHANNEL).await
 }
 
 /// A delivery as stored (without its body).

@@ -88,6 +88,33 @@ pub async fn unassign(
     let released = state::release(conn, &account.id, conversation_id)
         .await?
         .ok_or_else(|| Error::FailedPrecondition("conversation has no agent".into()))?;
+    release_assignment(conn, origin, &mut account, released, requeue).await
+}
+
+/// Takes the conversation off its agent if it has one (never requeued) and forgets
+/// who served it last, so that when it reopens it goes to whoever is free: an
+/// automation rule's "assign agent: none".
+pub async fn unassign_and_forget(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conversation_id: Uuid,
+) -> Result<()> {
+    let mut account = Account::lock(conn, &origin.account).await?;
+    state::forget_last_agent(conn, &account.id, conversation_id).await?;
+    match state::release(conn, &account.id, conversation_id).await? {
+        Some(released) => release_assignment(conn, origin, &mut account, released, false).await,
+        None => Ok(()),
+    }
+}
+
+async fn release_assignment(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    account: &mut Account,
+    released: state::AssignmentRow,
+    requeue: bool,
+) -> Result<()> {
+    let conversation_id = released.conversation_id;
     account.freed(&released);
     let reason = "the conversation's agent was taken off";
     offers::cancel_for(conn, origin, conversation_id, reason).await?;
@@ -101,9 +128,9 @@ pub async fn unassign(
     };
     outbox::emit(conn, origin, event).await?;
     if requeue {
-        queue::requeue(conn, &mut account, &released).await?;
+        queue::requeue(conn, account, &released).await?;
     }
-    queue::assign_waiting(conn, origin, &mut account).await?;
+    queue::assign_waiting(conn, origin, account).await?;
     Ok(())
 }
 

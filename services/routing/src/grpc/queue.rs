@@ -86,6 +86,22 @@ impl Api {
         Ok(())
     }
 
+    /// An automation rule's "assign agent: none": off its agent if it has one, and
+    /// not back to that agent when it reopens.
+    pub(crate) async fn unassign_for_rule_impl(
+        &self,
+        c: &Caller,
+        req: UnassignConversationRequest,
+    ) -> Result<()> {
+        c.claims.require(&[Role::Admin, Role::Supervisor])?;
+        let id = uuid_field("conversation_id", &req.conversation_id)?;
+        let _turn = self.gates.enter(c.account()).await?;
+        let mut tx = self.pool.begin().await?;
+        engine::unassign_and_forget(&mut tx, &origin(c), id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn pick_impl(
         &self,
         c: &Caller,

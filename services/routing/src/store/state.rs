@@ -620,3 +620,18 @@ pub async fn next_assignment_sequence(conn: &mut PgConnection) -> Result<i64, sq
         .fetch_one(conn)
         .await
 }
+
+/// Forgets who served the conversation last: a reopened conversation is routed like
+/// a new one, not back to that agent.
+pub async fn forget_last_agent(
+    conn: &mut PgConnection,
+    account: &str,
+    conversation_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE conversations SET last_agent_id = NULL WHERE account_id = $1 AND id = $2")
+        .bind(account)
+        .bind(conversation_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -27,8 +27,7 @@ fn after_id(v: &mut Violations, token: &str) -> Option<Uuid> {
 
 /// ALREADY_EXISTS unless `first` is what this very call would have stored.
 fn same_comment(first: &CommentRow, c: &Caller, req: &AddCommentRequest) -> Result<()> {
-    let same =
-        first.ticket_id.to_string() == req.ticket_id && first.author_id == c.claims.actor().id;
+    let same = first.ticket_id.to_string() == req.ticket_id && first.author_id == c.actor().id;
     if same {
         Ok(())
     } else {
@@ -90,7 +89,7 @@ impl Api {
         let ctx = ops::context(&mut tx, c.account(), self.close_after).await?;
         let key = tickets::Key::Id(ticket.unwrap_or_else(Uuid::nil));
         let current = self.visible(&mut tx, c, key, true).await?;
-        let author = c.claims.actor();
+        let author = c.actor();
         let row = CommentRow {
             account_id: c.account().to_string(),
             id: Uuid::now_v7(),

@@ -1,0 +1,683 @@
+//! A rule checked and compiled for evaluation: its event, its condition tree (with
+//! regular expressions built once) and its actions; and the evaluation itself.
+
+use helpdesk_kit::grpc::Violations;
+use helpdesk_proto::automation::v1::{
+    Action, ConditionGroup, ConditionResult, Episode, Operator, Predicate, Rule, action, condition,
+};
+use regex::{Regex, RegexBuilder};
+
+use super::facts::{Attr, Facts, Value};
+
+/// The events a rule may name, in the order they are documented.
+pub const EVENTS: &[&str] = &[
+    "conversation.created",
+    "conversation.updated",
+    "conversation.status_changed",
+    "conversation.opened",
+    "conversation.resolved",
+    "message.created",
+    "message.incoming",
+    "message.outgoing",
+    "ticket.created",
+    "ticket.updated",
+    "ticket.status_changed",
+    "ticket.comment_added",
+    "routing.queued",
+    "routing.overflowed",
+    "transfer.accepted",
+    "transfer.rejected",
+    "transfer.timed_out",
+    "transfer.cancelled",
+    "sla.warning",
+    "sla.breached",
+    "csat.submitted",
+];
+
+/// Most conditions in one rule.
+pub const MAX_CONDITIONS: usize = 50;
+/// Deepest nesting of condition groups.
+pub const MAX_DEPTH: usize = 5;
+/// Most actions of one rule.
+pub const MAX_ACTIONS: usize = 20;
+/// Most values one condition compares with.
+const MAX_VALUES: usize = 50;
+/// Longest value (and regular expression), in characters.
+const MAX_VALUE_CHARS: usize = 500;
+/// Compiled size a rule's regular expression may take.
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// Shortest and longest delay.
+pub const MIN_DELAY_SECONDS: i64 = 1;
+pub const MAX_DELAY_SECONDS: i64 = 30 * 24 * 3600;
+
+/// A rule ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The rule as stored.
+    pub rule: Rule,
+    root: Group,
+    /// Set for a delayed rule: after how long, and what ends the wait.
+    pub delay: Option<(i64, Episode)>,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    any: bool,
+    items: Vec<Node>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Test(Box<Test>),
+    Group(Group),
+}
+
+#[derive(Debug, Clone)]
+struct Test {
+    source: Predicate,
+    attr: Attr,
+    op: Operator,
+    /// Values in lower case.
+    values: Vec<String>,
+    regex: Option<Regex>,
+    number: f64,
+}
+
+impl Compiled {
+    /// Whether the conditions hold for `facts`.
+    pub fn matches(&self, facts: &Facts) -> bool {
+        self.root.eval(facts)
+    }
+
+    /// Whether the conditions hold, with every condition's own result.
+    pub fn explain(&self, facts: &Facts) -> (bool, Vec<ConditionResult>) {
+        let mut out = Vec::new();
+        let matched = self.root.explain(facts, "", &mut out);
+        (matched, out)
+    }
+}
+
+impl Group {
+    fn eval(&self, facts: &Facts) -> bool {
+        if self.any {
+            self.items.is_empty() || self.items.iter().any(|n| n.eval(facts))
+        } else {
+            self.items.iter().all(|n| n.eval(facts))
+        }
+    }
+
+    fn explain(&self, facts: &Facts, prefix: &str, out: &mut Vec<ConditionResult>) -> bool {
+        let mut results = Vec::with_capacity(self.items.len());
+        for (i, item) in self.items.iter().enumerate() {
+            let path = if prefix.is_empty() {
+                i.to_string()
+            } else {
+                format!("{prefix}.{i}")
+            };
+            results.push(match item {
+                Node::Test(t) => {
+                    let matched = t.eval(facts);
+                    out.push(ConditionResult {
+                        path,
+                        attribute: t.source.attribute.clone(),
+                        operator: t.op as i32,
+                        values: t.source.values.clone(),
+                        actual: t.attr.value(facts, false).render(),
+                        matched,
+                    });
+                    matched
+                }
+                Node::Group(g) => g.explain(facts, &path, out),
+            });
+        }
+        if self.any {
+            results.is_empty() || results.iter().any(|r| *r)
+        } else {
+            results.iter().all(|r| *r)
+        }
+    }
+}
+
+impl Node {
+    fn eval(&self, facts: &Facts) -> bool {
+        match self {
+            Node::Test(t) => t.eval(facts),
+            Node::Group(g) => g.eval(facts),
+        }
+    }
+}
+
+/// Text compared without regard to case.
+fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+impl Test {
+    fn eval(&self, facts: &Facts) -> bool {
+        let value = self.attr.value(facts, false);
+        match self.op {
+            Operator::EqualTo => self.equal(&value),
+            Operator::NotEqualTo => !self.equal(&value),
+            Operator::Contains => self.contains(&value),
+            Operator::DoesNotContain => !self.contains(&value),
+            Operator::StartsWith => self.texts(&value, |t| {
+                self.values.iter().any(|v| t.starts_with(v.as_str()))
+            }),
+            Operator::Matches => self
+                .regex
+                .as_ref()
+                .is_some_and(|re| self.texts(&value, |t| re.is_match(t))),
+            Operator::IsPresent => value.is_present(),
+            Operator::IsNotPresent => !value.is_present(),
+            Operator::GreaterThan => number(&value).is_some_and(|n| n > self.number),
+            Operator::LessThan => number(&value).is_some_and(|n| n < self.number),
+            Operator::Changed => {
+                let before = self.attr.value(facts, true);
+                if before == value {
+                    return false;
+                }
+                let from = lower(&self.source.from_value);
+                let to = lower(&self.source.to_value);
+                (from.is_empty() || lower(&before.render()) == from)
+                    && (to.is_empty() || lower(&value.render()) == to)
+            }
+            Operator::Unspecified => false,
+        }
+    }
+
+    /// Whether some text of `value` (the text, or any list item) satisfies `test`.
+    fn texts(&self, value: &Value<'_>, test: impl Fn(&str) -> bool) -> bool {
+        match value {
+            Value::Text(t) => test(&lower(t)),
+            Value::List(l) => l.iter().any(|item| test(&lower(item))),
+            Value::Number(n) => test(&n.to_string()),
+            Value::Bool(b) => test(if *b { "true" } else { "false" }),
+            Value::Missing => false,
+        }
+    }
+
+    fn equal(&self, value: &Value<'_>) -> bool {
+        match value {
+            Value::Number(n) => self
+                .values
+                .iter()
+                .any(|v| v.parse::<f64>().is_ok_and(|x| x == *n)),
+            _ => self.texts(value, |t| self.values.iter().any(|v| v == t)),
+        }
+    }
+
+    /// Text: a substring; a list: one of its items.
+    fn contains(&self, value: &Value<'_>) -> bool {
+        match value {
+            Value::List(_) => self.equal(value),
+            _ => self.texts(value, |t| {
+                self.values.iter().any(|v| t.contains(v.as_str()))
+            }),
+        }
+    }
+}
+
+fn number(value: &Value<'_>) -> Option<f64> {
+    match value {
+        Value::Number(n) => Some(*n),
+        Value::Text(t) => t.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Checks `rule` (reporting each bad field under `prefix`) and compiles it.
+pub fn compile(v: &mut Violations, prefix: &str, rule: &Rule) -> Option<Compiled> {
+    let before = v.len();
+    helpdesk_kit::validate::text(v, &format!("{prefix}.name"), &rule.name, true, 200);
+    helpdesk_kit::validate::text(
+        v,
+        &format!("{prefix}.description"),
+        &rule.description,
+        false,
+        2000,
+    );
+    v.check(
+        !EVENTS.contains(&rule.event.as_str()),
+        &format!("{prefix}.event"),
+        "unknown event (see the list in automation.proto)",
+    );
+    v.check(
+        rule.position < 0,
+        &format!("{prefix}.position"),
+        "must not be negative",
+    );
+    let mut count = 0;
+    let root = match &rule.conditions {
+        Some(g) => group(v, &format!("{prefix}.conditions"), g, 1, &mut count),
+        None => Group {
+            any: false,
+            items: vec![],
+        },
+    };
+    v.check(
+        count > MAX_CONDITIONS,
+        &format!("{prefix}.conditions"),
+        &format!("at most {MAX_CONDITIONS} conditions"),
+    );
+    v.check(
+        rule.actions.is_empty() || rule.actions.len() > MAX_ACTIONS,
+        &format!("{prefix}.actions"),
+        &format!("1 to {MAX_ACTIONS} actions"),
+    );
+    for (i, a) in rule.actions.iter().enumerate() {
+        check_action(v, &format!("{prefix}.actions[{i}]"), a, &rule.event);
+    }
+    let delay = rule.delay.as_ref().map(|d| {
+        v.check(
+            !(MIN_DELAY_SECONDS..=MAX_DELAY_SECONDS).contains(&d.seconds),
+            &format!("{prefix}.delay.seconds"),
+            &format!("{MIN_DELAY_SECONDS} to {MAX_DELAY_SECONDS}"),
+        );
+        let episode = Episode::try_from(d.episode).unwrap_or(Episode::Unspecified);
+        v.check(
+            Episode::try_from(d.episode).is_err(),
+            &format!("{prefix}.delay.episode"),
+            "unknown episode",
+        );
+        let episode = if episode == Episode::Unspecified {
+            Episode::Status
+        } else {
+            episode
+        };
+        v.check(
+            episode != Episode::Status
+                && !rule.event.starts_with("message.")
+                && !rule.event.starts_with("conversation.")
+                && !rule.event.starts_with("routing.")
+                && !rule.event.starts_with("transfer.")
+                && rule.event != "csat.submitted",
+            &format!("{prefix}.delay.episode"),
+            "a ticket's rule waits on its status only",
+        );
+        (d.seconds, episode)
+    });
+    (v.len() == before).then(|| Compiled {
+        rule: rule.clone(),
+        root,
+        delay,
+    })
+}
+
+fn group(
+    v: &mut Violations,
+    field: &str,
+    g: &ConditionGroup,
+    depth: usize,
+    count: &mut usize,
+) -> Group {
+    if depth > MAX_DEPTH {
+        v.add(field, format!("groups nest at most {MAX_DEPTH} deep"));
+    }
+    let mut items = Vec::with_capacity(g.conditions.len());
+    for (i, c) in g.conditions.iter().enumerate() {
+        let field = format!("{field}.conditions[{i}]");
+        match &c.kind {
+            Some(condition::Kind::Predicate(p)) => {
+                *count += 1;
+                if let Some(t) = test(v, &format!("{field}.predicate"), p) {
+                    items.push(Node::Test(Box::new(t)));
+                }
+            }
+            Some(condition::Kind::Group(inner)) => {
+                let inner = group(v, &format!("{field}.group"), inner, depth + 1, count);
+                items.push(Node::Group(inner));
+            }
+            None => v.add(field, "a predicate or a group"),
+        }
+    }
+    Group { any: g.any, items }
+}
+
+fn test(v: &mut Violations, field: &str, p: &Predicate) -> Option<Test> {
+    let attr = Attr::parse(&p.attribute);
+    if attr.is_none() {
+        v.add(
+            format!("{field}.attribute"),
+            format!("unknown attribute {:?}", p.attribute),
+        );
+    }
+    let op = Operator::try_from(p.operator).unwrap_or(Operator::Unspecified);
+    if op == Operator::Unspecified {
+        v.add(format!("{field}.operator"), "unknown or missing operator");
+    }
+    v.check(
+        p.values.len() > MAX_VALUES || p.values.iter().any(|x| x.chars().count() > MAX_VALUE_CHARS),
+        &format!("{field}.values"),
+        &format!("at most {MAX_VALUES} values of {MAX_VALUE_CHARS} characters"),
+    );
+    let needs_values = matches!(
+        op,
+        Operator::EqualTo
+            | Operator::NotEqualTo
+            | Operator::Contains
+            | Operator::DoesNotContain
+            | Operator::StartsWith
+    );
+    v.check(
+        needs_values && p.values.iter().all(|x| x.is_empty()),
+        &format!("{field}.values"),
+        "at least one value",
+    );
+    let one_value = matches!(
+        op,
+        Operator::Matches | Operator::GreaterThan | Operator::LessThan
+    );
+    v.check(
+        one_value && p.values.len() != 1,
+        &format!("{field}.values"),
+        "exactly one value",
+    );
+    v.check(
+        matches!(
+            op,
+            Operator::IsPresent | Operator::IsNotPresent | Operator::Changed
+        ) && !p.values.is_empty(),
+        &format!("{field}.values"),
+        "none with this operator",
+    );
+    v.check(
+        op != Operator::Changed && !(p.from_value.is_empty() && p.to_value.is_empty()),
+        &format!("{field}.from_value"),
+        "only with the operator changed",
+    );
+    let mut number = 0.0;
+    if matches!(op, Operator::GreaterThan | Operator::LessThan) {
+        if attr.as_ref().is_some_and(|a| !a.is_numeric()) {
+            v.add(
+                format!("{field}.operator"),
+                "greater_than and less_than apply to numbers (csat ratings)",
+            );
+        }
+        match p.values.first().map(|x| x.trim().parse::<f64>()) {
+            Some(Ok(n)) if n.is_finite() => number = n,
+            _ => v.add(format!("{field}.values"), "a number"),
+        }
+    }
+    let mut regex = None;
+    if op == Operator::Matches && p.values.len() == 1 {
+        match RegexBuilder::new(&p.values[0])
+            .case_insensitive(true)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            Ok(re) => regex = Some(re),
+            Err(e) => v.add(
+                format!("{field}.values"),
+                format!(
+                    "not a usable regular expression: {}",
+                    e.to_string().lines().last().unwrap_or_default()
+                ),
+            ),
+        }
+    }
+    Some(Test {
+        source: p.clone(),
+        attr: attr?,
+        op,
+        values: p.values.iter().map(|x| lower(x.trim())).collect(),
+        regex,
+        number,
+    })
+}
+
+/// A label or tag: 1 to 64 characters of [a-z0-9_-] (any case).
+fn is_label(s: &str) -> bool {
+    (1..=64).contains(&s.trim().len())
+        && s.trim()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Most characters of a message a rule writes.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+
+fn check_action(v: &mut Violations, field: &str, a: &Action, event: &str) {
+    let Some(kind) = &a.kind else {
+        v.add(field.to_string(), "unknown or missing action");
+        return;
+    };
+    let conversation_event = !event.starts_with("ticket.") && !event.starts_with("sla.");
+    match kind {
+        action::Kind::AssignAgent(agent) => {
+            v.check(
+                agent.trim().is_empty() || agent.len() > 128,
+                &format!("{field}.assign_agent"),
+                "an agent id, \"none\" or \"last_responding\"",
+            );
+        }
+        action::Kind::AddLabels(l) | action::Kind::RemoveLabels(l) => {
+            let name = if matches!(kind, action::Kind::AddLabels(_)) {
+                "add_labels"
+            } else {
+                "remove_labels"
+            };
+            v.check(
+                l.labels.is_empty() || l.labels.len() > 20 || !l.labels.iter().all(|x| is_label(x)),
+                &format!("{field}.{name}.labels"),
+                "1 to 20 labels of 1-64 characters of [a-z0-9_-]",
+            );
+        }
+        action::Kind::SendMessage(m) | action::Kind::AddNote(m) => {
+            let name = if matches!(kind, action::Kind::SendMessage(_)) {
+                "send_message"
+            } else {
+                "add_note"
+            };
+            helpdesk_kit::validate::text(
+                v,
+                &format!("{field}.{name}.content"),
+                &m.content,
+                true,
+                MAX_MESSAGE_CHARS,
+            );
+        }
+        action::Kind::ChangeStatus(s) => {
+            v.check(
+                !matches!(
+                    s.status.as_str(),
+                    "open" | "pending" | "snoozed" | "resolved"
+                ),
+                &format!("{field}.change_status.status"),
+                "open, pending, snoozed or resolved",
+            );
+            if s.status == "snoozed" {
+                v.check(
+                    !(60..=31_536_000).contains(&s.snooze_seconds),
+                    &format!("{field}.change_status.snooze_seconds"),
+                    "60 to 31536000 with snoozed",
+                );
+            } else {
+                v.check(
+                    s.snooze_seconds != 0,
+                    &format!("{field}.change_status.snooze_seconds"),
+                    "only with snoozed",
+                );
+            }
+        }
+        action::Kind::ChangePriority(p) => v.check(
+            !matches!(p.as_str(), "none" | "low" | "medium" | "high" | "urgent"),
+            &format!("{field}.change_priority"),
+            "none, low, medium, high or urgent",
+        ),
+        action::Kind::CreateTicket(t) => {
+            helpdesk_kit::validate::text(
+                v,
+                &format!("{field}.create_ticket.subject"),
+                &t.subject,
+                false,
+                200,
+            );
+            v.check(
+                t.tags.len() > 20 || !t.tags.iter().all(|x| is_label(x)),
+                &format!("{field}.create_ticket.tags"),
+                "at most 20 tags of 1-64 characters of [a-z0-9_-]",
+            );
+            helpdesk_kit::validate::text(
+                v,
+                &format!("{field}.create_ticket.category"),
+                &t.category,
+                false,
+                100,
+            );
+            v.check(
+                !matches!(
+                    t.priority.as_str(),
+                    "" | "low" | "normal" | "high" | "urgent"
+                ),
+                &format!("{field}.create_ticket.priority"),
+                "low, normal, high or urgent",
+            );
+            if !t.group_id.is_empty() {
+                helpdesk_kit::validate::uuid(
+                    v,
+                    &format!("{field}.create_ticket.group_id"),
+                    &t.group_id,
+                );
+            }
+        }
+        action::Kind::UpdateTicket(t) => {
+            v.check(
+                t.status.len() > 64,
+                &format!("{field}.update_ticket.status"),
+                "a status key",
+            );
+            v.check(
+                !matches!(
+                    t.priority.as_str(),
+                    "" | "low" | "normal" | "high" | "urgent"
+                ),
+                &format!("{field}.update_ticket.priority"),
+                "low, normal, high or urgent",
+            );
+            v.check(
+                t.add_tags.len() > 20
+                    || t.remove_tags.len() > 20
+                    || !t.add_tags.iter().chain(&t.remove_tags).all(|x| is_label(x)),
+                &format!("{field}.update_ticket.add_tags"),
+                "at most 20 tags of 1-64 characters of [a-z0-9_-]",
+            );
+            v.check(
+                t.status.is_empty()
+                    && t.priority.is_empty()
+                    && t.add_tags.is_empty()
+                    && t.remove_tags.is_empty(),
+                &format!("{field}.update_ticket"),
+                "change something",
+            );
+        }
+        action::Kind::SendWebhook(w) => {
+            helpdesk_kit::validate::uuid(
+                v,
+                &format!("{field}.send_webhook.endpoint_id"),
+                &w.endpoint_id,
+            );
+        }
+        action::Kind::SendEmail(e) => {
+            v.check(
+                e.to.is_empty() || e.to.len() > 10,
+                &format!("{field}.send_email.to"),
+                "1 to 10 recipients",
+            );
+            for (i, to) in e.to.iter().enumerate() {
+                if to != "contact" {
+                    helpdesk_kit::validate::email(v, &format!("{field}.send_email.to[{i}]"), to);
+                }
+            }
+            helpdesk_kit::validate::text(
+                v,
+                &format!("{field}.send_email.subject"),
+                &e.subject,
+                true,
+                250,
+            );
+            helpdesk_kit::validate::text(
+                v,
+                &format!("{field}.send_email.text"),
+                &e.text,
+                true,
+                20_000,
+            );
+        }
+        action::Kind::TransferToTeam(team) => {
+            helpdesk_kit::validate::uuid(v, &format!("{field}.transfer_to_team"), team);
+        }
+    }
+    let needs_conversation = matches!(
+        kind,
+        action::Kind::AssignAgent(_)
+            | action::Kind::AddLabels(_)
+            | action::Kind::RemoveLabels(_)
+            | action::Kind::SendMessage(_)
+            | action::Kind::AddNote(_)
+            | action::Kind::ChangeStatus(_)
+            | action::Kind::ChangePriority(_)
+            | action::Kind::CreateTicket(_)
+            | action::Kind::TransferToTeam(_)
+    );
+    v.check(
+        needs_conversation && !conversation_event,
+        field,
+        "acts on a conversation: not with a ticket's event",
+    );
+}
+
+/// The action's kind as the run log names it.
+pub fn action_name(a: &Action) -> &'static str {
+    match &a.kind {
+        Some(action::Kind::AssignAgent(_)) => "assign_agent",
+        Some(action::Kind::AddLabels(_)) => "add_labels",
+        Some(action::Kind::RemoveLabels(_)) => "remove_labels",
+        Some(action::Kind::SendMessage(_)) => "send_message",
+        Some(action::Kind::AddNote(_)) => "add_note",
+        Some(action::Kind::ChangeStatus(_)) => "change_status",
+        Some(action::Kind::ChangePriority(_)) => "change_priority",
+        Some(action::Kind::CreateTicket(_)) => "create_ticket",
+        Some(action::Kind::UpdateTicket(_)) => "update_ticket",
+        Some(action::Kind::SendWebhook(_)) => "send_webhook",
+        Some(action::Kind::SendEmail(_)) => "send_email",
+        Some(action::Kind::TransferToTeam(_)) => "transfer_to_team",
+        None => "unknown",
+    }
+}
+
+/// What the action would do, in words (a dry run).
+pub fn describe(a: &Action) -> String {
+    match &a.kind {
+        Some(action::Kind::AssignAgent(x)) => format!("assign agent {x}"),
+        Some(action::Kind::AddLabels(l)) => format!("add labels {}", l.labels.join(", ")),
+        Some(action::Kind::RemoveLabels(l)) => format!("remove labels {}", l.labels.join(", ")),
+        Some(action::Kind::SendMessage(m)) => format!("send message {:?}", m.content),
+        Some(action::Kind::AddNote(m)) => format!("add private note {:?}", m.content),
+        Some(action::Kind::ChangeStatus(s)) if s.status == "snoozed" => {
+            format!("snooze for {} s", s.snooze_seconds)
+        }
+        Some(action::Kind::ChangeStatus(s)) => format!("change status to {}", s.status),
+        Some(action::Kind::ChangePriority(p)) => format!("change priority to {p}"),
+        Some(action::Kind::CreateTicket(t)) => format!(
+            "create a ticket (tags: {}; category: {})",
+            t.tags.join(", "),
+            t.category
+        ),
+        Some(action::Kind::UpdateTicket(t)) => format!(
+            "update the ticket (status: {}; priority: {}; add tags: {}; remove tags: {})",
+            t.status,
+            t.priority,
+            t.add_tags.join(", "),
+            t.remove_tags.join(", ")
+        ),
+        Some(action::Kind::SendWebhook(w)) => {
+            format!("send a webhook to endpoint {}", w.endpoint_id)
+        }
+        Some(action::Kind::SendEmail(e)) => {
+            format!("send email {:?} to {}", e.subject, e.to.join(", "))
+        }
+        Some(action::Kind::TransferToTeam(t)) => format!("transfer to team {t}"),
+        None => "nothing".into(),
+    }
+}

@@ -1,0 +1,6 @@
+//! SQL of the automation schema; every query names the account.
+
+pub mod facts;
+pub mod pending;
+pub mod rules;
+pub mod runs;

@@ -1,0 +1,142 @@
+//! The work queue: events whose rules are to be run, and delayed runs, claimed by the
+//! executors of every replica (one run of an aggregate at a time, in order).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The channel executors wait on.
+pub const WAKE_CHANNEL: &str = "automation_pending";
+
+/// One unit of work.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Pending {
+    pub id: i64,
+    pub account_id: String,
+    pub aggregate: String,
+    pub event_id: String,
+    pub event_kind: String,
+    pub payload: Vec<u8>,
+    pub previous: Option<Vec<u8>>,
+    pub rule_id: Option<Uuid>,
+    pub episode: String,
+    pub due_at: DateTime<Utc>,
+    pub attempts: i32,
+}
+
+/// An event to run the rules of.
+pub struct NewEvent<'a> {
+    pub account: &'a str,
+    pub aggregate: &'a str,
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    pub payload: Vec<u8>,
+    pub previous: Option<Vec<u8>>,
+}
+
+/// Queues `e` and wakes the executors at commit.
+pub async fn enqueue(conn: &mut PgConnection, e: NewEvent<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO pending (account_id, aggregate, event_id, event_kind, payload, previous)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.account)
+    .bind(e.aggregate)
+    .bind(e.event_id)
+    .bind(e.kind)
+    .bind(e.payload)
+    .bind(e.previous)
+    .execute(&mut *conn)
+    .await?;
+    helpdesk_kit::db::wake(conn, WAKE_CHANNEL).await
+}
+
+/// Arms `rule`'s delayed run for the aggregate in `episode`, due at `due`. A run
+/// already armed in the same episode keeps its time; one of an earlier episode is
+/// replaced. True when a run was armed.
+pub async fn arm(
+    conn: &mut PgConnection,
+    e: NewEvent<'_>,
+    rule: Uuid,
+    episode: &str,
+    due: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO pending (account_id, aggregate, event_id, event_kind, payload, previous,
+           rule_id, episode, due_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (account_id, rule_id, aggregate) WHERE rule_id IS NOT NULL DO UPDATE SET
+           event_id = EXCLUDED.event_id, event_kind = EXCLUDED.event_kind,
+           payload = EXCLUDED.payload, previous = EXCLUDED.previous,
+           episode = EXCLUDED.episode, due_at = EXCLUDED.due_at, attempts = 0,
+           claimed_until = NULL
+         WHERE pending.episode <> EXCLUDED.episode",
+    )
+    .bind(e.account)
+    .bind(e.aggregate)
+    .bind(e.event_id)
+    .bind(e.kind)
+    .bind(e.payload)
+    .bind(e.previous)
+    .bind(rule)
+    .bind(episode)
+    .bind(due)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Claims up to `limit` due runs for `lease_ms`: of each aggregate only the oldest
+/// due one, and none while an earlier one of it is claimed elsewhere.
+pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> sqlx::Result<Vec<Pending>> {
+    sqlx::query_as(
+        "UPDATE pending SET claimed_until = now() + make_interval(secs => $2::float8 / 1000),
+           attempts = attempts + 1
+         WHERE id IN (
+           SELECT p.id FROM pending p
+           WHERE p.due_at <= now() AND (p.claimed_until IS NULL OR p.claimed_until < now())
+             AND NOT EXISTS (SELECT 1 FROM pending q WHERE q.aggregate = p.aggregate
+                               AND q.id < p.id AND q.due_at <= now())
+           ORDER BY p.due_at, p.id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, account_id, aggregate, event_id, event_kind, payload, previous, rule_id,
+           episode, due_at, attempts",
+    )
+    .bind(limit)
+    .bind(lease_ms)
+    .fetch_all(pool)
+    .await
+}
+
+/// Removes a finished run (only while the claim taken at `due_at` still holds it: a
+/// rearmed delayed run is another one).
+pub async fn finish(conn: &mut PgConnection, p: &Pending) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM pending WHERE id = $1 AND due_at = $2 AND episode = $3")
+        .bind(p.id)
+        .bind(p.due_at)
+        .bind(&p.episode)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Puts a run back to be tried again after `delay_ms`.
+pub async fn retry_later(pool: &PgPool, p: &Pending, delay_ms: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE pending SET claimed_until = NULL,
+           due_at = now() + make_interval(secs => $3::float8 / 1000)
+         WHERE id = $1 AND due_at = $2",
+    )
+    .bind(p.id)
+    .bind(p.due_at)
+    .bind(delay_ms)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How many runs wait (due or not).
+pub async fn backlog(conn: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM pending")
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,582 @@
+//! Automation rules end to end, with real NATS and PostgreSQL: rules that act through
+//! the conversation, routing and ticketing services however a state was reached,
+//! delayed rules bound to their episode, and loops stopped and logged.
+
+use std::time::Duration;
+
+use helpdesk_kit::auth::Role;
+use helpdesk_proto::automation::v1::*;
+use helpdesk_proto::conversation::v1 as conv;
+use helpdesk_proto::routing::v1::Presence;
+use helpdesk_proto::ticketing::v1 as tick;
+use helpdesk_tests::platform::{Platform, authed, eventually};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn pred(attribute: &str, operator: Operator, values: &[&str]) -> Condition {
+    Condition {
+        kind: Some(condition::Kind::Predicate(Predicate {
+            attribute: attribute.into(),
+            operator: operator as i32,
+            values: values.iter().map(|v| v.to_string()).collect(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn all(conditions: Vec<Condition>) -> Option<ConditionGroup> {
+    Some(ConditionGroup {
+        any: false,
+        conditions,
+    })
+}
+
+fn labels(add: bool, names: &[&str]) -> Action {
+    let l = LabelsAction {
+        labels: names.iter().map(|n| n.to_string()).collect(),
+    };
+    Action {
+        kind: Some(if add {
+            action::Kind::AddLabels(l)
+        } else {
+            action::Kind::RemoveLabels(l)
+        }),
+    }
+}
+
+fn say(content: &str) -> Action {
+    Action {
+        kind: Some(action::Kind::SendMessage(MessageAction {
+            content: content.into(),
+        })),
+    }
+}
+
+/// Creates an active rule as an admin.
+async fn rule(
+    p: &Platform,
+    name: &str,
+    event: &str,
+    conditions: Vec<Condition>,
+    actions: Vec<Action>,
+) -> Rule {
+    rule_with(
+        p,
+        Rule {
+            name: name.into(),
+            active: true,
+            event: event.into(),
+            conditions: all(conditions),
+            actions,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn rule_with(p: &Platform, rule: Rule) -> Rule {
+    p.automation()
+        .await
+        .create_rule(authed(CreateRuleRequest { rule: Some(rule) }, &p.admin()))
+        .await
+        .expect("create rule")
+        .into_inner()
+}
+
+/// The rule's runs (newest first).
+async fn runs(p: &Platform, rule_id: &str) -> Vec<RuleRun> {
+    p.automation()
+        .await
+        .list_rule_runs(authed(
+            ListRuleRunsRequest {
+                rule_id: rule_id.into(),
+                page_size: 100,
+                ..Default::default()
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("runs")
+        .into_inner()
+        .runs
+}
+
+/// Waits until the rule has `n` runs of `outcome`; the runs then.
+async fn wait_runs(p: &Platform, rule_id: &str, outcome: RunOutcome, n: usize) -> Vec<RuleRun> {
+    eventually(WAIT, || async {
+        let all = runs(p, rule_id).await;
+        (all.iter().filter(|r| r.outcome == outcome as i32).count() >= n).then_some(all)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{n} {outcome:?} runs of rule {rule_id} within {WAIT:?}"))
+}
+
+fn count(runs: &[RuleRun], outcome: RunOutcome) -> usize {
+    runs.iter().filter(|r| r.outcome == outcome as i32).count()
+}
+
+/// The customer writes.
+async fn customer_says(p: &Platform, chat: &str, visitor: &str, text: &str) {
+    p.conv()
+        .await
+        .send_message(authed(
+            conv::SendMessageRequest {
+                conversation_id: chat.into(),
+                content: text.into(),
+                ..Default::default()
+            },
+            visitor,
+        ))
+        .await
+        .expect("customer message");
+}
+
+/// An agent writes to the customer.
+async fn agent_says(p: &Platform, agent: &str, chat: &str, text: &str) {
+    p.conv()
+        .await
+        .send_message(authed(
+            conv::SendMessageRequest {
+                conversation_id: chat.into(),
+                content: text.into(),
+                ..Default::default()
+            },
+            &p.token(agent, Role::Agent),
+        ))
+        .await
+        .expect("agent message");
+}
+
+/// How many messages of the conversation the customer reads with exactly `text`.
+async fn customer_reads(p: &Platform, chat: &str, visitor: &str, text: &str) -> usize {
+    p.transcript(chat, visitor)
+        .await
+        .iter()
+        .filter(|m| m.content == text)
+        .count()
+}
+
+#[tokio::test]
+async fn unassign_on_resolve_sends_the_reopened_chat_to_whoever_is_free() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    p.agent("ana", 3, &[], &[]).await;
+    p.agent("bo", 3, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let (first, visitor) = p.chat(&inbox, "my order is late", &[]).await;
+    assert_eq!(p.wait_assigned(&first, WAIT).await.as_deref(), Some("ana"));
+    let (second, _) = p.chat(&inbox, "another question", &[]).await;
+    assert_eq!(p.wait_assigned(&second, WAIT).await.as_deref(), Some("ana"));
+    p.presence("bo", Presence::Online).await;
+    let unassign = rule(
+        &p,
+        "Unassign on resolve",
+        "conversation.status_changed",
+        vec![pred(
+            "conversation.status",
+            Operator::EqualTo,
+            &["resolved"],
+        )],
+        vec![Action {
+            kind: Some(action::Kind::AssignAgent("none".into())),
+        }],
+    )
+    .await;
+
+    p.set_status(&first, conv::ConversationStatus::Resolved)
+        .await;
+    let done = wait_runs(&p, &unassign.id, RunOutcome::Fired, 1).await;
+    assert!(
+        done[0].actions.iter().all(|a| a.ok),
+        "{:?}",
+        done[0].actions
+    );
+    assert_eq!(done[0].conversation_id, first);
+    // The customer writes again: the chat reopens and goes to the free agent, not
+    // back to ana (who is online, with room, and would otherwise get it back).
+    customer_says(&p, &first, &visitor, "it still has not arrived").await;
+    let again = eventually(WAIT, || async {
+        p.assignee(&first).await.filter(|a| a == "bo")
+    })
+    .await;
+    assert_eq!(again.as_deref(), Some("bo"));
+    // Reopening is a status change too, but not to resolved: the rule stays quiet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(&runs(&p, &unassign.id).await, RunOutcome::Fired), 1);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_closing_reply_goes_out_once_however_the_chat_was_resolved() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    p.agent("ana", 5, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    const BYE: &str = "Thanks for chatting with us. Reply here any time.";
+    let reply = rule(
+        &p,
+        "Reply on close",
+        "conversation.resolved",
+        vec![],
+        vec![say(BYE)],
+    )
+    .await;
+    // Another rule resolves chats whose customer says goodbye.
+    rule(
+        &p,
+        "Resolve on goodbye",
+        "message.incoming",
+        vec![pred(
+            "message.content",
+            Operator::Matches,
+            &[r"^\s*(bye|goodbye)\b"],
+        )],
+        vec![Action {
+            kind: Some(action::Kind::ChangeStatus(StatusAction {
+                status: "resolved".into(),
+                snooze_seconds: 0,
+            })),
+        }],
+    )
+    .await;
+
+    // By the agent, after a last reply ("send and resolve").
+    let (by_agent, v1) = p.chat(&inbox, "where is my parcel?", &[]).await;
+    p.wait_assigned(&by_agent, WAIT).await.expect("assigned");
+    agent_says(&p, "ana", &by_agent, "It arrives tomorrow.").await;
+    p.set_status(&by_agent, conv::ConversationStatus::Resolved)
+        .await;
+    // By the customer, from the widget.
+    let (by_customer, v2) = p.chat(&inbox, "quick question", &[]).await;
+    p.conv()
+        .await
+        .set_status(authed(
+            conv::SetStatusRequest {
+                conversation_id: by_customer.clone(),
+                status: conv::ConversationStatus::Resolved as i32,
+                ..Default::default()
+            },
+            &v2,
+        ))
+        .await
+        .expect("visitor resolves");
+    // By another rule.
+    let (by_rule, v3) = p.chat(&inbox, "hello", &[]).await;
+    customer_says(&p, &by_rule, &v3, "bye then").await;
+
+    for (chat, visitor) in [(&by_agent, &v1), (&by_customer, &v2), (&by_rule, &v3)] {
+        let told = eventually(WAIT, || async {
+            (customer_reads(&p, chat, visitor, BYE).await >= 1).then_some(())
+        })
+        .await;
+        assert!(
+            told.is_some(),
+            "the closing reply reaches the customer of {chat}"
+        );
+    }
+    assert_eq!(
+        customer_reads(&p, &by_agent, &v1, "It arrives tomorrow.").await,
+        1
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (chat, visitor) in [(&by_agent, &v1), (&by_customer, &v2), (&by_rule, &v3)] {
+        assert_eq!(
+            customer_reads(&p, chat, visitor, BYE).await,
+            1,
+            "once in {chat}"
+        );
+        assert_eq!(
+            p.conversation(chat).await.status,
+            conv::ConversationStatus::Resolved as i32,
+            "the reply does not reopen {chat}"
+        );
+    }
+    let log = runs(&p, &reply.id).await;
+    assert_eq!(count(&log, RunOutcome::Fired), 3, "{log:#?}");
+    // The rule's message was written by the rule, continuing the chain of the
+    // resolution that triggered it.
+    let line = p
+        .transcript(&by_rule, &p.supervisor())
+        .await
+        .into_iter()
+        .find(|m| m.content == BYE)
+        .expect("closing line");
+    let sender = line.sender.unwrap_or_default();
+    assert_eq!(
+        sender.kind,
+        helpdesk_proto::common::v1::ActorKind::Automation as i32
+    );
+    assert_eq!(sender.id, reply.id);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_keyword_makes_one_ticket_per_conversation_with_its_tag_and_category() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    let keyword = rule_with(
+        &p,
+        Rule {
+            name: "Refunds become tickets".into(),
+            active: true,
+            event: "message.incoming".into(),
+            conditions: all(vec![pred(
+                "message.content",
+                Operator::Matches,
+                &["refund|complaint|退款"],
+            )]),
+            actions: vec![Action {
+                kind: Some(action::Kind::CreateTicket(CreateTicketAction {
+                    tags: vec!["refund".into()],
+                    category: "billing".into(),
+                    priority: "high".into(),
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (chinese, v1) = p.chat(&inbox, "你好", &[]).await;
+    customer_says(&p, &chinese, &v1, "我要退款").await;
+    customer_says(&p, &chinese, &v1, "退款, please, it is a REFUND").await;
+    let (english, _) = p
+        .chat(&inbox, "I have a complaint about my order", &[])
+        .await;
+    let (quiet, v3) = p.chat(&inbox, "hello", &[]).await;
+    customer_says(&p, &quiet, &v3, "thanks, all good").await;
+
+    let log = wait_runs(&p, &keyword.id, RunOutcome::Fired, 3).await;
+    assert!(
+        log.iter().all(|r| r.actions.iter().all(|a| a.ok)),
+        "{log:#?}"
+    );
+    let tickets = p
+        .tickets()
+        .await
+        .list_tickets(authed(
+            tick::ListTicketsRequest {
+                tags: vec!["refund".into()],
+                page_size: 50,
+                ..Default::default()
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("tickets")
+        .into_inner()
+        .tickets;
+    assert_eq!(
+        tickets.len(),
+        2,
+        "one ticket per conversation: {tickets:#?}"
+    );
+    for chat in [&chinese, &english] {
+        let t = tickets
+            .iter()
+            .find(|t| t.conversation_ids.contains(chat))
+            .expect("the conversation's ticket");
+        assert_eq!(t.category, "billing");
+        assert_eq!(t.priority, tick::TicketPriority::High as i32);
+    }
+    assert!(tickets.iter().all(|t| !t.conversation_ids.contains(&quiet)));
+    // The run log names the condition that held and the ticket made.
+    let run = log
+        .iter()
+        .find(|r| r.conversation_id == english)
+        .expect("run");
+    assert!(run.conditions[0].matched);
+    assert_eq!(run.conditions[0].attribute, "message.content");
+    assert!(
+        run.actions[0].detail.starts_with("ticket #"),
+        "{:?}",
+        run.actions
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn unanswered_for_a_while_becomes_a_ticket_unless_someone_writes_first() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    p.agent("ana", 5, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    const TOLD: &str = "We are still on it: your request is now ticket #";
+    let waiting = rule_with(
+        &p,
+        Rule {
+            name: "Unanswered for a while".into(),
+            active: true,
+            event: "message.incoming".into(),
+            conditions: all(vec![pred(
+                "conversation.status",
+                Operator::NotEqualTo,
+                &["resolved"],
+            )]),
+            actions: vec![
+                Action {
+                    kind: Some(action::Kind::CreateTicket(CreateTicketAction {
+                        tags: vec!["unanswered".into()],
+                        ..Default::default()
+                    })),
+                },
+                say(&format!("{TOLD}{{{{ticket.number}}}}.")),
+            ],
+            delay: Some(Delay {
+                seconds: 3,
+                episode: Episode::LastMessage as i32,
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (ignored, v1) = p.chat(&inbox, "is anyone there?", &[]).await;
+    let (answered, v2) = p.chat(&inbox, "can I change my address?", &[]).await;
+    p.wait_assigned(&answered, WAIT).await.expect("assigned");
+    agent_says(&p, "ana", &answered, "Yes, which one?").await;
+
+    let fired = wait_runs(&p, &waiting.id, RunOutcome::Fired, 1).await;
+    assert_eq!(
+        fired
+            .iter()
+            .find(|r| r.outcome == RunOutcome::Fired as i32)
+            .map(|r| r.conversation_id.clone()),
+        Some(ignored.clone())
+    );
+    let told = eventually(WAIT, || async {
+        p.transcript(&ignored, &v1)
+            .await
+            .into_iter()
+            .find(|m| m.content.starts_with(TOLD))
+    })
+    .await
+    .expect("the customer is told");
+    let dropped = wait_runs(&p, &waiting.id, RunOutcome::Dropped, 1).await;
+    let drop = dropped
+        .iter()
+        .find(|r| r.outcome == RunOutcome::Dropped as i32)
+        .expect("dropped run");
+    assert_eq!(drop.conversation_id, answered);
+    assert!(drop.reason.contains("episode"), "{}", drop.reason);
+    assert_eq!(
+        p.transcript(&answered, &v2)
+            .await
+            .iter()
+            .filter(|m| m.content.starts_with(TOLD))
+            .count(),
+        0
+    );
+    // The ticket exists, carries the chat, and its number is the one the customer read.
+    let tickets = p
+        .tickets()
+        .await
+        .list_tickets(authed(
+            tick::ListTicketsRequest {
+                tags: vec!["unanswered".into()],
+                ..Default::default()
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("tickets")
+        .into_inner()
+        .tickets;
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(told.content, format!("{TOLD}{}.", tickets[0].number));
+    assert_eq!(tickets[0].conversation_ids, vec![ignored.clone()]);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_rule_never_retriggers_itself_and_a_ping_pong_stops_at_the_depth_limit() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    let (chat, _) = p.chat(&inbox, "hello", &[]).await;
+    let (other, _) = p.chat(&inbox, "hello again", &[]).await;
+    // Reacts to every change of a conversation with a change of its own.
+    let touch = rule(
+        &p,
+        "Mark touched",
+        "conversation.updated",
+        vec![pred("conversation.labels", Operator::Contains, &["vip"])],
+        vec![labels(true, &["touched"])],
+    )
+    .await;
+    let ping = rule(
+        &p,
+        "Ping",
+        "conversation.updated",
+        vec![pred("conversation.labels", Operator::Contains, &["ping"])],
+        vec![labels(false, &["ping"]), labels(true, &["pong"])],
+    )
+    .await;
+    let pong = rule(
+        &p,
+        "Pong",
+        "conversation.updated",
+        vec![pred("conversation.labels", Operator::Contains, &["pong"])],
+        vec![labels(false, &["pong"]), labels(true, &["ping"])],
+    )
+    .await;
+    let staff_labels = |id: String, names: &'static [&'static str]| {
+        let p = &p;
+        async move {
+            p.conv()
+                .await
+                .update_conversation(authed(
+                    conv::UpdateConversationRequest {
+                        conversation: Some(conv::Conversation {
+                            id,
+                            labels: names.iter().map(|n| n.to_string()).collect(),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(prost_types::FieldMask {
+                            paths: vec!["labels".into()],
+                        }),
+                    },
+                    &p.supervisor(),
+                ))
+                .await
+                .expect("labels");
+        }
+    };
+    staff_labels(chat.clone(), &["vip"]).await;
+    let log = wait_runs(&p, &touch.id, RunOutcome::Stopped, 1).await;
+    assert_eq!(count(&log, RunOutcome::Fired), 1, "{log:#?}");
+    let stopped = log
+        .iter()
+        .find(|r| r.outcome == RunOutcome::Stopped as i32)
+        .expect("stopped run");
+    assert!(stopped.reason.contains("own action"), "{}", stopped.reason);
+    assert_eq!(p.conversation(&chat).await.labels, vec!["touched", "vip"]);
+
+    staff_labels(other.clone(), &["ping"]).await;
+    let stopped = eventually(WAIT, || async {
+        let mut all = runs(&p, &ping.id).await;
+        all.extend(runs(&p, &pong.id).await);
+        all.iter()
+            .find(|r| r.outcome == RunOutcome::Stopped as i32 && r.conversation_id == other)
+            .cloned()
+    })
+    .await
+    .expect("the ping-pong is stopped");
+    assert!(
+        stopped.reason.contains("depth limit (5)"),
+        "{}",
+        stopped.reason
+    );
+    assert_eq!(stopped.depth, 5);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut all = runs(&p, &ping.id).await;
+    all.extend(runs(&p, &pong.id).await);
+    let fired = all
+        .iter()
+        .filter(|r| r.outcome == RunOutcome::Fired as i32)
+        .count();
+    assert_eq!(fired, 5, "ping, pong, ping, pong, ping: {all:#?}");
+    assert_eq!(count(&all, RunOutcome::Stopped), 1);
+    // The last rule to act left its label; nothing changes any more.
+    let settled = p.conversation(&other).await;
+    assert_eq!(settled.labels, vec!["pong"]);
+    p.stop().await;
+}
