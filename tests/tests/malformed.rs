@@ -191,6 +191,10 @@ async fn every_rpc_answers_malformed_input_without_internal_errors() {
             "helpdesk.notification.v1.NotificationService",
             p.notification.port,
         ),
+        (
+            "helpdesk.automation.v1.AutomationService",
+            p.automation.port,
+        ),
     ]
     .into();
     let set = FileDescriptorSet::decode(helpdesk_proto::FILE_DESCRIPTOR_SET).expect("descriptors");
