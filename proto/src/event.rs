@@ -96,7 +96,7 @@ events! {
     crate::conversation::v1::ConversationCreated => "conversation.created", |e| conversation_id(e.conversation.as_ref());
     crate::conversation::v1::ConversationUpdated => "conversation.updated", |e| conversation_id(e.conversation.as_ref());
     crate::conversation::v1::ConversationStatusChanged => "conversation.status_changed", |e| conversation_id(e.conversation.as_ref());
-    crate::conversation::v1::ConversationRated => "conversation.rated", |e| conversation_id(e.conversation.as_ref());
+    crate::conversation::v1::CsatSubmitted => "csat.submitted", |e| conversation_id(e.conversation.as_ref());
     crate::conversation::v1::MessageCreated => "message.created", |e| conversation_id(e.conversation.as_ref());
     crate::conversation::v1::ContactCreated => "contact.created", |e| contact_id(e.contact.as_ref());
     crate::conversation::v1::ContactUpdated => "contact.updated", |e| contact_id(e.contact.as_ref());

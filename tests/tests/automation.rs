@@ -263,8 +263,39 @@ async fn a_closing_reply_goes_out_once_however_the_chat_was_resolved() {
     // By another rule.
     let (by_rule, v3) = p.chat(&inbox, "hello", &[]).await;
     customer_says(&p, &by_rule, &v3, "bye then").await;
+    // By the inactivity timer of an inbox that closes quiet chats.
+    let quiet_inbox = p
+        .conv()
+        .await
+        .create_inbox(authed(
+            conv::CreateInboxRequest {
+                inbox: Some(conv::Inbox {
+                    name: "Quiet".into(),
+                    channel_kind: conv::ChannelKind::WebWidget as i32,
+                    lifecycle: Some(conv::InboxLifecycle {
+                        inactivity_warning_seconds: 1,
+                        inactivity_close_seconds: 1,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("inbox")
+        .into_inner();
+    let (by_timer, v4) = p.chat(&quiet_inbox, "is my refund through?", &[]).await;
+    p.wait_assigned(&by_timer, WAIT).await.expect("assigned");
+    agent_says(&p, "ana", &by_timer, "Yes, it went out this morning.").await;
 
-    for (chat, visitor) in [(&by_agent, &v1), (&by_customer, &v2), (&by_rule, &v3)] {
+    let chats = [
+        (&by_agent, &v1),
+        (&by_customer, &v2),
+        (&by_rule, &v3),
+        (&by_timer, &v4),
+    ];
+    for (chat, visitor) in chats {
         let told = eventually(WAIT, || async {
             (customer_reads(&p, chat, visitor, BYE).await >= 1).then_some(())
         })
@@ -278,8 +309,12 @@ async fn a_closing_reply_goes_out_once_however_the_chat_was_resolved() {
         customer_reads(&p, &by_agent, &v1, "It arrives tomorrow.").await,
         1
     );
+    assert_eq!(
+        customer_reads(&p, &by_timer, &v4, "Yes, it went out this morning.").await,
+        1
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    for (chat, visitor) in [(&by_agent, &v1), (&by_customer, &v2), (&by_rule, &v3)] {
+    for (chat, visitor) in chats {
         assert_eq!(
             customer_reads(&p, chat, visitor, BYE).await,
             1,
@@ -292,7 +327,7 @@ async fn a_closing_reply_goes_out_once_however_the_chat_was_resolved() {
         );
     }
     let log = runs(&p, &reply.id).await;
-    assert_eq!(count(&log, RunOutcome::Fired), 3, "{log:#?}");
+    assert_eq!(count(&log, RunOutcome::Fired), 4, "{log:#?}");
     // The rule's message was written by the rule, continuing the chain of the
     // resolution that triggered it.
     let line = p

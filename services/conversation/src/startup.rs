@@ -7,7 +7,7 @@ use helpdesk_proto::conversation::v1::{ExportConversationRequest, RunConversatio
 use serde::{Deserialize, Serialize};
 
 use crate::grpc::Api;
-use crate::timers::SnoozeWake;
+use crate::timers::ConversationTimers;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -65,7 +65,7 @@ impl helpdesk_kit::Service for Conversation {
                 ctx.auth(),
             ))
             .consumer(crate::consumers::consumer())
-            .timers(SnoozeWake)
+            .timers(ConversationTimers)
             .command::<ExportConversationRequest, _>(crate::commands::Export {
                 pool: ctx.pool.clone(),
             })

@@ -1,4 +1,6 @@
-//! Durable timers of the conversation service: waking snoozed conversations.
+//! Durable timers of the conversation service: waking snoozed conversations, and
+//! the inbox's lifecycle (inactivity warning and close, stale pending and bot
+//! conversations resolved).
 
 use helpdesk_kit::event::Origin;
 use helpdesk_kit::timers::{Timer, TimerError, TimerHandler};
@@ -6,12 +8,12 @@ use helpdesk_proto::conversation::v1::ConversationStatus;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain;
+use crate::domain::{self, lifecycle};
 use crate::ops;
 use crate::store::{self, conversations::ConversationRow, conversations::Scope};
 
-/// Reopens a snoozed conversation when its snooze ends, unless it moved on.
-pub struct SnoozeWake;
+/// The conversation service's timers.
+pub struct ConversationTimers;
 
 async fn load(
     conn: &mut PgConnection,
@@ -28,18 +30,29 @@ async fn load(
     Ok(store::conversations::get(conn, account, id, Scope::Account, true).await?)
 }
 
-impl TimerHandler for SnoozeWake {
+impl TimerHandler for ConversationTimers {
     async fn current_fingerprint(
         &self,
         conn: &mut PgConnection,
         timer: &Timer,
     ) -> Result<Option<String>, TimerError> {
-        if timer.kind != domain::SNOOZE_WAKE {
+        let lifecycle_timer = matches!(
+            timer.kind.as_str(),
+            lifecycle::INACTIVITY_WARNING
+                | lifecycle::INACTIVITY_CLOSE
+                | lifecycle::PENDING_CLOSE
+                | lifecycle::BOT_CLOSE
+        );
+        if timer.kind != domain::SNOOZE_WAKE && !lifecycle_timer {
             return Ok(None);
         }
-        Ok(load(conn, timer)
-            .await?
-            .map(|c| domain::snooze_fingerprint(c.status(), c.snoozed_until)))
+        Ok(load(conn, timer).await?.map(|c| {
+            if lifecycle_timer {
+                lifecycle::fingerprint(c.status(), c.waiting_since, c.last_activity_at)
+            } else {
+                domain::snooze_fingerprint(c.status(), c.snoozed_until)
+            }
+        }))
     }
 
     async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), TimerError> {
@@ -47,7 +60,19 @@ impl TimerHandler for SnoozeWake {
             return Ok(());
         };
         let origin = Origin::system(&conv.account_id);
-        ops::change_status(conn, &origin, conv, ConversationStatus::Open, None).await?;
+        match timer.kind.as_str() {
+            domain::SNOOZE_WAKE => {
+                ops::change_status(conn, &origin, conv, ConversationStatus::Open, None).await?;
+            }
+            lifecycle::INACTIVITY_WARNING => ops::warn_inactive(conn, &origin, conv).await?,
+            _ => {
+                let closing = ops::Closing {
+                    inactivity: true,
+                    ..Default::default()
+                };
+                ops::resolve(conn, &origin, conv, closing).await?;
+            }
+        }
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ mod conversation {
     pub mod idempotency;
     pub mod identity;
     pub mod inboxes;
+    pub mod lifecycle;
     pub mod live;
     pub mod outage;
     pub mod plans;

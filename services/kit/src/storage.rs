@@ -58,7 +58,8 @@ storage_names!(Priority {
 storage_names!(ActivityType {
     Unspecified => "", Transfer => "transfer", TransferAccept => "transfer_accept",
     TransferReject => "transfer_reject", TransferTimeout => "transfer_timeout", TransferCancel => "transfer_cancel",
-    Handoff => "handoff", Ticket => "ticket",
+    Handoff => "handoff", Ticket => "ticket", InactivityWarning => "inactivity_warning",
+    Closed => "closed", CsatSurvey => "csat_survey",
 } default Unspecified);
 storage_names!(MessageKind {
     Incoming => "incoming", Outgoing => "outgoing", Note => "note", Activity => "activity",

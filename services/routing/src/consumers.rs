@@ -6,8 +6,8 @@ use helpdesk_kit::consumer::{Consumer, Delivery, HandlerError, On};
 use helpdesk_kit::event::{Origin, system_actor};
 use helpdesk_kit::storage::name_of;
 use helpdesk_proto::conversation::v1::{
-    ChannelKind, Conversation, ConversationCreated, ConversationRated, ConversationStatus,
-    ConversationStatusChanged, InboxCreated, MessageCreated, MessageKind,
+    ChannelKind, Conversation, ConversationCreated, ConversationStatus, ConversationStatusChanged,
+    CsatSubmitted, InboxCreated, MessageCreated, MessageKind,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -27,7 +27,7 @@ pub fn consumer() -> Consumer<ConversationEvents> {
         .on::<ConversationCreated>()
         .on::<ConversationStatusChanged>()
         .on::<MessageCreated>()
-        .on::<ConversationRated>()
+        .on::<CsatSubmitted>()
         .on::<InboxCreated>()
 }
 
@@ -213,11 +213,11 @@ impl On<MessageCreated> for ConversationEvents {
     }
 }
 
-impl On<ConversationRated> for ConversationEvents {
+impl On<CsatSubmitted> for ConversationEvents {
     async fn on(
         &self,
         conn: &mut PgConnection,
-        d: &Delivery<ConversationRated>,
+        d: &Delivery<CsatSubmitted>,
     ) -> Result<(), HandlerError> {
         let e = &d.event;
         let conv = e.conversation.as_ref();

@@ -4,8 +4,8 @@
 use helpdesk_kit::event::Event;
 use helpdesk_proto::common::v1::EventMeta;
 use helpdesk_proto::conversation::v1::{
-    ContactCreated, ContactUpdated, Conversation, ConversationCreated, ConversationRated,
-    ConversationStatus, ConversationStatusChanged, ConversationUpdated, InboxCreated, InboxUpdated,
+    ContactCreated, ContactUpdated, Conversation, ConversationCreated, ConversationStatus,
+    ConversationStatusChanged, ConversationUpdated, CsatSubmitted, InboxCreated, InboxUpdated,
     MessageCreated, MessageKind,
 };
 use helpdesk_proto::routing::v1::{
@@ -24,7 +24,7 @@ pub const KINDS: &[&str] = &[
     ConversationCreated::KIND,
     ConversationUpdated::KIND,
     ConversationStatusChanged::KIND,
-    ConversationRated::KIND,
+    CsatSubmitted::KIND,
     MessageCreated::KIND,
     ContactCreated::KIND,
     ContactUpdated::KIND,
@@ -110,8 +110,8 @@ pub fn decode(kind: &str, payload: &[u8]) -> Option<Incoming> {
                 _ => {}
             }
         }
-        ConversationRated::KIND => {
-            let e = read!(ConversationRated);
+        CsatSubmitted::KIND => {
+            let e = read!(CsatSubmitted);
             (i.conversation_id, i.facts.conversation) = conv(e.conversation);
             i.facts.csat = Some((e.rating, e.comment));
             i.triggers = vec!["csat.submitted"];

@@ -744,6 +744,7 @@ impl Runner {
                         conversation_id: conversation_id.clone(),
                         status: status as i32,
                         snoozed_until,
+                        ..Default::default()
                     }),
                     facts,
                 )

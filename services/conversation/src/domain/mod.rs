@@ -2,6 +2,7 @@
 
 pub mod bot;
 pub mod identity;
+pub mod lifecycle;
 pub mod validate;
 
 use helpdesk_proto::conversation::v1::ConversationStatus;

@@ -315,7 +315,15 @@ impl Api {
             .visible(&mut tx, c, "conversation_id", &req.conversation_id, true)
             .await?;
         self.refuse_departed_bot(&mut tx, c, &conv).await?;
-        let conv = ops::change_status(&mut tx, &c.origin(), conv, status, until).await?;
+        let conv = if status == ConversationStatus::Resolved {
+            let closing = ops::Closing {
+                skip_survey: req.skip_survey,
+                ..Default::default()
+            };
+            ops::resolve(&mut tx, &c.origin(), conv, closing).await?
+        } else {
+            ops::change_status(&mut tx, &c.origin(), conv, status, until).await?
+        };
         tx.commit().await?;
         Ok(conv.to_proto())
     }
@@ -356,13 +364,15 @@ impl Api {
             tx.commit().await?;
             return Ok(conv.to_proto());
         }
+        let previous_rating = conv.csat_rating.unwrap_or(0);
         conv.csat_rating = Some(req.rating);
         conv.csat_comment = comment;
         let conv = store::conversations::update(&mut tx, &conv).await?;
-        let event = ConversationRated {
+        let event = CsatSubmitted {
             conversation: Some(conv.to_proto()),
             rating: req.rating,
             comment: conv.csat_comment.clone().unwrap_or_default(),
+            previous_rating,
             ..Default::default()
         };
         let origin = c.origin().acting_as(contact_actor(conv.contact_id));

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{Api, Caller};
 use crate::domain::bot::Bot;
+use crate::domain::lifecycle::{Lifecycle, Survey};
 use crate::domain::validate;
 use crate::store::{self, inboxes::InboxRow};
 use helpdesk_kit::error::{Error, Result};
@@ -100,6 +101,8 @@ impl Api {
         check_fields(&mut v, &inbox);
         let visitor_attribute_keys = visitor_keys(&mut v, &inbox.visitor_attribute_keys);
         let bot = Bot::check(&mut v, "inbox.bot", inbox.bot.as_ref());
+        let lifecycle = Lifecycle::check(&mut v, "inbox.lifecycle", inbox.lifecycle.as_ref());
+        let survey = Survey::check(&mut v, "inbox.csat_survey", inbox.csat_survey.as_ref());
         v.into_result()?;
         let reopen = match ReopenPolicy::try_from(inbox.reopen_policy).unwrap_or_default() {
             ReopenPolicy::Unspecified => ReopenPolicy::Reopen,
@@ -123,6 +126,8 @@ impl Api {
             bot: bot.map(Json),
             ticket_on_leave_message: inbox.ticket_on_leave_message,
             reopen_on_ticket_update: inbox.reopen_on_ticket_update,
+            lifecycle: lifecycle.map(Json),
+            csat_survey: survey.map(Json),
         };
         let mut tx = self.pool.begin().await?;
         let row = store::inboxes::insert(&mut tx, &row).await?;
@@ -189,11 +194,13 @@ impl Api {
                 "update_mask",
                 "required: name, greeting_message, reopen_policy, channel_kind, \
                  visitor_attribute_keys, bot, ticket_on_leave_message, \
-                 reopen_on_ticket_update, identity_secret",
+                 reopen_on_ticket_update, lifecycle, csat_survey, identity_secret",
             );
         }
         let visitor_attribute_keys = visitor_keys(&mut v, &inbox.visitor_attribute_keys);
         let bot = Bot::check(&mut v, "inbox.bot", inbox.bot.as_ref());
+        let lifecycle = Lifecycle::check(&mut v, "inbox.lifecycle", inbox.lifecycle.as_ref());
+        let survey = Survey::check(&mut v, "inbox.csat_survey", inbox.csat_survey.as_ref());
         for p in &paths {
             match p.as_str() {
                 "name" => validate::text(&mut v, "inbox.name", &inbox.name, true, 100),
@@ -225,7 +232,9 @@ impl Api {
                 | "identity_secret"
                 | "bot"
                 | "ticket_on_leave_message"
-                | "reopen_on_ticket_update" => {}
+                | "reopen_on_ticket_update"
+                | "lifecycle"
+                | "csat_survey" => {}
                 other => v.add(
                     "update_mask",
                     format!("unknown or immutable path {other:?}"),
@@ -265,6 +274,8 @@ impl Api {
                 "reopen_on_ticket_update" => {
                     row.reopen_on_ticket_update = inbox.reopen_on_ticket_update
                 }
+                "lifecycle" => row.lifecycle = lifecycle.clone().map(Json),
+                "csat_survey" => row.csat_survey = survey.clone().map(Json),
                 _ => {}
             }
         }

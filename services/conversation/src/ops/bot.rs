@@ -56,6 +56,7 @@ pub async fn hand_off(
         ConversationStatus::Open,
         None,
         Some(handoff),
+        Default::default(),
     )
     .await
 }

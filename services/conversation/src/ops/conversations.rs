@@ -25,6 +25,15 @@ use crate::store::{
     inboxes::InboxRow,
 };
 
+/// How a conversation is resolved.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Closing {
+    /// Staff chose "resolve without survey".
+    pub skip_survey: bool,
+    /// Closed because nobody wrote (the inactivity, pending or bot timers).
+    pub inactivity: bool,
+}
+
 /// Moves `conv` to `to`, keeps the snooze timer in step, saves, and records
 /// `conversation.status_changed`. No-op when nothing changes.
 pub async fn change_status(
@@ -34,10 +43,39 @@ pub async fn change_status(
     to: ConversationStatus,
     snoozed_until: Option<DateTime<Utc>>,
 ) -> Result<ConversationRow> {
-    change_status_with(conn, origin, conv, to, snoozed_until, None).await
+    change_status_with(
+        conn,
+        origin,
+        conv,
+        to,
+        snoozed_until,
+        None,
+        Closing::default(),
+    )
+    .await
 }
 
-/// [`change_status`], the event carrying how a bot handed the conversation over.
+/// Resolves `conv` as `closing` says (closing line and survey per its inbox).
+pub async fn resolve(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conv: ConversationRow,
+    closing: Closing,
+) -> Result<ConversationRow> {
+    change_status_with(
+        conn,
+        origin,
+        conv,
+        ConversationStatus::Resolved,
+        None,
+        None,
+        closing,
+    )
+    .await
+}
+
+/// [`change_status`], the event carrying how a bot handed the conversation over, and
+/// a resolution how it was closed.
 pub(super) async fn change_status_with(
     conn: &mut PgConnection,
     origin: &Origin,
@@ -45,6 +83,7 @@ pub(super) async fn change_status_with(
     to: ConversationStatus,
     snoozed_until: Option<DateTime<Utc>>,
     handoff: Option<Handoff>,
+    closing: Closing,
 ) -> Result<ConversationRow> {
     let from = conv.status();
     if from == to && conv.snoozed_until == snoozed_until {
@@ -83,6 +122,7 @@ pub(super) async fn change_status_with(
             ..Default::default()
         };
         outbox::emit(conn, origin, event).await?;
+        return super::lifecycle::after_status(conn, origin, conv, closing).await;
     }
     Ok(conv)
 }

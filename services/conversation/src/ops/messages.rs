@@ -88,6 +88,7 @@ pub async fn append_row(
         _ => {}
     }
     let (row, conv) = store::messages::insert_with_conversation(conn, &row, &conv).await?;
+    super::lifecycle::after_message(conn, &conv, kind, sender).await?;
     let event = MessageCreated {
         message: Some(row.to_proto()),
         conversation: Some(conv.to_proto()),

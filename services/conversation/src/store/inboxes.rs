@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::StorageName;
 use crate::domain::bot::Bot;
+use crate::domain::lifecycle::{Lifecycle, Survey};
 
 /// A stored inbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -32,6 +33,10 @@ pub struct InboxRow {
     pub ticket_on_leave_message: bool,
     /// Resolved chats reopen when their ticket tells the customer something.
     pub reopen_on_ticket_update: bool,
+    /// How quiet conversations end, and closing lines.
+    pub lifecycle: Option<Json<Lifecycle>>,
+    /// The satisfaction survey on resolve.
+    pub csat_survey: Option<Json<Survey>>,
 }
 
 impl InboxRow {
@@ -43,6 +48,22 @@ impl InboxRow {
     /// Reopen policy.
     pub fn reopen(&self) -> ReopenPolicy {
         ReopenPolicy::from_storage(&self.reopen_policy)
+    }
+
+    /// How the inbox's quiet conversations end (nothing when unset).
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+            .as_ref()
+            .map(|l| l.0.clone())
+            .unwrap_or_default()
+    }
+
+    /// The inbox's satisfaction survey (none when unset).
+    pub fn survey(&self) -> Survey {
+        self.csat_survey
+            .as_ref()
+            .map(|s| s.0.clone())
+            .unwrap_or_default()
     }
 
     /// The inbox's bot, when it has one enabled.
@@ -76,6 +97,8 @@ impl InboxRow {
             bot: self.bot().map(Bot::to_proto),
             ticket_on_leave_message: self.ticket_on_leave_message,
             reopen_on_ticket_update: self.reopen_on_ticket_update,
+            lifecycle: self.lifecycle.as_ref().map(|l| l.0.to_proto()),
+            csat_survey: self.csat_survey.as_ref().map(|s| s.0.to_proto()),
         }
     }
 
@@ -90,12 +113,12 @@ impl InboxRow {
 
 const COLUMNS: &str = "id, account_id, name, channel_kind, public_key, greeting_message, reopen_policy, created_at, updated_at, \
     identity_secret, visitor_attribute_keys, bot, ticket_on_leave_message, \
-    reopen_on_ticket_update";
+    reopen_on_ticket_update, lifecycle, csat_survey";
 
 /// Inserts a new inbox.
 pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, $10, $11, $12, true)
+        "INSERT INTO inboxes ({COLUMNS}, announced) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8, $9, $10, $11, $12, $13, $14, true)
          RETURNING {COLUMNS}"
     ))
     .bind(row.id)
@@ -110,6 +133,8 @@ pub async fn insert(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.bot)
     .bind(row.ticket_on_leave_message)
     .bind(row.reopen_on_ticket_update)
+    .bind(&row.lifecycle)
+    .bind(&row.csat_survey)
     .fetch_one(conn)
     .await
 }
@@ -164,7 +189,8 @@ pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     sqlx::query_as(&format!(
         "UPDATE inboxes SET name = $3, channel_kind = $4, greeting_message = $5, reopen_policy = $6,
              identity_secret = $7, visitor_attribute_keys = $8, bot = $9,
-             ticket_on_leave_message = $10, reopen_on_ticket_update = $11, updated_at = now()
+             ticket_on_leave_message = $10, reopen_on_ticket_update = $11, lifecycle = $12,
+             csat_survey = $13, updated_at = now()
          WHERE account_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(&row.account_id)
@@ -178,6 +204,8 @@ pub async fn update(conn: &mut PgConnection, row: &InboxRow) -> Result<InboxRow,
     .bind(&row.bot)
     .bind(row.ticket_on_leave_message)
     .bind(row.reopen_on_ticket_update)
+    .bind(&row.lifecycle)
+    .bind(&row.csat_survey)
     .fetch_one(conn)
     .await
 }

@@ -448,6 +448,7 @@ async fn visitor_rates_a_resolved_conversation() {
                 conversation_id: conv.clone(),
                 status: ConversationStatus::Resolved as i32,
                 snoozed_until: None,
+                ..Default::default()
             },
             &visitor,
         ))
@@ -487,11 +488,12 @@ async fn visitor_rates_a_resolved_conversation() {
         .expect("rate")
         .into_inner();
     assert_eq!(rated.csat_rating, 5);
-    let events = stream_events(&app.env, &format!("{ACCOUNT}.conversation.rated"), 1).await;
+    let events = stream_events(&app.env, &format!("{ACCOUNT}.csat.submitted"), 1).await;
     assert_eq!(events.len(), 1);
-    let e = ConversationRated::decode(events[0].payload.clone()).expect("decode");
+    let e = CsatSubmitted::decode(events[0].payload.clone()).expect("decode");
     assert_eq!(e.rating, 5);
     assert_eq!(e.comment, "Quick and friendly");
+    assert_eq!(e.previous_rating, 0);
     let snapshot = e.conversation.expect("conversation");
     assert_eq!(snapshot.assignee_id, "agent-7");
     assert_eq!(snapshot.csat_rating, 5);
@@ -504,7 +506,7 @@ async fn visitor_rates_a_resolved_conversation() {
             .as_ref()
             .and_then(|h| h.get(headers::TYPE))
             .map(|v| v.as_str()),
-        Some("helpdesk.conversation.v1.ConversationRated")
+        Some("helpdesk.conversation.v1.CsatSubmitted")
     );
 
     // The same rating again changes nothing; a new one replaces it.
@@ -521,10 +523,14 @@ async fn visitor_rates_a_resolved_conversation() {
         .into_inner();
     assert_eq!(again.csat_rating, 3);
     assert_eq!(conversation(&app, &conv).await.csat_rating, 3);
-    let events = stream_events(&app.env, &format!("{ACCOUNT}.conversation.rated"), 2).await;
+    let events = stream_events(&app.env, &format!("{ACCOUNT}.csat.submitted"), 2).await;
     assert_eq!(events.len(), 2);
-    let last = ConversationRated::decode(events[1].payload.clone()).expect("decode");
+    let last = CsatSubmitted::decode(events[1].payload.clone()).expect("decode");
     assert_eq!((last.rating, last.comment.as_str()), (3, ""));
+    assert_eq!(
+        last.previous_rating, 5,
+        "the rating it replaces in every average"
+    );
     app.stop().await;
 }
 

@@ -32,6 +32,7 @@ async fn snooze_timer_fires_once_after_restart_with_two_replicas() {
                 conversation_id: conv.clone(),
                 status: ConversationStatus::Snoozed as i32,
                 snoozed_until: Some(to_timestamp(until)),
+                ..Default::default()
             },
             &agent,
         ))

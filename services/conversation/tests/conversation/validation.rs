@@ -342,6 +342,7 @@ async fn unknown_enum_values_are_refused_naming_the_field() {
                     seconds: i64::MAX,
                     nanos: 0,
                 }),
+                ..Default::default()
             },
             &app.agent(),
         ))
