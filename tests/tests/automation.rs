@@ -615,3 +615,151 @@ async fn a_rule_never_retriggers_itself_and_a_ping_pong_stops_at_the_depth_limit
     assert_eq!(settled.labels, vec!["pong"]);
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_macro_applied_by_an_agent_acts_once_per_request_as_that_agent() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    let (chat, visitor) = p
+        .chat(&inbox, "where is my refund?", &[("plan", "pro")])
+        .await;
+    let admin = p.admin();
+    let agent = p.token("ana", Role::Agent);
+    let refund = Macro {
+        name: "Refund sent".into(),
+        actions: vec![
+            labels(true, &["refund"]),
+            say("Hi {{contact.name}}, your refund is on its way."),
+            Action {
+                kind: Some(action::Kind::ChangeStatus(StatusAction {
+                    status: "resolved".into(),
+                    snooze_seconds: 0,
+                })),
+            },
+        ],
+        ..Default::default()
+    };
+    let created = p
+        .automation()
+        .await
+        .create_macro(authed(
+            CreateMacroRequest {
+                r#macro: Some(refund.clone()),
+            },
+            &admin,
+        ))
+        .await
+        .expect("macro")
+        .into_inner();
+    // Names are unique per account; a ticket update needs the macro's own ticket;
+    // agents apply macros but do not write them.
+    let mut client = p.automation().await;
+    let taken = client
+        .create_macro(authed(
+            CreateMacroRequest {
+                r#macro: Some(refund.clone()),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("taken");
+    assert_eq!(
+        helpdesk_kit::grpc::violated_fields(&taken),
+        vec!["macro.name"]
+    );
+    let orphan = client
+        .create_macro(authed(
+            CreateMacroRequest {
+                r#macro: Some(Macro {
+                    name: "Close ticket".into(),
+                    actions: vec![Action {
+                        kind: Some(action::Kind::UpdateTicket(UpdateTicketAction {
+                            status: "solved".into(),
+                            ..Default::default()
+                        })),
+                    }],
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("no ticket");
+    assert_eq!(
+        helpdesk_kit::grpc::violated_fields(&orphan),
+        vec!["macro.actions[0]"]
+    );
+    let denied = client
+        .create_macro(authed(
+            CreateMacroRequest {
+                r#macro: Some(refund.clone()),
+            },
+            &agent,
+        ))
+        .await
+        .expect_err("agents do not write macros");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let listed = client
+        .list_macros(authed(ListMacrosRequest::default(), &agent))
+        .await
+        .expect("agents list macros")
+        .into_inner()
+        .macros;
+    assert_eq!(listed.len(), 1);
+
+    let apply = |token: String| {
+        let (p, id, chat) = (&p, created.id.clone(), chat.clone());
+        async move {
+            p.automation()
+                .await
+                .apply_macro(authed(
+                    ApplyMacroRequest {
+                        macro_id: id,
+                        conversation_id: chat,
+                        request_id: "click-1".into(),
+                    },
+                    &token,
+                ))
+                .await
+        }
+    };
+    let visitor_try = apply(visitor.clone()).await.expect_err("not for visitors");
+    assert_eq!(visitor_try.code(), tonic::Code::PermissionDenied);
+    let done = apply(agent.clone()).await.expect("applied").into_inner();
+    assert!(done.results.iter().all(|r| r.ok), "{:?}", done.results);
+    // A retry of the same click does nothing twice.
+    apply(agent.clone()).await.expect("applied again");
+    let conversation = p.conversation(&chat).await;
+    assert_eq!(conversation.labels, vec!["refund"]);
+    assert_eq!(
+        conversation.status,
+        conv::ConversationStatus::Resolved as i32
+    );
+    assert_eq!(
+        customer_reads(
+            &p,
+            &chat,
+            &visitor,
+            "Hi Visitor, your refund is on its way."
+        )
+        .await,
+        1
+    );
+    // The change is the agent's: the message is theirs, the resolution too.
+    let line = p
+        .transcript(&chat, &visitor)
+        .await
+        .into_iter()
+        .find(|m| m.content.starts_with("Hi Visitor"))
+        .expect("line");
+    let sender = line.sender.unwrap_or_default();
+    assert_eq!(
+        (sender.kind, sender.id.as_str()),
+        (helpdesk_proto::common::v1::ActorKind::Agent as i32, "ana")
+    );
+    assert_eq!(
+        conversation.status_actor.map(|a| a.id).as_deref(),
+        Some("ana")
+    );
+    p.stop().await;
+}

@@ -102,10 +102,6 @@ impl helpdesk_kit::Service for Automation {
             ctx.pool.clone(),
             Duration::from_secs(settings.rule_cache_seconds),
         );
-        let api = Api {
-            pool: ctx.pool.clone(),
-            cache: cache.clone(),
-        };
         let runner = Arc::new(Runner {
             pool: ctx.pool.clone(),
             bus: ctx.bus.clone(),
@@ -118,6 +114,11 @@ impl helpdesk_kit::Service for Automation {
                 command_timeout: Duration::from_millis(settings.command_timeout_ms),
             },
         });
+        let api = Api {
+            pool: ctx.pool.clone(),
+            cache: cache.clone(),
+            runner: runner.clone(),
+        };
         let executor = ExecutorConfig {
             concurrency: settings.concurrency as usize,
             poll: Duration::from_millis(settings.poll_interval_ms),

@@ -681,3 +681,33 @@ pub fn describe(a: &Action) -> String {
         None => "nothing".into(),
     }
 }
+
+/// Checks a macro (reporting each bad field under `prefix`).
+pub fn check_macro(v: &mut Violations, prefix: &str, m: &helpdesk_proto::automation::v1::Macro) {
+    helpdesk_kit::validate::text(v, &format!("{prefix}.name"), &m.name, true, 200);
+    helpdesk_kit::validate::text(
+        v,
+        &format!("{prefix}.description"),
+        &m.description,
+        false,
+        2000,
+    );
+    v.check(
+        m.actions.is_empty() || m.actions.len() > MAX_ACTIONS,
+        &format!("{prefix}.actions"),
+        &format!("1 to {MAX_ACTIONS} actions"),
+    );
+    let mut ticket = false;
+    for (i, a) in m.actions.iter().enumerate() {
+        let field = format!("{prefix}.actions[{i}]");
+        check_action(v, &field, a, "");
+        match &a.kind {
+            Some(action::Kind::CreateTicket(_)) => ticket = true,
+            Some(action::Kind::UpdateTicket(_)) if !ticket => v.add(
+                field,
+                "a macro updates the ticket an earlier create_ticket of it made",
+            ),
+            _ => {}
+        }
+    }
+}

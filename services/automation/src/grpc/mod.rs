@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::cache::RuleCache;
 use crate::domain::facts::Facts;
-use crate::domain::rules::{compile, describe};
+use crate::domain::rules::{check_macro, compile, describe};
 use crate::ops;
 use crate::store;
 
@@ -22,6 +22,21 @@ use crate::store;
 pub struct Api {
     pub(crate) pool: PgPool,
     pub(crate) cache: RuleCache,
+    /// Does macros' actions.
+    pub(crate) runner: std::sync::Arc<crate::ops::run::Runner>,
+}
+
+/// Macro paths `UpdateMacro` may change.
+const MACRO_PATHS: &[&str] = &["name", "description", "actions"];
+
+/// A name taken by another macro of the account.
+fn name_taken(e: Error) -> Error {
+    match e {
+        Error::Db(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+            helpdesk_kit::grpc::invalid_field("macro.name", "another macro has this name").into()
+        }
+        other => other,
+    }
 }
 
 /// Rules are the account's configuration: admins and integrations.
@@ -237,6 +252,118 @@ impl Api {
         })
     }
 
+    async fn create_macro_impl(&self, c: &Caller, req: CreateMacroRequest) -> Result<Macro> {
+        let mut m = req.r#macro.unwrap_or_default();
+        let mut v = Violations::new();
+        check_macro(&mut v, "macro", &m);
+        v.into_result()?;
+        m.id = Uuid::now_v7().to_string();
+        m.account_id = c.account().to_string();
+        m.name = m.name.trim().to_string();
+        let mut conn = self.pool.acquire().await?;
+        store::macros::save(&mut conn, &m)
+            .await
+            .map_err(|e| name_taken(e.into()))
+    }
+
+    async fn update_macro_impl(&self, c: &Caller, req: UpdateMacroRequest) -> Result<Macro> {
+        let input = req.r#macro.unwrap_or_default();
+        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        let mut v = Violations::new();
+        let macro_id = helpdesk_kit::validate::uuid(&mut v, "macro.id", &input.id);
+        if paths.is_empty() {
+            v.add(
+                "update_mask",
+                format!("required: {}", MACRO_PATHS.join(", ")),
+            );
+        }
+        for p in &paths {
+            if !MACRO_PATHS.contains(&p.as_str()) {
+                v.add("update_mask", format!("unknown or read-only path {p:?}"));
+            }
+        }
+        v.into_result()?;
+        let mut conn = self.pool.acquire().await?;
+        let mut m = store::macros::get(&mut conn, c.account(), macro_id.unwrap_or_default())
+            .await?
+            .ok_or(Error::NotFound("macro"))?;
+        for p in &paths {
+            match p.as_str() {
+                "name" => m.name = input.name.trim().to_string(),
+                "description" => m.description = input.description.clone(),
+                "actions" => m.actions = input.actions.clone(),
+                _ => {}
+            }
+        }
+        let mut v = Violations::new();
+        check_macro(&mut v, "macro", &m);
+        v.into_result()?;
+        store::macros::save(&mut conn, &m)
+            .await
+            .map_err(|e| name_taken(e.into()))
+    }
+
+    async fn list_macros_impl(
+        &self,
+        c: &Caller,
+        req: ListMacrosRequest,
+    ) -> Result<ListMacrosResponse> {
+        let mut v = Violations::new();
+        let size = page_size(&mut v, req.page_size);
+        let after = match req.page_token.as_str() {
+            "" => Some(String::new()),
+            t => decode_token(t).and_then(|s| s.strip_prefix("n:").map(str::to_string)),
+        };
+        v.check(
+            after.is_none(),
+            "page_token",
+            "not a token this service issued",
+        );
+        v.into_result()?;
+        let mut conn = self.pool.acquire().await?;
+        let mut macros = store::macros::list(
+            &mut conn,
+            c.account(),
+            &after.unwrap_or_default(),
+            size as i64 + 1,
+        )
+        .await?;
+        let next_page_token = paginate(&mut macros, size, |m| {
+            format!("n:{}", m.name.to_lowercase())
+        });
+        Ok(ListMacrosResponse {
+            macros,
+            next_page_token,
+        })
+    }
+
+    async fn apply_macro_impl(
+        &self,
+        c: &Caller,
+        req: ApplyMacroRequest,
+    ) -> Result<ApplyMacroResponse> {
+        let mut v = Violations::new();
+        let macro_id = helpdesk_kit::validate::uuid(&mut v, "macro_id", &req.macro_id);
+        helpdesk_kit::validate::uuid(&mut v, "conversation_id", &req.conversation_id);
+        helpdesk_kit::validate::text(&mut v, "request_id", &req.request_id, true, 100);
+        v.into_result()?;
+        let mut conn = self.pool.acquire().await?;
+        let m = store::macros::get(&mut conn, c.account(), macro_id.unwrap_or_default())
+            .await?
+            .ok_or(Error::NotFound("macro"))?;
+        drop(conn);
+        let results = ops::macros::apply(
+            &self.runner,
+            c.account(),
+            c.actor(),
+            &m,
+            &req.conversation_id,
+            &req.request_id,
+        )
+        .await?;
+        Ok(ApplyMacroResponse { results })
+    }
+
     async fn runs_impl(
         &self,
         c: &Caller,
@@ -364,5 +491,66 @@ impl AutomationService for Api {
         c.claims
             .require(&[Role::Admin, Role::Supervisor, Role::Integration])?;
         Ok(Response::new(self.runs_impl(&c, r.into_inner()).await?))
+    }
+
+    async fn create_macro(
+        &self,
+        r: Request<CreateMacroRequest>,
+    ) -> Result<Response<Macro>, Status> {
+        let c = Caller::of(&r)?;
+        manager(&c)?;
+        Ok(Response::new(
+            self.create_macro_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn list_macros(
+        &self,
+        r: Request<ListMacrosRequest>,
+    ) -> Result<Response<ListMacrosResponse>, Status> {
+        let c = Caller::of(&r)?;
+        c.claims.require_staff()?;
+        Ok(Response::new(
+            self.list_macros_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn update_macro(
+        &self,
+        r: Request<UpdateMacroRequest>,
+    ) -> Result<Response<Macro>, Status> {
+        let c = Caller::of(&r)?;
+        manager(&c)?;
+        Ok(Response::new(
+            self.update_macro_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_macro(
+        &self,
+        r: Request<DeleteMacroRequest>,
+    ) -> Result<Response<DeleteMacroResponse>, Status> {
+        let c = Caller::of(&r)?;
+        manager(&c)?;
+        let macro_id = id("id", &r.get_ref().id)?;
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        if !store::macros::delete(&mut conn, c.account(), macro_id)
+            .await
+            .map_err(Error::from)?
+        {
+            return Err(Error::NotFound("macro").into());
+        }
+        Ok(Response::new(DeleteMacroResponse {}))
+    }
+
+    async fn apply_macro(
+        &self,
+        r: Request<ApplyMacroRequest>,
+    ) -> Result<Response<ApplyMacroResponse>, Status> {
+        let c = Caller::of(&r)?;
+        c.claims.require_staff()?;
+        Ok(Response::new(
+            self.apply_macro_impl(&c, r.into_inner()).await?,
+        ))
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod events;
 pub mod intake;
+pub mod macros;
 pub mod rules;
 pub mod run;

@@ -70,7 +70,7 @@ pub enum Done {
 }
 
 /// Whether an error of another service may pass (try again later).
-fn transient(e: &Error) -> bool {
+pub(crate) fn transient(e: &Error) -> bool {
     match e {
         Error::Unavailable(_) | Error::Db(_) | Error::Aborted(_) => true,
         Error::Status(s) => matches!(
@@ -86,7 +86,7 @@ fn transient(e: &Error) -> bool {
     }
 }
 
-fn describe(e: &Error) -> String {
+pub(crate) fn describe(e: &Error) -> String {
     match e {
         Error::Status(s) => format!("{:?}: {}", s.code(), s.message()),
         other => other.to_string(),
@@ -572,7 +572,7 @@ impl Runner {
             let key = key(&[&base, &rule.rule.id, &index]);
             let step = Step {
                 account: &p.account_id,
-                rule,
+                by: By::rule(rule),
                 origin: &origin,
                 key,
                 state,
@@ -606,7 +606,7 @@ impl Runner {
     }
 
     /// Does one action; what it did, in words.
-    async fn act(
+    pub(crate) async fn act(
         &self,
         s: &Step<'_>,
         a: &helpdesk_proto::automation::v1::Action,
@@ -677,8 +677,8 @@ impl Runner {
                         conversation_id,
                         to_team_id: team.clone(),
                         note: format!(
-                            "Transferred by the rule \u{201c}{}\u{201d}",
-                            s.rule.rule.name
+                            "Transferred by the {} \u{201c}{}\u{201d}",
+                            s.by.kind, s.by.name
                         ),
                         ..Default::default()
                     }),
@@ -766,7 +766,7 @@ impl Runner {
                 // At most one ticket per rule and conversation.
                 let request = RunTicketActionRequest {
                     account_id: s.account.into(),
-                    idempotency_key: key(&["create_ticket", &s.rule.rule.id, &conversation_id]),
+                    idempotency_key: key(&["create_ticket", s.by.id, &conversation_id]),
                     origin: Some(s.origin.clone()),
                     action: Some(ticket_action::Action::CreateFromConversation(
                         CreateTicketFromConversationRequest {
@@ -819,9 +819,11 @@ impl Runner {
             }
             action::Kind::SendWebhook(w) => {
                 let data = serde_json::json!({
-                    "rule_id": s.rule.rule.id,
-                    "rule_name": s.rule.rule.name,
-                    "event": s.rule.rule.event,
+                    "by": s.by.kind,
+                    "rule_id": if s.by.kind == "rule" { s.by.id } else { "" },
+                    "macro_id": if s.by.kind == "macro" { s.by.id } else { "" },
+                    "name": s.by.name,
+                    "event": s.by.event,
                     "event_id": s.origin.causation_id,
                     "conversation_id": conversation_id,
                     "ticket_id": facts.ticket.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
@@ -926,12 +928,35 @@ impl Runner {
 }
 
 /// One action's context.
-struct Step<'a> {
-    account: &'a str,
-    rule: &'a Compiled,
-    origin: &'a CommandOrigin,
-    key: String,
-    state: Option<&'a ConversationState>,
+pub(crate) struct Step<'a> {
+    pub account: &'a str,
+    /// The rule (or macro) acting.
+    pub by: By<'a>,
+    pub origin: &'a CommandOrigin,
+    pub key: String,
+    pub state: Option<&'a ConversationState>,
+}
+
+/// What acts: a rule (on an event) or a macro (applied by staff).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct By<'a> {
+    /// `rule` or `macro`.
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub name: &'a str,
+    /// The rule's event (empty for a macro).
+    pub event: &'a str,
+}
+
+impl<'a> By<'a> {
+    fn rule(rule: &'a Compiled) -> Self {
+        Self {
+            kind: "rule",
+            id: &rule.rule.id,
+            name: &rule.rule.name,
+            event: &rule.rule.event,
+        }
+    }
 }
 
 /// A rule as an actor.
