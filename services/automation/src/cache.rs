@@ -50,7 +50,14 @@ struct Entry {
 pub struct RuleCache {
     pool: PgPool,
     ttl: Duration,
-    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    entries: Arc<Mutex<Entries>>,
+}
+
+#[derive(Default)]
+struct Entries {
+    accounts: HashMap<String, Entry>,
+    /// Bumped by every change: a load that began before a change is not kept.
+    generation: u64,
 }
 
 impl RuleCache {
@@ -64,11 +71,15 @@ impl RuleCache {
 
     /// The account's active rules.
     pub async fn get(&self, account: &str) -> Result<Arc<AccountRules>, sqlx::Error> {
-        if let Some(e) = self.entries.lock().expect("cache lock").get(account)
-            && e.loaded.elapsed() < self.ttl
-        {
-            return Ok(e.rules.clone());
-        }
+        let generation = {
+            let entries = self.entries.lock().expect("cache lock");
+            if let Some(e) = entries.accounts.get(account)
+                && e.loaded.elapsed() < self.ttl
+            {
+                return Ok(e.rules.clone());
+            }
+            entries.generation
+        };
         let loaded = Instant::now();
         let mut conn = self.pool.acquire().await?;
         let stored = store::rules::active(&mut conn, account).await?;
@@ -86,14 +97,13 @@ impl RuleCache {
                 .collect(),
         });
         let mut entries = self.entries.lock().expect("cache lock");
-        if entries.len() >= MAX_ACCOUNTS {
-            entries.clear();
+        if entries.accounts.len() >= MAX_ACCOUNTS {
+            entries.accounts.clear();
         }
-        // A change seen while loading dropped the entry; keep what was loaded only
-        // if nothing newer is there.
-        let stale = entries.get(account).is_some_and(|e| e.loaded > loaded);
-        if !stale {
-            entries.insert(
+        // A change seen while loading may be missing from what was read: keep it
+        // only when there was none.
+        if entries.generation == generation {
+            entries.accounts.insert(
                 account.to_string(),
                 Entry {
                     loaded,
@@ -106,7 +116,9 @@ impl RuleCache {
 
     /// Forgets the account's rules.
     pub fn invalidate(&self, account: &str) {
-        self.entries.lock().expect("cache lock").remove(account);
+        let mut entries = self.entries.lock().expect("cache lock");
+        entries.accounts.remove(account);
+        entries.generation += 1;
     }
 
     /// Drops an account's rules whenever any replica reports a change, until `stop`.

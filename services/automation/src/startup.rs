@@ -49,7 +49,7 @@ impl Default for AutomationSettings {
             command_timeout_ms: 5_000,
             run_retention_days: 30,
             poll_interval_ms: 500,
-            concurrency: 32,
+            concurrency: 64,
             rule_cache_seconds: 60,
         }
     }
@@ -57,8 +57,8 @@ impl Default for AutomationSettings {
 
 impl helpdesk_kit::Settings for AutomationSettings {
     fn validate(&self) -> Result<(), ConfigError> {
-        if !(1..=50).contains(&self.depth_limit) {
-            return Err(ConfigError::new("depth_limit", "must be 1..=50"));
+        if !(1..=helpdesk_kit::event::MAX_CHAIN as u32).contains(&self.depth_limit) {
+            return Err(ConfigError::new("depth_limit", "must be 1..=32"));
         }
         if !(1..=10_000).contains(&self.max_runs_per_conversation_per_minute) {
             return Err(ConfigError::new(
@@ -113,6 +113,7 @@ impl helpdesk_kit::Service for Automation {
                 ),
                 command_timeout: Duration::from_millis(settings.command_timeout_ms),
             },
+            recent: Default::default(),
         });
         let api = Api {
             pool: ctx.pool.clone(),

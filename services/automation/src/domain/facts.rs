@@ -150,6 +150,28 @@ impl Attr {
         })
     }
 
+    /// Whether `facts` know its value before the event (`changed` needs it): the
+    /// conversation's and the ticket's attributes, when the earlier state is known.
+    pub fn has_before(&self, facts: &Facts) -> bool {
+        use Attr::*;
+        match self {
+            ConversationStatus
+            | ConversationPriority
+            | ConversationLabels
+            | ConversationInbox
+            | ConversationChannel
+            | ConversationTeam
+            | ConversationAssignee
+            | ConversationCsat
+            | ConversationCustom(_) => facts.previous_conversation.is_some(),
+            TicketStatus | TicketStatusCategory | TicketPriority | TicketType | TicketCategory
+            | TicketTags | TicketAssignee | TicketGroup | TicketSubject | TicketCustom(_) => {
+                facts.previous_ticket.is_some()
+            }
+            _ => false,
+        }
+    }
+
     /// Whether its values are numbers (greater_than / less_than apply).
     pub fn is_numeric(&self) -> bool {
         matches!(self, Attr::ConversationCsat | Attr::CsatRating)

@@ -58,6 +58,86 @@ pub struct Compiled {
     root: Group,
     /// Set for a delayed rule: after how long, and what ends the wait.
     pub delay: Option<(i64, Episode)>,
+    /// What of the projections it reads beyond the event.
+    pub needs: Needs,
+}
+
+/// What a rule reads beyond the event itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    /// The conversation's contact (conditions, placeholders, email to "contact").
+    pub contact: bool,
+    /// The conversation's inbox (conditions).
+    pub inbox: bool,
+    /// The conversation as last seen and its episodes (delayed rules, the agent who
+    /// last wrote).
+    pub state: bool,
+}
+
+impl Needs {
+    /// What any of `rules` needs.
+    pub fn of<'a>(rules: impl IntoIterator<Item = &'a Compiled>) -> Self {
+        rules.into_iter().fold(Needs::default(), |n, r| Needs {
+            contact: n.contact || r.needs.contact,
+            inbox: n.inbox || r.needs.inbox,
+            state: n.state || r.needs.state,
+        })
+    }
+}
+
+impl Group {
+    fn attrs<'a>(&'a self, out: &mut Vec<&'a Attr>) {
+        for item in &self.items {
+            match item {
+                Node::Test(t) => out.push(&t.attr),
+                Node::Group(g) => g.attrs(out),
+            }
+        }
+    }
+}
+
+fn needs(rule: &Rule, root: &Group, delayed: bool) -> Needs {
+    let mut attrs = Vec::new();
+    root.attrs(&mut attrs);
+    let texts = rule.actions.iter().filter_map(|a| match &a.kind {
+        Some(action::Kind::SendMessage(m) | action::Kind::AddNote(m)) => Some(m.content.as_str()),
+        Some(action::Kind::SendEmail(e)) => Some(e.text.as_str()),
+        _ => None,
+    });
+    let placeholders = texts
+        .chain(rule.actions.iter().filter_map(|a| match &a.kind {
+            Some(action::Kind::SendEmail(e)) => Some(e.subject.as_str()),
+            Some(action::Kind::CreateTicket(t)) => Some(t.subject.as_str()),
+            _ => None,
+        }))
+        .any(|t| t.contains("{{contact."));
+    let email_contact = rule.actions.iter().any(|a| {
+        matches!(&a.kind, Some(action::Kind::SendEmail(e)) if e.to.iter().any(|t| t == "contact"))
+    });
+    let last_agent = rule
+        .actions
+        .iter()
+        .any(|a| matches!(&a.kind, Some(action::Kind::AssignAgent(x)) if x == "last_responding"));
+    Needs {
+        contact: placeholders
+            || email_contact
+            || attrs.iter().any(|a| {
+                matches!(
+                    a,
+                    Attr::ContactName
+                        | Attr::ContactEmail
+                        | Attr::ContactCountry
+                        | Attr::ContactVipLevel
+                        | Attr::ContactLanguage
+                        | Attr::ContactVerified
+                        | Attr::ContactCustom(_)
+                )
+            }),
+        inbox: attrs
+            .iter()
+            .any(|a| matches!(a, Attr::InboxName | Attr::InboxChannel)),
+        state: delayed || last_agent,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,6 +252,9 @@ impl Test {
             Operator::GreaterThan => number(&value).is_some_and(|n| n > self.number),
             Operator::LessThan => number(&value).is_some_and(|n| n < self.number),
             Operator::Changed => {
+                if !self.attr.has_before(facts) {
+                    return false; // nothing to compare with
+                }
                 let before = self.attr.value(facts, true);
                 if before == value {
                     return false;
@@ -297,6 +380,7 @@ pub fn compile(v: &mut Violations, prefix: &str, rule: &Rule) -> Option<Compiled
         (d.seconds, episode)
     });
     (v.len() == before).then(|| Compiled {
+        needs: needs(rule, &root, delay.is_some()),
         rule: rule.clone(),
         root,
         delay,
@@ -709,5 +793,156 @@ pub fn check_macro(v: &mut Violations, prefix: &str, m: &helpdesk_proto::automat
             ),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use helpdesk_proto::automation::v1::{Condition, LabelsAction, condition};
+    use helpdesk_proto::conversation::v1::{Conversation, Message};
+
+    fn test(attribute: &str, op: Operator, values: &[&str]) -> Condition {
+        Condition {
+            kind: Some(condition::Kind::Predicate(Predicate {
+                attribute: attribute.into(),
+                operator: op as i32,
+                values: values.iter().map(|v| v.to_string()).collect(),
+                ..Default::default()
+            })),
+        }
+    }
+
+    fn rule(event: &str, conditions: Vec<Condition>) -> Compiled {
+        let rule = Rule {
+            name: "r".into(),
+            event: event.into(),
+            conditions: Some(ConditionGroup {
+                any: false,
+                conditions,
+            }),
+            actions: vec![Action {
+                kind: Some(action::Kind::AddLabels(LabelsAction {
+                    labels: vec!["x".into()],
+                })),
+            }],
+            ..Default::default()
+        };
+        let mut v = Violations::new();
+        compile(&mut v, "rule", &rule).expect("compiles")
+    }
+
+    fn chat(labels: &[&str], content: &str) -> Facts {
+        Facts {
+            conversation: Some(Conversation {
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                priority: 2,
+                ..Default::default()
+            }),
+            message: Some(Message {
+                content: content.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn text_ignores_case_and_lists_match_by_item() {
+        let facts = chat(&["VIP", "web"], "I want a Refund");
+        let holds = |c: Condition| rule("message.incoming", vec![c]).matches(&facts);
+        assert!(holds(test(
+            "message.content",
+            Operator::Contains,
+            &["refund"]
+        )));
+        assert!(holds(test(
+            "message.content",
+            Operator::Matches,
+            &["^i want"]
+        )));
+        assert!(holds(test(
+            "message.content",
+            Operator::StartsWith,
+            &["i w"]
+        )));
+        assert!(holds(test(
+            "conversation.labels",
+            Operator::Contains,
+            &["vip"]
+        )));
+        // A list contains whole items, not substrings of them.
+        assert!(!holds(test(
+            "conversation.labels",
+            Operator::Contains,
+            &["we"]
+        )));
+        assert!(holds(test(
+            "conversation.labels",
+            Operator::DoesNotContain,
+            &["spam"]
+        )));
+        assert!(holds(test(
+            "conversation.priority",
+            Operator::EqualTo,
+            &["medium"]
+        )));
+        assert!(holds(test("contact.email", Operator::IsNotPresent, &[])));
+        assert!(!holds(test(
+            "message.content",
+            Operator::NotEqualTo,
+            &["i want a refund"]
+        )));
+    }
+
+    #[test]
+    fn changed_needs_the_state_before_the_event() {
+        let r = rule(
+            "conversation.updated",
+            vec![Condition {
+                kind: Some(condition::Kind::Predicate(Predicate {
+                    attribute: "conversation.priority".into(),
+                    operator: Operator::Changed as i32,
+                    to_value: "medium".into(),
+                    ..Default::default()
+                })),
+            }],
+        );
+        let mut facts = chat(&[], "");
+        assert!(!r.matches(&facts), "nothing before: not a change");
+        facts.previous_conversation = Some(Conversation {
+            priority: 1,
+            ..Default::default()
+        });
+        assert!(r.matches(&facts), "low → medium");
+        facts.previous_conversation = facts.conversation.clone();
+        assert!(!r.matches(&facts), "medium → medium");
+    }
+
+    #[test]
+    fn nested_groups_report_each_condition_by_path() {
+        let r = rule(
+            "message.incoming",
+            vec![
+                test("message.content", Operator::Contains, &["refund"]),
+                Condition {
+                    kind: Some(condition::Kind::Group(ConditionGroup {
+                        any: true,
+                        conditions: vec![
+                            test("conversation.labels", Operator::Contains, &["vip"]),
+                            test("conversation.labels", Operator::Contains, &["gold"]),
+                        ],
+                    })),
+                },
+            ],
+        );
+        let (matched, results) = r.explain(&chat(&["gold"], "refund please"));
+        assert!(matched);
+        let paths: Vec<(&str, bool)> = results
+            .iter()
+            .map(|c| (c.path.as_str(), c.matched))
+            .collect();
+        assert_eq!(paths, vec![("0", true), ("1.0", false), ("1.1", true)]);
+        assert!(!r.matches(&chat(&["bronze"], "refund please")));
     }
 }

@@ -103,7 +103,14 @@ impl Api {
                 "name" => next.name = input.name.clone(),
                 "description" => next.description = input.description.clone(),
                 "active" => next.active = input.active,
-                "position" => next.position = input.position.max(1),
+                // 0 (or less): last, as on create.
+                "position" => {
+                    next.position = if input.position <= 0 {
+                        i32::MAX
+                    } else {
+                        input.position
+                    }
+                }
                 "event" => next.event = input.event.clone(),
                 "conditions" => next.conditions = input.conditions.clone(),
                 "actions" => next.actions = input.actions.clone(),
@@ -226,6 +233,11 @@ impl Api {
             }
             facts.ticket = Some(ticket);
         } else if let Some(s) = req.sample {
+            if !s.event.is_empty() && !crate::domain::rules::EVENTS.contains(&s.event.as_str()) {
+                return Err(
+                    helpdesk_kit::grpc::invalid_field("sample.event", "unknown event").into(),
+                );
+            }
             facts = Facts {
                 conversation: s.conversation,
                 previous_conversation: s.previous_conversation,

@@ -2,7 +2,7 @@
 //! events they count as, and the facts they carry.
 
 use helpdesk_kit::event::Event;
-use helpdesk_proto::common::v1::EventMeta;
+use helpdesk_proto::common::v1::{ActorKind, EventMeta};
 use helpdesk_proto::conversation::v1::{
     ContactCreated, ContactUpdated, Conversation, ConversationCreated, ConversationStatus,
     ConversationStatusChanged, ConversationUpdated, CsatSubmitted, InboxCreated, InboxUpdated,
@@ -18,6 +18,9 @@ use helpdesk_proto::ticketing::v1::{
 use prost::Message as _;
 
 use crate::domain::facts::Facts;
+
+/// The bots the platform itself writes as (the inbox's greeting, routing's texts).
+const PLATFORM_BOTS: &[&str] = &["greeting", "routing"];
 
 /// Every event kind the service reads.
 pub const KINDS: &[&str] = &[
@@ -119,11 +122,22 @@ pub fn decode(kind: &str, payload: &[u8]) -> Option<Incoming> {
         MessageCreated::KIND => {
             let e = read!(MessageCreated);
             (i.conversation_id, i.facts.conversation) = conv(e.conversation);
+            // Staff, a bot or an integration writing: not the platform's own lines
+            // (the greeting, routing's texts) nor a rule's messages.
+            let written = e
+                .message
+                .as_ref()
+                .and_then(|m| m.sender.as_ref())
+                .is_some_and(|a| match ActorKind::try_from(a.kind).unwrap_or_default() {
+                    ActorKind::Agent | ActorKind::Integration => true,
+                    ActorKind::Bot => !PLATFORM_BOTS.contains(&a.id.as_str()),
+                    _ => false,
+                });
             match e.message.as_ref().map(|m| MessageKind::try_from(m.kind)) {
                 Some(Ok(MessageKind::Incoming)) => {
                     i.triggers = vec!["message.created", "message.incoming"]
                 }
-                Some(Ok(MessageKind::Outgoing)) => {
+                Some(Ok(MessageKind::Outgoing)) if written => {
                     i.triggers = vec!["message.created", "message.outgoing"]
                 }
                 _ => {}

@@ -2,6 +2,7 @@
 //! against the event's facts, loops and floods stopped, actions done through the
 //! owning services' commands with idempotency keys, and every run logged.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,7 @@ use tonic::Code;
 use super::events::{Incoming, decode};
 use crate::cache::RuleCache;
 use crate::domain::facts::Facts;
-use crate::domain::rules::{Compiled, action_name};
+use crate::domain::rules::{Compiled, Needs, action_name};
 use crate::domain::{fill, key};
 use crate::store::{self, facts::ConversationState, pending::NewEvent, pending::Pending};
 
@@ -57,13 +58,59 @@ pub struct Runner {
     pub bus: Bus,
     pub cache: RuleCache,
     pub limits: Limits,
+    /// When rules last acted on each conversation (this replica), for the rate limit.
+    pub recent: Recent,
+}
+
+/// When rules acted on each conversation within the last minute, in this replica.
+#[derive(Default)]
+pub struct Recent {
+    acted: std::sync::Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// Conversations remembered before the oldest are forgotten.
+const MAX_REMEMBERED: usize = 100_000;
+
+impl Recent {
+    /// Counts one more action on `conversation` unless `limit` were reached within a
+    /// minute; how many there were when refused.
+    fn take(&self, conversation: &str, limit: usize) -> std::result::Result<(), usize> {
+        let now = Instant::now();
+        let minute = Duration::from_secs(60);
+        let mut acted = self.acted.lock().expect("rate lock");
+        if acted.len() >= MAX_REMEMBERED {
+            acted.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < minute)
+            });
+        }
+        let times = acted.entry(conversation.to_string()).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= minute)
+        {
+            times.pop_front();
+        }
+        if times.len() >= limit {
+            return Err(times.len());
+        }
+        times.push_back(now);
+        Ok(())
+    }
+}
+
+/// An event (or delayed run) whose rules were run: what to record.
+pub struct Completed {
+    pending: Pending,
+    incoming: Option<Incoming>,
+    decided: Vec<Decided>,
 }
 
 /// What became of one piece of work.
-#[derive(Debug)]
 pub enum Done {
-    /// Recorded and removed.
-    Finished,
+    /// Run: to be recorded and removed ([`Runner::record_all`]).
+    Finished(Box<Completed>),
     /// A service it needs did not answer: try again later (actions already done are
     /// not done twice).
     RetryLater(String),
@@ -93,6 +140,13 @@ pub(crate) fn describe(e: &Error) -> String {
     }
 }
 
+/// How running an event's rules ended.
+enum Ran {
+    Done,
+    /// A service did not answer.
+    Wait(String),
+}
+
 /// What one run of a rule decided.
 struct Decided {
     rule: Arc<Compiled>,
@@ -103,32 +157,35 @@ struct Decided {
     observed: String,
 }
 
-/// The state `facts` show, as a rule acts on it: the conversation (or ticket) and
-/// its version.
-fn observed(facts: &Facts) -> String {
-    if let Some(c) = &facts.conversation {
-        format!("conversation:{}:{}", c.id, c.version)
-    } else if let Some(t) = &facts.ticket {
-        let at = t
-            .update_time
-            .as_ref()
-            .map(|u| (u.seconds, u.nanos))
-            .unwrap_or_default();
-        format!("ticket:{}:{}.{}", t.id, at.0, at.1)
-    } else {
-        String::new()
+/// The state `facts` show, as `rule` acts on it: the ticket (for a ticket's rule) or
+/// the conversation, and its version.
+fn observed(rule: &Compiled, facts: &Facts) -> String {
+    let ticket_rule = rule.rule.event.starts_with("ticket.") || rule.rule.event.starts_with("sla.");
+    match (&facts.ticket, &facts.conversation) {
+        (Some(t), _) if ticket_rule => {
+            let at = t
+                .update_time
+                .as_ref()
+                .map(|u| (u.seconds, u.nanos))
+                .unwrap_or_default();
+            format!("ticket:{}:{}.{}", t.id, at.0, at.1)
+        }
+        (_, Some(c)) if !ticket_rule => format!("conversation:{}:{}", c.id, c.version),
+        _ => String::new(),
     }
 }
 
 impl Runner {
-    /// Does `p`: evaluates, acts and records (or asks to be tried again).
+    /// Does `p`: evaluates and acts; what to record (or that it must be tried
+    /// again).
     pub async fn process(&self, p: &Pending, give_up: bool) -> Result<Done> {
         let Some(incoming) = decode(&p.event_kind, &p.payload) else {
             tracing::warn!(kind = %p.event_kind, event = %p.event_id, "undecodable queued event; dropped");
-            let mut tx = self.pool.begin().await?;
-            store::pending::finish(&mut tx, p).await?;
-            tx.commit().await?;
-            return Ok(Done::Finished);
+            return Ok(Done::Finished(Box::new(Completed {
+                pending: p.clone(),
+                incoming: None,
+                decided: Vec::new(),
+            })));
         };
         let mut decided = Vec::new();
         let outcome = match p.rule_id {
@@ -138,16 +195,29 @@ impl Runner {
                     .await?
             }
         };
-        if let Done::RetryLater(why) = outcome {
+        if let Ran::Wait(why) = outcome {
             return Ok(Done::RetryLater(why));
         }
+        Ok(Done::Finished(Box::new(Completed {
+            pending: p.clone(),
+            incoming: Some(incoming),
+            decided,
+        })))
+    }
+
+    /// Records what runs decided and removes their work, in one transaction.
+    pub async fn record_all(&self, done: &[Completed]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for d in decided {
-            self.record(&mut tx, p, &incoming, d).await?;
+        for c in done {
+            if let Some(incoming) = &c.incoming {
+                for d in &c.decided {
+                    self.record(&mut tx, &c.pending, incoming, d).await?;
+                }
+            }
+            store::pending::finish(&mut tx, &c.pending).await?;
         }
-        store::pending::finish(&mut tx, p).await?;
         tx.commit().await?;
-        Ok(Done::Finished)
+        Ok(())
     }
 
     async fn record(
@@ -155,7 +225,7 @@ impl Runner {
         conn: &mut PgConnection,
         p: &Pending,
         incoming: &Incoming,
-        d: Decided,
+        d: &Decided,
     ) -> Result<()> {
         if let Some(episode) = &d.arm {
             let (seconds, _) = d.rule.delay.unwrap_or_default();
@@ -178,7 +248,7 @@ impl Runner {
                 return Ok(()); // already waiting in this episode
             }
         }
-        let run = store::runs::insert(conn, &p.account_id, d.run, &d.observed).await?;
+        let run = store::runs::insert(conn, &p.account_id, d.run.clone(), &d.observed).await?;
         let outcome = RunOutcome::try_from(run.outcome).unwrap_or_default();
         if outcome != RunOutcome::Scheduled {
             let origin = Origin::from_event(&p.account_id, &incoming.meta)
@@ -193,15 +263,19 @@ impl Runner {
     }
 
     /// The facts of the event, completed from the projections.
+    /// The facts of the event, completed from the projections with what `needs`
+    /// says the rules read.
     async fn facts(
         &self,
         account: &str,
         incoming: &Incoming,
         previous: Option<&[u8]>,
+        needs: Needs,
     ) -> Result<(Facts, Option<ConversationState>)> {
         let mut facts = incoming.facts.clone();
         let mut conn = self.pool.acquire().await?;
-        let state = if incoming.conversation_id.is_empty() {
+        let wants_state = needs.state || facts.conversation.is_none();
+        let state = if incoming.conversation_id.is_empty() || !wants_state {
             None
         } else {
             store::facts::conversation(&mut conn, account, &incoming.conversation_id).await?
@@ -210,10 +284,12 @@ impl Runner {
             facts.conversation = state.as_ref().map(|s| s.conversation.clone());
         }
         if let Some(c) = &facts.conversation {
-            if facts.contact.is_none() {
+            if facts.contact.is_none() && needs.contact {
                 facts.contact = store::facts::contact(&mut conn, account, &c.contact_id).await?;
             }
-            facts.inbox = store::facts::inbox(&mut conn, account, &c.inbox_id).await?;
+            if needs.inbox {
+                facts.inbox = store::facts::inbox(&mut conn, account, &c.inbox_id).await?;
+            }
         }
         if facts.ticket.is_none() && !incoming.ticket_id.is_empty() {
             facts.ticket = store::facts::ticket(&mut conn, account, &incoming.ticket_id)
@@ -233,14 +309,19 @@ impl Runner {
         incoming: &Incoming,
         decided: &mut Vec<Decided>,
         give_up: bool,
-    ) -> Result<Done> {
+    ) -> Result<Ran> {
         let rules = self.cache.get(&p.account_id).await?;
         let listening: Vec<Arc<Compiled>> = rules.of(&incoming.triggers).cloned().collect();
         if listening.is_empty() {
-            return Ok(Done::Finished);
+            return Ok(Ran::Done);
         }
         let (mut facts, state) = self
-            .facts(&p.account_id, incoming, p.previous.as_deref())
+            .facts(
+                &p.account_id,
+                incoming,
+                p.previous.as_deref(),
+                Needs::of(listening.iter().map(|r| r.as_ref())),
+            )
             .await?;
         let by_rule =
             incoming.meta.actor.as_ref().map(|a| a.kind) == Some(ActorKind::Automation as i32);
@@ -252,7 +333,7 @@ impl Runner {
             if !rule.matches(&facts) {
                 continue;
             }
-            let seen_state = observed(&facts);
+            let seen_state = observed(&rule, &facts);
             if let Some((_, episode)) = rule.delay {
                 let Some(key) = self
                     .episode_key(
@@ -317,10 +398,10 @@ impl Runner {
                         observed: seen_state,
                     });
                 }
-                None => return Ok(Done::RetryLater("a service did not answer".into())),
+                None => return Ok(Ran::Wait("a service did not answer".into())),
             }
         }
-        Ok(Done::Finished)
+        Ok(Ran::Done)
     }
 
     async fn run_delayed(
@@ -330,7 +411,7 @@ impl Runner {
         incoming: &Incoming,
         decided: &mut Vec<Decided>,
         give_up: bool,
-    ) -> Result<Done> {
+    ) -> Result<Ran> {
         let started = Instant::now();
         let rules = self.cache.get(&p.account_id).await?;
         let Some(rule) = rules
@@ -339,14 +420,22 @@ impl Runner {
             .find(|r| r.rule.id == rule_id.to_string())
             .cloned()
         else {
-            return Ok(Done::Finished); // deleted or switched off meanwhile
+            return Ok(Ran::Done); // deleted or switched off meanwhile
         };
         let Some((_, episode)) = rule.delay else {
-            return Ok(Done::Finished); // no longer delayed
+            return Ok(Ran::Done); // no longer delayed
         };
         // The facts as they are now (the event's own message stays what it was).
         let (mut facts, state) = self
-            .facts(&p.account_id, incoming, p.previous.as_deref())
+            .facts(
+                &p.account_id,
+                incoming,
+                p.previous.as_deref(),
+                Needs {
+                    state: true,
+                    ..rule.needs
+                },
+            )
             .await?;
         if let Some(s) = &state {
             facts.conversation = Some(s.conversation.clone());
@@ -378,7 +467,7 @@ impl Runner {
                 arm: None,
                 observed: String::new(),
             });
-            return Ok(Done::Finished);
+            return Ok(Ran::Done);
         }
         let (matched, conditions) = rule.explain(&facts);
         if !matched {
@@ -390,9 +479,9 @@ impl Runner {
                 arm: None,
                 observed: String::new(),
             });
-            return Ok(Done::Finished);
+            return Ok(Ran::Done);
         }
-        let seen_state = observed(&facts);
+        let seen_state = observed(&rule, &facts);
         match self
             .fire(
                 p,
@@ -413,9 +502,9 @@ impl Runner {
                     arm: None,
                     observed: seen_state,
                 });
-                Ok(Done::Finished)
+                Ok(Ran::Done)
             }
-            None => Ok(Done::RetryLater("a service did not answer".into())),
+            None => Ok(Ran::Wait("a service did not answer".into())),
         }
     }
 
@@ -531,19 +620,11 @@ impl Runner {
             return Ok(Some(run));
         }
         if !incoming.conversation_id.is_empty() {
-            let mut conn = self.pool.acquire().await?;
-            let recent = store::runs::acted_since(
-                &mut conn,
-                &p.account_id,
-                &incoming.conversation_id,
-                Utc::now() - chrono::Duration::minutes(1),
-            )
-            .await?;
-            if recent >= self.limits.max_runs_per_conversation_per_minute {
+            let limit = self.limits.max_runs_per_conversation_per_minute as usize;
+            if let Err(recent) = self.recent.take(&incoming.conversation_id, limit) {
                 run.outcome = RunOutcome::Stopped as i32;
                 run.reason = format!(
-                    "rules acted {recent} times on this conversation in the last minute (limit {})",
-                    self.limits.max_runs_per_conversation_per_minute
+                    "rules acted {recent} times on this conversation in the last minute (limit {limit})"
                 );
                 return Ok(Some(run));
             }
@@ -868,7 +949,12 @@ impl Runner {
                     kind: EmailKind::AutomaticReply as i32,
                     to,
                     subject: fill(&e.subject, facts),
-                    text: fill(&e.text, facts),
+                    // The kind's template lays the body out in the text and HTML parts.
+                    variables: [
+                        ("body".to_string(), fill(&e.text, facts)),
+                        ("subject".to_string(), fill(&e.subject, facts)),
+                    ]
+                    .into(),
                     ticket_id: facts
                         .ticket
                         .as_ref()

@@ -87,19 +87,21 @@ pub async fn arm(
 }
 
 /// Claims up to `limit` due runs for `lease_ms`: of each aggregate only the oldest
-/// due one, and none while an earlier one of it is claimed elsewhere.
+/// one, and none while an earlier one of it is claimed elsewhere or waits to be tried
+/// again (a delayed run not yet due holds nothing up).
 pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> sqlx::Result<Vec<Pending>> {
     sqlx::query_as(
-        "UPDATE pending SET claimed_until = now() + make_interval(secs => $2::float8 / 1000),
-           attempts = attempts + 1
-         WHERE id IN (
+        "WITH picked AS MATERIALIZED (
            SELECT p.id FROM pending p
            WHERE p.due_at <= now() AND (p.claimed_until IS NULL OR p.claimed_until < now())
              AND NOT EXISTS (SELECT 1 FROM pending q WHERE q.aggregate = p.aggregate
-                               AND q.id < p.id AND q.due_at <= now())
+                               AND q.id < p.id AND (q.rule_id IS NULL OR q.due_at <= now()))
            ORDER BY p.due_at, p.id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, account_id, aggregate, event_id, event_kind, payload, previous, rule_id,
-           episode, due_at, attempts",
+         UPDATE pending SET claimed_until = now() + make_interval(secs => $2::float8 / 1000),
+           attempts = pending.attempts + 1
+         FROM picked WHERE pending.id = picked.id
+         RETURNING pending.id, account_id, aggregate, event_id, event_kind, payload, previous,
+           rule_id, episode, due_at, attempts",
     )
     .bind(limit)
     .bind(lease_ms)

@@ -101,24 +101,6 @@ pub async fn list(
         .collect())
 }
 
-/// How many runs acted on the conversation since `since`.
-pub async fn acted_since(
-    conn: &mut PgConnection,
-    account: &str,
-    conversation_id: &str,
-    since: DateTime<Utc>,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM rule_runs WHERE account_id = $1 AND conversation_id = $2
-           AND create_time > $3 AND outcome IN ('fired', 'failed')",
-    )
-    .bind(account)
-    .bind(conversation_id)
-    .bind(since)
-    .fetch_one(conn)
-    .await
-}
-
 /// Deletes runs older than `days`, a bounded batch at a time; how many went.
 pub async fn prune(conn: &mut PgConnection, days: u32) -> sqlx::Result<u64> {
     let r = sqlx::query(
