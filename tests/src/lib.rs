@@ -4,3 +4,4 @@ pub mod bench;
 pub mod load;
 pub mod pgbench;
 pub mod platform;
+pub mod rules;

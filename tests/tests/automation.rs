@@ -10,38 +10,15 @@ use helpdesk_proto::conversation::v1 as conv;
 use helpdesk_proto::routing::v1::Presence;
 use helpdesk_proto::ticketing::v1 as tick;
 use helpdesk_tests::platform::{Platform, authed, eventually};
+use helpdesk_tests::rules::{labels, pred};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn pred(attribute: &str, operator: Operator, values: &[&str]) -> Condition {
-    Condition {
-        kind: Some(condition::Kind::Predicate(Predicate {
-            attribute: attribute.into(),
-            operator: operator as i32,
-            values: values.iter().map(|v| v.to_string()).collect(),
-            ..Default::default()
-        })),
-    }
-}
 
 fn all(conditions: Vec<Condition>) -> Option<ConditionGroup> {
     Some(ConditionGroup {
         any: false,
         conditions,
     })
-}
-
-fn labels(add: bool, names: &[&str]) -> Action {
-    let l = LabelsAction {
-        labels: names.iter().map(|n| n.to_string()).collect(),
-    };
-    Action {
-        kind: Some(if add {
-            action::Kind::AddLabels(l)
-        } else {
-            action::Kind::RemoveLabels(l)
-        }),
-    }
 }
 
 fn say(content: &str) -> Action {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use helpdesk_kit::auth::{Claims, JwtKeys, Role};
+use helpdesk_proto::automation::v1 as automation;
+use helpdesk_proto::automation::v1::automation_service_client::AutomationServiceClient;
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::subscribe_response::Update;
 use helpdesk_proto::conversation::v1::*;
@@ -49,10 +51,16 @@ pub struct DemoArgs {
     /// Notification service address.
     #[arg(long, default_value = "http://127.0.0.1:50055")]
     notification: String,
+    /// Automation service address.
+    #[arg(long, default_value = "http://127.0.0.1:50054")]
+    automation: String,
     /// Account to play in.
     #[arg(long, default_value = "demo")]
     account: String,
 }
+
+/// What the demo's rule tells a customer whose conversation was resolved.
+const THANKS: &str = "Thanks for chatting with us! Reply here any time.";
 
 type Updates = mpsc::UnboundedSender<(&'static str, Update)>;
 
@@ -275,6 +283,7 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     let mut routing = RoutingServiceClient::new(channel(&args.routing).await?);
     let mut tickets = TicketingServiceClient::new(channel(&args.ticketing).await?);
     let mut notifications = NotificationServiceClient::new(channel(&args.notification).await?);
+    let mut automation = AutomationServiceClient::new(channel(&args.automation).await?);
 
     let inbox = Inbox {
         name: "Demo website".into(),
@@ -291,6 +300,47 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
     println!(
         "[admin] created inbox {:?} with public key {}",
         inbox.name, inbox.public_key
+    );
+
+    // A rule of this inbox thanks the customer whenever a conversation is resolved.
+    let thanks = automation::Rule {
+        name: format!("Thank on close ({})", inbox.name),
+        active: true,
+        event: "conversation.resolved".into(),
+        conditions: Some(automation::ConditionGroup {
+            any: false,
+            conditions: vec![automation::Condition {
+                kind: Some(automation::condition::Kind::Predicate(
+                    automation::Predicate {
+                        attribute: "conversation.inbox_id".into(),
+                        operator: automation::Operator::EqualTo as i32,
+                        values: vec![inbox.id.clone()],
+                        ..Default::default()
+                    },
+                )),
+            }],
+        }),
+        actions: vec![automation::Action {
+            kind: Some(automation::action::Kind::SendMessage(
+                automation::MessageAction {
+                    content: THANKS.into(),
+                },
+            )),
+        }],
+        ..Default::default()
+    };
+    let thanks = step(
+        "adding an automation rule",
+        automation.create_rule(authed(
+            automation::CreateRuleRequest { rule: Some(thanks) },
+            &admin,
+        )?),
+    )
+    .await?
+    .into_inner();
+    println!(
+        "[admin] added the rule {:?}: when a conversation is resolved, say {THANKS:?}",
+        thanks.name
     );
 
     // Ana exists in routing and is online before any visitor arrives.
@@ -618,6 +668,14 @@ pub async fn run(data_dir: &std::path::Path, args: DemoArgs) -> anyhow::Result<(
         who == "visitor" && matches!(u, Update::ConversationStatusChanged(_))
     })
     .await?;
+    live.wait_for("the rule's closing reply", |who, u| {
+        who == "visitor" && is_message(u, THANKS)
+    })
+    .await?;
+    println!(
+        "[automation] the rule {:?} thanked the customer",
+        thanks.name
+    );
     let history = step(
         "reading the transcript",
         client.list_messages(authed(

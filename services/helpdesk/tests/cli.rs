@@ -75,6 +75,7 @@ struct Ports {
     grpc: u16,
     routing: u16,
     ticketing: u16,
+    automation: u16,
     notification: u16,
     nats: u16,
     pg: u16,
@@ -86,14 +87,15 @@ impl Ports {
             grpc,
             routing: grpc + 1,
             ticketing: grpc + 2,
+            automation: grpc + 3,
             notification: grpc + 4,
             nats,
             pg,
         }
     }
 
-    /// Free ports; conversation takes the base port, routing and ticketing the next
-    /// two, notification the fifth (the fourth is automation's).
+    /// Free ports; conversation takes the base port, routing, ticketing, automation
+    /// and notification the next four.
     async fn free() -> Self {
         let grpc = loop {
             let port = free_port().expect("port");
@@ -146,6 +148,7 @@ async fn up_serves_the_demo_and_stops_cleanly() {
         grpc,
         routing,
         ticketing,
+        automation,
         notification,
         nats,
         pg,
@@ -182,8 +185,15 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     let routing_addr = format!("http://127.0.0.1:{routing}");
     let ticketing_addr = format!("http://127.0.0.1:{ticketing}");
     let notification_addr = format!("http://127.0.0.1:{notification}");
+    let automation_addr = format!("http://127.0.0.1:{automation}");
 
-    for service in [&addr, &routing_addr, &ticketing_addr, &notification_addr] {
+    for service in [
+        &addr,
+        &routing_addr,
+        &ticketing_addr,
+        &automation_addr,
+        &notification_addr,
+    ] {
         let health = helpdesk(&data)
             .args(["health", "--addr", service])
             .output()
@@ -218,6 +228,8 @@ async fn up_serves_the_demo_and_stops_cleanly() {
             &ticketing_addr,
             "--notification",
             &notification_addr,
+            "--automation",
+            &automation_addr,
         ])
         .output()
         .await
@@ -235,6 +247,16 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     assert!(
         demo_out
             .contains("[visitor sees] activity message from system: Ana joined the conversation"),
+        "{demo_out}"
+    );
+    assert!(
+        demo_out.contains("[admin] added the rule \"Thank on close (Demo website)\""),
+        "{demo_out}"
+    );
+    assert!(
+        demo_out.contains(
+            "[automation] the rule \"Thank on close (Demo website)\" thanked the customer"
+        ),
         "{demo_out}"
     );
     assert!(

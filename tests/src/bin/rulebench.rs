@@ -44,6 +44,7 @@ use helpdesk_proto::conversation::v1::{
 };
 use helpdesk_tests::load::{self, Tokens, percentile, summary};
 use helpdesk_tests::platform::{Platform, authed};
+use helpdesk_tests::rules::{labels, pred};
 use prost::Message as _;
 use prost::Name as _;
 use tonic::Request;
@@ -86,25 +87,6 @@ struct Args {
 
 /// What the bench message says; the rule that matches every bench event looks for it.
 const MARK: &str = "#bench";
-
-fn pred(attribute: &str, operator: Operator, values: &[&str]) -> Condition {
-    Condition {
-        kind: Some(condition::Kind::Predicate(Predicate {
-            attribute: attribute.into(),
-            operator: operator as i32,
-            values: values.iter().map(|v| v.to_string()).collect(),
-            ..Default::default()
-        })),
-    }
-}
-
-fn label(name: &str) -> Action {
-    Action {
-        kind: Some(action::Kind::AddLabels(LabelsAction {
-            labels: vec![name.into()],
-        })),
-    }
-}
 
 /// Rule `i` of the account: a mix of the conditions admins write, none of which
 /// holds for a bench message.
@@ -151,7 +133,7 @@ fn rule(i: usize) -> Rule {
             any: false,
             conditions,
         }),
-        actions: vec![label(&format!("r{i}"))],
+        actions: vec![labels(true, &[&format!("r{i}")])],
         ..Default::default()
     }
 }
@@ -166,7 +148,7 @@ fn marker_rule() -> Rule {
             any: false,
             conditions: vec![pred("message.content", Operator::Contains, &[MARK])],
         }),
-        actions: vec![label("bench")],
+        actions: vec![labels(true, &["bench"])],
         ..Default::default()
     }
 }

@@ -767,51 +767,32 @@ impl Runner {
                 .await?;
                 Ok(format!("offered to team {team}"))
             }
-            action::Kind::AddLabels(l) => {
-                self.conversation(
-                    s,
-                    &conversation_id,
-                    conversation_action::Action::AddLabels(LabelChange {
-                        labels: l.labels.clone(),
-                    }),
-                    facts,
-                )
-                .await?;
-                Ok(format!("labels: +{}", l.labels.join(", +")))
-            }
-            action::Kind::RemoveLabels(l) => {
-                self.conversation(
-                    s,
-                    &conversation_id,
-                    conversation_action::Action::RemoveLabels(LabelChange {
-                        labels: l.labels.clone(),
-                    }),
-                    facts,
-                )
-                .await?;
-                Ok(format!("labels: -{}", l.labels.join(", -")))
-            }
-            action::Kind::SendMessage(m) => {
-                let id = self
-                    .conversation(
-                        s,
-                        &conversation_id,
-                        conversation_action::Action::SendMessage(fill(&m.content, facts)),
-                        facts,
-                    )
+            action::Kind::AddLabels(l) | action::Kind::RemoveLabels(l) => {
+                let add = matches!(kind, action::Kind::AddLabels(_));
+                let change = LabelChange {
+                    labels: l.labels.clone(),
+                };
+                let (action, sign) = if add {
+                    (conversation_action::Action::AddLabels(change), "+")
+                } else {
+                    (conversation_action::Action::RemoveLabels(change), "-")
+                };
+                self.conversation(s, &conversation_id, action, facts)
                     .await?;
-                Ok(format!("message {id}"))
+                let shown: Vec<String> = l.labels.iter().map(|x| format!("{sign}{x}")).collect();
+                Ok(format!("labels: {}", shown.join(", ")))
             }
-            action::Kind::AddNote(m) => {
+            action::Kind::SendMessage(m) | action::Kind::AddNote(m) => {
+                let content = fill(&m.content, facts);
+                let (action, what) = if matches!(kind, action::Kind::SendMessage(_)) {
+                    (conversation_action::Action::SendMessage(content), "message")
+                } else {
+                    (conversation_action::Action::AddNote(content), "note")
+                };
                 let id = self
-                    .conversation(
-                        s,
-                        &conversation_id,
-                        conversation_action::Action::AddNote(fill(&m.content, facts)),
-                        facts,
-                    )
+                    .conversation(s, &conversation_id, action, facts)
                     .await?;
-                Ok(format!("note {id}"))
+                Ok(format!("{what} {id}"))
             }
             action::Kind::ChangeStatus(st) => {
                 let status = ConversationStatus::from_storage(&st.status);
@@ -856,11 +837,7 @@ impl Runner {
                             ticket: Some(Ticket {
                                 tags: t.tags.iter().map(|x| x.trim().to_lowercase()).collect(),
                                 category: t.category.clone(),
-                                priority: if t.priority.is_empty() {
-                                    0
-                                } else {
-                                    TicketPriority::from_storage(&t.priority) as i32
-                                },
+                                priority: ticket_priority(&t.priority),
                                 group_id: t.group_id.clone(),
                                 ..Default::default()
                             }),
@@ -884,11 +861,7 @@ impl Runner {
                     action: Some(ticket_action::Action::Update(TicketActionChange {
                         ticket_id,
                         status: t.status.clone(),
-                        priority: if t.priority.is_empty() {
-                            0
-                        } else {
-                            TicketPriority::from_storage(&t.priority) as i32
-                        },
+                        priority: ticket_priority(&t.priority),
                         add_tags: t.add_tags.clone(),
                         remove_tags: t.remove_tags.clone(),
                     })),
@@ -1042,6 +1015,15 @@ impl<'a> By<'a> {
             name: &rule.rule.name,
             event: &rule.rule.event,
         }
+    }
+}
+
+/// A ticket priority a rule names (empty: unset, 0).
+fn ticket_priority(name: &str) -> i32 {
+    if name.is_empty() {
+        0
+    } else {
+        TicketPriority::from_storage(name) as i32
     }
 }
 
