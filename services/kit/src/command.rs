@@ -113,6 +113,16 @@ where
     Ok(response)
 }
 
+/// A bounded id derived from `key` (any length): `<prefix>:` and 40 hex digits of
+/// its SHA-256, for a natural key (a message's client id, a ticket's request id) that
+/// makes a command's effect happen once per idempotency key.
+pub fn derived_id(prefix: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest[..20].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}:{hex}")
+}
+
 /// Most characters of a command's idempotency key.
 pub const MAX_KEY_CHARS: usize = 200;
 

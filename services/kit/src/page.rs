@@ -20,6 +20,30 @@ pub fn decode_token(token: &str) -> Option<String> {
     String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()
 }
 
+/// The raw cursor of a row ordered by `(time, id)`, for [`paginate`].
+pub fn time_cursor(at: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> String {
+    format!("{}|{id}", at.to_rfc3339())
+}
+
+/// The `(time, id)` cursor of a page token made from [`time_cursor`] (`None` for the
+/// first page); a token this service did not issue is a violation of `page_token`.
+pub fn decode_time_cursor(
+    v: &mut Violations,
+    token: &str,
+) -> Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)> {
+    if token.is_empty() {
+        return None;
+    }
+    let parsed = decode_token(token).and_then(|raw| {
+        let (at, id) = raw.split_once('|')?;
+        Some((at.parse().ok()?, id.parse().ok()?))
+    });
+    if parsed.is_none() {
+        v.add("page_token", "not a token this service issued");
+    }
+    parsed
+}
+
 /// Trims rows fetched with `limit = size + 1` down to `size` and returns the token of
 /// the next page (empty when this is the last page).
 pub fn paginate<T>(rows: &mut Vec<T>, size: usize, cursor: impl Fn(&T) -> String) -> String {

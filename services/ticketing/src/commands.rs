@@ -6,7 +6,6 @@ use helpdesk_kit::error::{Error, Result, retry_conflicts};
 use helpdesk_proto::ticketing::v1::run_ticket_action_request::Action;
 use helpdesk_proto::ticketing::v1::*;
 use prost_types::FieldMask;
-use sha2::{Digest, Sha256};
 
 use crate::grpc::Api;
 
@@ -38,14 +37,7 @@ impl Answer<RunTicketActionRequest> for RunAction {
                 let ticket = match action {
                     Action::CreateFromConversation(mut create) => {
                         // The ticket's own request id makes the creation exactly once.
-                        let digest = Sha256::digest(key.as_bytes());
-                        create.request_id = format!(
-                            "rule:{}",
-                            digest[..20]
-                                .iter()
-                                .map(|b| format!("{b:02x}"))
-                                .collect::<String>()
-                        );
+                        create.request_id = helpdesk_kit::command::derived_id("rule", &key);
                         self.api
                             .create_from_conversation_impl(&caller, create)
                             .await?

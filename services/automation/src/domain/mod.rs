@@ -5,20 +5,11 @@
 pub mod facts;
 pub mod rules;
 
-use sha2::{Digest, Sha256};
-
 use facts::Facts;
 
 /// An idempotency key from its parts: `auto:` and 40 hex digits of their digest.
 pub fn key(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0x1f]);
-    }
-    let digest = h.finalize();
-    let hex: String = digest[..20].iter().map(|b| format!("{b:02x}")).collect();
-    format!("auto:{hex}")
+    helpdesk_kit::command::derived_id("auto", &parts.join("\u{1f}"))
 }
 
 /// `text` with `{{contact.name}}`, `{{contact.email}}`, `{{conversation.id}}` and

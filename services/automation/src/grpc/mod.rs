@@ -3,7 +3,7 @@
 use helpdesk_kit::auth::{Caller, Role};
 use helpdesk_kit::error::{Error, Result, retry_conflicts};
 use helpdesk_kit::grpc::Violations;
-use helpdesk_kit::page::{decode_token, page_size, paginate};
+use helpdesk_kit::page::{decode_time_cursor, decode_token, page_size, paginate, time_cursor};
 use helpdesk_kit::storage::StorageName;
 use helpdesk_proto::automation::v1::automation_service_server::AutomationService;
 use helpdesk_proto::automation::v1::*;
@@ -388,21 +388,7 @@ impl Api {
             .flatten();
         let outcome: RunOutcome =
             helpdesk_kit::validate::enumeration(&mut v, "outcome", req.outcome);
-        let before = match req.page_token.as_str() {
-            "" => None,
-            t => {
-                let parsed = decode_token(t).and_then(|raw| {
-                    let (at, id) = raw.split_once('|')?;
-                    Some((at.parse().ok()?, id.parse().ok()?))
-                });
-                v.check(
-                    parsed.is_none(),
-                    "page_token",
-                    "not a token this service issued",
-                );
-                parsed
-            }
-        };
+        let before = decode_time_cursor(&mut v, &req.page_token);
         v.check(
             req.conversation_id.len() > 64,
             "conversation_id",
@@ -423,9 +409,7 @@ impl Api {
         let mut conn = self.pool.acquire().await?;
         let mut rows =
             store::runs::list(&mut conn, c.account(), &filter, before, size as i64 + 1).await?;
-        let next_page_token = paginate(&mut rows, size, |(t, id, _)| {
-            format!("{}|{id}", t.to_rfc3339())
-        });
+        let next_page_token = paginate(&mut rows, size, |(t, id, _)| time_cursor(*t, *id));
         Ok(ListRuleRunsResponse {
             runs: rows.into_iter().map(|(_, _, r)| r).collect(),
             next_page_token,

@@ -425,11 +425,16 @@ impl Runner {
         let Some((_, episode)) = rule.delay else {
             return Ok(Ran::Done); // no longer delayed
         };
-        // The facts as they are now (the event's own message stays what it was).
+        // The facts as they are now: the conversation and ticket as the projections
+        // have them (the event's when they have none); the event's own message stays
+        // what it was.
+        let mut now = incoming.clone();
+        now.facts.conversation = None;
+        now.facts.ticket = None;
         let (mut facts, state) = self
             .facts(
                 &p.account_id,
-                incoming,
+                &now,
                 p.previous.as_deref(),
                 Needs {
                     state: true,
@@ -437,16 +442,11 @@ impl Runner {
                 },
             )
             .await?;
-        if let Some(s) = &state {
-            facts.conversation = Some(s.conversation.clone());
+        if facts.conversation.is_none() {
+            facts.conversation = incoming.facts.conversation.clone();
         }
-        if !incoming.ticket_id.is_empty() {
-            let mut conn = self.pool.acquire().await?;
-            if let Some((t, _)) =
-                store::facts::ticket(&mut conn, &p.account_id, &incoming.ticket_id).await?
-            {
-                facts.ticket = Some(t);
-            }
+        if facts.ticket.is_none() {
+            facts.ticket = incoming.facts.ticket.clone();
         }
         let now_key = self
             .episode_key(

@@ -135,10 +135,3 @@ pub async fn retry_later(pool: &PgPool, p: &Pending, delay_ms: i64) -> sqlx::Res
     .await?;
     Ok(())
 }
-
-/// How many runs wait (due or not).
-pub async fn backlog(conn: &mut PgConnection) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM pending")
-        .fetch_one(conn)
-        .await
-}

@@ -8,7 +8,6 @@ use helpdesk_kit::grpc::Violations;
 use helpdesk_proto::conversation::v1::run_conversation_action_request::Action;
 use helpdesk_proto::conversation::v1::*;
 use prost_types::FieldMask;
-use sha2::{Digest, Sha256};
 
 use super::Api;
 use crate::domain::validate;
@@ -117,14 +116,7 @@ impl Api {
         content: String,
         key: &str,
     ) -> Result<Message> {
-        let digest = Sha256::digest(key.as_bytes());
-        let client_message_id = format!(
-            "rule:{}",
-            digest[..20]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let client_message_id = helpdesk_kit::command::derived_id("rule", key);
         let request = SendMessageRequest {
             conversation_id: id.into(),
             kind: kind as i32,

@@ -14,11 +14,12 @@ use prost::Message as _;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::{Api, cursor};
+use super::Api;
 use crate::domain::StorageName;
 use crate::domain::alerts::default_preference;
 use crate::ops;
 use crate::store::alerts;
+use helpdesk_kit::page::{decode_time_cursor, time_cursor};
 
 /// A caller's live notifications.
 pub type NotificationStream =
@@ -36,7 +37,7 @@ impl Api {
         c.claims.require_staff()?;
         let mut v = Violations::new();
         let size = page_size(&mut v, req.page_size);
-        let before = cursor(&mut v, &req.page_token);
+        let before = decode_time_cursor(&mut v, &req.page_token);
         v.into_result()?;
         let agent = c.claims.sub.as_str();
         let mut conn = self.pool.acquire().await?;
@@ -50,9 +51,7 @@ impl Api {
             size as i64 + 1,
         )
         .await?;
-        let next_page_token = paginate(&mut rows, size, |r| {
-            format!("{}|{}", r.created_at.to_rfc3339(), r.id)
-        });
+        let next_page_token = paginate(&mut rows, size, |r| time_cursor(r.created_at, r.id));
         let unread_count = alerts::unread(&mut conn, c.account(), agent).await?;
         Ok(ListNotificationsResponse {
             notifications: rows

@@ -9,10 +9,11 @@ use helpdesk_kit::page::{page_size, paginate};
 use helpdesk_proto::notification::v1::*;
 use sqlx::types::Json;
 
-use super::{Api, cursor};
+use super::Api;
 use crate::domain::StorageName;
 use crate::domain::templates::{MAX_TEMPLATE_CHARS, Template};
 use crate::store::emails::{self, SettingsRow};
+use helpdesk_kit::page::{decode_time_cursor, time_cursor};
 
 fn to_proto(s: &SettingsRow) -> EmailSettings {
     EmailSettings {
@@ -117,15 +118,13 @@ impl Api {
         let mut v = Violations::new();
         let status: EmailStatus = helpdesk_kit::validate::enumeration(&mut v, "status", req.status);
         let size = page_size(&mut v, req.page_size);
-        let before = cursor(&mut v, &req.page_token);
+        let before = decode_time_cursor(&mut v, &req.page_token);
         v.into_result()?;
         let status = (status != EmailStatus::Unspecified).then(|| status.storage_name());
         let mut conn = self.pool.acquire().await?;
         let mut rows =
             emails::list(&mut conn, c.account(), status, before, size as i64 + 1).await?;
-        let next_page_token = paginate(&mut rows, size, |r| {
-            format!("{}|{}", r.created_at.to_rfc3339(), r.id)
-        });
+        let next_page_token = paginate(&mut rows, size, |r| time_cursor(r.created_at, r.id));
         Ok(ListEmailsResponse {
             emails: rows.iter().map(|r| r.to_proto()).collect(),
             next_page_token,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use helpdesk_kit::auth::{Caller, Role};
 use helpdesk_kit::error::{Error, Result, retry_conflicts};
 use helpdesk_kit::grpc::Violations;
-use helpdesk_kit::page::{decode_token, page_size, paginate};
+use helpdesk_kit::page::{decode_time_cursor, page_size, paginate, time_cursor};
 use helpdesk_proto::notification::v1::notification_service_server::NotificationService;
 use helpdesk_proto::notification::v1::*;
 use sqlx::PgPool;
@@ -48,24 +48,6 @@ fn id(field: &str, value: &str) -> Result<Uuid, Status> {
     let id = helpdesk_kit::validate::uuid(&mut v, field, value);
     v.into_result()?;
     Ok(id.unwrap_or_default())
-}
-
-/// A `(time, id)` cursor of a page token.
-pub(crate) fn cursor(
-    v: &mut Violations,
-    token: &str,
-) -> Option<(chrono::DateTime<chrono::Utc>, Uuid)> {
-    if token.is_empty() {
-        return None;
-    }
-    let parsed = decode_token(token).and_then(|raw| {
-        let (at, id) = raw.split_once('|')?;
-        Some((at.parse().ok()?, id.parse().ok()?))
-    });
-    if parsed.is_none() {
-        v.add("page_token", "not a token this service issued");
-    }
-    parsed
 }
 
 impl Api {
@@ -129,13 +111,11 @@ impl Api {
     ) -> Result<ListEndpointsResponse> {
         let mut v = Violations::new();
         let size = page_size(&mut v, req.page_size);
-        let after = cursor(&mut v, &req.page_token);
+        let after = decode_time_cursor(&mut v, &req.page_token);
         v.into_result()?;
         let mut conn = self.pool.acquire().await?;
         let mut rows = endpoints::list(&mut conn, c.account(), after, size as i64 + 1).await?;
-        let next_page_token = paginate(&mut rows, size, |r| {
-            format!("{}|{}", r.created_at.to_rfc3339(), r.id)
-        });
+        let next_page_token = paginate(&mut rows, size, |r| time_cursor(r.created_at, r.id));
         Ok(ListEndpointsResponse {
             endpoints: rows.iter().map(|r| r.to_proto()).collect(),
             next_page_token,
@@ -152,7 +132,7 @@ impl Api {
         let status: DeliveryStatus =
             helpdesk_kit::validate::enumeration(&mut v, "status", req.status);
         let size = page_size(&mut v, req.page_size);
-        let before = cursor(&mut v, &req.page_token);
+        let before = decode_time_cursor(&mut v, &req.page_token);
         v.into_result()?;
         let endpoint = endpoint.unwrap_or_default();
         let mut conn = self.pool.acquire().await?;
@@ -160,9 +140,7 @@ impl Api {
         let status = (status != DeliveryStatus::Unspecified).then(|| status.storage_name());
         let mut rows =
             deliveries::list(&mut conn, endpoint, status, before, size as i64 + 1).await?;
-        let next_page_token = paginate(&mut rows, size, |r| {
-            format!("{}|{}", r.created_at.to_rfc3339(), r.id)
-        });
+        let next_page_token = paginate(&mut rows, size, |r| time_cursor(r.created_at, r.id));
         Ok(ListDeliveriesResponse {
             deliveries: rows.iter().map(|r| r.to_proto()).collect(),
             next_page_token,
