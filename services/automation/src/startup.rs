@@ -135,7 +135,7 @@ impl helpdesk_kit::Service for Automation {
             .events(
                 "automation",
                 crate::ops::events::KINDS,
-                crate::consumers::Events { cache },
+                crate::consumers::Events::new(cache),
             )
             .task(move |stop| crate::executor::run(runner, executor, stop))
             .task(move |stop| follower.follow(bus, stop))

@@ -86,6 +86,17 @@ pub trait Handler: Send + Sync + 'static {
         let _ = batch;
         self.handle(conn, event)
     }
+
+    /// Called once the events of the transaction `batch` were handled, before it
+    /// commits: a handler that kept writes back for the whole batch makes them here.
+    fn finish<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        batch: u64,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
+        let _ = (conn, batch);
+        std::future::ready(Ok(()))
+    }
 }
 
 static BATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -487,6 +498,7 @@ async fn apply_batch<H: Handler>(
                 .instrument(span)
                 .await?;
         }
+        handler.finish(&mut tx, transaction).await?;
         crate::outbox::flush(&mut tx).await?;
         tx.commit().await?;
         Ok::<_, HandlerError>(())
@@ -577,7 +589,9 @@ pub async fn apply<H: Handler>(
         return Ok(Outcome::Duplicate);
     }
     crate::outbox::deferred(async {
-        handler.handle_in(&mut tx, event, next_batch()).await?;
+        let batch = next_batch();
+        handler.handle_in(&mut tx, event, batch).await?;
+        handler.finish(&mut tx, batch).await?;
         crate::outbox::flush(&mut tx).await?;
         tx.commit().await?;
         Ok(Outcome::Applied)

@@ -1,17 +1,40 @@
-//! Taking an event in (in the consumer's transaction): the projections kept current,
-//! and the event queued for the executors when some active rule listens to it.
+//! Taking events in (in the consumer's transaction): the projections kept current,
+//! and the events queued for the executors when some active rule listens to them.
+//! The conversations and the queue are written once per batch of events.
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use helpdesk_kit::consumer::HandlerError;
 use helpdesk_kit::time::from_timestamp;
 use helpdesk_proto::automation::v1::SampleEvent;
+use helpdesk_proto::conversation::v1::{Conversation, Message};
 use prost::Message as _;
 use sqlx::PgConnection;
 
 use super::events::decode;
 use crate::cache::RuleCache;
-use crate::store::{self, pending::NewEvent};
+use crate::store::{self, facts::ConversationRecord, pending::NewEvent};
 
-/// Applies an event of `kind` (encoded as `payload`) of `account`.
+/// An event taken in whose conversation and queue writes wait for the end of its
+/// batch.
+#[derive(Debug)]
+pub struct Taken {
+    account: String,
+    event_id: String,
+    kind: String,
+    payload: Vec<u8>,
+    at: DateTime<Utc>,
+    conversation: Option<Conversation>,
+    message: Option<Message>,
+    /// The ticket before the event (saved at once).
+    previous_ticket: Option<helpdesk_proto::ticketing::v1::Ticket>,
+    /// Queued for the executors under this aggregate (`None`: no rule listens).
+    aggregate: Option<String>,
+}
+
+/// Takes in an event of `kind` (encoded as `payload`) of `account`: contacts, inboxes
+/// and tickets are saved at once; the rest is left for [`finish`].
 pub async fn take(
     conn: &mut PgConnection,
     cache: &RuleCache,
@@ -19,7 +42,7 @@ pub async fn take(
     event_id: &str,
     kind: &str,
     payload: &[u8],
-) -> Result<(), HandlerError> {
+) -> Result<Taken, HandlerError> {
     let Some(incoming) = decode(kind, payload) else {
         return Err(HandlerError::Poison(format!("undecodable {kind}")));
     };
@@ -30,43 +53,100 @@ pub async fn take(
         .and_then(from_timestamp)
         .unwrap_or_else(chrono::Utc::now);
     let facts = &incoming.facts;
-    let mut before = SampleEvent::default();
-    if let Some(c) = &facts.conversation {
-        before.previous_conversation =
-            store::facts::save_conversation(conn, account, c, at).await?;
-    }
-    if let Some(m) = &facts.message {
-        store::facts::note_message(conn, account, m).await?;
-    }
     if let Some(c) = &facts.contact {
         store::facts::save_contact(conn, account, c).await?;
     }
     if let Some(i) = &facts.inbox {
         store::facts::save_inbox(conn, account, i).await?;
     }
-    if let Some(t) = &facts.ticket {
-        before.previous_ticket = store::facts::save_ticket(conn, account, t, at).await?;
+    let previous_ticket = match &facts.ticket {
+        Some(t) => store::facts::save_ticket(conn, account, t, at).await?,
+        None => None,
+    };
+    let queued = !incoming.triggers.is_empty()
+        && !incoming.aggregate().is_empty()
+        && cache.get(account).await?.listens(&incoming.triggers);
+    Ok(Taken {
+        account: account.to_string(),
+        event_id: event_id.to_string(),
+        kind: kind.to_string(),
+        payload: payload.to_vec(),
+        at,
+        aggregate: queued.then(|| incoming.aggregate().to_string()),
+        conversation: incoming.facts.conversation,
+        message: incoming.facts.message,
+        previous_ticket,
+    })
+}
+
+/// Writes what a batch of events `taken` (in their order) leaves: each conversation
+/// once, and every queued event with the conversation and ticket it found before it.
+pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), HandlerError> {
+    let mut keys: Vec<(String, String)> = taken
+        .iter()
+        .filter_map(|t| Some((t.account.clone(), t.conversation.as_ref()?.id.clone())))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut records: HashMap<(String, String), ConversationRecord> =
+        store::facts::lock_conversations(conn, &keys)
+            .await?
+            .into_iter()
+            .map(|r| ((r.account_id.clone(), r.id.clone()), r))
+            .collect();
+    let mut touched: Vec<(String, String)> = Vec::new();
+    let mut queue: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
+    for (i, t) in taken.iter().enumerate() {
+        let mut before = SampleEvent {
+            previous_ticket: t.previous_ticket.clone(),
+            ..Default::default()
+        };
+        if let Some(c) = &t.conversation {
+            let key = (t.account.clone(), c.id.clone());
+            match records.get_mut(&key) {
+                Some(record) => {
+                    if t.aggregate.is_some() {
+                        before.previous_conversation =
+                            Some(Conversation::decode(record.body.as_slice()).unwrap_or_default());
+                    }
+                    record.apply(c, t.at);
+                }
+                None => {
+                    records.insert(key.clone(), ConversationRecord::new(&t.account, c, t.at));
+                }
+            }
+            let record = records.get_mut(&key).expect("just stored");
+            if let Some(m) = t.message.as_ref().filter(|m| m.conversation_id == c.id) {
+                record.note(m);
+            }
+            touched.push(key);
+        }
+        if t.aggregate.is_some() {
+            let previous = (before.previous_conversation.is_some()
+                || before.previous_ticket.is_some())
+            .then(|| before.encode_to_vec());
+            queue.push((i, previous));
+        }
     }
-    if incoming.triggers.is_empty() || incoming.aggregate().is_empty() {
-        return Ok(());
-    }
-    let rules = cache.get(account).await?;
-    if !rules.listens(&incoming.triggers) {
-        return Ok(());
-    }
-    let previous = (before.previous_conversation.is_some() || before.previous_ticket.is_some())
-        .then(|| before.encode_to_vec());
-    store::pending::enqueue(
-        conn,
-        NewEvent {
-            account,
-            aggregate: incoming.aggregate(),
-            event_id,
-            kind,
-            payload: payload.to_vec(),
-            previous,
-        },
-    )
-    .await?;
+    touched.sort();
+    touched.dedup();
+    let changed: Vec<ConversationRecord> =
+        touched.iter().filter_map(|k| records.remove(k)).collect();
+    store::facts::save_conversations(conn, &changed).await?;
+    let events: Vec<NewEvent<'_>> = queue
+        .into_iter()
+        .map(|(i, previous)| {
+            let t = &taken[i];
+            NewEvent {
+                account: &t.account,
+                aggregate: t.aggregate.as_deref().unwrap_or_default(),
+                event_id: &t.event_id,
+                kind: &t.kind,
+                payload: t.payload.clone(),
+                previous,
+            }
+        })
+        .collect();
+    store::pending::enqueue_all(conn, &events).await?;
     Ok(())
 }

@@ -214,8 +214,9 @@ impl Runner {
                     self.record(&mut tx, &c.pending, incoming, d).await?;
                 }
             }
-            store::pending::finish(&mut tx, &c.pending).await?;
         }
+        let finished: Vec<&Pending> = done.iter().map(|c| &c.pending).collect();
+        store::pending::finish_all(&mut tx, &finished).await?;
         tx.commit().await?;
         Ok(())
     }

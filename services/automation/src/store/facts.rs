@@ -25,7 +25,6 @@ pub struct ConversationState {
 
 #[derive(sqlx::FromRow)]
 struct ConversationRow {
-    version: i64,
     body: Vec<u8>,
     status_since: DateTime<Utc>,
     last_message_id: String,
@@ -51,8 +50,8 @@ pub async fn conversation(
     id: &str,
 ) -> sqlx::Result<Option<ConversationState>> {
     let row: Option<ConversationRow> = sqlx::query_as(
-        "SELECT version, body, status_since, last_message_id, last_customer_message_id,
-           last_agent_id FROM conversations WHERE account_id = $1 AND id = $2",
+        "SELECT body, status_since, last_message_id, last_customer_message_id, last_agent_id
+         FROM conversations WHERE account_id = $1 AND id = $2",
     )
     .bind(account)
     .bind(id)
@@ -61,92 +60,150 @@ pub async fn conversation(
     Ok(row.map(ConversationRow::into_state))
 }
 
-/// Keeps `conv` unless a newer version is stored (`at`: when the event happened, the
-/// start of a new status). Returns the conversation stored before.
-pub async fn save_conversation(
-    conn: &mut PgConnection,
-    account: &str,
-    conv: &Conversation,
-    at: DateTime<Utc>,
-) -> sqlx::Result<Option<Conversation>> {
-    let stored: Option<ConversationRow> = sqlx::query_as(
-        "SELECT version, body, status_since, last_message_id, last_customer_message_id,
-           last_agent_id FROM conversations WHERE account_id = $1 AND id = $2 FOR UPDATE",
-    )
-    .bind(account)
-    .bind(&conv.id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let status = ConversationStatus::try_from(conv.status)
-        .unwrap_or_default()
-        .storage_name();
-    match stored {
-        None => {
-            sqlx::query(
-                "INSERT INTO conversations (account_id, id, version, body, status, status_since)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .bind(account)
-            .bind(&conv.id)
-            .bind(conv.version)
-            .bind(conv.encode_to_vec())
-            .bind(status)
-            .bind(at)
-            .execute(conn)
-            .await?;
-            Ok(None)
+/// A conversation's projection row, as stored or as a batch of events leaves it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRecord {
+    pub account_id: String,
+    pub id: String,
+    pub version: i64,
+    pub body: Vec<u8>,
+    pub status: String,
+    pub status_since: DateTime<Utc>,
+    pub last_sequence: i64,
+    pub last_message_id: String,
+    pub last_customer_message_id: String,
+    pub last_agent_id: String,
+}
+
+impl ConversationRecord {
+    /// The record a first sight of `conv` (at `at`) makes.
+    pub fn new(account: &str, conv: &Conversation, at: DateTime<Utc>) -> Self {
+        Self {
+            account_id: account.to_string(),
+            id: conv.id.clone(),
+            version: conv.version,
+            body: conv.encode_to_vec(),
+            status: status_name(conv),
+            status_since: at,
+            last_sequence: 0,
+            last_message_id: String::new(),
+            last_customer_message_id: String::new(),
+            last_agent_id: String::new(),
         }
-        Some(row) => {
-            let previous = Conversation::decode(row.body.as_slice()).unwrap_or_default();
-            if conv.version > row.version {
-                sqlx::query(
-                    "UPDATE conversations SET version = $3, body = $4,
-                       status_since = CASE WHEN status = $5 THEN status_since ELSE $6 END,
-                       status = $5, updated_at = now()
-                     WHERE account_id = $1 AND id = $2",
-                )
-                .bind(account)
-                .bind(&conv.id)
-                .bind(conv.version)
-                .bind(conv.encode_to_vec())
-                .bind(status)
-                .bind(at)
-                .execute(conn)
-                .await?;
-            }
-            Ok(Some(previous))
+    }
+
+    /// Takes `conv` in unless the record is newer; a new status starts at `at`.
+    pub fn apply(&mut self, conv: &Conversation, at: DateTime<Utc>) {
+        if conv.version <= self.version {
+            return;
+        }
+        let status = status_name(conv);
+        if status != self.status {
+            self.status = status;
+            self.status_since = at;
+        }
+        self.version = conv.version;
+        self.body = conv.encode_to_vec();
+    }
+
+    /// Notes `m` unless a later message is known: the last one, the customer's last
+    /// one, the agent who last wrote to the customer (only public messages written by
+    /// a person count).
+    pub fn note(&mut self, m: &Message) {
+        let kind = MessageKind::try_from(m.kind).unwrap_or_default();
+        let sender = m.sender.as_ref();
+        let by_agent = sender
+            .is_some_and(|s| ActorKind::try_from(s.kind).unwrap_or_default() == ActorKind::Agent);
+        let counts = match kind {
+            MessageKind::Incoming => true,
+            MessageKind::Outgoing => by_agent,
+            _ => false,
+        };
+        if !counts || m.sequence <= self.last_sequence {
+            return;
+        }
+        self.last_sequence = m.sequence;
+        self.last_message_id = m.id.clone();
+        if kind == MessageKind::Incoming {
+            self.last_customer_message_id = m.id.clone();
+        } else if let Some(agent) = sender {
+            self.last_agent_id = agent.id.clone();
         }
     }
 }
 
-/// Notes a message of the conversation (the last one, the customer's last one, the
-/// agent who last wrote to the customer), unless a later one is known.
-pub async fn note_message(conn: &mut PgConnection, account: &str, m: &Message) -> sqlx::Result<()> {
-    let kind = MessageKind::try_from(m.kind).unwrap_or_default();
-    let sender = m.sender.clone().unwrap_or_default();
-    let sender_kind = ActorKind::try_from(sender.kind).unwrap_or_default();
-    let public_by_person = match kind {
-        MessageKind::Incoming => true,
-        MessageKind::Outgoing => sender_kind == ActorKind::Agent,
-        _ => false,
-    };
-    if !public_by_person {
+fn status_name(conv: &Conversation) -> String {
+    ConversationStatus::try_from(conv.status)
+        .unwrap_or_default()
+        .storage_name()
+        .to_string()
+}
+
+/// The stored records of `keys` (account, conversation), locked until the
+/// transaction ends (in one order, so that two batches cannot deadlock).
+pub async fn lock_conversations(
+    conn: &mut PgConnection,
+    keys: &[(String, String)],
+) -> sqlx::Result<Vec<ConversationRecord>> {
+    let (accounts, ids): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(a, i)| (a.as_str(), i.as_str())).unzip();
+    sqlx::query_as(
+        "SELECT account_id, id, version, body, status, status_since, last_sequence,
+           last_message_id, last_customer_message_id, last_agent_id
+         FROM conversations
+         WHERE (account_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+         ORDER BY account_id, id FOR UPDATE",
+    )
+    .bind(accounts)
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Writes `records` in one statement; a record never replaces a newer version or
+/// a later message that another replica wrote meanwhile.
+pub async fn save_conversations(
+    conn: &mut PgConnection,
+    records: &[ConversationRecord],
+) -> sqlx::Result<()> {
+    if records.is_empty() {
         return Ok(());
     }
-    let customer = kind == MessageKind::Incoming;
-    let agent = (kind == MessageKind::Outgoing).then_some(sender.id.as_str());
+    macro_rules! column {
+        ($field:ident) => {
+            records.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
+        };
+    }
     sqlx::query(
-        "UPDATE conversations SET last_sequence = $3, last_message_id = $4,
-           last_customer_message_id = CASE WHEN $5 THEN $4 ELSE last_customer_message_id END,
-           last_agent_id = COALESCE($6, last_agent_id)
-         WHERE account_id = $1 AND id = $2 AND last_sequence < $3",
+        "INSERT INTO conversations AS c (account_id, id, version, body, status, status_since,
+           last_sequence, last_message_id, last_customer_message_id, last_agent_id)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::bytea[], $5::text[],
+           $6::timestamptz[], $7::int8[], $8::text[], $9::text[], $10::text[])
+         ON CONFLICT (account_id, id) DO UPDATE SET
+           status_since = CASE WHEN EXCLUDED.version < c.version THEN c.status_since
+             ELSE EXCLUDED.status_since END,
+           status = CASE WHEN EXCLUDED.version < c.version THEN c.status ELSE EXCLUDED.status END,
+           body = CASE WHEN EXCLUDED.version < c.version THEN c.body ELSE EXCLUDED.body END,
+           version = GREATEST(c.version, EXCLUDED.version),
+           updated_at = now(),
+           last_message_id = CASE WHEN EXCLUDED.last_sequence < c.last_sequence
+             THEN c.last_message_id ELSE EXCLUDED.last_message_id END,
+           last_customer_message_id = CASE WHEN EXCLUDED.last_sequence < c.last_sequence
+             THEN c.last_customer_message_id ELSE EXCLUDED.last_customer_message_id END,
+           last_agent_id = CASE WHEN EXCLUDED.last_sequence < c.last_sequence
+             THEN c.last_agent_id ELSE EXCLUDED.last_agent_id END,
+           last_sequence = GREATEST(c.last_sequence, EXCLUDED.last_sequence)",
     )
-    .bind(account)
-    .bind(&m.conversation_id)
-    .bind(m.sequence)
-    .bind(&m.id)
-    .bind(customer)
-    .bind(agent)
+    .bind(column!(account_id))
+    .bind(column!(id))
+    .bind(column!(version))
+    .bind(column!(body))
+    .bind(column!(status))
+    .bind(column!(status_since))
+    .bind(column!(last_sequence))
+    .bind(column!(last_message_id))
+    .bind(column!(last_customer_message_id))
+    .bind(column!(last_agent_id))
     .execute(conn)
     .await?;
     Ok(())

@@ -34,18 +34,39 @@ pub struct NewEvent<'a> {
     pub previous: Option<Vec<u8>>,
 }
 
-/// Queues `e` and wakes the executors at commit.
-pub async fn enqueue(conn: &mut PgConnection, e: NewEvent<'_>) -> sqlx::Result<()> {
+/// Queues `events` (each aggregate's in the order given) and wakes the executors at
+/// commit.
+pub async fn enqueue_all(conn: &mut PgConnection, events: &[NewEvent<'_>]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    macro_rules! column {
+        ($field:ident) => {
+            events.iter().map(|e| e.$field).collect::<Vec<_>>()
+        };
+    }
     sqlx::query(
         "INSERT INTO pending (account_id, aggregate, event_id, event_kind, payload, previous)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT a, g, e, k, p, v FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+           $5::bytea[], $6::bytea[]) WITH ORDINALITY AS t(a, g, e, k, p, v, n)
+         ORDER BY n",
     )
-    .bind(e.account)
-    .bind(e.aggregate)
-    .bind(e.event_id)
-    .bind(e.kind)
-    .bind(e.payload)
-    .bind(e.previous)
+    .bind(column!(account))
+    .bind(column!(aggregate))
+    .bind(column!(event_id))
+    .bind(column!(kind))
+    .bind(
+        events
+            .iter()
+            .map(|e| e.payload.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.previous.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
     helpdesk_kit::db::wake(conn, WAKE_CHANNEL).await
@@ -109,15 +130,19 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> sqlx::Result<Vec
     .await
 }
 
-/// Removes a finished run (only while the claim taken at `due_at` still holds it: a
-/// rearmed delayed run is another one).
-pub async fn finish(conn: &mut PgConnection, p: &Pending) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM pending WHERE id = $1 AND due_at = $2 AND episode = $3")
-        .bind(p.id)
-        .bind(p.due_at)
-        .bind(&p.episode)
-        .execute(conn)
-        .await?;
+/// Removes finished runs (each only while the claim taken at its `due_at` still
+/// holds it: a rearmed delayed run is another one).
+pub async fn finish_all(conn: &mut PgConnection, done: &[&Pending]) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM pending p USING unnest($1::int8[], $2::timestamptz[], $3::text[])
+           AS f(id, due_at, episode)
+         WHERE p.id = f.id AND p.due_at = f.due_at AND p.episode = f.episode",
+    )
+    .bind(done.iter().map(|p| p.id).collect::<Vec<_>>())
+    .bind(done.iter().map(|p| p.due_at).collect::<Vec<_>>())
+    .bind(done.iter().map(|p| p.episode.as_str()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
