@@ -107,6 +107,26 @@ impl Platform {
         }
     }
 
+    /// Stops the notification service and starts it again with `settings` (same
+    /// database and subjects; loopback receivers allowed).
+    pub async fn restart_notification(&mut self, settings: NotificationSettings) {
+        let new = helpdesk_kit::testing::spawn_with::<Notification>(
+            self.config(),
+            NotificationSettings {
+                allow_loopback_targets: true,
+                ..settings
+            },
+        )
+        .await;
+        std::mem::replace(&mut self.notification, new).stop().await;
+    }
+
+    fn config(&self) -> helpdesk_kit::config::ServiceConfig {
+        let mut config = self.env.service_config();
+        config.database_max_connections = 20;
+        config
+    }
+
     /// Stops the ticketing service, waits `pause`, and starts it again with
     /// `settings` (same database and subjects), as a restart of that process.
     pub async fn restart_ticketing(&mut self, settings: TicketingSettings, pause: Duration) {
@@ -114,8 +134,7 @@ impl Platform {
             t.stop().await;
         }
         tokio::time::sleep(pause).await;
-        let mut config = self.env.service_config();
-        config.database_max_connections = 20;
+        let config = self.config();
         self.ticketing
             .push(helpdesk_kit::testing::spawn_with::<Ticketing>(config, settings).await);
     }
@@ -132,8 +151,7 @@ impl Platform {
     pub async fn restart_router(&mut self, i: usize) {
         let old = self.routers.remove(i);
         old.stop().await;
-        let mut config = self.env.service_config();
-        config.database_max_connections = 20;
+        let config = self.config();
         self.routers.insert(i, spawn::<Routing>(config).await);
     }
 
@@ -286,7 +304,7 @@ impl Platform {
         first: &str,
         attributes: &[(&str, &str)],
     ) -> (String, String) {
-        let mut contact = Contact {
+        let contact = Contact {
             name: "Visitor".into(),
             custom_attributes: attributes
                 .iter()
@@ -294,8 +312,21 @@ impl Platform {
                 .collect(),
             ..Default::default()
         };
+        self.chat_as(inbox, first, contact, !attributes.is_empty())
+            .await
+    }
+
+    /// A visitor starts a chat as `contact`, `signed` in (then the contact's details
+    /// count as proven); returns (conversation id, visitor token).
+    pub async fn chat_as(
+        &self,
+        inbox: &Inbox,
+        first: &str,
+        mut contact: Contact,
+        signed: bool,
+    ) -> (String, String) {
         let mut identity_hash = String::new();
-        if !attributes.is_empty() {
+        if signed {
             use hmac::Mac;
             contact.external_id = format!("customer-{}", uuid::Uuid::now_v7());
             let mut mac =

@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use helpdesk_kit::auth::Role;
+use helpdesk_kit::testing::smtp::SmtpServer;
+use helpdesk_notification::NotificationSettings;
 use helpdesk_proto::automation::v1::*;
 use helpdesk_proto::conversation::v1 as conv;
 use helpdesk_proto::routing::v1::Presence;
 use helpdesk_proto::ticketing::v1 as tick;
 use helpdesk_tests::platform::{Platform, authed, eventually};
 use helpdesk_tests::rules::{labels, pred};
+use mail_parser::MessageParser;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -319,6 +322,115 @@ async fn a_closing_reply_goes_out_once_however_the_chat_was_resolved() {
         helpdesk_proto::common::v1::ActorKind::Automation as i32
     );
     assert_eq!(sender.id, reply.id);
+    p.stop().await;
+}
+
+/// The same on the email channel: the agent's last reply and the closing reply
+/// reach the customer's mailbox once each, in one thread, and the automatic one is
+/// marked as such (RFC 3834), read back with a MIME parser.
+#[tokio::test]
+async fn on_an_email_inbox_the_last_reply_and_the_closing_reply_are_mailed_once() {
+    let mut p = Platform::start(1).await;
+    let smtp = SmtpServer::start().await;
+    p.restart_notification(NotificationSettings {
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: smtp.port,
+        smtp_tls: "none".into(),
+        smtp_timeout_ms: 5_000,
+        email_from: "Acme Support <support@acme.test>".into(),
+        ..Default::default()
+    })
+    .await;
+    let inbox = p
+        .conv()
+        .await
+        .create_inbox(authed(
+            conv::CreateInboxRequest {
+                inbox: Some(conv::Inbox {
+                    name: "Mail".into(),
+                    channel_kind: conv::ChannelKind::Email as i32,
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("inbox")
+        .into_inner();
+    p.agent("ana", 5, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    const BYE: &str = "Thanks for writing to us. Reply to this email any time.";
+    rule(
+        &p,
+        "Reply on close",
+        "conversation.resolved",
+        vec![],
+        vec![say(BYE)],
+    )
+    .await;
+    let customer = conv::Contact {
+        name: "Zoe".into(),
+        email: "zoe@example.test".into(),
+        ..Default::default()
+    };
+    let (chat, visitor) = p
+        .chat_as(&inbox, "Where is my parcel?", customer.clone(), true)
+        .await;
+    p.wait_assigned(&chat, WAIT).await.expect("assigned");
+    agent_says(&p, "ana", &chat, "It arrives tomorrow.").await;
+    p.set_status(&chat, conv::ConversationStatus::Resolved)
+        .await;
+    // A visitor who merely typed an address in gets no mail: it is not proven.
+    let (unproven, _) = p
+        .chat_as(
+            &inbox,
+            "Hello",
+            conv::Contact {
+                email: "someone-else@example.test".into(),
+                ..customer
+            },
+            false,
+        )
+        .await;
+    p.wait_assigned(&unproven, WAIT).await.expect("assigned");
+    agent_says(&p, "ana", &unproven, "Hi there").await;
+
+    let mails = smtp.wait_for(2, WAIT).await;
+    assert_eq!(mails.len(), 2, "the reply and the closing reply");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 2, "each once, none to the unproven address");
+    let parsed: Vec<_> = mails
+        .iter()
+        .map(|m| MessageParser::default().parse(&m.data).expect("MIME"))
+        .collect();
+    let body = |m: &mail_parser::Message<'_>| m.body_text(0).unwrap_or_default().to_string();
+    let reply = parsed
+        .iter()
+        .find(|m| body(m).contains("It arrives tomorrow."))
+        .expect("the agent's reply");
+    let closing = parsed
+        .iter()
+        .find(|m| body(m).contains(BYE))
+        .expect("the closing reply");
+    for (m, raw) in parsed.iter().zip(&mails) {
+        assert_eq!(raw.to, vec!["zoe@example.test"]);
+        assert_eq!(
+            m.from().and_then(|a| a.first()).and_then(|a| a.address()),
+            Some("support@acme.test")
+        );
+    }
+    let thread = format!("conversation-{chat}@acme.test");
+    for m in [reply, closing] {
+        assert_eq!(m.in_reply_to().as_text(), Some(thread.as_str()));
+    }
+    assert_eq!(
+        closing.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-replied")
+    );
+    assert_eq!(reply.header_raw("Auto-Submitted"), None);
+    // The chat itself shows both lines as well.
+    assert_eq!(customer_reads(&p, &chat, &visitor, BYE).await, 1);
     p.stop().await;
 }
 

@@ -123,6 +123,7 @@ storage_names!(EmailKind {
     TicketCreated => "ticket_created", TicketStatusChanged => "ticket_status_changed",
     TicketReply => "ticket_reply", ConversationTranscript => "conversation_transcript",
     AutomaticReply => "automatic_reply", TeamAlert => "team_alert",
+    ConversationReply => "conversation_reply",
 } default Unspecified);
 
 // automation

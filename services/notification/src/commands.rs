@@ -129,7 +129,7 @@ impl Answer<SendEmailRequest> for SendEmail {
                 html: req.html,
             },
             ticket_id: req.ticket_id,
-            thread_root: false,
+            ..Default::default()
         };
         let (id, message_id) =
             crate::ops::emails::compose(&mut tx, &req.account_id, &self.mail, compose).await?;

@@ -24,6 +24,8 @@ pub struct Facts {
     pub previous_ticket: Option<Ticket>,
     /// A customer's rating and comment (`csat.submitted`).
     pub csat: Option<(i32, String)>,
+    /// The message's content in lower case, folded once for all the rules.
+    pub folded_content: std::sync::OnceLock<String>,
 }
 
 /// An attribute's value.
@@ -31,6 +33,8 @@ pub struct Facts {
 pub enum Value<'a> {
     Missing,
     Text(Cow<'a, str>),
+    /// Text already in lower case.
+    Folded(&'a str),
     List(&'a [String]),
     Number(f64),
     Bool(bool),
@@ -42,6 +46,7 @@ impl Value<'_> {
         let s = match self {
             Value::Missing => String::new(),
             Value::Text(t) => t.to_string(),
+            Value::Folded(t) => t.to_string(),
             Value::List(l) => l.join(", "),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
@@ -54,6 +59,7 @@ impl Value<'_> {
         match self {
             Value::Missing => false,
             Value::Text(t) => !t.is_empty(),
+            Value::Folded(t) => !t.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Number(_) | Value::Bool(_) => true,
         }
@@ -175,6 +181,19 @@ impl Attr {
     /// Whether its values are numbers (greater_than / less_than apply).
     pub fn is_numeric(&self) -> bool {
         matches!(self, Attr::ConversationCsat | Attr::CsatRating)
+    }
+
+    /// Its value in `facts` as conditions compare it: text may come already in
+    /// lower case (the message's content, folded once per event).
+    pub fn comparable<'a>(&self, facts: &'a Facts) -> Value<'a> {
+        match (self, facts.message.as_ref()) {
+            (Attr::MessageContent, Some(m)) if !m.content.is_empty() => Value::Folded(
+                facts
+                    .folded_content
+                    .get_or_init(|| m.content.to_lowercase()),
+            ),
+            _ => self.value(facts, false),
+        }
     }
 
     /// Its value in `facts` (before the event with `before`).

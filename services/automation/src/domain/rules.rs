@@ -234,7 +234,7 @@ fn lower(s: &str) -> String {
 
 impl Test {
     fn eval(&self, facts: &Facts) -> bool {
-        let value = self.attr.value(facts, false);
+        let value = self.attr.comparable(facts);
         match self.op {
             Operator::EqualTo => self.equal(&value),
             Operator::NotEqualTo => !self.equal(&value),
@@ -256,6 +256,7 @@ impl Test {
                     return false; // nothing to compare with
                 }
                 let before = self.attr.value(facts, true);
+                let value = self.attr.value(facts, false);
                 if before == value {
                     return false;
                 }
@@ -272,6 +273,7 @@ impl Test {
     fn texts(&self, value: &Value<'_>, test: impl Fn(&str) -> bool) -> bool {
         match value {
             Value::Text(t) => test(&lower(t)),
+            Value::Folded(t) => test(t),
             Value::List(l) => l.iter().any(|item| test(&lower(item))),
             Value::Number(n) => test(&n.to_string()),
             Value::Bool(b) => test(if *b { "true" } else { "false" }),
@@ -304,6 +306,7 @@ fn number(value: &Value<'_>) -> Option<f64> {
     match value {
         Value::Number(n) => Some(*n),
         Value::Text(t) => t.trim().parse().ok(),
+        Value::Folded(t) => t.trim().parse().ok(),
         _ => None,
     }
 }

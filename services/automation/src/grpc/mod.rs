@@ -248,6 +248,7 @@ impl Api {
                 previous_ticket: s.previous_ticket,
                 csat: (s.csat_rating != 0 || !s.csat_comment.is_empty())
                     .then_some((s.csat_rating, s.csat_comment)),
+                ..Default::default()
             };
         }
         if let Some(conv) = facts.conversation.clone() {

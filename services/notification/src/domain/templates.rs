@@ -52,6 +52,11 @@ pub fn built_in(kind: EmailKind) -> Template {
             "{{body}}\n\n{{sender.name}}",
             "<div style=\"white-space: pre-wrap\">{{body}}</div><p>{{sender.name}}</p>",
         ),
+        EmailKind::ConversationReply => (
+            "Re: {{subject}}",
+            "{{body}}\n\n--\n{{sender.name}}\nReply to this email to answer.",
+            "<div style=\"white-space: pre-wrap\">{{body}}</div><p>&mdash;<br>{{sender.name}}<br>Reply to this email to answer.</p>",
+        ),
         EmailKind::TeamAlert | EmailKind::Unspecified => (
             "{{subject}}",
             "{{body}}",

@@ -108,8 +108,7 @@ pub async fn notify(
                     ("body".to_string(), a.body.clone()),
                 ]
                 .into(),
-                ticket_id: String::new(),
-                thread_root: false,
+                ..Default::default()
             };
             match emails::compose(conn, &account, mail, compose).await {
                 Ok(_) | Err(Error::FailedPrecondition(_)) => {}

@@ -9,6 +9,9 @@ use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
 use helpdesk_proto::Event as _;
 use helpdesk_proto::common::v1::ActorKind;
+use helpdesk_proto::conversation::v1::{
+    ChannelKind, ContactCreated, ContactUpdated, ConversationCreated, MessageCreated, MessageKind,
+};
 use helpdesk_proto::notification::v1::{EmailFailed, EmailKind, EmailStatus};
 use helpdesk_proto::ticketing::v1::{
     Ticket, TicketCommentAdded, TicketCreated, TicketStatusChanged,
@@ -18,6 +21,7 @@ use uuid::Uuid;
 
 use crate::domain::StorageName;
 use crate::domain::templates::{self, Rendered};
+use crate::store::contacts;
 use crate::store::emails::{self, NewEmail};
 
 /// The service's mail settings the use cases need.
@@ -43,6 +47,8 @@ pub struct Compose {
     pub ticket_id: String,
     /// The email that starts the ticket's thread (its Message-ID is the thread's).
     pub thread_root: bool,
+    /// The conversation whose thread it joins (when it is about no ticket).
+    pub conversation_id: String,
 }
 
 /// The mailbox part of `Name <address>` or a bare address.
@@ -137,7 +143,12 @@ async fn compose_with(
     }
     let id = Uuid::now_v7();
     let host = domain(&sender);
-    let thread = (!c.ticket_id.is_empty()).then(|| format!("<ticket-{}@{host}>", c.ticket_id));
+    let thread = if !c.ticket_id.is_empty() {
+        Some(format!("<ticket-{}@{host}>", c.ticket_id))
+    } else {
+        (!c.conversation_id.is_empty())
+            .then(|| format!("<conversation-{}@{host}>", c.conversation_id))
+    };
     let (message_id, in_reply_to) = match (&thread, c.thread_root) {
         (Some(root), true) => (root.clone(), String::new()),
         (Some(root), _) => (format!("<{id}@{host}>"), root.clone()),
@@ -196,6 +207,12 @@ pub async fn on_event(
     event: &IncomingEvent,
     policy: &MailPolicy,
 ) -> Result<(), HandlerError> {
+    if event.kind.starts_with("contact.") || event.kind.starts_with("conversation.") {
+        return keep_contact(conn, event).await;
+    }
+    if event.kind == MessageCreated::KIND {
+        return conversation_email(conn, event, policy).await;
+    }
     if !policy.enabled || !event.kind.starts_with("ticket.") {
         return Ok(());
     }
@@ -250,12 +267,108 @@ pub async fn on_event(
         given: Rendered::default(),
         ticket_id: ticket.id.clone(),
         thread_root: kind == EmailKind::TicketCreated,
+        ..Default::default()
     };
     match compose_with(conn, &event.account_id, policy, settings, c).await {
         Ok(_) => Ok(()),
         // No sender for this account: nothing to send (said once per event at debug).
         Err(Error::FailedPrecondition(why)) => {
             tracing::debug!(account = %event.account_id, %why, "ticket email not sent");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Keeps the name and address of the contact an event carries.
+async fn keep_contact(conn: &mut PgConnection, event: &IncomingEvent) -> Result<(), HandlerError> {
+    let contact = match event.kind.as_str() {
+        ContactCreated::KIND => event.decode::<ContactCreated>()?.contact,
+        ContactUpdated::KIND => event.decode::<ContactUpdated>()?.contact,
+        ConversationCreated::KIND => event.decode::<ConversationCreated>()?.contact,
+        _ => None,
+    };
+    if let Some(c) = contact.filter(|c| !c.id.is_empty()) {
+        let row = contacts::ContactRow {
+            name: c.name,
+            email: c.email.trim().to_string(),
+            verified: c.identity_verified,
+        };
+        contacts::save(conn, &event.account_id, &c.id, &row).await?;
+    }
+    Ok(())
+}
+
+/// The bots whose lines belong to live chat only (queue positions and the like).
+const CHAT_ONLY_BOTS: &[&str] = &["routing"];
+
+/// A conversation of an email inbox is answered by email: an agent's public reply
+/// as a reply, the automatic lines (a rule's answer, the greeting, closing
+/// messages) as automatic replies, to the contact's proven address, all in one
+/// thread.
+async fn conversation_email(
+    conn: &mut PgConnection,
+    event: &IncomingEvent,
+    policy: &MailPolicy,
+) -> Result<(), HandlerError> {
+    if !policy.enabled {
+        return Ok(());
+    }
+    let e: MessageCreated = event.decode()?;
+    let (Some(conversation), Some(message)) = (e.conversation, e.message) else {
+        return Ok(());
+    };
+    if conversation.channel_kind != ChannelKind::Email as i32
+        || message.kind != MessageKind::Outgoing as i32
+        || message.content.trim().is_empty()
+    {
+        return Ok(());
+    }
+    let sender = message.sender.clone().unwrap_or_default();
+    let kind = match ActorKind::try_from(sender.kind).unwrap_or_default() {
+        ActorKind::Agent => EmailKind::ConversationReply,
+        ActorKind::Bot if CHAT_ONLY_BOTS.contains(&sender.id.as_str()) => return Ok(()),
+        ActorKind::Bot | ActorKind::Automation | ActorKind::Integration | ActorKind::System => {
+            EmailKind::AutomaticReply
+        }
+        _ => return Ok(()),
+    };
+    // Only to a proven address: a visitor cannot have the platform write to anyone.
+    let contact = contacts::get(conn, &event.account_id, &conversation.contact_id).await?;
+    let Some(contact) = contact.filter(|c| c.verified && c.email.contains('@')) else {
+        tracing::debug!(conversation = %conversation.id, "no proven address for an email reply");
+        return Ok(());
+    };
+    let (name, to) = (contact.name, contact.email);
+    let subject = conversation
+        .custom_attributes
+        .get("subject")
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+        .unwrap_or_else(|| "your message".into());
+    let c = Compose {
+        kind,
+        dedupe_key: format!("{}:{}", event.event_id, kind.storage_name()),
+        to: vec![to],
+        values: BTreeMap::from([
+            ("subject".to_string(), subject),
+            ("body".to_string(), message.content),
+            (
+                "requester.name".to_string(),
+                if name.is_empty() {
+                    "there".into()
+                } else {
+                    name
+                },
+            ),
+        ]),
+        conversation_id: conversation.id,
+        ..Default::default()
+    };
+    match compose(conn, &event.account_id, policy, c).await {
+        Ok(_) => Ok(()),
+        Err(Error::FailedPrecondition(why)) => {
+            tracing::debug!(account = %event.account_id, %why, "conversation email not sent");
             Ok(())
         }
         Err(e) => Err(e.into()),

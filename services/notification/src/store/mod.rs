@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod contacts;
 pub mod deliveries;
 pub mod emails;
 pub mod endpoints;
