@@ -1374,3 +1374,102 @@ async fn a_chat_behind_a_long_queue_nobody_can_serve_is_still_assigned() {
     }
     p.stop().await;
 }
+
+/// A visitor rates a resolved conversation.
+async fn rate(p: &Platform, conversation: &str, visitor: &str, rating: i32) {
+    p.conv()
+        .await
+        .rate_conversation(authed(
+            helpdesk_proto::conversation::v1::RateConversationRequest {
+                conversation_id: conversation.into(),
+                rating,
+                comment: String::new(),
+            },
+            visitor,
+        ))
+        .await
+        .expect("rate");
+}
+
+#[tokio::test]
+async fn a_teams_satisfaction_counts_each_conversation_once_with_its_latest_rating() {
+    let p = Platform::start(1).await;
+    let billing = p.team("billing").await;
+    p.agent("ana", 3, &[&billing], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    rule(
+        &p,
+        RoutingRule {
+            name: "billing".into(),
+            target_team_id: billing.id.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let inbox = p.inbox().await;
+    let mut chats = Vec::new();
+    for text in ["my invoice", "a refund"] {
+        let (chat, visitor) = p.chat(&inbox, text, &[]).await;
+        assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
+        let in_team = eventually(WAIT, || async {
+            (p.conversation(&chat).await.team_id == billing.id).then_some(())
+        })
+        .await;
+        assert!(in_team.is_some(), "{chat} is billing's");
+        p.set_status(&chat, ConversationStatus::Resolved).await;
+        chats.push((chat, visitor));
+    }
+    let team = |ready: fn(&Team) -> bool| {
+        let p = &p;
+        let id = billing.id.clone();
+        async move {
+            eventually(WAIT, || async {
+                let teams = p
+                    .routing(0)
+                    .await
+                    .list_teams(authed(ListTeamsRequest {}, &p.admin()))
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .teams;
+                teams.into_iter().find(|t| t.id == id && ready(t))
+            })
+            .await
+        }
+    };
+    rate(&p, &chats[0].0, &chats[0].1, 5).await;
+    rate(&p, &chats[1].0, &chats[1].1, 2).await;
+    let rated = team(|t| t.csat_count == 2)
+        .await
+        .expect("both ratings count");
+    assert!((rated.csat_average - 3.5).abs() < 1e-9, "{rated:?}");
+    // The first customer changes their mind: the new rating replaces the old one.
+    rate(&p, &chats[0].0, &chats[0].1, 3).await;
+    let changed = team(|t| (t.csat_average - 3.5).abs() > 1e-9)
+        .await
+        .expect("the changed rating counts");
+    assert_eq!(changed.csat_count, 2);
+    assert!((changed.csat_average - 2.5).abs() < 1e-9, "{changed:?}");
+    // The supervisor's figures show it too, per team and account-wide.
+    let stats = p
+        .routing(0)
+        .await
+        .get_queue_stats(authed(GetQueueStatsRequest::default(), &p.supervisor()))
+        .await
+        .expect("stats")
+        .into_inner();
+    for row in stats
+        .teams
+        .iter()
+        .filter(|r| r.team_id.is_empty() || r.team_id == billing.id)
+    {
+        assert_eq!(row.csat_count, 2, "{row:?}");
+        assert!((row.csat_average - 2.5).abs() < 1e-9, "{row:?}");
+    }
+    assert_eq!(
+        stats.teams.iter().filter(|r| r.csat_count == 2).count(),
+        2,
+        "billing's row and the account's"
+    );
+    p.stop().await;
+}

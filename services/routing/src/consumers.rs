@@ -221,11 +221,15 @@ impl On<CsatSubmitted> for ConversationEvents {
     ) -> Result<(), HandlerError> {
         let e = &d.event;
         let conv = e.conversation.as_ref();
-        let assignee = conv.map(|c| c.assignee_id.as_str()).unwrap_or_default();
+        let who = directory::Rated {
+            agent: conv.map(|c| c.assignee_id.as_str()).unwrap_or_default(),
+            team: conv.and_then(|c| c.team_id.parse::<Uuid>().ok()),
+        };
         let id = conv.and_then(|c| c.id.parse::<Uuid>().ok());
-        if let Some(id) = id.filter(|_| !assignee.is_empty() && (1..=5).contains(&e.rating)) {
+        let counts = (!who.agent.is_empty() || who.team.is_some()) && (1..=5).contains(&e.rating);
+        if let Some(id) = id.filter(|_| counts) {
             let rating = i64::from(e.rating);
-            directory::credit_rating(conn, &d.account_id, assignee, id, rating).await?;
+            directory::credit_rating(conn, &d.account_id, who, id, rating).await?;
         }
         Ok(())
     }

@@ -316,11 +316,17 @@ impl Api {
         let agents = directory::agent_views(&mut conn, account, None, false, None).await?;
         let waiting = state::waiting_by_team(&mut conn, account).await?;
         let today = state::today_by_team(&mut conn, account).await?;
-        let mut teams: BTreeSet<Option<Uuid>> = directory::list_teams(&mut conn, account)
-            .await?
+        let rows = directory::list_teams(&mut conn, account).await?;
+        let mut ratings: HashMap<Option<Uuid>, (i64, i64)> = rows
             .iter()
-            .map(|t| Some(t.id))
+            .map(|t| (Some(t.id), (t.csat_sum, t.csat_count)))
             .collect();
+        // Account-wide: every rating an agent got (the agents' totals, already read).
+        let by_agents = agents.iter().fold((0, 0), |(s, n), a| {
+            (s + a.row.csat_sum, n + a.row.csat_count)
+        });
+        ratings.insert(None, by_agents);
+        let mut teams: BTreeSet<Option<Uuid>> = rows.iter().map(|t| Some(t.id)).collect();
         teams.insert(None);
         teams.extend(waiting.iter().map(|w| w.0));
         let mut out = Vec::new();
@@ -341,6 +347,7 @@ impl Api {
                 .map(|w| (w.1, w.2, w.3))
                 .unwrap_or((0, 0.0, 0.0));
             let (assigned, overflowed) = today.get(&t).copied().unwrap_or((0, 0));
+            let (csat_sum, csat_count) = ratings.get(&t).copied().unwrap_or((0, 0));
             out.push(TeamStats {
                 team_id: t.map(|id| id.to_string()).unwrap_or_default(),
                 waiting: n as i32,
@@ -355,6 +362,8 @@ impl Api {
                 },
                 assigned_today: assigned as i32,
                 overflowed_today: overflowed as i32,
+                csat_average: directory::csat_average(csat_sum, csat_count),
+                csat_count,
             });
         }
         Ok(QueueStats {

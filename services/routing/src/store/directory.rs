@@ -19,6 +19,17 @@ pub struct TeamRow {
     pub account_id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    pub csat_sum: i64,
+    pub csat_count: i64,
+}
+
+/// An average of `count` ratings summing to `sum` (0 without ratings).
+pub fn csat_average(sum: i64, count: i64) -> f64 {
+    if count == 0 {
+        0.0
+    } else {
+        sum as f64 / count as f64
+    }
 }
 
 impl TeamRow {
@@ -29,6 +40,8 @@ impl TeamRow {
             account_id: self.account_id.clone(),
             name: self.name.clone(),
             create_time: Some(to_timestamp(self.created_at)),
+            csat_average: csat_average(self.csat_sum, self.csat_count),
+            csat_count: self.csat_count,
         }
     }
 }
@@ -39,7 +52,7 @@ pub async fn insert_team(
     account: &str,
     name: &str,
 ) -> Result<TeamRow, sqlx::Error> {
-    sqlx::query_as("INSERT INTO teams (id, account_id, name) VALUES ($1, $2, $3) RETURNING id, account_id, name, created_at")
+    sqlx::query_as("INSERT INTO teams (id, account_id, name) VALUES ($1, $2, $3) RETURNING id, account_id, name, created_at, csat_sum, csat_count")
         .bind(Uuid::now_v7())
         .bind(account)
         .bind(name)
@@ -53,7 +66,8 @@ pub async fn list_teams(
     account: &str,
 ) -> Result<Vec<TeamRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, account_id, name, created_at FROM teams WHERE account_id = $1 ORDER BY name",
+        "SELECT id, account_id, name, created_at, csat_sum, csat_count FROM teams
+         WHERE account_id = $1 ORDER BY name",
     )
     .bind(account)
     .fetch_all(conn)
@@ -140,11 +154,7 @@ impl AgentRow {
 
     /// Average CSAT, 0 when none.
     pub fn csat_average(&self) -> f64 {
-        if self.csat_count == 0 {
-            0.0
-        } else {
-            self.csat_sum as f64 / self.csat_count as f64
-        }
+        csat_average(self.csat_sum, self.csat_count)
     }
 }
 
@@ -439,49 +449,81 @@ pub async fn credit_resolution(
     Ok(())
 }
 
-/// Records a conversation's CSAT rating for agent `id`, replacing an earlier rating
-/// of the same conversation (which is taken off its agent's totals first).
+/// Who a rating counts for: the conversation's agent (empty: none) and team.
+#[derive(Debug, Clone, Copy)]
+pub struct Rated<'a> {
+    pub agent: &'a str,
+    pub team: Option<Uuid>,
+}
+
+/// Adds `delta` ratings summing to `sum` to the totals of `who`.
+async fn add_rating(
+    conn: &mut PgConnection,
+    account: &str,
+    who: Rated<'_>,
+    sum: i64,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
+    if !who.agent.is_empty() {
+        sqlx::query(
+            "UPDATE agents SET csat_sum = csat_sum + $3, csat_count = csat_count + $4
+             WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account)
+        .bind(who.agent)
+        .bind(sum)
+        .bind(delta)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(team) = who.team {
+        sqlx::query(
+            "UPDATE teams SET csat_sum = csat_sum + $3, csat_count = csat_count + $4
+             WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account)
+        .bind(team)
+        .bind(sum)
+        .bind(delta)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records a conversation's CSAT rating for its agent and team, replacing an earlier
+/// rating of the same conversation (which is taken off the totals it counted for).
 pub async fn credit_rating(
     conn: &mut PgConnection,
     account: &str,
-    id: &str,
+    who: Rated<'_>,
     conversation: Uuid,
     rating: i64,
 ) -> Result<(), sqlx::Error> {
-    let earlier: Option<(String, i32)> = sqlx::query_as(
-        "SELECT agent_id, rating FROM conversation_ratings WHERE account_id = $1 AND conversation_id = $2 FOR UPDATE",
+    let earlier: Option<(String, Option<Uuid>, i32)> = sqlx::query_as(
+        "SELECT agent_id, team_id, rating FROM conversation_ratings
+         WHERE account_id = $1 AND conversation_id = $2 FOR UPDATE",
     )
     .bind(account)
     .bind(conversation)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some((agent, old)) = &earlier {
-        sqlx::query(
-            "UPDATE agents SET csat_sum = csat_sum - $3, csat_count = csat_count - 1 WHERE account_id = $1 AND id = $2",
-        )
-        .bind(account)
-        .bind(agent)
-        .bind(i64::from(*old))
-        .execute(&mut *conn)
-        .await?;
+    if let Some((agent, team, old)) = &earlier {
+        let before = Rated { agent, team: *team };
+        add_rating(conn, account, before, -i64::from(*old), -1).await?;
     }
     sqlx::query(
-        "INSERT INTO conversation_ratings (account_id, conversation_id, agent_id, rating) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (account_id, conversation_id) DO UPDATE SET agent_id = EXCLUDED.agent_id, rating = EXCLUDED.rating",
+        "INSERT INTO conversation_ratings (account_id, conversation_id, agent_id, team_id, rating)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (account_id, conversation_id) DO UPDATE SET agent_id = EXCLUDED.agent_id,
+           team_id = EXCLUDED.team_id, rating = EXCLUDED.rating",
     )
     .bind(account)
     .bind(conversation)
-    .bind(id)
+    .bind(who.agent)
+    .bind(who.team)
     .bind(rating as i32)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE agents SET csat_sum = csat_sum + $3, csat_count = csat_count + 1 WHERE account_id = $1 AND id = $2",
-    )
-    .bind(account)
-    .bind(id)
-    .bind(rating)
-    .execute(conn)
-    .await?;
-    Ok(())
+    add_rating(conn, account, who, rating, 1).await
 }
