@@ -92,6 +92,18 @@ fn inbox_id(i: Option<&crate::conversation::v1::Inbox>) -> &str {
     i.map(|i| i.id.as_str()).unwrap_or_default()
 }
 
+/// The team or inbox the hours are of.
+fn hours_owner(h: Option<&crate::routing::v1::BusinessHours>) -> &str {
+    h.map(|h| {
+        if h.team_id.is_empty() {
+            h.inbox_id.as_str()
+        } else {
+            h.team_id.as_str()
+        }
+    })
+    .unwrap_or_default()
+}
+
 events! {
     crate::conversation::v1::ConversationCreated => "conversation.created", |e| conversation_id(e.conversation.as_ref());
     crate::conversation::v1::ConversationUpdated => "conversation.updated", |e| conversation_id(e.conversation.as_ref());
@@ -110,6 +122,7 @@ events! {
     crate::routing::v1::AgentPresenceChanged => "agent.presence_changed", |e| &e.agent_id;
     crate::routing::v1::AgentCreated => "agent.created", |e| e.agent.as_ref().map(|a| a.id.as_str()).unwrap_or_default();
     crate::routing::v1::AgentUpdated => "agent.updated", |e| e.agent.as_ref().map(|a| a.id.as_str()).unwrap_or_default();
+    crate::routing::v1::BusinessHoursUpdated => "business_hours.updated", |e| hours_owner(e.hours.as_ref());
     crate::routing::v1::TransferRequested => "transfer.requested", |e| transfer_conversation(e.transfer.as_ref());
     crate::routing::v1::TransferAccepted => "transfer.accepted", |e| transfer_conversation(e.transfer.as_ref());
     crate::routing::v1::TransferRejected => "transfer.rejected", |e| transfer_conversation(e.transfer.as_ref());

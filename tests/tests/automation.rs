@@ -9,7 +9,7 @@ use helpdesk_kit::testing::smtp::SmtpServer;
 use helpdesk_notification::NotificationSettings;
 use helpdesk_proto::automation::v1::*;
 use helpdesk_proto::conversation::v1 as conv;
-use helpdesk_proto::routing::v1::Presence;
+use helpdesk_proto::routing::v1::{self as routing, Presence};
 use helpdesk_proto::ticketing::v1 as tick;
 use helpdesk_tests::platform::{Platform, authed, eventually};
 use helpdesk_tests::rules::{labels, pred};
@@ -850,5 +850,128 @@ async fn a_macro_applied_by_an_agent_acts_once_per_request_as_that_agent() {
         conversation.status_actor.map(|a| a.id).as_deref(),
         Some("ana")
     );
+    p.stop().await;
+}
+
+/// Sets the inbox's business hours: `open` all week, or closed all week.
+async fn inbox_hours(p: &Platform, inbox: &str, open: bool) {
+    let weekly = if open {
+        (1..=7)
+            .map(|weekday| routing::DaySchedule {
+                weekday,
+                ranges: vec![routing::TimeRange {
+                    start: "00:00".into(),
+                    end: "24:00".into(),
+                }],
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    p.routing(0)
+        .await
+        .set_business_hours(authed(
+            routing::SetBusinessHoursRequest {
+                hours: Some(routing::BusinessHours {
+                    inbox_id: inbox.into(),
+                    time_zone: "Europe/Berlin".into(),
+                    weekly,
+                    outside_hours_policy: routing::OutsideHoursPolicy::LeaveMessage as i32,
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("business hours");
+}
+
+#[tokio::test]
+async fn a_rule_can_tell_whether_the_business_hours_are_open() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    const CLOSED: &str = "We are closed now; we answer first thing tomorrow.";
+    let closed = rule(
+        &p,
+        "Closed notice",
+        "message.incoming",
+        vec![pred(
+            "conversation.within_business_hours",
+            Operator::EqualTo,
+            &["false"],
+        )],
+        vec![say(CLOSED)],
+    )
+    .await;
+    // A later rule marks every chat it saw: the notice rule was looked at by then.
+    rule(
+        &p,
+        "Seen",
+        "message.incoming",
+        vec![],
+        vec![labels(true, &["seen"])],
+    )
+    .await;
+    // The automation service learns the hours from routing's event; a dry run shows
+    // when it has.
+    let knows = |open: bool| {
+        let (p, inbox, rule_id) = (&p, inbox.id.clone(), closed.id.clone());
+        async move {
+            eventually(WAIT, || async {
+                let r = p
+                    .automation()
+                    .await
+                    .dry_run_rule(authed(
+                        DryRunRuleRequest {
+                            rule_id: rule_id.clone(),
+                            sample: Some(SampleEvent {
+                                event: "message.incoming".into(),
+                                conversation: Some(conv::Conversation {
+                                    inbox_id: inbox.clone(),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                        &p.admin(),
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (r.matched != open).then_some(())
+            })
+            .await
+        }
+    };
+    inbox_hours(&p, &inbox.id, false).await;
+    knows(false)
+        .await
+        .expect("the closed hours reach automation");
+    let (after_hours, v1) = p.chat(&inbox, "hello?", &[]).await;
+    let told = eventually(WAIT, || async {
+        (customer_reads(&p, &after_hours, &v1, CLOSED).await == 1).then_some(())
+    })
+    .await;
+    assert!(told.is_some(), "out of hours, the customer is told");
+
+    inbox_hours(&p, &inbox.id, true).await;
+    knows(true).await.expect("the open hours reach automation");
+    let (open, v2) = p.chat(&inbox, "hello!", &[]).await;
+    let seen = eventually(WAIT, || async {
+        p.conversation(&open)
+            .await
+            .labels
+            .contains(&"seen".to_string())
+            .then_some(())
+    })
+    .await;
+    assert!(seen.is_some(), "the rules ran on the chat");
+    assert_eq!(
+        customer_reads(&p, &open, &v2, CLOSED).await,
+        0,
+        "open: no notice"
+    );
+    assert_eq!(customer_reads(&p, &after_hours, &v1, CLOSED).await, 1);
     p.stop().await;
 }

@@ -32,6 +32,7 @@ pub mod db;
 pub mod error;
 pub mod event;
 pub mod grpc;
+pub mod hours;
 pub mod live;
 pub mod outbox;
 pub mod page;

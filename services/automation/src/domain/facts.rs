@@ -24,6 +24,9 @@ pub struct Facts {
     pub previous_ticket: Option<Ticket>,
     /// A customer's rating and comment (`csat.submitted`).
     pub csat: Option<(i32, String)>,
+    /// Whether the conversation's business hours (its team's, else its inbox's) are
+    /// open now; `None` when not looked up.
+    pub within_hours: Option<bool>,
     /// The message's content in lower case, folded once for all the rules.
     pub folded_content: std::sync::OnceLock<String>,
 }
@@ -77,6 +80,7 @@ pub enum Attr {
     ConversationTeam,
     ConversationAssignee,
     ConversationCsat,
+    ConversationWithinHours,
     ConversationCustom(String),
     MessageContent,
     MessageKind,
@@ -131,6 +135,7 @@ impl Attr {
             "conversation.team_id" => Attr::ConversationTeam,
             "conversation.assignee_id" => Attr::ConversationAssignee,
             "conversation.csat_rating" => Attr::ConversationCsat,
+            "conversation.within_business_hours" => Attr::ConversationWithinHours,
             "message.content" => Attr::MessageContent,
             "message.kind" => Attr::MessageKind,
             "contact.name" => Attr::ContactName,
@@ -226,6 +231,10 @@ impl Attr {
             Attr::ConversationCsat => conv
                 .filter(|c| c.csat_rating > 0)
                 .map_or(Value::Missing, |c| Value::Number(f64::from(c.csat_rating))),
+            Attr::ConversationWithinHours => facts
+                .within_hours
+                .filter(|_| conv.is_some())
+                .map_or(Value::Missing, Value::Bool),
             Attr::ConversationCustom(k) => conv
                 .and_then(|c| c.custom_attributes.get(k))
                 .map_or(Value::Missing, |v| text(v)),

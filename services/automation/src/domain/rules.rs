@@ -69,6 +69,8 @@ pub struct Needs {
     pub contact: bool,
     /// The conversation's inbox (conditions).
     pub inbox: bool,
+    /// Whether the conversation's business hours are open now (conditions).
+    pub hours: bool,
     /// The conversation as last seen and its episodes (delayed rules, the agent who
     /// last wrote).
     pub state: bool,
@@ -80,6 +82,7 @@ impl Needs {
         rules.into_iter().fold(Needs::default(), |n, r| Needs {
             contact: n.contact || r.needs.contact,
             inbox: n.inbox || r.needs.inbox,
+            hours: n.hours || r.needs.hours,
             state: n.state || r.needs.state,
         })
     }
@@ -136,6 +139,9 @@ fn needs(rule: &Rule, root: &Group, delayed: bool) -> Needs {
         inbox: attrs
             .iter()
             .any(|a| matches!(a, Attr::InboxName | Attr::InboxChannel)),
+        hours: attrs
+            .iter()
+            .any(|a| matches!(a, Attr::ConversationWithinHours)),
         state: delayed || last_agent,
     }
 }

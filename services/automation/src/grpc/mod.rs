@@ -256,6 +256,9 @@ impl Api {
                 facts.contact = store::facts::contact(&mut conn, account, &conv.contact_id).await?;
             }
             facts.inbox = store::facts::inbox(&mut conn, account, &conv.inbox_id).await?;
+            let now = chrono::Utc::now();
+            facts.within_hours =
+                Some(store::facts::within_hours(&mut conn, account, &conv, now).await?);
         }
         let (matched, conditions) = rule.explain(&facts);
         Ok(DryRunRuleResponse {

@@ -9,8 +9,8 @@ use helpdesk_proto::conversation::v1::{
     MessageCreated, MessageKind,
 };
 use helpdesk_proto::routing::v1::{
-    ConversationOverflowed, ConversationQueued, TransferAccepted, TransferCancelled,
-    TransferRejected, TransferTimedOut,
+    BusinessHours, BusinessHoursUpdated, ConversationOverflowed, ConversationQueued,
+    TransferAccepted, TransferCancelled, TransferRejected, TransferTimedOut,
 };
 use helpdesk_proto::ticketing::v1::{
     SlaBreached, SlaWarning, TicketCommentAdded, TicketCreated, TicketStatusChanged, TicketUpdated,
@@ -45,6 +45,7 @@ pub const KINDS: &[&str] = &[
     TicketCommentAdded::KIND,
     SlaWarning::KIND,
     SlaBreached::KIND,
+    BusinessHoursUpdated::KIND,
 ];
 
 /// One event as the rules see it.
@@ -59,6 +60,8 @@ pub struct Incoming {
     pub conversation_id: String,
     /// The ticket it is about.
     pub ticket_id: String,
+    /// Business hours it sets (only kept, never a rule's trigger).
+    pub hours: Option<BusinessHours>,
 }
 
 impl Incoming {
@@ -203,6 +206,9 @@ pub fn decode(kind: &str, payload: &[u8]) -> Option<Incoming> {
         SlaBreached::KIND => {
             i.ticket_id = read!(SlaBreached).ticket_id;
             i.triggers = vec!["sla.breached"];
+        }
+        BusinessHoursUpdated::KIND => {
+            i.hours = read!(BusinessHoursUpdated).hours;
         }
         _ => return None,
     }

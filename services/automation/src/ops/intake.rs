@@ -59,6 +59,9 @@ pub async fn take(
     if let Some(i) = &facts.inbox {
         store::facts::save_inbox(conn, account, i).await?;
     }
+    if let Some(h) = &incoming.hours {
+        store::facts::save_hours(conn, account, h).await?;
+    }
     let previous_ticket = match &facts.ticket {
         Some(t) => store::facts::save_ticket(conn, account, t, at).await?,
         None => None,

@@ -291,6 +291,10 @@ impl Runner {
             if needs.inbox {
                 facts.inbox = store::facts::inbox(&mut conn, account, &c.inbox_id).await?;
             }
+            if needs.hours {
+                let open = store::facts::within_hours(&mut conn, account, c, Utc::now()).await?;
+                facts.within_hours = Some(open);
+            }
         }
         if facts.ticket.is_none() && !incoming.ticket_id.is_empty() {
             facts.ticket = store::facts::ticket(&mut conn, account, &incoming.ticket_id)

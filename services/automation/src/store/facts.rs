@@ -3,12 +3,14 @@
 //! are completed with.
 
 use chrono::{DateTime, Utc};
+use helpdesk_kit::hours::HoursSpec;
 use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::time::from_timestamp;
 use helpdesk_proto::common::v1::ActorKind;
 use helpdesk_proto::conversation::v1::{
     Contact, Conversation, ConversationStatus, Inbox, Message, MessageKind,
 };
+use helpdesk_proto::routing::v1::BusinessHours;
 use helpdesk_proto::ticketing::v1::Ticket;
 use prost::Message as _;
 use sqlx::PgConnection;
@@ -251,6 +253,60 @@ macro_rules! blob_table {
 
 blob_table!(contact, save_contact, Contact, "contacts");
 blob_table!(inbox, save_inbox, Inbox, "inboxes");
+
+/// Keeps the business hours of a team or an inbox.
+pub async fn save_hours(
+    conn: &mut PgConnection,
+    account: &str,
+    hours: &BusinessHours,
+) -> sqlx::Result<()> {
+    let owner = if hours.team_id.is_empty() {
+        &hours.inbox_id
+    } else {
+        &hours.team_id
+    };
+    sqlx::query(
+        "INSERT INTO business_hours (account_id, owner_id, body) VALUES ($1, $2, $3)
+         ON CONFLICT (account_id, owner_id) DO UPDATE SET body = EXCLUDED.body",
+    )
+    .bind(account)
+    .bind(owner)
+    .bind(hours.encode_to_vec())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether `conv`'s business hours (its team's, else its inbox's, as routing
+/// applies them) are open at `at`; open when neither has hours.
+pub async fn within_hours(
+    conn: &mut PgConnection,
+    account: &str,
+    conv: &Conversation,
+    at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let owners: Vec<&str> = [conv.team_id.as_str(), conv.inbox_id.as_str()]
+        .into_iter()
+        .filter(|o| !o.is_empty())
+        .collect();
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT owner_id, body FROM business_hours WHERE account_id = $1 AND owner_id = ANY($2)",
+    )
+    .bind(account)
+    .bind(&owners)
+    .fetch_all(conn)
+    .await?;
+    let first = owners
+        .iter()
+        .find_map(|o| rows.iter().find(|(owner, _)| owner == o));
+    let Some((_, body)) = first else {
+        return Ok(true);
+    };
+    let hours = BusinessHours::decode(body.as_slice()).unwrap_or_default();
+    let mut v = helpdesk_kit::grpc::Violations::new();
+    let compiled = HoursSpec::from_proto(&hours, &mut v).compile();
+    Ok(compiled.is_none_or(|h| h.is_open(at)))
+}
 
 /// A ticket as last seen and since when it has its status.
 pub async fn ticket(

@@ -1,7 +1,7 @@
 //! Routing domain logic: enums as stored, settings, rule matching, agent selection,
 //! business hours, the routing decision. Pure: no database, no I/O.
 
-pub mod hours;
+pub use helpdesk_kit::hours;
 pub mod permissions;
 pub mod recommend;
 pub mod route;

@@ -141,8 +141,14 @@ impl Api {
             policy,
         };
         config::save_hours(&mut tx, c.account(), scope, id, &row).await?;
+        let hours = hours_proto(c.account(), scope, id, &row);
+        let event = BusinessHoursUpdated {
+            hours: Some(hours.clone()),
+            ..Default::default()
+        };
+        helpdesk_kit::outbox::emit(&mut tx, &c.origin(), event).await?;
         tx.commit().await?;
-        Ok(hours_proto(c.account(), scope, id, &row))
+        Ok(hours)
     }
 
     pub(crate) async fn get_hours_impl(

@@ -3,12 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::grpc::Violations;
 use chrono::{
     DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
     TimeZone, Timelike, Utc,
 };
 use chrono_tz::Tz;
-use helpdesk_kit::grpc::Violations;
 use helpdesk_proto::routing::v1::{BusinessHours, DaySchedule, SpecialDay, TimeRange};
 
 type Instant = DateTime<Utc>;
