@@ -3,6 +3,8 @@
 //! and accounts kept apart. Rules acting through the other services are tested with
 //! the whole platform (`tests/tests/automation.rs`).
 
+mod lanes;
+
 use std::time::Duration;
 
 use helpdesk_automation::Automation;
