@@ -975,3 +975,87 @@ async fn a_rule_can_tell_whether_the_business_hours_are_open() {
     assert_eq!(customer_reads(&p, &after_hours, &v1, CLOSED).await, 1);
     p.stop().await;
 }
+
+/// Sets the conversation's priority as a supervisor.
+async fn prioritize(p: &Platform, chat: &str, priority: conv::Priority) {
+    p.conv()
+        .await
+        .update_conversation(authed(
+            conv::UpdateConversationRequest {
+                conversation: Some(conv::Conversation {
+                    id: chat.into(),
+                    priority: priority as i32,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["priority".into()],
+                }),
+            },
+            &p.supervisor(),
+        ))
+        .await
+        .expect("priority");
+}
+
+#[tokio::test]
+async fn a_changed_condition_fires_on_the_change_it_names_only() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    let escalated = rule_with(
+        &p,
+        Rule {
+            name: "Escalated".into(),
+            active: true,
+            event: "conversation.updated".into(),
+            conditions: all(vec![Condition {
+                kind: Some(condition::Kind::Predicate(Predicate {
+                    attribute: "conversation.priority".into(),
+                    operator: Operator::Changed as i32,
+                    to_value: "urgent".into(),
+                    ..Default::default()
+                })),
+            }]),
+            actions: vec![labels(true, &["escalated"])],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (chat, _) = p.chat(&inbox, "it is broken", &[]).await;
+    // Wait until automation has seen the conversation (its first state).
+    let known = eventually(WAIT, || async {
+        let r = p
+            .automation()
+            .await
+            .dry_run_rule(authed(
+                DryRunRuleRequest {
+                    rule_id: escalated.id.clone(),
+                    conversation_id: chat.clone(),
+                    ..Default::default()
+                },
+                &p.admin(),
+            ))
+            .await
+            .ok()?;
+        Some(r)
+    })
+    .await;
+    assert!(known.is_some());
+    prioritize(&p, &chat, conv::Priority::High).await;
+    prioritize(&p, &chat, conv::Priority::Urgent).await;
+    let fired = wait_runs(&p, &escalated.id, RunOutcome::Fired, 1).await;
+    assert!(
+        p.conversation(&chat)
+            .await
+            .labels
+            .contains(&"escalated".to_string())
+    );
+    // Urgent again, and the rule's own label: neither is a change to urgent.
+    prioritize(&p, &chat, conv::Priority::Urgent).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        count(&runs(&p, &escalated.id).await, RunOutcome::Fired),
+        count(&fired, RunOutcome::Fired),
+        "no change to urgent, no run"
+    );
+    p.stop().await;
+}

@@ -3,17 +3,20 @@
 //! The conversations and the queue are written once per batch of events.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use helpdesk_kit::consumer::HandlerError;
 use helpdesk_kit::time::from_timestamp;
 use helpdesk_proto::automation::v1::SampleEvent;
-use helpdesk_proto::conversation::v1::{Conversation, Message};
+use helpdesk_proto::conversation::v1::Conversation;
 use prost::Message as _;
 use sqlx::PgConnection;
 
 use super::events::decode;
-use crate::cache::RuleCache;
+use crate::cache::{AccountRules, RuleCache};
+use crate::domain::facts::Facts;
+use crate::domain::rules::{Compiled, Needs};
 use crate::store::{self, facts::ConversationRecord, pending::NewEvent};
 
 /// An event taken in whose conversation and queue writes wait for the end of its
@@ -25,12 +28,15 @@ pub struct Taken {
     kind: String,
     payload: Vec<u8>,
     at: DateTime<Utc>,
-    conversation: Option<Conversation>,
-    message: Option<Message>,
+    /// What the event carries.
+    facts: Facts,
     /// The ticket before the event (saved at once).
     previous_ticket: Option<helpdesk_proto::ticketing::v1::Ticket>,
     /// Queued for the executors under this aggregate (`None`: no rule listens).
     aggregate: Option<String>,
+    /// The rule events it counts as, and the account's rules listening to them.
+    triggers: Vec<&'static str>,
+    rules: Option<Arc<AccountRules>>,
 }
 
 /// Takes in an event of `kind` (encoded as `payload`) of `account`: contacts, inboxes
@@ -66,9 +72,12 @@ pub async fn take(
         Some(t) => store::facts::save_ticket(conn, account, t, at).await?,
         None => None,
     };
-    let queued = !incoming.triggers.is_empty()
-        && !incoming.aggregate().is_empty()
-        && cache.get(account).await?.listens(&incoming.triggers);
+    let rules = if incoming.triggers.is_empty() || incoming.aggregate().is_empty() {
+        None
+    } else {
+        Some(cache.get(account).await?).filter(|r| r.listens(&incoming.triggers))
+    };
+    let queued = rules.is_some();
     Ok(Taken {
         account: account.to_string(),
         event_id: event_id.to_string(),
@@ -76,10 +85,48 @@ pub async fn take(
         payload: payload.to_vec(),
         at,
         aggregate: queued.then(|| incoming.aggregate().to_string()),
-        conversation: incoming.facts.conversation,
-        message: incoming.facts.message,
+        facts: incoming.facts,
         previous_ticket,
+        triggers: incoming.triggers,
+        rules,
     })
+}
+
+/// Whether a rule of the event may act on it: false when the event carries its
+/// conversation (so the executor would see the same facts) and no listening rule's
+/// conditions hold. The executor's work (a queued row, a claim, a removal) is then
+/// saved; any other event is queued.
+async fn worth_running(
+    conn: &mut PgConnection,
+    t: &Taken,
+    before: &SampleEvent,
+) -> Result<bool, HandlerError> {
+    let (Some(rules), Some(conv)) = (&t.rules, &t.facts.conversation) else {
+        return Ok(true);
+    };
+    if t.facts.ticket.is_some() {
+        return Ok(true);
+    }
+    let listening: Vec<&Compiled> = rules.of(&t.triggers).map(|r| r.as_ref()).collect();
+    let needs = Needs::of(listening.iter().copied());
+    if needs.state {
+        return Ok(true);
+    }
+    let mut facts = Facts {
+        previous_conversation: before.previous_conversation.clone(),
+        ..t.facts.clone()
+    };
+    if needs.contact && facts.contact.is_none() {
+        facts.contact = store::facts::contact(conn, &t.account, &conv.contact_id).await?;
+    }
+    if needs.inbox {
+        facts.inbox = store::facts::inbox(conn, &t.account, &conv.inbox_id).await?;
+    }
+    if needs.hours {
+        let open = store::facts::within_hours(conn, &t.account, conv, Utc::now()).await?;
+        facts.within_hours = Some(open);
+    }
+    Ok(listening.iter().any(|r| r.matches(&facts)))
 }
 
 /// Writes what a batch of events `taken` (in their order) leaves: each conversation
@@ -87,7 +134,7 @@ pub async fn take(
 pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), HandlerError> {
     let mut keys: Vec<(String, String)> = taken
         .iter()
-        .filter_map(|t| Some((t.account.clone(), t.conversation.as_ref()?.id.clone())))
+        .filter_map(|t| Some((t.account.clone(), t.facts.conversation.as_ref()?.id.clone())))
         .collect();
     keys.sort();
     keys.dedup();
@@ -104,7 +151,7 @@ pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), Ha
             previous_ticket: t.previous_ticket.clone(),
             ..Default::default()
         };
-        if let Some(c) = &t.conversation {
+        if let Some(c) = &t.facts.conversation {
             let key = (t.account.clone(), c.id.clone());
             match records.get_mut(&key) {
                 Some(record) => {
@@ -119,10 +166,18 @@ pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), Ha
                 }
             }
             let record = records.get_mut(&key).expect("just stored");
-            if let Some(m) = t.message.as_ref().filter(|m| m.conversation_id == c.id) {
+            if let Some(m) = t
+                .facts
+                .message
+                .as_ref()
+                .filter(|m| m.conversation_id == c.id)
+            {
                 record.note(m);
             }
             touched.push(key);
+        }
+        if t.aggregate.is_some() && !worth_running(conn, t, &before).await? {
+            continue;
         }
         if t.aggregate.is_some() {
             let previous = (before.previous_conversation.is_some()
