@@ -853,6 +853,17 @@ async fn a_macro_applied_by_an_agent_acts_once_per_request_as_that_agent() {
     p.stop().await;
 }
 
+/// A dry run as an admin; `None` when refused (e.g. the conversation is not known
+/// to the automation service yet).
+async fn dry_run(p: &Platform, req: DryRunRuleRequest) -> Option<DryRunRuleResponse> {
+    let r = p
+        .automation()
+        .await
+        .dry_run_rule(authed(req, &p.admin()))
+        .await;
+    r.ok().map(|r| r.into_inner())
+}
+
 /// Sets the inbox's business hours: `open` all week, or closed all week.
 async fn inbox_hours(p: &Platform, inbox: &str, open: bool) {
     let weekly = if open {
@@ -918,27 +929,22 @@ async fn a_rule_can_tell_whether_the_business_hours_are_open() {
         let (p, inbox, rule_id) = (&p, inbox.id.clone(), closed.id.clone());
         async move {
             eventually(WAIT, || async {
-                let r = p
-                    .automation()
-                    .await
-                    .dry_run_rule(authed(
-                        DryRunRuleRequest {
-                            rule_id: rule_id.clone(),
-                            sample: Some(SampleEvent {
-                                event: "message.incoming".into(),
-                                conversation: Some(conv::Conversation {
-                                    inbox_id: inbox.clone(),
-                                    ..Default::default()
-                                }),
+                let r = dry_run(
+                    p,
+                    DryRunRuleRequest {
+                        rule_id: rule_id.clone(),
+                        sample: Some(SampleEvent {
+                            event: "message.incoming".into(),
+                            conversation: Some(conv::Conversation {
+                                inbox_id: inbox.clone(),
                                 ..Default::default()
                             }),
                             ..Default::default()
-                        },
-                        &p.admin(),
-                    ))
-                    .await
-                    .ok()?
-                    .into_inner();
+                        }),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 (r.matched != open).then_some(())
             })
             .await
@@ -1022,21 +1028,15 @@ async fn a_changed_condition_fires_on_the_change_it_names_only() {
     .await;
     let (chat, _) = p.chat(&inbox, "it is broken", &[]).await;
     // Wait until automation has seen the conversation (its first state).
-    let known = eventually(WAIT, || async {
-        let r = p
-            .automation()
-            .await
-            .dry_run_rule(authed(
-                DryRunRuleRequest {
-                    rule_id: escalated.id.clone(),
-                    conversation_id: chat.clone(),
-                    ..Default::default()
-                },
-                &p.admin(),
-            ))
-            .await
-            .ok()?;
-        Some(r)
+    let known = eventually(WAIT, || {
+        dry_run(
+            &p,
+            DryRunRuleRequest {
+                rule_id: escalated.id.clone(),
+                conversation_id: chat.clone(),
+                ..Default::default()
+            },
+        )
     })
     .await;
     assert!(known.is_some());
