@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use helpdesk_kit::consumer::HandlerError;
 use helpdesk_kit::time::from_timestamp;
 use helpdesk_proto::automation::v1::SampleEvent;
-use helpdesk_proto::conversation::v1::Conversation;
+use helpdesk_proto::conversation::v1::{Contact, Conversation};
 use prost::Message as _;
 use sqlx::PgConnection;
 
@@ -100,6 +100,7 @@ async fn worth_running(
     conn: &mut PgConnection,
     t: &Taken,
     before: &SampleEvent,
+    contacts: &HashMap<(String, String), Contact>,
 ) -> Result<bool, HandlerError> {
     let (Some(rules), Some(conv)) = (&t.rules, &t.facts.conversation) else {
         return Ok(true);
@@ -117,7 +118,8 @@ async fn worth_running(
         ..t.facts.clone()
     };
     if needs.contact && facts.contact.is_none() {
-        facts.contact = store::facts::contact(conn, &t.account, &conv.contact_id).await?;
+        let key = (t.account.clone(), conv.contact_id.clone());
+        facts.contact = contacts.get(&key).cloned();
     }
     if needs.inbox {
         facts.inbox = store::facts::inbox(conn, &t.account, &conv.inbox_id).await?;
@@ -144,6 +146,20 @@ pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), Ha
             .into_iter()
             .map(|r| ((r.account_id.clone(), r.id.clone()), r))
             .collect();
+    // The contacts the evaluations read, in one query.
+    let mut wanted: Vec<(String, String)> = taken
+        .iter()
+        .filter(|t| t.rules.is_some() && t.facts.contact.is_none())
+        .filter_map(|t| {
+            Some((
+                t.account.clone(),
+                t.facts.conversation.as_ref()?.contact_id.clone(),
+            ))
+        })
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let contacts = store::facts::contacts(conn, &wanted).await?;
     let mut touched: Vec<(String, String)> = Vec::new();
     let mut queue: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
     for (i, t) in taken.iter().enumerate() {
@@ -176,7 +192,7 @@ pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), Ha
             }
             touched.push(key);
         }
-        if t.aggregate.is_some() && !worth_running(conn, t, &before).await? {
+        if t.aggregate.is_some() && !worth_running(conn, t, &before, &contacts).await? {
             continue;
         }
         if t.aggregate.is_some() {

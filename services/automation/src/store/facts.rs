@@ -2,6 +2,8 @@
 //! re-checks, what a dry run evaluates against, and what events that carry only an id
 //! are completed with.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use helpdesk_kit::hours::HoursSpec;
 use helpdesk_kit::storage::StorageName;
@@ -253,6 +255,30 @@ macro_rules! blob_table {
 
 blob_table!(contact, save_contact, Contact, "contacts");
 blob_table!(inbox, save_inbox, Inbox, "inboxes");
+
+/// The contacts of `keys` (account, contact id) that are known.
+pub async fn contacts(
+    conn: &mut PgConnection,
+    keys: &[(String, String)],
+) -> sqlx::Result<HashMap<(String, String), Contact>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (accounts, ids): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(a, i)| (a.as_str(), i.as_str())).unzip();
+    let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT account_id, id, body FROM contacts
+         WHERE (account_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+    )
+    .bind(accounts)
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(a, i, b)| ((a, i), Contact::decode(b.as_slice()).unwrap_or_default()))
+        .collect())
+}
 
 /// Keeps the business hours of a team or an inbox.
 pub async fn save_hours(
