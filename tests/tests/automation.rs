@@ -1059,3 +1059,106 @@ async fn a_changed_condition_fires_on_the_change_it_names_only() {
     );
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_rule_applies_a_macro_as_its_own_actions_once() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    let admin = p.admin();
+    const HANDOVER: &str = "Hi {{contact.name}}, a specialist will take over.";
+    let vip = p
+        .automation()
+        .await
+        .create_macro(authed(
+            CreateMacroRequest {
+                r#macro: Some(Macro {
+                    name: "VIP care".into(),
+                    actions: vec![labels(true, &["vip-care"]), say(HANDOVER)],
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("macro")
+        .into_inner();
+    let apply = |id: &str| Action {
+        kind: Some(action::Kind::ApplyMacro(id.into())),
+    };
+    // A macro cannot apply a macro; a rule names a macro by its id.
+    let nested = p
+        .automation()
+        .await
+        .create_macro(authed(
+            CreateMacroRequest {
+                r#macro: Some(Macro {
+                    name: "Nested".into(),
+                    actions: vec![apply(&vip.id)],
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("nested macro");
+    assert_eq!(
+        helpdesk_kit::grpc::violated_fields(&nested),
+        ["macro.actions[0]"]
+    );
+    let bad = p
+        .automation()
+        .await
+        .create_rule(authed(
+            CreateRuleRequest {
+                rule: Some(Rule {
+                    name: "Bad".into(),
+                    event: "message.incoming".into(),
+                    actions: vec![apply("not-an-id")],
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("not an id");
+    assert_eq!(
+        helpdesk_kit::grpc::violated_fields(&bad),
+        ["rule.actions[0].apply_macro"]
+    );
+    let rule = rule(
+        &p,
+        "VIPs get VIP care",
+        "message.incoming",
+        vec![pred("contact.vip_level", Operator::EqualTo, &["gold"])],
+        vec![apply(&vip.id)],
+    )
+    .await;
+    let (chat, visitor) = p.chat(&inbox, "hello", &[("vip_level", "gold")]).await;
+    let fired = wait_runs(&p, &rule.id, RunOutcome::Fired, 1).await;
+    let run = fired
+        .iter()
+        .find(|r| r.outcome == RunOutcome::Fired as i32)
+        .expect("fired");
+    let names: Vec<&str> = run.actions.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "apply_macro VIP care: add_labels",
+            "apply_macro VIP care: send_message"
+        ]
+    );
+    assert!(run.actions.iter().all(|a| a.ok), "{run:?}");
+    assert!(
+        p.conversation(&chat)
+            .await
+            .labels
+            .contains(&"vip-care".to_string())
+    );
+    let text = "Hi Visitor, a specialist will take over.";
+    assert_eq!(customer_reads(&p, &chat, &visitor, text).await, 1);
+    // The customer writes again: a new event, a new run, the macro's message again.
+    customer_says(&p, &chat, &visitor, "still there?").await;
+    wait_runs(&p, &rule.id, RunOutcome::Fired, 2).await;
+    assert_eq!(customer_reads(&p, &chat, &visitor, text).await, 2);
+    p.stop().await;
+}

@@ -121,9 +121,15 @@ fn needs(rule: &Rule, root: &Group, delayed: bool) -> Needs {
         .actions
         .iter()
         .any(|a| matches!(&a.kind, Some(action::Kind::AssignAgent(x)) if x == "last_responding"));
+    // A macro's actions are read when the rule runs: they may need anything.
+    let macro_action = rule
+        .actions
+        .iter()
+        .any(|a| matches!(&a.kind, Some(action::Kind::ApplyMacro(_))));
     Needs {
         contact: placeholders
             || email_contact
+            || macro_action
             || attrs.iter().any(|a| {
                 matches!(
                     a,
@@ -142,7 +148,7 @@ fn needs(rule: &Rule, root: &Group, delayed: bool) -> Needs {
         hours: attrs
             .iter()
             .any(|a| matches!(a, Attr::ConversationWithinHours)),
-        state: delayed || last_agent,
+        state: delayed || last_agent || macro_action,
     }
 }
 
@@ -700,6 +706,9 @@ fn check_action(v: &mut Violations, field: &str, a: &Action, event: &str) {
         action::Kind::TransferToTeam(team) => {
             helpdesk_kit::validate::uuid(v, &format!("{field}.transfer_to_team"), team);
         }
+        action::Kind::ApplyMacro(id) => {
+            helpdesk_kit::validate::uuid(v, &format!("{field}.apply_macro"), id);
+        }
     }
     let needs_conversation = matches!(
         kind,
@@ -712,6 +721,7 @@ fn check_action(v: &mut Violations, field: &str, a: &Action, event: &str) {
             | action::Kind::ChangePriority(_)
             | action::Kind::CreateTicket(_)
             | action::Kind::TransferToTeam(_)
+            | action::Kind::ApplyMacro(_)
     );
     v.check(
         needs_conversation && !conversation_event,
@@ -735,6 +745,7 @@ pub fn action_name(a: &Action) -> &'static str {
         Some(action::Kind::SendWebhook(_)) => "send_webhook",
         Some(action::Kind::SendEmail(_)) => "send_email",
         Some(action::Kind::TransferToTeam(_)) => "transfer_to_team",
+        Some(action::Kind::ApplyMacro(_)) => "apply_macro",
         None => "unknown",
     }
 }
@@ -771,6 +782,7 @@ pub fn describe(a: &Action) -> String {
             format!("send email {:?} to {}", e.subject, e.to.join(", "))
         }
         Some(action::Kind::TransferToTeam(t)) => format!("transfer to team {t}"),
+        Some(action::Kind::ApplyMacro(m)) => format!("apply macro {m}"),
         None => "nothing".into(),
     }
 }
@@ -795,6 +807,7 @@ pub fn check_macro(v: &mut Violations, prefix: &str, m: &helpdesk_proto::automat
         let field = format!("{prefix}.actions[{i}]");
         check_action(v, &field, a, "");
         match &a.kind {
+            Some(action::Kind::ApplyMacro(_)) => v.add(field, "a macro cannot apply another macro"),
             Some(action::Kind::CreateTicket(_)) => ticket = true,
             Some(action::Kind::UpdateTicket(_)) if !ticket => v.add(
                 field,

@@ -653,8 +653,16 @@ impl Runner {
             format!("event:{}", p.event_id)
         };
         let mut failed = false;
-        for (i, a) in rule.rule.actions.iter().enumerate() {
-            let index = i.to_string();
+        for (index, a, name) in self.steps(&p.account_id, &rule.rule.actions).await? {
+            let Some(a) = a else {
+                failed = true;
+                run.actions.push(ActionResult {
+                    action: name,
+                    ok: false,
+                    detail: "the macro no longer exists".into(),
+                });
+                continue;
+            };
             let key = key(&[&base, &rule.rule.id, &index]);
             let step = Step {
                 account: &p.account_id,
@@ -663,10 +671,10 @@ impl Runner {
                 key,
                 state,
             };
-            let result = self.act(&step, a, facts).await;
+            let result = self.act(&step, &a, facts).await;
             match result {
                 Ok(detail) => run.actions.push(ActionResult {
-                    action: action_name(a).into(),
+                    action: name,
                     ok: true,
                     detail,
                 }),
@@ -677,7 +685,7 @@ impl Runner {
                 Err(e) => {
                     failed = true;
                     run.actions.push(ActionResult {
-                        action: action_name(a).into(),
+                        action: name,
                         ok: false,
                         detail: describe(&e),
                     });
@@ -689,6 +697,44 @@ impl Runner {
         }
         run.duration_micros = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
         Ok(Some(run))
+    }
+
+    /// A rule's actions as done one by one, with a macro's actions in its place: (the
+    /// action's place, for its idempotency key; the action, `None` for a macro that no
+    /// longer exists; its name in the run log).
+    async fn steps(
+        &self,
+        account: &str,
+        actions: &[helpdesk_proto::automation::v1::Action],
+    ) -> Result<
+        Vec<(
+            String,
+            Option<helpdesk_proto::automation::v1::Action>,
+            String,
+        )>,
+    > {
+        let mut steps = Vec::with_capacity(actions.len());
+        for (i, a) in actions.iter().enumerate() {
+            let Some(action::Kind::ApplyMacro(id)) = &a.kind else {
+                steps.push((i.to_string(), Some(a.clone()), action_name(a).to_string()));
+                continue;
+            };
+            let found = match id.parse::<uuid::Uuid>() {
+                Ok(uuid) => {
+                    let mut conn = self.pool.acquire().await?;
+                    store::macros::get(&mut conn, account, uuid).await?
+                }
+                Err(_) => None,
+            };
+            match found {
+                Some(m) => steps.extend(m.actions.into_iter().enumerate().map(|(j, ma)| {
+                    let name = format!("apply_macro {}: {}", m.name, action_name(&ma));
+                    (format!("{i}.{j}"), Some(ma), name)
+                })),
+                None => steps.push((i.to_string(), None, format!("apply_macro {id}"))),
+            }
+        }
+        Ok(steps)
     }
 
     /// Does one action; what it did, in words.
@@ -756,6 +802,9 @@ impl Runner {
                 }
                 Ok(detail)
             }
+            action::Kind::ApplyMacro(_) => Err(Error::FailedPrecondition(
+                "a macro cannot apply another macro".into(),
+            )),
             action::Kind::TransferToTeam(team) => {
                 self.routing(
                     s,
