@@ -1162,3 +1162,37 @@ async fn a_rule_applies_a_macro_as_its_own_actions_once() {
     assert_eq!(customer_reads(&p, &chat, &visitor, text).await, 2);
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_rule_moves_a_chat_to_a_team_whose_member_takes_it() {
+    let p = Platform::start(1).await;
+    let billing = p.team("billing").await;
+    p.agent("ana", 3, &[], &[]).await;
+    p.agent("bo", 3, &[&billing], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let inbox = p.inbox().await;
+    let (chat, visitor) = p.chat(&inbox, "hello", &[]).await;
+    assert_eq!(p.wait_assigned(&chat, WAIT).await.as_deref(), Some("ana"));
+    p.presence("bo", Presence::Online).await;
+    let to_billing = rule(
+        &p,
+        "Invoices go to billing",
+        "message.incoming",
+        vec![pred("message.content", Operator::Contains, &["invoice"])],
+        vec![Action {
+            kind: Some(action::Kind::AssignTeam(billing.id.clone())),
+        }],
+    )
+    .await;
+    customer_says(&p, &chat, &visitor, "A question about my invoice").await;
+    let runs = wait_runs(&p, &to_billing.id, RunOutcome::Fired, 1).await;
+    assert!(runs[0].actions.iter().all(|a| a.ok), "{runs:?}");
+    let moved = eventually(WAIT, || async {
+        let c = p.conversation(&chat).await;
+        (c.team_id == billing.id && c.assignee_id == "bo").then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "billing's member has it now");
+    assert_eq!(p.assignee(&chat).await.as_deref(), Some("bo"));
+    p.stop().await;
+}

@@ -40,6 +40,7 @@ async fn act(api: &Api, caller: &Caller, action: Action) -> Result<RunRoutingAct
             api.assign_impl(caller, a).await?;
         }
         Action::Unassign(u) => api.unassign_for_rule_impl(caller, u).await?,
+        Action::AssignTeam(t) => api.assign_team_for_rule_impl(caller, t).await?,
         Action::Transfer(t) => {
             api.request_transfer_impl(caller, t).await?;
         }

@@ -709,6 +709,9 @@ fn check_action(v: &mut Violations, field: &str, a: &Action, event: &str) {
         action::Kind::ApplyMacro(id) => {
             helpdesk_kit::validate::uuid(v, &format!("{field}.apply_macro"), id);
         }
+        action::Kind::AssignTeam(team) => {
+            helpdesk_kit::validate::uuid(v, &format!("{field}.assign_team"), team);
+        }
     }
     let needs_conversation = matches!(
         kind,
@@ -722,6 +725,7 @@ fn check_action(v: &mut Violations, field: &str, a: &Action, event: &str) {
             | action::Kind::CreateTicket(_)
             | action::Kind::TransferToTeam(_)
             | action::Kind::ApplyMacro(_)
+            | action::Kind::AssignTeam(_)
     );
     v.check(
         needs_conversation && !conversation_event,
@@ -746,6 +750,7 @@ pub fn action_name(a: &Action) -> &'static str {
         Some(action::Kind::SendEmail(_)) => "send_email",
         Some(action::Kind::TransferToTeam(_)) => "transfer_to_team",
         Some(action::Kind::ApplyMacro(_)) => "apply_macro",
+        Some(action::Kind::AssignTeam(_)) => "assign_team",
         None => "unknown",
     }
 }
@@ -783,6 +788,7 @@ pub fn describe(a: &Action) -> String {
         }
         Some(action::Kind::TransferToTeam(t)) => format!("transfer to team {t}"),
         Some(action::Kind::ApplyMacro(m)) => format!("apply macro {m}"),
+        Some(action::Kind::AssignTeam(t)) => format!("assign to team {t}"),
         None => "nothing".into(),
     }
 }

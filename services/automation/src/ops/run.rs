@@ -23,7 +23,7 @@ use helpdesk_proto::conversation::v1::{
 };
 use helpdesk_proto::notification::v1::{EmailKind, SendEmailRequest, SendWebhookRequest};
 use helpdesk_proto::routing::v1::{
-    AssignConversationRequest, RequestTransferRequest, RunRoutingActionRequest,
+    AssignConversationRequest, AssignTeamAction, RequestTransferRequest, RunRoutingActionRequest,
     UnassignConversationRequest, run_routing_action_request as routing_action,
 };
 use helpdesk_proto::ticketing::v1::{
@@ -801,6 +801,21 @@ impl Runner {
                     };
                 }
                 Ok(detail)
+            }
+            action::Kind::AssignTeam(team) => {
+                self.routing(
+                    s,
+                    routing_action::Action::AssignTeam(AssignTeamAction {
+                        conversation_id,
+                        team_id: team.clone(),
+                    }),
+                )
+                .await?;
+                if let Some(c) = facts.conversation.as_mut() {
+                    c.team_id = team.clone();
+                    c.assignee_id.clear();
+                }
+                Ok(format!("moved to team {team}"))
             }
             action::Kind::ApplyMacro(_) => Err(Error::FailedPrecondition(
                 "a macro cannot apply another macro".into(),

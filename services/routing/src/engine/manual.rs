@@ -5,12 +5,16 @@ use chrono::Utc;
 use helpdesk_kit::error::{Error, Result};
 use helpdesk_kit::event::Origin;
 use helpdesk_kit::outbox;
-use helpdesk_proto::routing::v1::{AssignReason, ConversationUnassigned, Presence, UnassignReason};
+use helpdesk_proto::routing::v1::{
+    AssignReason, ConversationQueued, ConversationUnassigned, Presence, PriorityClass, Strategy,
+    UnassignReason,
+};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::account::Account;
 use super::{offers, queue, seat};
+use crate::domain::{StorageName, class_rank};
 use crate::store::{directory, state};
 
 /// A supervisor assigns a conversation to an agent.
@@ -131,6 +135,78 @@ async fn release_assignment(
         queue::requeue(conn, account, &released).await?;
     }
     queue::assign_waiting(conn, origin, account).await?;
+    Ok(())
+}
+
+/// An automation rule's "assign team": the conversation goes to `team`, off its
+/// agent (if it has one) and into the team's queue as having waited since it first
+/// did, where the team's members take it (at once when one has room). A conversation
+/// neither with an agent nor waiting (pending, resolved) is refused.
+pub async fn move_to_team(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    conversation_id: Uuid,
+    team: Uuid,
+) -> Result<()> {
+    let mut account = Account::lock(conn, &origin.account).await?;
+    let (since, channel) = match state::release(conn, &account.id, conversation_id).await? {
+        Some(released) => {
+            account.freed(&released);
+            let reason = "the conversation moved to another team";
+            offers::cancel_for(conn, origin, conversation_id, reason).await?;
+            let event = ConversationUnassigned {
+                conversation_id: conversation_id.to_string(),
+                agent_id: released.agent_id.clone(),
+                reason: UnassignReason::Manual as i32,
+                requeued: true,
+                sequence: state::next_assignment_sequence(conn).await?,
+                ..Default::default()
+            };
+            outbox::emit(conn, origin, event).await?;
+            let since = state::first_waiting_since(conn, &account.id, conversation_id)
+                .await?
+                .unwrap_or(released.assigned_at);
+            (since, released.channel)
+        }
+        None => match state::queued(conn, &account.id, conversation_id).await? {
+            Some(waiting) => {
+                queue::leave(conn, &mut account, conversation_id).await?;
+                (waiting.enqueued_at, waiting.channel)
+            }
+            None => {
+                return Err(Error::FailedPrecondition(
+                    "the conversation is neither with an agent nor waiting".into(),
+                ));
+            }
+        },
+    };
+    let row = state::QueueRow {
+        account_id: account.id.clone(),
+        conversation_id,
+        team_id: Some(team),
+        required_skills: Vec::new(),
+        priority_class: class_rank(PriorityClass::Normal),
+        strategy: Strategy::LeastBusy.storage_name().to_string(),
+        channel,
+        enqueued_at: since,
+        stage: 1,
+        not_before: None,
+        position: 0,
+        estimate_secs: 0,
+    };
+    let admitted = queue::admit(conn, origin, &mut account, Some(row)).await?;
+    if let Some(waiting) = admitted.waiting {
+        let event = ConversationQueued {
+            conversation_id: conversation_id.to_string(),
+            team_id: team.to_string(),
+            position: waiting.position,
+            estimated_wait_seconds: waiting.estimate_secs,
+            priority_class: PriorityClass::Normal as i32,
+            sequence: state::next_assignment_sequence(conn).await?,
+            ..Default::default()
+        };
+        outbox::emit(conn, origin, event).await?;
+    }
     Ok(())
 }
 

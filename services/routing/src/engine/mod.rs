@@ -34,7 +34,7 @@ mod transfer;
 pub use account::Session;
 pub use entry_timers::{FALLBACK_TIMER, OVERFLOW_TIMER, entry_fingerprint};
 pub use escalation::{fall_back, wait_exceeded};
-pub use manual::{assign_manually, pick, unassign, unassign_and_forget};
+pub use manual::{assign_manually, move_to_team, pick, unassign, unassign_and_forget};
 pub use offers::{PENDING as TRANSFER_PENDING, TRANSFER_TIMER};
 pub use presence::{IDLE_TIMER, set_presence};
 pub use queue::{Estimates, dispatch_some, estimate};

@@ -102,6 +102,23 @@ impl Api {
         Ok(())
     }
 
+    /// An automation rule's "assign team" (see [`engine::move_to_team`]).
+    pub(crate) async fn assign_team_for_rule_impl(
+        &self,
+        c: &Caller,
+        req: AssignTeamAction,
+    ) -> Result<()> {
+        c.claims.require(&[Role::Admin, Role::Supervisor])?;
+        let id = uuid_field("conversation_id", &req.conversation_id)?;
+        let team = uuid_field("team_id", &req.team_id)?;
+        let _turn = self.gates.enter(c.account()).await?;
+        let mut tx = self.pool.begin().await?;
+        super::config::require_team(&mut tx, c.account(), "team_id", Some(team)).await?;
+        engine::move_to_team(&mut tx, &origin(c), id, team).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn pick_impl(
         &self,
         c: &Caller,
