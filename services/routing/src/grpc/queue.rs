@@ -47,6 +47,9 @@ fn origin(c: &Caller) -> Origin {
     c.origin()
 }
 
+/// How long a position is waited for when routing has not heard of the conversation.
+const CONVERSATION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Api {
     pub(crate) async fn assign_impl(
         &self,
@@ -189,7 +192,22 @@ impl Api {
     }
 
     /// The position of a conversation the caller may see, derived now.
+    /// The conversation's place in its queue. A conversation routing has not heard of
+    /// is waited for up to 3 s: a widget asks right after starting the chat, before
+    /// its `conversation.created` has arrived here.
     pub(crate) async fn position(&self, c: &Caller, id: Uuid) -> Result<QueuePosition> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.position_now(c, id).await {
+                Err(Error::NotFound(_)) if started.elapsed() < CONVERSATION_WAIT => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn position_now(&self, c: &Caller, id: Uuid) -> Result<QueuePosition> {
         let mut conn = self.pool.acquire().await?;
         let conv = state::conversation(&mut conn, c.account(), id)
             .await?
