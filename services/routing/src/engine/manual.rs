@@ -118,23 +118,36 @@ async fn release_assignment(
     released: state::AssignmentRow,
     requeue: bool,
 ) -> Result<()> {
-    let conversation_id = released.conversation_id;
-    account.freed(&released);
     let reason = "the conversation's agent was taken off";
-    offers::cancel_for(conn, origin, conversation_id, reason).await?;
-    let event = ConversationUnassigned {
-        conversation_id: conversation_id.to_string(),
-        agent_id: released.agent_id.clone(),
-        reason: UnassignReason::Manual as i32,
-        requeued: requeue,
-        sequence: state::next_assignment_sequence(conn).await?,
-        ..Default::default()
-    };
-    outbox::emit(conn, origin, event).await?;
+    taken_off(conn, origin, account, &released, reason, requeue).await?;
     if requeue {
         queue::requeue(conn, account, &released).await?;
     }
     queue::assign_waiting(conn, origin, account).await?;
+    Ok(())
+}
+
+/// The agent's seat freed, the conversation's pending transfers cancelled with
+/// `reason`, and `routing.unassigned` (by hand) published.
+async fn taken_off(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    account: &mut Account,
+    released: &state::AssignmentRow,
+    reason: &str,
+    requeued: bool,
+) -> Result<()> {
+    account.freed(released);
+    offers::cancel_for(conn, origin, released.conversation_id, reason).await?;
+    let event = ConversationUnassigned {
+        conversation_id: released.conversation_id.to_string(),
+        agent_id: released.agent_id.clone(),
+        reason: UnassignReason::Manual as i32,
+        requeued,
+        sequence: state::next_assignment_sequence(conn).await?,
+        ..Default::default()
+    };
+    outbox::emit(conn, origin, event).await?;
     Ok(())
 }
 
@@ -151,18 +164,8 @@ pub async fn move_to_team(
     let mut account = Account::lock(conn, &origin.account).await?;
     let (since, channel) = match state::release(conn, &account.id, conversation_id).await? {
         Some(released) => {
-            account.freed(&released);
             let reason = "the conversation moved to another team";
-            offers::cancel_for(conn, origin, conversation_id, reason).await?;
-            let event = ConversationUnassigned {
-                conversation_id: conversation_id.to_string(),
-                agent_id: released.agent_id.clone(),
-                reason: UnassignReason::Manual as i32,
-                requeued: true,
-                sequence: state::next_assignment_sequence(conn).await?,
-                ..Default::default()
-            };
-            outbox::emit(conn, origin, event).await?;
+            taken_off(conn, origin, &mut account, &released, reason, true).await?;
             let since = state::first_waiting_since(conn, &account.id, conversation_id)
                 .await?
                 .unwrap_or(released.assigned_at);
