@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::cache::RuleCache;
 use crate::domain::facts::Facts;
-use crate::domain::rules::{check_macro, compile, describe};
+use crate::domain::rules::{Needs, check_macro, compile, describe};
 use crate::ops;
 use crate::store;
 
@@ -251,15 +251,14 @@ impl Api {
                 ..Default::default()
             };
         }
-        if let Some(conv) = facts.conversation.clone() {
-            if facts.contact.is_none() {
-                facts.contact = store::facts::contact(&mut conn, account, &conv.contact_id).await?;
-            }
-            facts.inbox = store::facts::inbox(&mut conn, account, &conv.inbox_id).await?;
-            let now = chrono::Utc::now();
-            facts.within_hours =
-                Some(store::facts::within_hours(&mut conn, account, &conv, now).await?);
-        }
+        // Everything a condition may read.
+        let all = Needs {
+            contact: true,
+            inbox: true,
+            hours: true,
+            state: false,
+        };
+        store::facts::complete(&mut conn, account, &mut facts, all).await?;
         let (matched, conditions) = rule.explain(&facts);
         Ok(DryRunRuleResponse {
             matched,

@@ -32,9 +32,10 @@ pub struct Taken {
     facts: Facts,
     /// The ticket before the event (saved at once).
     previous_ticket: Option<helpdesk_proto::ticketing::v1::Ticket>,
-    /// Queued for the executors under this aggregate (`None`: no rule listens).
-    aggregate: Option<String>,
-    /// The rule events it counts as, and the account's rules listening to them.
+    /// What its runs are ordered by (see `Incoming::aggregate`).
+    aggregate: String,
+    /// The rule events it counts as, and the account's rules when one of them listens
+    /// (`None`: the event is only kept, never queued).
     triggers: Vec<&'static str>,
     rules: Option<Arc<AccountRules>>,
 }
@@ -77,14 +78,13 @@ pub async fn take(
     } else {
         Some(cache.get(account).await?).filter(|r| r.listens(&incoming.triggers))
     };
-    let queued = rules.is_some();
     Ok(Taken {
         account: account.to_string(),
         event_id: event_id.to_string(),
         kind: kind.to_string(),
         payload: payload.to_vec(),
         at,
-        aggregate: queued.then(|| incoming.aggregate().to_string()),
+        aggregate: incoming.aggregate().to_string(),
         facts: incoming.facts,
         previous_ticket,
         triggers: incoming.triggers,
@@ -118,16 +118,15 @@ async fn worth_running(
         ..t.facts.clone()
     };
     if needs.contact && facts.contact.is_none() {
+        // Read for the whole batch at once (an unknown contact stays unknown).
         let key = (t.account.clone(), conv.contact_id.clone());
         facts.contact = contacts.get(&key).cloned();
     }
-    if needs.inbox {
-        facts.inbox = store::facts::inbox(conn, &t.account, &conv.inbox_id).await?;
-    }
-    if needs.hours {
-        let open = store::facts::within_hours(conn, &t.account, conv, Utc::now()).await?;
-        facts.within_hours = Some(open);
-    }
+    let needs = Needs {
+        contact: false,
+        ..needs
+    };
+    store::facts::complete(conn, &t.account, &mut facts, needs).await?;
     Ok(listening.iter().any(|r| r.matches(&facts)))
 }
 
@@ -160,7 +159,6 @@ pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), Ha
     wanted.sort();
     wanted.dedup();
     let contacts = store::facts::contacts(conn, &wanted).await?;
-    let mut touched: Vec<(String, String)> = Vec::new();
     let mut queue: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
     for (i, t) in taken.iter().enumerate() {
         let mut before = SampleEvent {
@@ -171,7 +169,7 @@ pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), Ha
             let key = (t.account.clone(), c.id.clone());
             match records.get_mut(&key) {
                 Some(record) => {
-                    if t.aggregate.is_some() {
+                    if t.rules.is_some() {
                         before.previous_conversation =
                             Some(Conversation::decode(record.body.as_slice()).unwrap_or_default());
                     }
@@ -190,22 +188,16 @@ pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), Ha
             {
                 record.note(m);
             }
-            touched.push(key);
         }
-        if t.aggregate.is_some() && !worth_running(conn, t, &before, &contacts).await? {
-            continue;
-        }
-        if t.aggregate.is_some() {
+        if t.rules.is_some() && worth_running(conn, t, &before, &contacts).await? {
             let previous = (before.previous_conversation.is_some()
                 || before.previous_ticket.is_some())
             .then(|| before.encode_to_vec());
             queue.push((i, previous));
         }
     }
-    touched.sort();
-    touched.dedup();
-    let changed: Vec<ConversationRecord> =
-        touched.iter().filter_map(|k| records.remove(k)).collect();
+    // Every conversation of the batch, in the order its rows were locked.
+    let changed: Vec<ConversationRecord> = keys.iter().filter_map(|k| records.remove(k)).collect();
     store::facts::save_conversations(conn, &changed).await?;
     let events: Vec<NewEvent<'_>> = queue
         .into_iter()
@@ -213,7 +205,7 @@ pub async fn finish(conn: &mut PgConnection, taken: Vec<Taken>) -> Result<(), Ha
             let t = &taken[i];
             NewEvent {
                 account: &t.account,
-                aggregate: t.aggregate.as_deref().unwrap_or_default(),
+                aggregate: &t.aggregate,
                 event_id: &t.event_id,
                 kind: &t.kind,
                 payload: t.payload.clone(),

@@ -9,7 +9,7 @@ use helpdesk_proto::conversation::v1::{Conversation, ExportConversationRequest};
 use super::run::{By, Runner, Step, describe, transient};
 use crate::domain::facts::Facts;
 use crate::domain::key;
-use crate::domain::rules::action_name;
+use crate::domain::rules::{Needs, action_name};
 use crate::store;
 
 /// Does `m`'s actions on the conversation as `actor`. A service that does not answer
@@ -37,10 +37,13 @@ pub async fn apply(
         ),
         ..Default::default()
     };
-    if let Some(s) = &state {
-        facts.contact =
-            store::facts::contact(&mut conn, account, &s.conversation.contact_id).await?;
-        facts.inbox = store::facts::inbox(&mut conn, account, &s.conversation.inbox_id).await?;
+    if state.is_some() {
+        let needs = Needs {
+            contact: true,
+            inbox: true,
+            ..Needs::default()
+        };
+        store::facts::complete(&mut conn, account, &mut facts, needs).await?;
     }
     drop(conn);
     if state.is_none() {

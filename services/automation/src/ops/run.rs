@@ -284,18 +284,7 @@ impl Runner {
         if facts.conversation.is_none() {
             facts.conversation = state.as_ref().map(|s| s.conversation.clone());
         }
-        if let Some(c) = &facts.conversation {
-            if facts.contact.is_none() && needs.contact {
-                facts.contact = store::facts::contact(&mut conn, account, &c.contact_id).await?;
-            }
-            if needs.inbox {
-                facts.inbox = store::facts::inbox(&mut conn, account, &c.inbox_id).await?;
-            }
-            if needs.hours {
-                let open = store::facts::within_hours(&mut conn, account, c, Utc::now()).await?;
-                facts.within_hours = Some(open);
-            }
-        }
+        store::facts::complete(&mut conn, account, &mut facts, needs).await?;
         if facts.ticket.is_none() && !incoming.ticket_id.is_empty() {
             facts.ticket = store::facts::ticket(&mut conn, account, &incoming.ticket_id)
                 .await?

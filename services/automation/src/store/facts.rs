@@ -6,6 +6,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use helpdesk_kit::hours::HoursSpec;
+
+use crate::domain::facts::Facts;
+use crate::domain::rules::Needs;
 use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::time::from_timestamp;
 use helpdesk_proto::common::v1::ActorKind;
@@ -303,15 +306,44 @@ pub async fn save_hours(
     Ok(())
 }
 
-/// Whether `conv`'s business hours (its team's, else its inbox's, as routing
-/// applies them) are open at `at`; open when neither has hours.
-pub async fn within_hours(
+/// Completes the facts of a conversation's event from the projections with what
+/// `needs` says the rules read: its contact (when the event carried none), its inbox,
+/// and whether its business hours are open now.
+pub async fn complete(
     conn: &mut PgConnection,
     account: &str,
-    conv: &Conversation,
+    facts: &mut Facts,
+    needs: Needs,
+) -> sqlx::Result<()> {
+    let Some(c) = &facts.conversation else {
+        return Ok(());
+    };
+    let (contact_id, inbox_id, team_id) =
+        (c.contact_id.clone(), c.inbox_id.clone(), c.team_id.clone());
+    if needs.contact && facts.contact.is_none() {
+        facts.contact = contact(conn, account, &contact_id).await?;
+    }
+    if needs.inbox {
+        facts.inbox = inbox(conn, account, &inbox_id).await?;
+    }
+    if needs.hours {
+        facts.within_hours =
+            Some(within_hours(conn, account, &team_id, &inbox_id, Utc::now()).await?);
+    }
+    Ok(())
+}
+
+/// Whether the business hours of a conversation of `team` and `inbox` (the team's,
+/// else the inbox's, as routing applies them) are open at `at`; open when neither has
+/// hours.
+async fn within_hours(
+    conn: &mut PgConnection,
+    account: &str,
+    team: &str,
+    inbox: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    let owners: Vec<&str> = [conv.team_id.as_str(), conv.inbox_id.as_str()]
+    let owners: Vec<&str> = [team, inbox]
         .into_iter()
         .filter(|o| !o.is_empty())
         .collect();

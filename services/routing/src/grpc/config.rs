@@ -39,10 +39,6 @@ pub(super) async fn require_team(
     Ok(())
 }
 
-/// How long a reference to an inbox routing has not heard of yet is waited for: an
-/// inbox created a moment ago reaches routing with its `inbox.created` event.
-const INBOX_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
 /// Refuses inbox ids that are not inboxes of the account, naming the field of each
 /// (`fields[i]` for `ids[i]`).
 async fn require_inboxes(
@@ -63,7 +59,7 @@ async fn require_inboxes(
         if unknown.is_empty() {
             return Ok(());
         }
-        if started.elapsed() >= INBOX_WAIT {
+        if started.elapsed() >= super::ANNOUNCED_WAIT {
             let mut v = Violations::new();
             for (field, id) in refs.iter().filter(|(_, id)| unknown.contains(id)) {
                 v.add(field, format!("unknown inbox {id}"));

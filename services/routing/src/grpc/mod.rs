@@ -17,6 +17,11 @@ use helpdesk_proto::routing::v1::*;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
+/// How long a call waits for something another service announced a moment ago (an
+/// inbox, a conversation) to reach routing through its event, before it counts as
+/// unknown.
+const ANNOUNCED_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The routing API's shared state.
 #[derive(Clone)]
 pub struct Api {

@@ -47,9 +47,6 @@ fn origin(c: &Caller) -> Origin {
     c.origin()
 }
 
-/// How long a position is waited for when routing has not heard of the conversation.
-const CONVERSATION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
 impl Api {
     pub(crate) async fn assign_impl(
         &self,
@@ -199,7 +196,7 @@ impl Api {
         let started = std::time::Instant::now();
         loop {
             match self.position_now(c, id).await {
-                Err(Error::NotFound(_)) if started.elapsed() < CONVERSATION_WAIT => {
+                Err(Error::NotFound(_)) if started.elapsed() < super::ANNOUNCED_WAIT => {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
                 other => return other,
