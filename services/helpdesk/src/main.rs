@@ -6,6 +6,7 @@ mod secret;
 mod tail;
 mod transfers;
 mod up;
+mod web;
 
 use std::path::PathBuf;
 
@@ -64,6 +65,9 @@ enum Command {
         #[command(subcommand)]
         command: TransfersCommand,
     },
+    /// Serves the web front ends (workbench and widget) alone, for deployments where
+    /// each service runs in its own process.
+    Web(WebArgs),
     /// Checks a service's grpc.health.v1 status; exits non-zero unless SERVING.
     Health {
         /// Service address.
@@ -73,6 +77,26 @@ enum Command {
         #[arg(long, default_value = "")]
         service: String,
     },
+}
+
+/// Options of `helpdesk web`.
+#[derive(clap::Args)]
+struct WebArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HELPDESK_WEB_ADDR", default_value = "0.0.0.0:8080")]
+    addr: std::net::SocketAddr,
+    /// Folder of the built front ends.
+    #[arg(long, env = "HELPDESK_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+    /// A service's grpc-web base URL as browsers reach it, NAME=URL (repeatable; e.g.
+    /// `routing=https://helpdesk.example.com:50052`). Unnamed services are looked for
+    /// on the page's host at their default ports (50051 to 50055).
+    #[arg(long = "service", value_parser = web::parse_service)]
+    services: Vec<(String, web::Endpoint)>,
+    /// Every service is at the page's own origin: a proxy or ingress in front routes
+    /// each service's gRPC paths (`/helpdesk.<service>.v1.`) to it.
+    #[arg(long, env = "HELPDESK_WEB_SAME_ORIGIN")]
+    same_origin: bool,
 }
 
 #[derive(Subcommand)]
@@ -124,5 +148,32 @@ async fn main() -> anyhow::Result<()> {
             command: TransfersCommand::Stats(args),
         } => transfers::stats(&cli.data_dir, args).await,
         Command::Health { addr, service } => health::run(&addr, &service).await,
+        Command::Web(args) => serve_web(args).await,
     }
+}
+
+async fn serve_web(args: WebArgs) -> anyhow::Result<()> {
+    let dir = web::find_dir(args.web_dir.as_deref())
+        .ok_or_else(|| anyhow::anyhow!("no built front ends found: pass --web-dir"))?;
+    let mut endpoints: web::Endpoints = [
+        ("conversation", 50051),
+        ("routing", 50052),
+        ("ticketing", 50053),
+        ("automation", 50054),
+        ("notification", 50055),
+    ]
+    .into_iter()
+    .map(|(name, port)| {
+        let endpoint = if args.same_origin {
+            web::Endpoint::SameOrigin
+        } else {
+            web::Endpoint::Port(port)
+        };
+        (name.to_string(), endpoint)
+    })
+    .collect();
+    endpoints.extend(args.services);
+    let server = web::WebServer::bind(args.addr, &dir, endpoints).await?;
+    println!("serving {} on http://{}/", dir.display(), server.addr);
+    server.run(helpdesk_kit::shutdown::on_signal()).await
 }

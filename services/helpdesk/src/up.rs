@@ -2,7 +2,7 @@
 //! when none are configured.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use helpdesk_devservers::process::{self, Lifetime, ServerProcess};
@@ -39,6 +39,12 @@ pub struct UpArgs {
     /// Port of the private PostgreSQL server (when one is started).
     #[arg(long, default_value_t = 15432)]
     postgres_port: u16,
+    /// Port of the web front ends (the workbench at `/`, the widget under `/widget/`).
+    #[arg(long, default_value_t = 8080)]
+    web_port: u16,
+    /// Folder of the built front ends (default: `web/dist`, built by deploy/local/up).
+    #[arg(long, env = "HELPDESK_WEB_DIR")]
+    web_dir: Option<PathBuf>,
 }
 
 fn env_any(names: &[&str]) -> Option<String> {
@@ -154,9 +160,32 @@ async fn serve(
             .with_context(|| format!("starting the {} service", entry.name))?;
         built.push((entry.name, service));
     }
+    let web = match crate::web::find_dir(args.web_dir.as_deref()) {
+        Some(dir) => {
+            let endpoints = built
+                .iter()
+                .map(|(name, s)| (name.to_string(), crate::web::Endpoint::Port(s.port)))
+                .collect();
+            let addr = SocketAddr::new(args.host, args.web_port);
+            Some(crate::web::WebServer::bind(addr, &dir, endpoints).await?)
+        }
+        None => None,
+    };
     println!("helpdesk is up");
     for (name, service) in &built {
         println!("  {name:<13} grpc://{}:{}", args.host, service.port);
+    }
+    match &web {
+        Some(web) => {
+            println!("  workbench     http://{}/", web.addr);
+            println!(
+                "  widget demo   http://{}/widget/demo.html?inbox=<public key>",
+                web.addr
+            );
+        }
+        None => println!(
+            "  web           not served: the front ends are not built (deploy/local/up builds them)"
+        ),
     }
     println!("  NATS          {nats_url}   (events on helpdesk.evt.>)");
     println!("  PostgreSQL    {}", redact(&database_url));
@@ -180,6 +209,10 @@ async fn serve(
             let result = service.run(token).await;
             (name, result.map_err(anyhow::Error::from))
         });
+    }
+    if let Some(web) = web {
+        let token = services.clone();
+        tasks.spawn(async move { ("web", web.run(token).await) });
     }
     let mut failures = Vec::new();
     while let Some(joined) = tasks.join_next().await {

@@ -140,6 +140,28 @@ impl Api {
         Ok(row.to_admin_proto())
     }
 
+    pub(crate) async fn get_widget_settings_impl(
+        &self,
+        req: GetWidgetSettingsRequest,
+    ) -> Result<WidgetSettings> {
+        let mut v = Violations::new();
+        validate::text(&mut v, "inbox_public_key", &req.inbox_public_key, true, 100);
+        v.into_result()?;
+        let mut conn = self.pool.acquire().await?;
+        let row = store::inboxes::by_public_key(&mut conn, &req.inbox_public_key)
+            .await?
+            .ok_or(Error::NotFound("inbox"))?;
+        let survey = row.survey();
+        Ok(WidgetSettings {
+            inbox_name: row.name.clone(),
+            greeting_message: row.greeting_message.clone(),
+            pre_chat_fields: row.visitor_attribute_keys.clone(),
+            has_bot: row.bot().is_some(),
+            csat_enabled: survey.enabled,
+            csat_question: survey.question().to_string(),
+        })
+    }
+
     pub(crate) async fn get_inbox_impl(&self, c: &Caller, req: GetInboxRequest) -> Result<Inbox> {
         c.claims.require(STAFF)?;
         let mut v = Violations::new();

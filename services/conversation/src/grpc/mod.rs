@@ -60,6 +60,16 @@ impl ConversationService for Api {
         ))
     }
 
+    async fn get_widget_settings(
+        &self,
+        r: Request<GetWidgetSettingsRequest>,
+    ) -> Result<Response<WidgetSettings>, Status> {
+        // Public: the inbox key is on every page that embeds the widget.
+        Ok(Response::new(
+            self.get_widget_settings_impl(r.into_inner()).await?,
+        ))
+    }
+
     async fn get_inbox(&self, r: Request<GetInboxRequest>) -> Result<Response<Inbox>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(

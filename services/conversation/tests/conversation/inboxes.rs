@@ -61,3 +61,59 @@ async fn inboxes_are_announced_once_without_their_secret() {
     assert_eq!(created.len(), 2, "not again at the next start");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_widget_reads_an_inbox_public_face_with_its_key_alone() {
+    let app = spawn_app().await;
+    let inbox = app.inbox("Welcome to the shop!", ReopenPolicy::Reopen).await;
+    let mut client = app.client().await;
+    client
+        .update_inbox(authed(
+            UpdateInboxRequest {
+                inbox: Some(Inbox {
+                    id: inbox.id.clone(),
+                    visitor_attribute_keys: vec!["order_number".into()],
+                    csat_survey: Some(CsatSurvey {
+                        enabled: true,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["visitor_attribute_keys".into(), "csat_survey".into()],
+                }),
+            },
+            &app.admin(),
+        ))
+        .await
+        .expect("pre-chat field and survey");
+
+    // No token: the key is on every page that embeds the widget.
+    let settings = client
+        .get_widget_settings(GetWidgetSettingsRequest {
+            inbox_public_key: inbox.public_key.clone(),
+        })
+        .await
+        .expect("public")
+        .into_inner();
+    assert_eq!(settings.inbox_name, inbox.name);
+    assert_eq!(settings.greeting_message, "Welcome to the shop!");
+    assert_eq!(settings.pre_chat_fields, ["order_number"]);
+    assert!(settings.csat_enabled);
+    assert!(!settings.csat_question.is_empty(), "the default question");
+    assert!(!settings.has_bot);
+
+    let unknown = client
+        .get_widget_settings(GetWidgetSettingsRequest {
+            inbox_public_key: "no-such-key".into(),
+        })
+        .await
+        .expect_err("unknown key");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    let empty = client
+        .get_widget_settings(GetWidgetSettingsRequest::default())
+        .await
+        .expect_err("no key");
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
+    assert!(empty.message().contains("inbox_public_key"));
+}
