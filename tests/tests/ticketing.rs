@@ -1539,3 +1539,90 @@ async fn a_change_anywhere_in_a_field_is_saved_and_recorded() {
     assert_ne!(saved.etag, created.etag);
     p.stop().await;
 }
+
+#[tokio::test]
+async fn staff_watch_tickets_change_live_and_visitors_cannot() {
+    let p = start().await;
+    let token = agent(&p);
+    let mut c = client(&p).await;
+    let mut all = c
+        .watch_tickets(authed(WatchTicketsRequest::default(), &token))
+        .await
+        .expect("watch the account")
+        .into_inner();
+    let first = new_ticket(&p, &token, "Broken zipper", &[]).await;
+    let other = new_ticket(&p, &token, "Late parcel", &[]).await;
+    let mut one = c
+        .watch_tickets(authed(
+            WatchTicketsRequest {
+                ticket_id: first.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("watch one ticket")
+        .into_inner();
+    let created = next(&mut all).await;
+    assert_eq!(
+        (created.event.as_str(), created.ticket_id.as_str()),
+        ("ticket.created", first.id.as_str())
+    );
+    assert_eq!(created.ticket.expect("ticket").subject, "Broken zipper");
+    assert_eq!(next(&mut all).await.ticket_id, other.id);
+
+    // A comment on the other ticket reaches only the account-wide watch.
+    for (id, body) in [
+        (&other.id, "Checking the courier"),
+        (&first.id, "New zipper sent"),
+    ] {
+        c.add_comment(authed(
+            AddCommentRequest {
+                ticket_id: id.to_string(),
+                body: body.into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("comment");
+    }
+    let mine = next(&mut one).await;
+    assert_eq!(mine.event, "ticket.comment_added");
+    assert_eq!(mine.ticket_id, first.id);
+    assert_eq!(mine.comment.expect("comment").body, "New zipper sent");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let n = next(&mut all).await;
+        if n.event == "ticket.comment_added" {
+            seen.push(n.comment.expect("comment").body);
+        }
+    }
+    assert_eq!(seen, ["Checking the courier", "New zipper sent"]);
+    drop((all, one));
+
+    let visitor = p.token("0190a6c4-1f7e-7c3a-9d2e-5b8f4a1c2d3e", Role::Visitor);
+    let refused = c
+        .watch_tickets(authed(WatchTicketsRequest::default(), &visitor))
+        .await
+        .expect_err("visitors follow tickets in their chat");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let bad = c
+        .watch_tickets(authed(
+            WatchTicketsRequest {
+                ticket_id: "nope".into(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("not an id");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+}
+
+/// The next notice of a ticket watch.
+async fn next(s: &mut tonic::Streaming<TicketChangeNotice>) -> TicketChangeNotice {
+    tokio::time::timeout(WAIT, s.message())
+        .await
+        .expect("a notice in time")
+        .expect("stream")
+        .expect("open")
+}

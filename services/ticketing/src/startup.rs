@@ -70,6 +70,8 @@ impl helpdesk_kit::Service for Ticketing {
             bus: ctx.bus.clone(),
             close_after,
             command_timeout: Duration::from_millis(settings.command_timeout_ms),
+            live: ctx.live.clone(),
+            streams: ctx.streams.clone(),
         };
         let events = crate::consumers::ChatEvents {
             bus: ctx.bus.clone(),

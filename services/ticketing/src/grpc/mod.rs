@@ -5,6 +5,7 @@ mod comments;
 mod config;
 mod from_chat;
 mod input;
+mod live;
 mod sla;
 mod tickets;
 
@@ -29,6 +30,10 @@ pub struct Api {
     pub(crate) close_after: chrono::Duration,
     /// Deadline of calls to other services.
     pub(crate) command_timeout: Duration,
+    /// Live fan-out of the account's events to `WatchTickets` streams.
+    pub(crate) live: helpdesk_kit::live::Hub,
+    /// Cancelled when the service stops: live streams end with it.
+    pub(crate) streams: helpdesk_kit::CancellationToken,
 }
 
 /// How a request names one ticket: an id, or a number.
@@ -209,6 +214,18 @@ impl TicketingService for Api {
         let c = Caller::of(&r)?;
         Ok(Response::new(
             self.get_transcript_impl(&c, r.into_inner()).await?,
+        ))
+    }
+
+    type WatchTicketsStream = live::NoticeStream;
+
+    async fn watch_tickets(
+        &self,
+        r: Request<WatchTicketsRequest>,
+    ) -> Result<Response<Self::WatchTicketsStream>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.watch_tickets_impl(c, r.into_inner()).await?,
         ))
     }
 
