@@ -452,6 +452,7 @@ impl Platform {
                         conversation_id: conversation.into(),
                         page_size: 100,
                         page_token: page_token.clone(),
+                        ..Default::default()
                     },
                     token,
                 ))

@@ -579,6 +579,7 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
                 conversation_id: conversation.clone(),
                 page_size: 100,
                 page_token,
+                ..Default::default()
             })
             .await
             .expect("list")

@@ -174,12 +174,39 @@ impl Api {
         if after.is_none() {
             v.add("page_token", "malformed page token");
         }
+        if let Some(before) = req.before_sequence {
+            if before < 1 {
+                v.add("before_sequence", "must be 1 or more");
+            }
+            if !req.page_token.is_empty() {
+                v.add("page_token", "not with before_sequence (ask again with it)");
+            }
+        }
         v.into_result()?;
         let mut conn = self.pool.acquire().await?;
         let conv = self
             .visible(&mut conn, c, "conversation_id", &req.conversation_id, false)
             .await?;
         let include_notes = matches!(c.scope(), Scope::Account);
+        if let Some(before) = req.before_sequence {
+            let mut rows = store::messages::list_before(
+                &mut conn,
+                c.account(),
+                conv.id,
+                before,
+                size + 1,
+                include_notes,
+            )
+            .await?;
+            let has_earlier = rows.len() > size;
+            rows.truncate(size);
+            rows.reverse();
+            return Ok(ListMessagesResponse {
+                messages: rows.iter().map(MessageRow::to_proto).collect(),
+                next_page_token: String::new(),
+                has_earlier,
+            });
+        }
         let mut rows = store::messages::list(
             &mut conn,
             c.account(),
@@ -193,6 +220,7 @@ impl Api {
         Ok(ListMessagesResponse {
             messages: rows.iter().map(MessageRow::to_proto).collect(),
             next_page_token,
+            has_earlier: false,
         })
     }
 }

@@ -191,6 +191,28 @@ pub async fn list(
     .await
 }
 
+/// Up to `limit` messages just before sequence `before`, newest first.
+pub async fn list_before(
+    conn: &mut PgConnection,
+    account: &str,
+    conversation_id: Uuid,
+    before: i64,
+    limit: usize,
+    include_notes: bool,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE account_id = $1 AND conversation_id = $2 AND sequence < $3
+         AND ($4 OR kind <> 'note') ORDER BY sequence DESC LIMIT $5"
+    ))
+    .bind(account)
+    .bind(conversation_id)
+    .bind(before)
+    .bind(include_notes)
+    .bind(limit as i64)
+    .fetch_all(conn)
+    .await
+}
+
 /// A new message row (sequence assigned by the caller from the conversation).
 pub fn new_row(
     conversation: &crate::store::conversations::ConversationRow,

@@ -382,3 +382,79 @@ async fn list_filters_and_pages_newest_activity_first() {
     assert_eq!(e.changed_fields, vec!["labels"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_chat_is_read_backwards_from_its_latest_messages() {
+    let app = spawn_app().await;
+    let inbox = app.inbox("", ReopenPolicy::Reopen).await;
+    let started = app.visitor_starts(&inbox, "line 1").await;
+    let conv = started.conversation.expect("conversation");
+    let (visitor, agent) = (started.visitor_token.clone(), app.agent());
+    let mut client = app.client().await;
+    for n in 2..=25 {
+        // Every fifth line is a private note, which the visitor never reads.
+        let note = n % 5 == 0;
+        client
+            .send_message(authed(
+                SendMessageRequest {
+                    conversation_id: conv.id.clone(),
+                    content: format!("line {n}"),
+                    kind: if note { MessageKind::Note as i32 } else { 0 },
+                    ..Default::default()
+                },
+                if note { &agent } else { &visitor },
+            ))
+            .await
+            .expect("sent");
+    }
+    let read = |before: i64, token: String| {
+        let mut client = client.clone();
+        let id = conv.id.clone();
+        async move {
+            client
+                .list_messages(authed(
+                    ListMessagesRequest {
+                        conversation_id: id,
+                        page_size: 10,
+                        before_sequence: Some(before),
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    let lines = |page: &ListMessagesResponse| {
+        page.messages
+            .iter()
+            .map(|m| {
+                m.content
+                    .trim_start_matches("line ")
+                    .parse::<i32>()
+                    .expect("n")
+            })
+            .collect::<Vec<_>>()
+    };
+    // Staff: the newest ten, oldest first, then the ten before, then the rest.
+    let newest = read(1 << 53, agent.clone()).await.expect("newest");
+    assert_eq!(lines(&newest), (16..=25).collect::<Vec<_>>());
+    assert!(newest.has_earlier);
+    let before = read(newest.messages[0].sequence, agent.clone())
+        .await
+        .expect("older");
+    assert_eq!(lines(&before), (6..=15).collect::<Vec<_>>());
+    let first = read(before.messages[0].sequence, agent.clone())
+        .await
+        .expect("oldest");
+    assert_eq!(lines(&first), (1..=5).collect::<Vec<_>>());
+    assert!(!first.has_earlier);
+    // The visitor's newest ten skip the notes.
+    let theirs = read(1 << 53, visitor.clone()).await.expect("visitor");
+    assert_eq!(lines(&theirs), [13, 14, 16, 17, 18, 19, 21, 22, 23, 24]);
+    assert!(theirs.has_earlier);
+
+    let bad = read(0, agent.clone()).await.expect_err("no sequence 0");
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("before_sequence"));
+}

@@ -65,7 +65,9 @@ async fn inboxes_are_announced_once_without_their_secret() {
 #[tokio::test]
 async fn the_widget_reads_an_inbox_public_face_with_its_key_alone() {
     let app = spawn_app().await;
-    let inbox = app.inbox("Welcome to the shop!", ReopenPolicy::Reopen).await;
+    let inbox = app
+        .inbox("Welcome to the shop!", ReopenPolicy::Reopen)
+        .await;
     let mut client = app.client().await;
     client
         .update_inbox(authed(

@@ -330,6 +330,7 @@ async fn a_postgres_restart_under_load_answers_only_ok_or_unavailable_and_loses_
                         conversation_id: conv.clone(),
                         page_size: 100,
                         page_token: page_token.clone(),
+                        ..Default::default()
                     },
                     &token,
                 ))
