@@ -1473,3 +1473,63 @@ async fn a_teams_satisfaction_counts_each_conversation_once_with_its_latest_rati
     );
     p.stop().await;
 }
+
+#[tokio::test]
+async fn supervisors_watch_every_agents_presence_and_load_live() {
+    let p = Platform::start(1).await;
+    let inbox = p.inbox().await;
+    p.agent("ana", 2, &[], &[]).await;
+    p.agent("li", 2, &[], &[]).await;
+    let mut board = p
+        .routing(0)
+        .await
+        .watch_agents(authed(
+            WatchAgentsRequest::default(),
+            &p.token("sam", Role::Supervisor),
+        ))
+        .await
+        .expect("a supervisor watches the agents")
+        .into_inner();
+    // Each board: (id, presence, active chats), until one satisfies `done`.
+    let mut until = async |done: &dyn Fn(&[(String, i32, i32)]) -> bool| {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let b = board.next().await.expect("open").expect("board");
+                let rows: Vec<(String, i32, i32)> = b
+                    .agents
+                    .iter()
+                    .map(|a| (a.id.clone(), a.presence, a.active_chats))
+                    .collect();
+                if done(&rows) {
+                    return rows;
+                }
+            }
+        })
+        .await
+        .expect("the board changed in time")
+    };
+    let first = until(&|_| true).await;
+    assert_eq!(
+        first.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["ana", "li"]
+    );
+    let offline = Presence::Offline as i32;
+    assert!(first.iter().all(|r| r.1 == offline), "{first:?}");
+
+    p.presence("ana", Presence::Online).await;
+    until(&|rows| rows[0].1 == Presence::Online as i32).await;
+    p.chat(&inbox, "Hello?", &[]).await;
+    let rows = until(&|rows| rows[0].2 == 1).await;
+    assert_eq!(rows[1], ("li".to_string(), offline, 0));
+
+    let refused = p
+        .routing(0)
+        .await
+        .watch_agents(authed(
+            WatchAgentsRequest::default(),
+            &p.token("ana", Role::Agent),
+        ))
+        .await
+        .expect_err("agents do not watch colleagues");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+}

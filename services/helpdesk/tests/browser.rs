@@ -19,7 +19,7 @@ use helpdesk_proto::conversation::v1::{
     ChannelKind, CreateInboxRequest, CsatSurvey, Inbox, ListConversationsRequest,
     ListMessagesRequest,
 };
-use helpdesk_proto::conversation::v1::{ListInboxesRequest, MessageKind};
+use helpdesk_proto::conversation::v1::{ListInboxesRequest, Message, MessageKind};
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
     Agent, CreateAgentRequest, CreateTeamRequest, GetSettingsRequest, ListAgentsRequest,
@@ -250,6 +250,24 @@ impl Browsers {
             .await
             .expect("conversation")
     }
+
+    /// A conversation's messages (its first 200), as staff read them.
+    async fn messages(&self, conversation_id: &str) -> Vec<Message> {
+        self.conversations()
+            .await
+            .list_messages(authed(
+                ListMessagesRequest {
+                    conversation_id: conversation_id.into(),
+                    page_size: 200,
+                    ..Default::default()
+                },
+                &self.token("owner", Role::Admin),
+            ))
+            .await
+            .expect("messages")
+            .into_inner()
+            .messages
+    }
 }
 
 impl Drop for Browsers {
@@ -292,19 +310,7 @@ async fn a_visitor_two_agents_and_a_supervisor_work_a_chat_in_real_browsers() {
         "the pre-chat form's field is on the conversation"
     );
     assert_eq!(chat.csat_rating, 5, "the visitor's rating was stored");
-    let messages = conv
-        .list_messages(authed(
-            ListMessagesRequest {
-                conversation_id: chat.id.clone(),
-                page_size: 200,
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .expect("messages")
-        .into_inner()
-        .messages;
+    let messages = b.messages(&chat.id).await;
     let said = |kind: ActorKind, text: &str| {
         messages.iter().any(|m| {
             m.sender.as_ref().is_some_and(|s| s.kind == kind as i32) && m.content.contains(text)
@@ -405,19 +411,7 @@ async fn an_admin_sets_up_the_shop_and_agents_work_it_in_real_browsers() {
         chats[0].labels.contains(&"refund".to_string()),
         "the rule's label"
     );
-    let notes = conv
-        .list_messages(authed(
-            ListMessagesRequest {
-                conversation_id: chats[0].id.clone(),
-                page_size: 100,
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .expect("messages")
-        .into_inner()
-        .messages;
+    let notes = b.messages(&chats[0].id).await;
     assert!(
         notes
             .iter()

@@ -500,4 +500,56 @@ impl Api {
         };
         Ok(Box::pin(stream))
     }
+
+    pub(crate) async fn watch_agents_impl(
+        &self,
+        c: Caller,
+        req: WatchAgentsRequest,
+    ) -> Result<super::BoardStream> {
+        c.claims.require(&[Role::Admin, Role::Supervisor])?;
+        let team = if req.team_id.is_empty() {
+            None
+        } else {
+            let mut v = Violations::new();
+            let t = req.team_id.parse::<Uuid>().ok();
+            v.check(t.is_none(), "team_id", "must be a UUID");
+            v.into_result()?;
+            t
+        };
+        let pool = self.pool.clone();
+        let shutdown = self.shutdown.clone();
+        let account = c.account().to_string();
+        // Derived like the queue figures: read once a second, sent when it changed.
+        let stream = async_stream::stream! {
+            let mut last: Option<Vec<Agent>> = None;
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = ticker.tick() => {}
+                }
+                let read = async {
+                    let mut conn = pool.acquire().await?;
+                    directory::agent_views(&mut conn, &account, None, false, team).await
+                };
+                match read.await {
+                    Ok(views) => {
+                        let agents: Vec<Agent> = views.iter().map(directory::AgentView::to_proto).collect();
+                        if last.as_ref() != Some(&agents) {
+                            last = Some(agents.clone());
+                            yield Ok(AgentsBoard {
+                                agents,
+                                time: Some(to_timestamp(chrono::Utc::now())),
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(tonic::Status::from(Error::from(e)));
+                        break;
+                    }
+                }
+            }
+        };
+        Ok(Box::pin(stream))
+    }
 }

@@ -43,6 +43,7 @@ pub struct Api {
 type PresenceStream = Pin<Box<dyn Stream<Item = Result<PresenceUpdate, Status>> + Send>>;
 type PositionStream = Pin<Box<dyn Stream<Item = Result<QueuePosition, Status>> + Send>>;
 type StatsStream = Pin<Box<dyn Stream<Item = Result<QueueStats, Status>> + Send>>;
+type BoardStream = Pin<Box<dyn Stream<Item = Result<AgentsBoard, Status>> + Send>>;
 type TransferStream = Pin<Box<dyn Stream<Item = Result<Transfer, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -356,6 +357,18 @@ impl RoutingService for Api {
     ) -> Result<Response<Self::WatchPresenceStream>, Status> {
         let c = Caller::of(&r)?;
         Ok(Response::new(self.watch_presence_impl(c).await?))
+    }
+
+    type WatchAgentsStream = BoardStream;
+
+    async fn watch_agents(
+        &self,
+        r: Request<WatchAgentsRequest>,
+    ) -> Result<Response<Self::WatchAgentsStream>, Status> {
+        let c = Caller::of(&r)?;
+        Ok(Response::new(
+            self.watch_agents_impl(c, r.into_inner()).await?,
+        ))
     }
 
     type WatchQueuePositionStream = PositionStream;
