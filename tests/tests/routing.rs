@@ -1490,12 +1490,13 @@ async fn supervisors_watch_every_agents_presence_and_load_live() {
         .await
         .expect("a supervisor watches the agents")
         .into_inner();
-    // Each board: (id, presence, active chats), until one satisfies `done`.
-    let mut until = async |done: &dyn Fn(&[(String, i32, i32)]) -> bool| {
+    // Each board as (id, presence, active chats), until one satisfies `done`.
+    type Row = (String, i32, i32);
+    let mut until = async |done: &dyn Fn(&[Row]) -> bool| {
         tokio::time::timeout(WAIT, async {
             loop {
                 let b = board.next().await.expect("open").expect("board");
-                let rows: Vec<(String, i32, i32)> = b
+                let rows: Vec<Row> = b
                     .agents
                     .iter()
                     .map(|a| (a.id.clone(), a.presence, a.active_chats))
