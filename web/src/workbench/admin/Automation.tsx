@@ -13,6 +13,7 @@ import {
   type Rule,
   type RuleRun,
 } from "../../gen/helpdesk/automation/v1/automation_pb";
+import { MessageKind } from "../../gen/helpdesk/conversation/v1/conversation_pb";
 import { useWorkbench } from "../context";
 import { go } from "../route";
 import { Empty, ErrorLine, useAction, useLoad } from "../ui";
@@ -415,25 +416,47 @@ function RuleEditor({ rule, ctx, onSaved, count }: { rule?: Rule; ctx: ActionCon
   );
 }
 
-/** Evaluates the rule as edited against a stored conversation or ticket. */
+/** How many of a conversation's newest messages a dry run looks through for the customer's. */
+const LATEST_MESSAGES = 50;
+
+/** The text a dry run's message conditions read, cut for showing. */
+const excerpt = (text: string) => (text.length > 80 ? `${text.slice(0, 80)}…` : text);
+
+/**
+ * Evaluates the rule as edited against a stored conversation (with its latest customer
+ * message, when asked, so that message conditions have a value) or ticket.
+ */
 function DryRun({ draft }: { draft: () => Rule | undefined }) {
   const { clients } = useWorkbench();
   const [target, setTarget] = useState<"conversation" | "ticket">("conversation");
   const [id, setId] = useState("");
-  const [result, setResult] = useState<DryRunRuleResponse>();
+  const [withMessage, setWithMessage] = useState(true);
+  const [result, setResult] = useState<{ answer: DryRunRuleResponse; message?: string }>();
   const [act, error, busy] = useAction();
+  const sampled = target === "conversation" && withMessage;
   const run = () => {
     const rule = draft();
-    if (!rule || !id.trim()) return;
+    const key = id.trim();
+    if (!rule || !key) return;
     setResult(undefined);
     act(async () => {
-      setResult(
-        await clients.automation.dryRunRule({
+      if (!sampled) {
+        const answer = await clients.automation.dryRunRule({
           rule,
-          conversationId: target === "conversation" ? id.trim() : "",
-          ticketId: target === "ticket" ? id.trim() : "",
-        }),
-      );
+          conversationId: target === "conversation" ? key : "",
+          ticketId: target === "ticket" ? key : "",
+        });
+        setResult({ answer });
+        return;
+      }
+      // The conversation as it is now and the newest message its customer wrote.
+      const [conversation, latest] = await Promise.all([
+        clients.conversation.getConversation({ id: key }),
+        clients.conversation.listMessages({ conversationId: key, pageSize: LATEST_MESSAGES, beforeSequence: 2n ** 53n }),
+      ]);
+      const message = [...latest.messages].reverse().find((m) => m.kind === MessageKind.INCOMING);
+      const answer = await clients.automation.dryRunRule({ rule, sample: { event: rule.event, conversation, message } });
+      setResult({ answer, message: message ? message.content : "" });
     });
   };
   return (
@@ -453,14 +476,23 @@ function DryRun({ draft }: { draft: () => Rule | undefined }) {
             style={{ flex: 1, minWidth: 0 }}
           />
         </div>
+        {target === "conversation" && (
+          <Check testId="rule-dry-run-with-message" checked={withMessage} onChange={setWithMessage} label="With its latest customer message" />
+        )}
         <button data-testid="rule-dry-run" disabled={busy || !id.trim()} onClick={run}>
           {busy ? "Evaluating…" : "Try the rule"}
         </button>
         <FormErrors error={error} />
-        {result && <DryRunResult result={result} />}
+        {result?.message !== undefined && (
+          <p className="hk-small" style={{ margin: 0 }} data-testid="rule-dry-run-message">
+            {result.message ? <>Message: “{excerpt(result.message)}”</> : <span className="hk-muted">No customer message among its latest {LATEST_MESSAGES}: message conditions have no value.</span>}
+          </p>
+        )}
+        {result && <DryRunResult result={result.answer} />}
         <p className="hk-small hk-muted" style={{ margin: 0 }}>
-          Evaluated against the {target} as last seen, with nothing before it: message and rating conditions have no value,
-          and “changed” holds for any attribute that has one.
+          {sampled
+            ? "Evaluated against the conversation as it is now and that message, with nothing before it: rating conditions have no value, and “changed” holds for any attribute that has one."
+            : `Evaluated against the ${target} as last seen, with nothing before it: message and rating conditions have no value, and “changed” holds for any attribute that has one.`}
         </p>
       </div>
     </Card>
@@ -537,7 +569,7 @@ function RunLog({ title, ruleId, ruleNames, compact }: { title: string; ruleId?:
               </option>
             ))}
           </select>
-          <button className="small" onClick={runs.reload}>
+          <button className="small" data-testid="rule-runs-refresh" onClick={runs.reload}>
             Refresh
           </button>
         </>

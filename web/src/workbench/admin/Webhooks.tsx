@@ -557,7 +557,9 @@ function DeliveryRow(props: { delivery: Delivery; open: boolean; onToggle: () =>
             <span className="sub">next at {timestampDate(d.nextAttemptTime).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}</span>
           )}
         </td>
-        <td className="num">{d.attempts}</td>
+        <td className="num" data-testid="delivery-attempts-count">
+          {d.attempts}
+        </td>
         <td style={{ maxWidth: 280 }}>{d.attempts > 0 ? answer(d.responseCode, d.latencyMs, d.error, d.responseExcerpt, true) : <span className="hk-muted">not tried yet</span>}</td>
         <td className="hk-muted hk-small" title={fullTime(created)} style={{ whiteSpace: "nowrap" }}>
           {ago(created)}
