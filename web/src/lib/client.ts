@@ -61,7 +61,7 @@ export interface Clients {
 }
 
 /** A client of one service that sends `Bearer <token()>` on every call (when set). */
-export function makeClient<S extends DescService>(
+function makeClient<S extends DescService>(
   service: S,
   baseUrl: string,
   token: () => string | undefined,
@@ -95,4 +95,22 @@ export function makeVisitorClients(endpoints: Endpoints, token: () => string | u
     routing: makeClient(RoutingService, endpoints.routing, token),
     ticketing: makeClient(TicketingService, endpoints.ticketing, token),
   };
+}
+
+/**
+ * Every item of a paged list: `page` asks for the page at a token (starting with ""),
+ * `items` picks the items out of the answer, until the answer has no next page.
+ */
+export async function readAll<R extends { nextPageToken: string }, T>(
+  page: (pageToken: string) => Promise<R>,
+  items: (res: R) => T[],
+): Promise<T[]> {
+  const out: T[] = [];
+  let pageToken = "";
+  do {
+    const res = await page(pageToken);
+    out.push(...items(res));
+    pageToken = res.nextPageToken;
+  } while (pageToken);
+  return out;
 }

@@ -2,6 +2,7 @@
 
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 
+/** A timestamp as a Date (undefined stays undefined). */
 export function toDate(ts: Timestamp | undefined): Date | undefined {
   return ts ? timestampDate(ts) : undefined;
 }
@@ -23,10 +24,4 @@ export function duration(seconds: number): string {
   if (m < 60) return `${m} min`;
   const h = Math.floor(m / 60);
   return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
-}
-
-/** Seconds since a timestamp. */
-export function secondsSince(ts: Timestamp | undefined): number {
-  const d = toDate(ts);
-  return d ? (Date.now() - d.getTime()) / 1000 : 0;
 }

@@ -6,12 +6,13 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ConversationStatus, type Conversation, type WidgetSettings } from "../gen/helpdesk/conversation/v1/conversation_pb";
 import { makeVisitorClients, type Endpoints } from "../lib/client";
+import { newId } from "../lib/ids";
 import { Composer, MessageList, QueueLine, TicketCard, type Names } from "./Chat";
 import { currentDevice } from "./device";
 import { ChatIcon, ChevronDownIcon } from "./icons";
 import { PreChatForm, type PreChatAnswers } from "./PreChat";
 import { clearSession, loadSession, saveSession, type VisitorSession } from "./session";
-import { newClientId, visitorError } from "./text";
+import { visitorError } from "./text";
 import { useChat } from "./useChat";
 
 /** The line under the inbox's name in the panel header. */
@@ -106,7 +107,7 @@ export function Widget({ inboxKey, endpoints }: { inboxKey: string; endpoints: E
   }, []);
 
   const start = async (a: PreChatAnswers) => {
-    if (startId.current.text !== a.message || !startId.current.id) startId.current = { text: a.message, id: newClientId() };
+    if (startId.current.text !== a.message || !startId.current.id) startId.current = { text: a.message, id: newId() };
     let res;
     try {
       res = await clients.conversation.startConversation({

@@ -16,13 +16,6 @@ export function fileSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** A random id for `client_message_id` (the platform treats it as proof of a retry). */
-export function newClientId(): string {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * The agent a platform line announces ("Ana joined the conversation" → "Ana"). The
  * visitor may not read the agent directory, so this line is where names come from.

@@ -19,9 +19,10 @@ import {
 } from "../gen/helpdesk/conversation/v1/conversation_pb";
 import type { QueuePosition } from "../gen/helpdesk/routing/v1/routing_pb";
 import type { Ticket } from "../gen/helpdesk/ticketing/v1/ticketing_pb";
-import type { VisitorClients } from "../lib/client";
+import { readAll, type VisitorClients } from "../lib/client";
 import { keepStreaming } from "../lib/stream";
-import { isExpired, joinedName, newClientId, visitorError } from "./text";
+import { newId } from "../lib/ids";
+import { isExpired, joinedName, visitorError } from "./text";
 
 /** A message the visitor sent that the platform has not confirmed yet. */
 export interface PendingMessage {
@@ -234,13 +235,10 @@ export function useChat({ clients, conversationId, open, learnAgents }: ChatOpti
 
     const loadHistory = async () => {
       const conversation = await clients.conversation.getConversation({ id: conversationId }, { signal });
-      const messages: Message[] = [];
-      let pageToken = "";
-      do {
-        const page = await clients.conversation.listMessages({ conversationId, pageSize: 200, pageToken }, { signal });
-        messages.push(...page.messages);
-        pageToken = page.nextPageToken;
-      } while (pageToken);
+      const messages = await readAll(
+        (pageToken) => clients.conversation.listMessages({ conversationId, pageSize: 200, pageToken }, { signal }),
+        (page) => page.messages,
+      );
       for (const m of messages) if (m.sequence > lastSequence.current) lastSequence.current = m.sequence;
       dispatch({ type: "loaded", conversation, messages });
       learnRef.current(namesFromHistory(messages, conversation.assigneeId));
@@ -365,7 +363,7 @@ export function useChat({ clients, conversationId, open, learnAgents }: ChatOpti
         clients.conversation.sendTyping({ conversationId, typing: false }).catch(() => undefined);
       }
       void deliver({
-        clientId: newClientId(),
+        clientId: newId(),
         content,
         attachments: attachments.map((a) => create(AttachmentSchema, a)),
         menuChoice,

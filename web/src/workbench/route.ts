@@ -8,7 +8,7 @@ export interface Route {
   query: URLSearchParams;
 }
 
-export function parseRoute(hash: string): Route {
+function parseRoute(hash: string): Route {
   const [path, query = ""] = hash.replace(/^#\/?/, "").split("?");
   const [page = "", ...rest] = path.split("/").filter(Boolean);
   return { page: page || "conversations", id: rest.join("/") || undefined, query: new URLSearchParams(query) };

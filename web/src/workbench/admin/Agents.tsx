@@ -4,10 +4,10 @@ import { useState } from "react";
 import { SkillLevel, StaffRole, type Agent } from "../../gen/helpdesk/routing/v1/routing_pb";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Empty, ErrorLine, useAction } from "../ui";
+import { Options, useAction } from "../ui";
 import { presenceName } from "../supervisor/AgentsBoard";
-import { useDirectory } from "./directory";
-import { Card, Check, ChipsInput, Field, fieldError, FormErrors, PageHeader } from "./forms";
+import { teamChoices, useDirectory } from "./directory";
+import { Card, CheckList, ChipsInput, Field, fieldError, ListCard, MissingItem, PageHeader, SaveBar, saveItem, useDraft } from "./forms";
 
 /** The roles an agent may have to colleagues. */
 export const ROLES: [StaffRole, string][] = [
@@ -35,15 +35,7 @@ export function AgentsAdmin({ id }: { id?: string }) {
     if (id === "new") return <AgentEditor dir={dir} />;
     const agentId = decodeURIComponent(id);
     const agent = dir.agents.find((a) => a.id === agentId);
-    if (!agent)
-      return (
-        <div className="hk-page">
-          <a className="hk-back" href="#/admin/agents">
-            ← Agents
-          </a>
-          {dir.loading ? <div className="hk-loading">Loading…</div> : <ErrorLine error={dir.error ?? "No such agent."} />}
-        </div>
-      );
+    if (!agent) return <MissingItem back={{ href: "#/admin/agents", label: "Agents" }} loading={dir.loading} error={dir.error ?? "No such agent."} />;
     return <AgentEditor key={agent.id} agent={agent} dir={dir} />;
   }
   const q = filter.trim().toLowerCase();
@@ -64,61 +56,46 @@ export function AgentsAdmin({ id }: { id?: string }) {
           </>
         }
       />
-      <Card tight>
-        <ErrorLine error={dir.error} />
-        {dir.loading && dir.agents.length === 0 ? (
-          <div className="hk-loading">Loading agents…</div>
-        ) : agents.length === 0 ? (
-          <Empty>{q ? "No agent matches." : "No agents yet."}</Empty>
-        ) : (
-          <table className="hk-table">
-            <thead>
-              <tr>
-                <th>Agent</th>
-                <th>Role</th>
-                <th>Teams</th>
-                <th>Skills</th>
-                <th>Languages</th>
-                <th className="num">Max chats</th>
-                <th>Presence</th>
-              </tr>
-            </thead>
-            <tbody>
-              {agents.map((a) => (
-                <tr
-                  key={a.id}
-                  className="click"
-                  data-testid="agent-row"
-                  data-id={a.id}
-                  onClick={() => go("admin", `agents/${encodeURIComponent(a.id)}`)}
-                >
-                  <td>
-                    <span className="strong">{a.name || a.id}</span>
-                    <span className="sub">
-                      {a.id}
-                      {a.email && ` · ${a.email}`}
-                    </span>
-                  </td>
-                  <td>{roleName(a.role)}</td>
-                  <td className="hk-small">{a.teamIds.map((t) => dir.teamName(t)).join(", ") || <span className="hk-muted">—</span>}</td>
-                  <td>
-                    <div className="adm-tags">
-                      {a.skills.map((s) => (
-                        <span key={s.name} className={`adm-tag${s.level === SkillLevel.PRIMARY ? " strong" : ""}`} title={levelName(s.level)}>
-                          {s.name}
-                        </span>
-                      ))}
-                    </div>
-                  </td>
-                  <td className="hk-small">{a.languages.join(", ")}</td>
-                  <td className="num">{a.maxChats}</td>
-                  <td className="hk-small">{presenceName(a.presence)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Card>
+      <ListCard
+        error={dir.error}
+        loading={dir.loading && dir.agents.length === 0}
+        loadingText="Loading agents…"
+        count={agents.length}
+        empty={q ? "No agent matches." : "No agents yet."}
+        columns={["Agent", "Role", "Teams", "Skills", "Languages", { label: "Max chats", num: true }, "Presence"]}
+      >
+        {agents.map((a) => (
+          <tr
+            key={a.id}
+            className="click"
+            data-testid="agent-row"
+            data-id={a.id}
+            onClick={() => go("admin", `agents/${encodeURIComponent(a.id)}`)}
+          >
+            <td>
+              <span className="strong">{a.name || a.id}</span>
+              <span className="sub">
+                {a.id}
+                {a.email && ` · ${a.email}`}
+              </span>
+            </td>
+            <td>{roleName(a.role)}</td>
+            <td className="hk-small">{a.teamIds.map((t) => dir.teamName(t)).join(", ") || <span className="hk-muted">—</span>}</td>
+            <td>
+              <div className="adm-tags">
+                {a.skills.map((s) => (
+                  <span key={s.name} className={`adm-tag${s.level === SkillLevel.PRIMARY ? " strong" : ""}`} title={levelName(s.level)}>
+                    {s.name}
+                  </span>
+                ))}
+              </div>
+            </td>
+            <td className="hk-small">{a.languages.join(", ")}</td>
+            <td className="num">{a.maxChats}</td>
+            <td className="hk-small">{presenceName(a.presence)}</td>
+          </tr>
+        ))}
+      </ListCard>
     </div>
   );
 }
@@ -169,14 +146,9 @@ function problems(d: Draft, isNew: boolean, taken: boolean): Record<string, stri
 
 function AgentEditor({ agent, dir }: { agent?: Agent; dir: ReturnType<typeof useDirectory> }) {
   const { clients } = useWorkbench();
-  const [d, setD] = useState(() => draftOf(agent));
+  const { draft: d, set, saved, setSaved } = useDraft(() => draftOf(agent));
   const [touched, setTouched] = useState(false);
-  const [saved, setSaved] = useState(false);
   const [act, error, busy] = useAction();
-  const set = (patch: Partial<Draft>) => {
-    setD({ ...d, ...patch });
-    setSaved(false);
-  };
   const taken = !agent && dir.agents.some((a) => a.id === d.id.trim());
   const local = touched ? problems(d, !agent, taken) : {};
   const err = (path: string) => local[path] ?? fieldError(error, path);
@@ -196,17 +168,15 @@ function AgentEditor({ agent, dir }: { agent?: Agent; dir: ReturnType<typeof use
       skills: d.skills,
       channelCapacity: Object.fromEntries(d.capacity.map((c) => [c.channel, c.max])),
     };
-    act(async () => {
-      if (agent) {
-        await clients.routing.updateAgent({ agent: body, updateMask: { paths: PATHS } });
-        setSaved(true);
-        dir.reload();
-      } else {
-        const created = await clients.routing.createAgent({ agent: body });
-        dir.reload();
-        go("admin", `agents/${encodeURIComponent(created.id)}`);
-      }
-    });
+    act(() =>
+      saveItem({
+        section: "agents",
+        update: agent && (() => clients.routing.updateAgent({ agent: body, updateMask: { paths: PATHS } })),
+        create: () => clients.routing.createAgent({ agent: body }),
+        onSaved: dir.reload,
+        setSaved,
+      }),
+    );
   };
 
   return (
@@ -229,11 +199,7 @@ function AgentEditor({ agent, dir }: { agent?: Agent; dir: ReturnType<typeof use
           </Field>
           <Field label="Role to colleagues" error={err("role")} hint="Who may transfer to them; whose chats a supervisor may move.">
             <select data-testid="agent-role" value={d.role} onChange={(e) => set({ role: Number(e.target.value) })}>
-              {ROLES.map(([r, name]) => (
-                <option key={r} value={r}>
-                  {name}
-                </option>
-              ))}
+              <Options of={ROLES} />
             </select>
           </Field>
         </div>
@@ -247,17 +213,12 @@ function AgentEditor({ agent, dir }: { agent?: Agent; dir: ReturnType<typeof use
                 No teams yet — <a href="#/admin/teams">create one</a>.
               </span>
             ) : (
-              <div className="hk-checks">
-                {dir.teams.map((t) => (
-                  <Check
-                    key={t.id}
-                    testId={`agent-team-${t.id}`}
-                    checked={d.teamIds.includes(t.id)}
-                    onChange={(on) => set({ teamIds: on ? [...d.teamIds, t.id] : d.teamIds.filter((x) => x !== t.id) })}
-                    label={t.name}
-                  />
-                ))}
-              </div>
+              <CheckList
+                options={teamChoices(dir.teams)}
+                value={d.teamIds}
+                onChange={(teamIds) => set({ teamIds })}
+                testId={(id) => `agent-team-${id}`}
+              />
             )}
           </Field>
           <Field label="Languages" wide hint="For display; route by language with a routing rule on a contact attribute." error={err("languages")}>
@@ -298,11 +259,7 @@ function AgentEditor({ agent, dir }: { agent?: Agent; dir: ReturnType<typeof use
                   value={s.level}
                   onChange={(e) => set({ skills: d.skills.map((x, j) => (j === i ? { ...x, level: Number(e.target.value) } : x)) })}
                 >
-                  {LEVELS.map(([l, name]) => (
-                    <option key={l} value={l}>
-                      {name}
-                    </option>
-                  ))}
+                  <Options of={LEVELS} />
                 </select>
                 <button className="ghost small" aria-label="Remove skill" onClick={() => set({ skills: d.skills.filter((_, j) => j !== i) })}>
                   Remove
@@ -375,14 +332,15 @@ function AgentEditor({ agent, dir }: { agent?: Agent; dir: ReturnType<typeof use
         </div>
       </Card>
 
-      <div className="adm-savebar">
-        <FormErrors error={error} />
-        {saved && <span className="adm-saved">Saved</span>}
-        <button onClick={() => go("admin", "agents")}>Cancel</button>
-        <button className="primary" data-testid="agent-save" disabled={busy} onClick={save}>
-          {busy ? "Saving…" : agent ? "Save changes" : "Create agent"}
-        </button>
-      </div>
+      <SaveBar
+        error={error}
+        saved={saved}
+        busy={busy}
+        label={agent ? "Save changes" : "Create agent"}
+        onSave={save}
+        onCancel={() => go("admin", "agents")}
+        testId="agent-save"
+      />
     </div>
   );
 }

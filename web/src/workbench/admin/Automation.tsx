@@ -3,7 +3,6 @@
 
 import { useState } from "react";
 import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   DelaySchema,
   Episode,
@@ -14,16 +13,34 @@ import {
   type RuleRun,
 } from "../../gen/helpdesk/automation/v1/automation_pb";
 import { MessageKind } from "../../gen/helpdesk/conversation/v1/conversation_pb";
+import { readAll, type Clients } from "../../lib/client";
+import { toDate } from "../../lib/time";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Empty, ErrorLine, useAction, useLoad } from "../ui";
+import { ErrorLine, Fact, Options, useAction, useLoad, usePages } from "../ui";
 import { type ActionContext, ActionsEditor, actionSummary } from "./actions";
 import { AttributeList, countPredicates, emptyGroup, GroupEditor, operatorName } from "./conditions";
 import { useDirectory } from "./directory";
-import { ago, Card, Check, DurationInput, Field, fieldError, FormErrors, fullTime, PageHeader, Switch } from "./forms";
+import {
+  ago,
+  Card,
+  Check,
+  DurationInput,
+  Field,
+  fieldError,
+  FormErrors,
+  fullTime,
+  ListCard,
+  MissingItem,
+  PageHeader,
+  SaveBar,
+  saveItem,
+  Switch,
+  useDraft,
+} from "./forms";
 
 /** The rule events, grouped, with what each fires on. */
-export const EVENTS: { group: string; events: [string, string][] }[] = [
+const EVENTS: { group: string; events: [string, string][] }[] = [
   {
     group: "Conversations",
     events: [
@@ -97,15 +114,8 @@ export function useActionContext(): ActionContext & { error?: string } {
 }
 
 /** Every rule of the account, in order. */
-async function listAllRules(clients: ReturnType<typeof useWorkbench>["clients"]): Promise<Rule[]> {
-  const out: Rule[] = [];
-  let pageToken = "";
-  do {
-    const res = await clients.automation.listRules({ pageSize: 100, pageToken });
-    out.push(...res.rules);
-    pageToken = res.nextPageToken;
-  } while (pageToken);
-  return out;
+function listAllRules(clients: Clients): Promise<Rule[]> {
+  return readAll((pageToken) => clients.automation.listRules({ pageSize: 100, pageToken }), (r) => r.rules);
 }
 
 /** The Automation section: the rules, `new`, or one rule by id. */
@@ -117,14 +127,7 @@ export function AutomationAdmin({ id }: { id?: string }) {
     if (id === "new") return <RuleEditor ctx={ctx} onSaved={rules.reload} count={rules.data?.length ?? 0} />;
     const rule = rules.data?.find((r) => r.id === id);
     if (!rule)
-      return (
-        <div className="hk-page">
-          <a className="hk-back" href="#/admin/automation">
-            ← Automation
-          </a>
-          {rules.loading ? <div className="hk-loading">Loading…</div> : <ErrorLine error={rules.error ?? "No such rule."} />}
-        </div>
-      );
+      return <MissingItem back={{ href: "#/admin/automation", label: "Automation" }} loading={rules.loading} error={rules.error ?? "No such rule."} />;
     return <RuleEditor key={rule.id} rule={rule} ctx={ctx} onSaved={rules.reload} count={rules.data?.length ?? 0} />;
   }
   return <RuleList rules={rules.data ?? []} loading={rules.loading && !rules.data} error={rules.error} ctx={ctx} reload={rules.reload} />;
@@ -149,47 +152,33 @@ function RuleList(props: { rules: Rule[]; loading: boolean; error?: string; ctx:
           </button>
         }
       />
-      <Card tight>
-        <ErrorLine error={props.error ?? error} />
-        {props.loading ? (
-          <div className="hk-loading">Loading rules…</div>
-        ) : props.rules.length === 0 ? (
-          <Empty>No rules yet. Start with one: “when a customer writes “refund”, create a ticket”.</Empty>
-        ) : (
-          <table className="hk-table">
-            <thead>
-              <tr>
-                <th className="num">#</th>
-                <th>Rule</th>
-                <th>When</th>
-                <th>Conditions</th>
-                <th>Actions</th>
-                <th>Active</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.rules.map((r) => (
-                <tr key={r.id} className="click" data-testid="rule-row" data-id={r.id} onClick={() => go("admin", `automation/${r.id}`)}>
-                  <td className="num hk-muted">{r.position}</td>
-                  <td>
-                    <span className="strong">{r.name}</span>
-                    {r.description && <span className="sub">{r.description.slice(0, 90)}</span>}
-                  </td>
-                  <td>
-                    <code className="hk-small">{r.event}</code>
-                    {r.delay && <span className="sub">after {fmtSeconds(Number(r.delay.seconds))}</span>}
-                  </td>
-                  <td className="hk-small">{countPredicates(r.conditions) ? `${countPredicates(r.conditions)} condition${countPredicates(r.conditions) === 1 ? "" : "s"}` : "always"}</td>
-                  <td className="hk-small">{r.actions.map((a) => actionSummary(a, props.ctx)).join(" · ")}</td>
-                  <td onClick={(e) => e.stopPropagation()}>
-                    <Switch testId="rule-active" label={r.active ? "Active" : "Off"} checked={r.active} disabled={busy} onChange={(on) => toggle(r, on)} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Card>
+      <ListCard
+        error={props.error ?? error}
+        loading={props.loading}
+        loadingText="Loading rules…"
+        count={props.rules.length}
+        empty="No rules yet. Start with one: “when a customer writes “refund”, create a ticket”."
+        columns={[{ label: "#", num: true }, "Rule", "When", "Conditions", "Actions", "Active"]}
+      >
+        {props.rules.map((r) => (
+          <tr key={r.id} className="click" data-testid="rule-row" data-id={r.id} onClick={() => go("admin", `automation/${r.id}`)}>
+            <td className="num hk-muted">{r.position}</td>
+            <td>
+              <span className="strong">{r.name}</span>
+              {r.description && <span className="sub">{r.description.slice(0, 90)}</span>}
+            </td>
+            <td>
+              <code className="hk-small">{r.event}</code>
+              {r.delay && <span className="sub">after {fmtSeconds(Number(r.delay.seconds))}</span>}
+            </td>
+            <td className="hk-small">{countPredicates(r.conditions) ? `${countPredicates(r.conditions)} condition${countPredicates(r.conditions) === 1 ? "" : "s"}` : "always"}</td>
+            <td className="hk-small">{r.actions.map((a) => actionSummary(a, props.ctx)).join(" · ")}</td>
+            <td onClick={(e) => e.stopPropagation()}>
+              <Switch testId="rule-active" label={r.active ? "Active" : "Off"} checked={r.active} disabled={busy} onChange={(on) => toggle(r, on)} />
+            </td>
+          </tr>
+        ))}
+      </ListCard>
       <RunLog title="Recent runs" ruleNames />
     </div>
   );
@@ -220,17 +209,12 @@ const PATHS = ["name", "description", "active", "position", "event", "conditions
 
 function RuleEditor({ rule, ctx, onSaved, count }: { rule?: Rule; ctx: ActionContext & { error?: string }; onSaved: () => void; count: number }) {
   const { clients } = useWorkbench();
-  const [d, setD] = useState(() => draftOf(rule, count));
+  const { draft: d, setDraft, set, saved, setSaved } = useDraft(() => draftOf(rule, count));
   const [mode, setMode] = useState<"form" | "json">("form");
   const [json, setJson] = useState("");
   const [jsonError, setJsonError] = useState<string>();
   const [touched, setTouched] = useState(false);
-  const [saved, setSaved] = useState(false);
   const [act, error, busy] = useAction();
-  const set = (patch: Partial<Rule>) => {
-    setD({ ...d, ...patch });
-    setSaved(false);
-  };
 
   /** The rule being edited: the JSON text when that is shown. */
   const current = (): Rule | undefined => {
@@ -247,7 +231,7 @@ function RuleEditor({ rule, ctx, onSaved, count }: { rule?: Rule; ctx: ActionCon
   const toForm = () => {
     const r = current();
     if (!r) return;
-    setD(draftOf(r));
+    setDraft(draftOf(r));
     setMode("form");
   };
   const toJsonMode = () => {
@@ -265,17 +249,15 @@ function RuleEditor({ rule, ctx, onSaved, count }: { rule?: Rule; ctx: ActionCon
     const r = current();
     if (!r) return;
     if (mode === "form" && problems.length) return;
-    act(async () => {
-      if (rule) {
-        await clients.automation.updateRule({ rule: { ...r, id: rule.id }, updateMask: { paths: PATHS } });
-        setSaved(true);
-        onSaved();
-      } else {
-        const created = await clients.automation.createRule({ rule: r });
-        onSaved();
-        go("admin", `automation/${created.id}`);
-      }
-    });
+    act(() =>
+      saveItem({
+        section: "automation",
+        update: rule && (() => clients.automation.updateRule({ rule: { ...r, id: rule.id }, updateMask: { paths: PATHS } })),
+        create: () => clients.automation.createRule({ rule: r }),
+        onSaved,
+        setSaved,
+      }),
+    );
   };
 
   const del = () =>
@@ -295,7 +277,7 @@ function RuleEditor({ rule, ctx, onSaved, count }: { rule?: Rule; ctx: ActionCon
       <PageHeader
         back={{ href: "#/admin/automation", label: "Automation" }}
         title={rule ? rule.name : "New rule"}
-        sub={rule ? `Rule ${rule.position} · updated ${ago(rule.updateTime ? timestampDate(rule.updateTime) : undefined)}` : "Describe when it runs, what must hold, and what it does."}
+        sub={rule ? `Rule ${rule.position} · updated ${ago(toDate(rule.updateTime))}` : "Describe when it runs, what must hold, and what it does."}
         actions={
           <>
             <div className="adm-tabs" role="tablist">
@@ -398,14 +380,15 @@ function RuleEditor({ rule, ctx, onSaved, count }: { rule?: Rule; ctx: ActionCon
               </Card>
             </>
           )}
-          <div className="adm-savebar">
-            <FormErrors error={error} />
-            {saved && <span className="adm-saved">Saved</span>}
-            <button onClick={() => go("admin", "automation")}>Cancel</button>
-            <button className="primary" data-testid="rule-save" disabled={busy} onClick={save}>
-              {busy ? "Saving…" : rule ? "Save rule" : "Create rule"}
-            </button>
-          </div>
+          <SaveBar
+            error={error}
+            saved={saved}
+            busy={busy}
+            label={rule ? "Save rule" : "Create rule"}
+            onSave={save}
+            onCancel={() => go("admin", "automation")}
+            testId="rule-save"
+          />
         </div>
         <div>
           <DryRun draft={current} />
@@ -538,72 +521,46 @@ function DryRunResult({ result }: { result: DryRunRuleResponse }) {
 function RunLog({ title, ruleId, ruleNames, compact }: { title: string; ruleId?: string; ruleNames?: boolean; compact?: boolean }) {
   const { clients } = useWorkbench();
   const [outcome, setOutcome] = useState(RunOutcome.UNSPECIFIED);
-  const [tokens, setTokens] = useState<string[]>([""]);
   const [open, setOpen] = useState<string>();
-  const runs = useLoad(async () => {
-    const pages = await Promise.all(
-      tokens.map((pageToken) => clients.automation.listRuleRuns({ ruleId: ruleId ?? "", outcome, pageSize: 25, pageToken })),
-    );
-    return { runs: pages.flatMap((p) => p.runs), next: pages[pages.length - 1].nextPageToken };
-  }, [clients, ruleId, outcome, tokens]);
-  const list = runs.data?.runs ?? [];
+  const runs = usePages(
+    (pageToken) => clients.automation.listRuleRuns({ ruleId: ruleId ?? "", outcome, pageSize: 25, pageToken }),
+    (r) => r.runs,
+    [clients, ruleId, outcome],
+    [],
+  );
+  const list = runs.data ?? [];
   return (
-    <Card
+    <ListCard
       title={title}
       testId="rule-runs"
       actions={
         <>
-          <select
-            aria-label="Outcome"
-            value={outcome}
-            onChange={(e) => {
-              setOutcome(Number(e.target.value));
-              setTokens([""]);
-            }}
-            style={{ width: "auto" }}
-          >
+          <select aria-label="Outcome" value={outcome} onChange={(e) => setOutcome(Number(e.target.value))} style={{ width: "auto" }}>
             <option value={RunOutcome.UNSPECIFIED}>All outcomes</option>
-            {OUTCOMES.map(([o, name]) => (
-              <option key={o} value={o}>
-                {name}
-              </option>
-            ))}
+            <Options of={OUTCOMES} />
           </select>
           <button className="small" data-testid="rule-runs-refresh" onClick={runs.reload}>
             Refresh
           </button>
         </>
       }
-      tight
+      error={runs.error}
+      loading={runs.loading && !runs.data}
+      loadingText="Loading runs…"
+      count={list.length}
+      empty={`No runs logged${outcome ? " with this outcome" : ""}.`}
+      more={runs.more}
     >
-      <ErrorLine error={runs.error} />
-      {runs.loading && !runs.data ? (
-        <div className="hk-loading">Loading runs…</div>
-      ) : list.length === 0 ? (
-        <Empty>No runs logged{outcome ? " with this outcome" : ""}.</Empty>
-      ) : (
-        <table className="hk-table">
-          <tbody>
-            {list.map((r) => (
-              <RunRow key={r.id} run={r} open={open === r.id} onToggle={() => setOpen(open === r.id ? undefined : r.id)} ruleName={ruleNames} compact={compact} />
-            ))}
-          </tbody>
-        </table>
-      )}
-      {runs.data?.next && (
-        <div className="hk-pager">
-          <button className="small" onClick={() => setTokens([...tokens, runs.data!.next])}>
-            Load more
-          </button>
-        </div>
-      )}
-    </Card>
+      {list.map((r) => (
+        <RunRow key={r.id} run={r} open={open === r.id} onToggle={() => setOpen(open === r.id ? undefined : r.id)} ruleName={ruleNames} compact={compact} />
+      ))}
+    </ListCard>
   );
 }
 
 function RunRow({ run, open, onToggle, ruleName, compact }: { run: RuleRun; open: boolean; onToggle: () => void; ruleName?: boolean; compact?: boolean }) {
   const o = OUTCOMES.find(([v]) => v === run.outcome);
-  const when = run.createTime ? timestampDate(run.createTime) : undefined;
+  const when = toDate(run.createTime);
   return (
     <>
       <tr className="click" data-testid="rule-run" onClick={onToggle}>
@@ -639,27 +596,16 @@ function RunRow({ run, open, onToggle, ruleName, compact }: { run: RuleRun; open
         <tr className="adm-detail-row">
           <td colSpan={3}>
             <dl className="adm-kv">
-              {run.reason && (
-                <>
-                  <dt>Reason</dt>
-                  <dd>{run.reason}</dd>
-                </>
-              )}
+              {run.reason && <Fact label="Reason">{run.reason}</Fact>}
               {run.conversationId && (
-                <>
-                  <dt>Conversation</dt>
-                  <dd>
-                    <a href={`#/conversations/${run.conversationId}`}>{run.conversationId}</a>
-                  </dd>
-                </>
+                <Fact label="Conversation">
+                  <a href={`#/conversations/${run.conversationId}`}>{run.conversationId}</a>
+                </Fact>
               )}
               {run.ticketId && (
-                <>
-                  <dt>Ticket</dt>
-                  <dd>
-                    <a href={`#/tickets/${run.ticketId}`}>{run.ticketId}</a>
-                  </dd>
-                </>
+                <Fact label="Ticket">
+                  <a href={`#/tickets/${run.ticketId}`}>{run.ticketId}</a>
+                </Fact>
               )}
               <dt>Conditions</dt>
               <dd>

@@ -1,16 +1,15 @@
 // Admin → Business hours: one team's or inbox's opening times, holidays, special days,
 // out-of-office message and what happens to chats outside the hours.
 
-import { useState } from "react";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { OutsideHoursPolicy, type BusinessHours } from "../../gen/helpdesk/routing/v1/routing_pb";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Empty, ErrorLine, useAction, useLoad } from "../ui";
+import { Empty, ErrorLine, Options, useAction, useLoad } from "../ui";
 import { useDirectory } from "./directory";
-import { Card, Field, fieldError, FormErrors, PageHeader } from "./forms";
+import { Card, Field, fieldError, PageHeader, SaveBar, useDraft } from "./forms";
 import { listAllInboxes } from "./Inboxes";
-import { DatesInput, localZone, officeWeek, type Week, WeekEditor, weekProblem, ZoneInput } from "./schedule";
+import { closedWeek, DatesInput, localZone, officeWeek, type Week, WeekField, weekProblem, ZoneInput } from "./schedule";
 
 /** The Business hours section; `?team=<id>` or `?inbox=<id>` picks whose. */
 export function HoursAdmin({ query }: { query: URLSearchParams }) {
@@ -55,18 +54,10 @@ export function HoursAdmin({ query }: { query: URLSearchParams }) {
           >
             <option value="">Choose a team or an inbox…</option>
             <optgroup label="Teams">
-              {dir.teams.map((t) => (
-                <option key={t.id} value={`team:${t.id}`}>
-                  {t.name}
-                </option>
-              ))}
+              <Options of={dir.teams.map((t) => [`team:${t.id}`, t.name] as const)} />
             </optgroup>
             <optgroup label="Inboxes">
-              {(inboxes.data ?? []).map((i) => (
-                <option key={i.id} value={`inbox:${i.id}`}>
-                  {i.name}
-                </option>
-              ))}
+              <Options of={(inboxes.data ?? []).map((i) => [`inbox:${i.id}`, i.name] as const)} />
             </optgroup>
           </select>
           {hours.data === null && <span className="hk-pill dim">No hours set: always open</span>}
@@ -100,8 +91,7 @@ interface Draft {
 
 function draftOf(h?: BusinessHours): Draft {
   if (!h) return { timeZone: localZone(), week: officeWeek(), holidays: [], special: [], message: "", policy: OutsideHoursPolicy.LEAVE_MESSAGE };
-  const week: Week = {};
-  for (let d = 1; d <= 7; d++) week[d] = [];
+  const week = closedWeek();
   for (const day of h.weekly) week[day.weekday] = day.ranges.map((r) => ({ start: r.start, end: r.end }));
   return {
     timeZone: h.timeZone,
@@ -115,13 +105,8 @@ function draftOf(h?: BusinessHours): Draft {
 
 function HoursEditor(props: { hours?: BusinessHours; teamId: string; inboxId: string; name: string; onSaved: () => void }) {
   const { clients } = useWorkbench();
-  const [d, setD] = useState(() => draftOf(props.hours));
-  const [saved, setSaved] = useState(false);
+  const { draft: d, set, saved, setSaved } = useDraft(() => draftOf(props.hours));
   const [act, error, busy] = useAction();
-  const set = (patch: Partial<Draft>) => {
-    setD({ ...d, ...patch });
-    setSaved(false);
-  };
   const problem = weekProblem(d.week) ?? (d.special.some((s) => !/^\d{4}-\d\d-\d\d$/.test(s.date)) ? "Each special day needs a date." : undefined);
 
   const save = () => {
@@ -154,10 +139,7 @@ function HoursEditor(props: { hours?: BusinessHours; teamId: string; inboxId: st
             <ZoneInput testId="hours-zone" value={d.timeZone} onChange={(timeZone) => set({ timeZone })} />
           </Field>
           <div />
-          <div className="hk-field wide">
-            <WeekEditor week={d.week} onChange={(week) => set({ week })} />
-            {(problem || fieldError(error, "weekly")) && <span className="hk-field-error">{problem ?? fieldError(error, "weekly")}</span>}
-          </div>
+          <WeekField week={d.week} onChange={(week) => set({ week })} error={problem ?? fieldError(error, "weekly")} />
         </div>
       </Card>
       <Card title="Holidays and special days">
@@ -231,13 +213,7 @@ function HoursEditor(props: { hours?: BusinessHours; teamId: string; inboxId: st
           </Field>
         </div>
       </Card>
-      <div className="adm-savebar">
-        <FormErrors error={error} />
-        {saved && <span className="adm-saved">Saved</span>}
-        <button className="primary" data-testid="hours-save" disabled={busy || !!problem} onClick={save}>
-          {busy ? "Saving…" : "Save hours"}
-        </button>
-      </div>
+      <SaveBar error={error} saved={saved} busy={busy} disabled={!!problem} label="Save hours" onSave={save} testId="hours-save" />
     </>
   );
 }

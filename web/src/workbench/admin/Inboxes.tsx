@@ -1,12 +1,28 @@
 // Admin → Inboxes: the list, and one inbox's settings with its widget embed code.
 
 import { useState } from "react";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ChannelKind, ReopenPolicy, type Inbox } from "../../gen/helpdesk/conversation/v1/conversation_pb";
+import { readAll, type Clients } from "../../lib/client";
+import { toDate } from "../../lib/time";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Empty, ErrorLine, useAction, useLoad } from "../ui";
-import { ago, Card, Check, ChipsInput, CopyButton, DurationInput, Field, fieldError, FormErrors, PageHeader } from "./forms";
+import { ErrorLine, Options, useAction, useLoad } from "../ui";
+import {
+  ago,
+  Card,
+  Check,
+  ChipsInput,
+  CopyButton,
+  DurationInput,
+  Field,
+  fieldError,
+  ListCard,
+  MissingItem,
+  PageHeader,
+  SaveBar,
+  saveItem,
+  useDraft,
+} from "./forms";
 
 const CHANNELS: [ChannelKind, string][] = [
   [ChannelKind.WEB_WIDGET, "Web widget"],
@@ -18,15 +34,8 @@ const CHANNELS: [ChannelKind, string][] = [
 const channelName = (c: ChannelKind) => CHANNELS.find(([v]) => v === c)?.[1] ?? "—";
 
 /** Every inbox of the account (all pages). */
-export async function listAllInboxes(clients: ReturnType<typeof useWorkbench>["clients"]): Promise<Inbox[]> {
-  const out: Inbox[] = [];
-  let pageToken = "";
-  do {
-    const res = await clients.conversation.listInboxes({ pageSize: 100, pageToken });
-    out.push(...res.inboxes);
-    pageToken = res.nextPageToken;
-  } while (pageToken);
-  return out;
+export function listAllInboxes(clients: Clients): Promise<Inbox[]> {
+  return readAll((pageToken) => clients.conversation.listInboxes({ pageSize: 100, pageToken }), (r) => r.inboxes);
 }
 
 /** The Inboxes section: the list, `new`, or one inbox by id. */
@@ -37,14 +46,7 @@ export function InboxesAdmin({ id }: { id?: string }) {
     if (id === "new") return <InboxEditor onSaved={list.reload} />;
     const inbox = list.data?.find((i) => i.id === id);
     if (!inbox)
-      return (
-        <div className="hk-page">
-          <a className="hk-back" href="#/admin/inboxes">
-            ← Inboxes
-          </a>
-          {list.loading ? <div className="hk-loading">Loading…</div> : <ErrorLine error={list.error ?? "No such inbox."} />}
-        </div>
-      );
+      return <MissingItem back={{ href: "#/admin/inboxes", label: "Inboxes" }} loading={list.loading} error={list.error ?? "No such inbox."} />;
     return <InboxEditor key={inbox.id} inbox={inbox} onSaved={list.reload} />;
   }
   const inboxes = list.data ?? [];
@@ -59,49 +61,36 @@ export function InboxesAdmin({ id }: { id?: string }) {
           </button>
         }
       />
-      <Card tight>
-        <ErrorLine error={list.error} />
-        {list.loading && !list.data ? (
-          <div className="hk-loading">Loading inboxes…</div>
-        ) : inboxes.length === 0 ? (
-          <Empty>No inboxes yet. Create one to put a chat widget on your site.</Empty>
-        ) : (
-          <table className="hk-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Channel</th>
-                <th>Public key</th>
-                <th>Features</th>
-                <th>Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {inboxes.map((i) => (
-                <tr key={i.id} className="click" data-testid="inbox-row" data-id={i.id} onClick={() => go("admin", `inboxes/${i.id}`)}>
-                  <td className="strong">
-                    {i.name}
-                    {i.greetingMessage && <span className="sub">“{i.greetingMessage.slice(0, 70)}”</span>}
-                  </td>
-                  <td>{channelName(i.channelKind)}</td>
-                  <td>
-                    <code className="hk-small">{i.publicKey}</code>
-                  </td>
-                  <td>
-                    <div className="adm-tags">
-                      {i.bot?.enabled && <span className="adm-tag strong">Bot first</span>}
-                      {i.csatSurvey?.enabled && <span className="adm-tag">CSAT survey</span>}
-                      {i.visitorAttributeKeys.length > 0 && <span className="adm-tag">Pre-chat form</span>}
-                      {i.ticketOnLeaveMessage && <span className="adm-tag">Tickets on leave-a-message</span>}
-                    </div>
-                  </td>
-                  <td className="hk-muted">{ago(i.createTime ? timestampDate(i.createTime) : undefined)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Card>
+      <ListCard
+        error={list.error}
+        loading={list.loading && !list.data}
+        loadingText="Loading inboxes…"
+        count={inboxes.length}
+        empty="No inboxes yet. Create one to put a chat widget on your site."
+        columns={["Name", "Channel", "Public key", "Features", "Created"]}
+      >
+        {inboxes.map((i) => (
+          <tr key={i.id} className="click" data-testid="inbox-row" data-id={i.id} onClick={() => go("admin", `inboxes/${i.id}`)}>
+            <td className="strong">
+              {i.name}
+              {i.greetingMessage && <span className="sub">“{i.greetingMessage.slice(0, 70)}”</span>}
+            </td>
+            <td>{channelName(i.channelKind)}</td>
+            <td>
+              <code className="hk-small">{i.publicKey}</code>
+            </td>
+            <td>
+              <div className="adm-tags">
+                {i.bot?.enabled && <span className="adm-tag strong">Bot first</span>}
+                {i.csatSurvey?.enabled && <span className="adm-tag">CSAT survey</span>}
+                {i.visitorAttributeKeys.length > 0 && <span className="adm-tag">Pre-chat form</span>}
+                {i.ticketOnLeaveMessage && <span className="adm-tag">Tickets on leave-a-message</span>}
+              </div>
+            </td>
+            <td className="hk-muted">{ago(toDate(i.createTime))}</td>
+          </tr>
+        ))}
+      </ListCard>
     </div>
   );
 }
@@ -225,31 +214,24 @@ const keyword = (s: string) => s.trim().toLowerCase().replace(/\s+/g, "_");
 /** Creates an inbox, or edits one. */
 function InboxEditor({ inbox, onSaved }: { inbox?: Inbox; onSaved: () => void }) {
   const { clients } = useWorkbench();
-  const [d, setD] = useState(() => draftOf(inbox));
+  const { draft: d, set, saved, setSaved } = useDraft(() => draftOf(inbox));
   const [act, error, busy] = useAction();
-  const [saved, setSaved] = useState(false);
   const [touched, setTouched] = useState(false);
-  const set = (patch: Partial<Draft>) => {
-    setD({ ...d, ...patch });
-    setSaved(false);
-  };
   const nameMissing = touched && !d.name.trim();
   const closeWithoutWarning = d.closeSeconds > 0 && d.warningSeconds === 0;
 
   const save = () => {
     setTouched(true);
     if (!d.name.trim() || closeWithoutWarning) return;
-    act(async () => {
-      if (inbox) {
-        await clients.conversation.updateInbox({ inbox: { id: inbox.id, ...inboxOf(d) }, updateMask: { paths: PATHS } });
-        setSaved(true);
-        onSaved();
-      } else {
-        const created = await clients.conversation.createInbox({ inbox: inboxOf(d) });
-        onSaved();
-        go("admin", `inboxes/${created.id}`);
-      }
-    });
+    act(() =>
+      saveItem({
+        section: "inboxes",
+        update: inbox && (() => clients.conversation.updateInbox({ inbox: { id: inbox.id, ...inboxOf(d) }, updateMask: { paths: PATHS } })),
+        create: () => clients.conversation.createInbox({ inbox: inboxOf(d) }),
+        onSaved,
+        setSaved,
+      }),
+    );
   };
 
   return (
@@ -268,11 +250,7 @@ function InboxEditor({ inbox, onSaved }: { inbox?: Inbox; onSaved: () => void })
               </Field>
               <Field label="Channel" error={fieldError(error, "channel_kind")}>
                 <select value={d.channelKind} onChange={(e) => set({ channelKind: Number(e.target.value) })}>
-                  {CHANNELS.map(([c, name]) => (
-                    <option key={c} value={c}>
-                      {name}
-                    </option>
-                  ))}
+                  <Options of={CHANNELS} />
                 </select>
               </Field>
               <Field label="Greeting" wide hint="Posted as the first message of every new conversation (empty: none)." error={fieldError(error, "greeting_message")}>
@@ -388,16 +366,15 @@ function InboxEditor({ inbox, onSaved }: { inbox?: Inbox; onSaved: () => void })
             </div>
           </Card>
 
-          <div className="adm-savebar">
-            <FormErrors error={error} />
-            {saved && <span className="adm-saved">Saved</span>}
-            <button type="button" onClick={() => go("admin", "inboxes")}>
-              Cancel
-            </button>
-            <button className="primary" data-testid="inbox-save" disabled={busy} onClick={save}>
-              {busy ? "Saving…" : inbox ? "Save changes" : "Create inbox"}
-            </button>
-          </div>
+          <SaveBar
+            error={error}
+            saved={saved}
+            busy={busy}
+            label={inbox ? "Save changes" : "Create inbox"}
+            onSave={save}
+            onCancel={() => go("admin", "inboxes")}
+            testId="inbox-save"
+          />
         </div>
 
         <div>{inbox ? <EmbedCard inbox={inbox} onChanged={onSaved} /> : <Card title="Widget">The public key and the embed code appear once the inbox exists.</Card>}</div>

@@ -15,9 +15,23 @@ import {
 } from "../../gen/helpdesk/routing/v1/routing_pb";
 import { create } from "@bufbuild/protobuf";
 import { useWorkbench } from "../context";
-import { Dialog, Empty, ErrorLine, useAction, useLoad } from "../ui";
-import { type Directory, useDirectory } from "./directory";
-import { Card, Check, ChipsInput, DurationInput, Field, fieldError, FormErrors, PageHeader } from "./forms";
+import { Dialog, ErrorLine, Options, useAction, useLoad } from "../ui";
+import { type Directory, teamChoices, useDirectory } from "./directory";
+import {
+  Card,
+  Check,
+  CheckList,
+  ChipsInput,
+  DurationInput,
+  Field,
+  fieldError,
+  FormErrors,
+  FormFoot,
+  ListCard,
+  PageHeader,
+  SaveBar,
+  useDraft,
+} from "./forms";
 import { ROLES } from "./Agents";
 import { listAllInboxes } from "./Inboxes";
 
@@ -36,6 +50,8 @@ const CHANNELS = ["web_widget", "mobile_sdk", "api", "email"];
 const PRIORITIES = ["any", "low", "medium", "high", "urgent"];
 
 const strategyName = (s: Strategy) => STRATEGIES.find(([v]) => v === s)?.[1];
+/** Staff roles named in the plural ("Agents"), for who may send or receive transfers. */
+const ROLE_GROUPS = ROLES.map(([r, name]) => [r, `${name}s`] as const);
 
 /** The Routing section. */
 export function RoutingAdmin() {
@@ -58,67 +74,56 @@ function RulesCard({ dir }: { dir: Directory }) {
   const inboxName = (id: string) => inboxes.data?.find((i) => i.id === id)?.name ?? id.slice(0, 8);
   const list = rules.data ?? [];
   return (
-    <Card
-      title="Routing rules"
-      sub="the first rule whose condition matches decides; none matching: the account-wide queue"
-      actions={
-        <button className="primary small" data-testid="routing-rule-new" onClick={() => setCreating(true)}>
-          New rule
-        </button>
-      }
-      tight
-    >
-      <ErrorLine error={rules.error ?? error} />
-      {rules.loading && !rules.data ? (
-        <div className="hk-loading">Loading rules…</div>
-      ) : list.length === 0 ? (
-        <Empty>No routing rules: every chat waits in the account-wide queue, served by any online agent.</Empty>
-      ) : (
-        <table className="hk-table">
-          <thead>
-            <tr>
-              <th className="num">#</th>
-              <th>Rule</th>
-              <th>When</th>
-              <th>Then</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((r) => (
-              <tr key={r.id} data-testid="routing-rule-row" data-id={r.id}>
-                <td className="num">{r.position}</td>
-                <td className="strong">{r.name}</td>
-                <td className="hk-small">{conditionText(r, inboxName)}</td>
-                <td className="hk-small">
-                  {r.targetTeamId ? <>Team <b>{dir.teamName(r.targetTeamId)}</b></> : "Account-wide queue"}
-                  {r.requiredSkills.length > 0 && <> · skills {r.requiredSkills.join(", ")}</>}
-                  {r.priorityClass !== PriorityClass.UNSPECIFIED && <> · class {CLASSES.find(([c]) => c === r.priorityClass)?.[1]}</>}
-                  {r.strategy !== Strategy.UNSPECIFIED && <> · {strategyName(r.strategy)}</>}
-                </td>
-                <td className="num">
-                  <button
-                    className="small danger"
-                    disabled={busy}
-                    onClick={() =>
-                      confirm(`Delete the rule “${r.name}”?`) &&
-                      act(async () => {
-                        await clients.routing.deleteRoutingRule({ id: r.id });
-                        rules.reload();
-                      })
-                    }
-                  >
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      <p className="hk-small hk-muted" style={{ margin: 0, padding: "8px 12px" }}>
-        Rules cannot be edited: create the new one, then delete the old.
-      </p>
+    <>
+      <ListCard
+        title="Routing rules"
+        sub="the first rule whose condition matches decides; none matching: the account-wide queue"
+        actions={
+          <button className="primary small" data-testid="routing-rule-new" onClick={() => setCreating(true)}>
+            New rule
+          </button>
+        }
+        error={rules.error ?? error}
+        loading={rules.loading && !rules.data}
+        loadingText="Loading rules…"
+        count={list.length}
+        empty="No routing rules: every chat waits in the account-wide queue, served by any online agent."
+        columns={[{ label: "#", num: true }, "Rule", "When", "Then", {}]}
+        after={
+          <p className="hk-small hk-muted" style={{ margin: 0, padding: "8px 12px" }}>
+            Rules cannot be edited: create the new one, then delete the old.
+          </p>
+        }
+      >
+        {list.map((r) => (
+          <tr key={r.id} data-testid="routing-rule-row" data-id={r.id}>
+            <td className="num">{r.position}</td>
+            <td className="strong">{r.name}</td>
+            <td className="hk-small">{conditionText(r, inboxName)}</td>
+            <td className="hk-small">
+              {r.targetTeamId ? <>Team <b>{dir.teamName(r.targetTeamId)}</b></> : "Account-wide queue"}
+              {r.requiredSkills.length > 0 && <> · skills {r.requiredSkills.join(", ")}</>}
+              {r.priorityClass !== PriorityClass.UNSPECIFIED && <> · class {CLASSES.find(([c]) => c === r.priorityClass)?.[1]}</>}
+              {r.strategy !== Strategy.UNSPECIFIED && <> · {strategyName(r.strategy)}</>}
+            </td>
+            <td className="num">
+              <button
+                className="small danger"
+                disabled={busy}
+                onClick={() =>
+                  confirm(`Delete the rule “${r.name}”?`) &&
+                  act(async () => {
+                    await clients.routing.deleteRoutingRule({ id: r.id });
+                    rules.reload();
+                  })
+                }
+              >
+                Delete
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListCard>
       {creating && (
         <NewRuleDialog
           dir={dir}
@@ -131,7 +136,7 @@ function RulesCard({ dir }: { dir: Directory }) {
           }}
         />
       )}
-    </Card>
+    </>
   );
 }
 
@@ -225,29 +230,15 @@ function NewRuleDialog(props: {
         </Field>
         <div className="hk-legend">When every part that is set matches</div>
         <Field label="Inboxes" wide error={fieldError(error, "condition.inbox_ids")}>
-          <div className="hk-checks">
-            {props.inboxes.length === 0 && <span className="hk-muted hk-small">No inboxes.</span>}
-            {props.inboxes.map((i) => (
-              <Check
-                key={i.id}
-                checked={d.inboxIds.includes(i.id)}
-                label={i.name}
-                onChange={(on) => set({ inboxIds: on ? [...d.inboxIds, i.id] : d.inboxIds.filter((x) => x !== i.id) })}
-              />
-            ))}
-          </div>
+          <CheckList
+            options={props.inboxes.map((i) => [i.id, i.name] as const)}
+            value={d.inboxIds}
+            onChange={(inboxIds) => set({ inboxIds })}
+            empty={<span className="hk-muted hk-small">No inboxes.</span>}
+          />
         </Field>
         <Field label="Channels" wide>
-          <div className="hk-checks">
-            {CHANNELS.map((c) => (
-              <Check
-                key={c}
-                checked={d.channels.includes(c)}
-                label={c}
-                onChange={(on) => set({ channels: on ? [...d.channels, c] : d.channels.filter((x) => x !== c) })}
-              />
-            ))}
-          </div>
+          <CheckList options={CHANNELS.map((c) => [c, c] as const)} value={d.channels} onChange={(channels) => set({ channels })} />
         </Field>
         <Field label="Contact attributes" hint="key=value, e.g. language=de" error={touched && badPair ? `“${badPair}” is not key=value.` : fieldError(error, "condition.contact_attributes")}>
           <ChipsInput value={d.contact} onChange={(contact) => set({ contact })} placeholder="vip_level=gold" />
@@ -257,11 +248,7 @@ function NewRuleDialog(props: {
         </Field>
         <Field label="Priority at least">
           <select value={d.minPriority} onChange={(e) => set({ minPriority: Number(e.target.value) })}>
-            {PRIORITIES.map((p, i) => (
-              <option key={p} value={i}>
-                {p}
-              </option>
-            ))}
+            <Options of={PRIORITIES.map((p, i) => [i, p] as const)} />
           </select>
         </Field>
         <Field label="Any of these labels" error={fieldError(error, "condition.labels")}>
@@ -274,11 +261,7 @@ function NewRuleDialog(props: {
         <Field label="Queue" error={fieldError(error, "target_team_id")}>
           <select data-testid="routing-rule-team" value={d.team} onChange={(e) => set({ team: e.target.value })}>
             <option value="">Account-wide queue</option>
-            {props.dir.teams.map((t) => (
-              <option key={t.id} value={t.id}>
-                Team {t.name}
-              </option>
-            ))}
+            <Options of={props.dir.teams.map((t) => [t.id, `Team ${t.name}`] as const)} />
           </select>
         </Field>
         <Field label="Required skills" error={fieldError(error, "required_skills")}>
@@ -287,31 +270,16 @@ function NewRuleDialog(props: {
         <Field label="Queue class" hint="Unset: skill when skills are required, else normal.">
           <select value={d.klass} onChange={(e) => set({ klass: Number(e.target.value) })}>
             <option value={PriorityClass.UNSPECIFIED}>Automatic</option>
-            {CLASSES.map(([c, name]) => (
-              <option key={c} value={c}>
-                {name}
-              </option>
-            ))}
+            <Options of={CLASSES} />
           </select>
         </Field>
         <Field label="Strategy">
           <select value={d.strategy} onChange={(e) => set({ strategy: Number(e.target.value) })}>
             <option value={Strategy.UNSPECIFIED}>The account's default</option>
-            {STRATEGIES.map(([s, name]) => (
-              <option key={s} value={s}>
-                {name}
-              </option>
-            ))}
+            <Options of={STRATEGIES} />
           </select>
         </Field>
-        <div className="hk-formfoot">
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" data-testid="routing-rule-save" disabled={busy}>
-            {busy ? "Creating…" : "Create rule"}
-          </button>
-        </div>
+        <FormFoot onCancel={props.onClose} busy={busy} label="Create rule" busyLabel="Creating…" testId="routing-rule-save" />
       </form>
     </Dialog>
   );
@@ -326,13 +294,8 @@ function SettingsCard({ dir }: { dir: Directory }) {
 
 function SettingsForm({ settings, dir, onSaved }: { settings: RoutingSettings; dir: Directory; onSaved: () => void }) {
   const { clients } = useWorkbench();
-  const [s, setS] = useState(settings);
-  const [saved, setSaved] = useState(false);
+  const { draft: s, set, saved, setSaved } = useDraft(() => settings);
   const [act, error, busy] = useAction();
-  const set = (patch: Partial<RoutingSettings>) => {
-    setS({ ...s, ...patch });
-    setSaved(false);
-  };
   const policy =
     s.transferPolicy ??
     create(TransferPolicySchema, {
@@ -360,11 +323,7 @@ function SettingsForm({ settings, dir, onSaved }: { settings: RoutingSettings; d
         <div className="hk-form">
           <Field label="Default strategy" hint={STRATEGIES.find(([v]) => v === (s.defaultStrategy || Strategy.LEAST_BUSY))?.[2]} error={e("default_strategy")}>
             <select data-testid="routing-strategy" value={s.defaultStrategy || Strategy.LEAST_BUSY} onChange={(ev) => set({ defaultStrategy: Number(ev.target.value) })}>
-              {STRATEGIES.map(([v, name]) => (
-                <option key={v} value={v}>
-                  {name}
-                </option>
-              ))}
+              <Options of={STRATEGIES} />
             </select>
           </Field>
           <Field label="Skill fallback after" hint="Then any team member; twice this: the overflow team. 0: never." error={e("skill_fallback_seconds")}>
@@ -410,11 +369,7 @@ function SettingsForm({ settings, dir, onSaved }: { settings: RoutingSettings; d
           <Field label="Overflow team" error={needsTeam ? "Choose the overflow team." : e("overflow_team_id")} hint="Also where skill fallback ends.">
             <select value={s.overflowTeamId} onChange={(ev) => set({ overflowTeamId: ev.target.value })}>
               <option value="">None</option>
-              {dir.teams.map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.name}
-                </option>
-              ))}
+              <Options of={teamChoices(dir.teams)} />
             </select>
           </Field>
           <Field label="Leave-a-message text" wide hint="Empty: the default text." error={e("leave_message_text")}>
@@ -435,28 +390,14 @@ function SettingsForm({ settings, dir, onSaved }: { settings: RoutingSettings; d
           </Field>
           <div />
           <Field label="May request transfers" hint="Admins always may." error={e("transfer_policy.transfer_roles")}>
-            <div className="hk-checks">
-              {ROLES.filter(([r]) => r !== StaffRole.ADMIN).map(([r, name]) => (
-                <Check
-                  key={r}
-                  checked={policy.transferRoles.includes(r)}
-                  label={`${name}s`}
-                  onChange={(on) => setPolicy({ transferRoles: on ? [...policy.transferRoles, r] : policy.transferRoles.filter((x) => x !== r) })}
-                />
-              ))}
-            </div>
+            <CheckList
+              options={ROLE_GROUPS.filter(([r]) => r !== StaffRole.ADMIN)}
+              value={policy.transferRoles}
+              onChange={(transferRoles) => setPolicy({ transferRoles })}
+            />
           </Field>
           <Field label="May receive transfers" error={e("transfer_policy.receiver_roles")}>
-            <div className="hk-checks">
-              {ROLES.map(([r, name]) => (
-                <Check
-                  key={r}
-                  checked={policy.receiverRoles.includes(r)}
-                  label={`${name}s`}
-                  onChange={(on) => setPolicy({ receiverRoles: on ? [...policy.receiverRoles, r] : policy.receiverRoles.filter((x) => x !== r) })}
-                />
-              ))}
-            </div>
+            <CheckList options={ROLE_GROUPS} value={policy.receiverRoles} onChange={(receiverRoles) => setPolicy({ receiverRoles })} />
           </Field>
           <div className="hk-field wide hk-checks" style={{ flexDirection: "column", gap: 8 }}>
             <Check checked={policy.agentsAcrossTeams} onChange={(agentsAcrossTeams) => setPolicy({ agentsAcrossTeams })} label="Agents may transfer outside their own teams" />
@@ -465,13 +406,7 @@ function SettingsForm({ settings, dir, onSaved }: { settings: RoutingSettings; d
         </div>
       </Card>
 
-      <div className="adm-savebar">
-        <FormErrors error={error} />
-        {saved && <span className="adm-saved">Saved</span>}
-        <button className="primary" data-testid="routing-save" disabled={busy} onClick={save}>
-          {busy ? "Saving…" : "Save settings"}
-        </button>
-      </div>
+      <SaveBar error={error} saved={saved} busy={busy} label="Save settings" onSave={save} testId="routing-save" />
     </>
   );
 }

@@ -13,11 +13,11 @@ import {
 } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
 import { duration } from "../../lib/time";
 import { useWorkbench } from "../context";
-import { Dialog, Empty, ErrorLine, useAction, useLoad } from "../ui";
-import { CATEGORIES, METRICS, metricName, PRIORITIES, priorityName, TYPES, typeName } from "../tickets/model";
-import { type Directory, useDirectory } from "./directory";
-import { Card, Check, ChipsInput, DurationInput, Field, fieldError, FormErrors, PageHeader } from "./forms";
-import { localZone, officeWeek, type Week, WeekEditor, weekProblem, ZoneInput, DatesInput, WEEKDAYS } from "./schedule";
+import { Dialog, Options, useAction, useLoad } from "../ui";
+import { CATEGORIES, categoryName, METRICS, metricName, PRIORITIES, priorityName, TYPES, typeName } from "../tickets/model";
+import { type Directory, teamChoices, useDirectory } from "./directory";
+import { Check, CheckList, ChipsInput, DurationInput, Field, fieldError, FormErrors, FormFoot, ListCard, PageHeader } from "./forms";
+import { closedWeek, DatesInput, localZone, officeWeek, type Week, WeekField, WEEKDAYS, weekProblem, ZoneInput } from "./schedule";
 
 /** The SLA & tickets section. */
 export function SlaAdmin() {
@@ -42,72 +42,58 @@ function Policies({ dir, calendars }: { dir: Directory; calendars: Calendar[] })
   const [act, error, busy] = useAction();
   const list = policies.data ?? [];
   return (
-    <Card
-      title="SLA policies"
-      sub="a ticket falls under the first policy whose filter matches"
-      actions={
-        <button className="primary small" data-testid="sla-new" onClick={() => setCreating(true)}>
-          New policy
-        </button>
-      }
-      tight
-    >
-      <ErrorLine error={policies.error ?? error} />
-      {policies.loading && !policies.data ? (
-        <div className="hk-loading">Loading policies…</div>
-      ) : list.length === 0 ? (
-        <Empty>No SLA policies: tickets have no deadlines.</Empty>
-      ) : (
-        <table className="hk-table">
-          <thead>
-            <tr>
-              <th className="num">#</th>
-              <th>Policy</th>
-              <th>Applies to</th>
-              <th>Targets</th>
-              <th>Hours</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((p) => (
-              <tr key={p.id} data-testid="sla-row" data-id={p.id}>
-                <td className="num hk-muted">{p.position}</td>
-                <td className="strong">
-                  {p.name}
-                  {p.warningSeconds > 0n && <span className="sub">warns {duration(Number(p.warningSeconds))} before</span>}
-                </td>
-                <td className="hk-small">{filterText(p, dir)}</td>
-                <td className="hk-small">
-                  {p.targets.map((t, i) => (
-                    <div key={i}>
-                      {t.priority ? `${priorityName(t.priority)} · ` : ""}
-                      {metricName(t.metric)} <b>{duration(Number(t.seconds))}</b>
-                      {t.businessHours && <span className="hk-muted"> (business)</span>}
-                    </div>
-                  ))}
-                </td>
-                <td className="hk-small">{p.calendarId ? calendars.find((c) => c.id === p.calendarId)?.name ?? "calendar" : "around the clock"}</td>
-                <td className="num">
-                  <button
-                    className="small danger"
-                    disabled={busy}
-                    onClick={() =>
-                      confirm(`Delete the policy “${p.name}”? Open tickets get their deadlines again from the others.`) &&
-                      act(async () => {
-                        await clients.ticketing.deleteSlaPolicy({ id: p.id });
-                        policies.reload();
-                      })
-                    }
-                  >
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+    <>
+      <ListCard
+        title="SLA policies"
+        sub="a ticket falls under the first policy whose filter matches"
+        actions={
+          <button className="primary small" data-testid="sla-new" onClick={() => setCreating(true)}>
+            New policy
+          </button>
+        }
+        error={policies.error ?? error}
+        loading={policies.loading && !policies.data}
+        loadingText="Loading policies…"
+        count={list.length}
+        empty="No SLA policies: tickets have no deadlines."
+        columns={[{ label: "#", num: true }, "Policy", "Applies to", "Targets", "Hours", {}]}
+      >
+        {list.map((p) => (
+          <tr key={p.id} data-testid="sla-row" data-id={p.id}>
+            <td className="num hk-muted">{p.position}</td>
+            <td className="strong">
+              {p.name}
+              {p.warningSeconds > 0n && <span className="sub">warns {duration(Number(p.warningSeconds))} before</span>}
+            </td>
+            <td className="hk-small">{filterText(p, dir)}</td>
+            <td className="hk-small">
+              {p.targets.map((t, i) => (
+                <div key={i}>
+                  {t.priority ? `${priorityName(t.priority)} · ` : ""}
+                  {metricName(t.metric)} <b>{duration(Number(t.seconds))}</b>
+                  {t.businessHours && <span className="hk-muted"> (business)</span>}
+                </div>
+              ))}
+            </td>
+            <td className="hk-small">{p.calendarId ? calendars.find((c) => c.id === p.calendarId)?.name ?? "calendar" : "around the clock"}</td>
+            <td className="num">
+              <button
+                className="small danger"
+                disabled={busy}
+                onClick={() =>
+                  confirm(`Delete the policy “${p.name}”? Open tickets get their deadlines again from the others.`) &&
+                  act(async () => {
+                    await clients.ticketing.deleteSlaPolicy({ id: p.id });
+                    policies.reload();
+                  })
+                }
+              >
+                Delete
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListCard>
       {creating && (
         <PolicyDialog
           dir={dir}
@@ -120,7 +106,7 @@ function Policies({ dir, calendars }: { dir: Directory; calendars: Calendar[] })
           }}
         />
       )}
-    </Card>
+    </>
   );
 }
 
@@ -160,7 +146,6 @@ function PolicyDialog(props: { dir: Directory; calendars: Calendar[]; next: numb
   const [warning, setWarning] = useState(0);
   const [touched, setTouched] = useState(false);
   const needsCalendar = targets.some((t) => t.businessHours) && !calendarId;
-  const toggle = <T,>(list: T[], v: T, on: boolean) => (on ? [...list, v] : list.filter((x) => x !== v));
   const setTarget = (i: number, patch: Partial<TargetDraft>) => setTargets(targets.map((t, j) => (j === i ? { ...t, ...patch } : t)));
 
   const save = (e: React.FormEvent) => {
@@ -198,26 +183,14 @@ function PolicyDialog(props: { dir: Directory; calendars: Calendar[]; next: numb
         </Field>
         <div className="hk-legend">Which tickets (nothing picked: any)</div>
         <Field label="Priorities" wide>
-          <div className="hk-checks">
-            {PRIORITIES.map(([p, n]) => (
-              <Check key={p} checked={priorities.includes(p)} onChange={(on) => setPriorities(toggle(priorities, p, on))} label={n} />
-            ))}
-          </div>
+          <CheckList options={PRIORITIES} value={priorities} onChange={setPriorities} />
         </Field>
         <Field label="Types" wide>
-          <div className="hk-checks">
-            {TYPES.map(([t, n]) => (
-              <Check key={t} checked={types.includes(t)} onChange={(on) => setTypes(toggle(types, t, on))} label={n} />
-            ))}
-          </div>
+          <CheckList options={TYPES} value={types} onChange={setTypes} />
         </Field>
         {props.dir.teams.length > 0 && (
           <Field label="Teams" wide>
-            <div className="hk-checks">
-              {props.dir.teams.map((t) => (
-                <Check key={t.id} checked={groups.includes(t.id)} onChange={(on) => setGroups(toggle(groups, t.id, on))} label={t.name} />
-              ))}
-            </div>
+            <CheckList options={teamChoices(props.dir.teams)} value={groups} onChange={setGroups} />
           </Field>
         )}
         <Field label="Categories">
@@ -233,18 +206,10 @@ function PolicyDialog(props: { dir: Directory; calendars: Calendar[]; next: numb
               <div key={i} className="hk-row" data-testid="sla-target">
                 <select aria-label="Priority" value={t.priority} onChange={(e) => setTarget(i, { priority: Number(e.target.value) })}>
                   <option value={TicketPriority.UNSPECIFIED}>Every priority</option>
-                  {PRIORITIES.map(([p, n]) => (
-                    <option key={p} value={p}>
-                      {n}
-                    </option>
-                  ))}
+                  <Options of={PRIORITIES} />
                 </select>
                 <select aria-label="Metric" value={t.metric} onChange={(e) => setTarget(i, { metric: Number(e.target.value) })}>
-                  {METRICS.map(([m, n]) => (
-                    <option key={m} value={m}>
-                      {n}
-                    </option>
-                  ))}
+                  <Options of={METRICS} />
                 </select>
                 <DurationInput seconds={t.seconds} onChange={(seconds) => setTarget(i, { seconds })} />
                 <Check checked={t.businessHours} onChange={(businessHours) => setTarget(i, { businessHours })} label="business hours" />
@@ -269,24 +234,13 @@ function PolicyDialog(props: { dir: Directory; calendars: Calendar[]; next: numb
         <Field label="Business hours calendar" error={touched && needsCalendar ? "Business-hours targets need a calendar." : fieldError(error, "policy.calendar_id")}>
           <select value={calendarId} onChange={(e) => setCalendarId(e.target.value)}>
             <option value="">None (around the clock)</option>
-            {props.calendars.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
+            <Options of={props.calendars.map((c) => [c.id, c.name] as const)} />
           </select>
         </Field>
         <Field label="Warn before a target is due" hint="0: no warning." error={fieldError(error, "policy.warning_seconds")}>
           <DurationInput seconds={warning} onChange={setWarning} />
         </Field>
-        <div className="hk-formfoot">
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" data-testid="sla-save" disabled={busy}>
-            {busy ? "Creating…" : "Create policy"}
-          </button>
-        </div>
+        <FormFoot onCancel={props.onClose} busy={busy} label="Create policy" busyLabel="Creating…" testId="sla-save" />
       </form>
     </Dialog>
   );
@@ -295,49 +249,36 @@ function PolicyDialog(props: { dir: Directory; calendars: Calendar[]; next: numb
 function Calendars(props: { calendars: Calendar[]; error?: string; loading: boolean; reload: () => void }) {
   const [editing, setEditing] = useState<Calendar | "new">();
   return (
-    <Card
-      title="Business calendars"
-      sub="the hours business-hours targets count in"
-      actions={
-        <button className="small" data-testid="calendar-new" onClick={() => setEditing("new")}>
-          New calendar
-        </button>
-      }
-      tight
-    >
-      <ErrorLine error={props.error} />
-      {props.loading ? (
-        <div className="hk-loading">Loading calendars…</div>
-      ) : props.calendars.length === 0 ? (
-        <Empty>No calendars: every target counts around the clock.</Empty>
-      ) : (
-        <table className="hk-table">
-          <thead>
-            <tr>
-              <th>Calendar</th>
-              <th>Zone</th>
-              <th>Week</th>
-              <th>Holidays</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {props.calendars.map((c) => (
-              <tr key={c.id} data-testid="calendar-row">
-                <td className="strong">{c.name}</td>
-                <td>{c.timeZone}</td>
-                <td className="hk-small">{weekText(c)}</td>
-                <td className="hk-small">{c.holidays.length ? c.holidays.join(", ") : "—"}</td>
-                <td className="num">
-                  <button className="small" onClick={() => setEditing(c)}>
-                    Edit
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+    <>
+      <ListCard
+        title="Business calendars"
+        sub="the hours business-hours targets count in"
+        actions={
+          <button className="small" data-testid="calendar-new" onClick={() => setEditing("new")}>
+            New calendar
+          </button>
+        }
+        error={props.error}
+        loading={props.loading}
+        loadingText="Loading calendars…"
+        count={props.calendars.length}
+        empty="No calendars: every target counts around the clock."
+        columns={["Calendar", "Zone", "Week", "Holidays", {}]}
+      >
+        {props.calendars.map((c) => (
+          <tr key={c.id} data-testid="calendar-row">
+            <td className="strong">{c.name}</td>
+            <td>{c.timeZone}</td>
+            <td className="hk-small">{weekText(c)}</td>
+            <td className="hk-small">{c.holidays.length ? c.holidays.join(", ") : "—"}</td>
+            <td className="num">
+              <button className="small" onClick={() => setEditing(c)}>
+                Edit
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListCard>
       {editing && (
         <CalendarDialog
           calendar={editing === "new" ? undefined : editing}
@@ -348,7 +289,7 @@ function Calendars(props: { calendars: Calendar[]; error?: string; loading: bool
           }}
         />
       )}
-    </Card>
+    </>
   );
 }
 
@@ -369,8 +310,7 @@ function CalendarDialog({ calendar, onClose, onSaved }: { calendar?: Calendar; o
   const [holidays, setHolidays] = useState(calendar?.holidays ?? []);
   const [week, setWeek] = useState<Week>(() => {
     if (!calendar) return officeWeek();
-    const w: Week = {};
-    for (let d = 1; d <= 7; d++) w[d] = [];
+    const w = closedWeek();
     for (const r of calendar.weekly) w[r.weekday].push({ start: r.start, end: r.end });
     return w;
   });
@@ -402,22 +342,12 @@ function CalendarDialog({ calendar, onClose, onSaved }: { calendar?: Calendar; o
         <Field label="Time zone" error={fieldError(error, "calendar.time_zone")}>
           <ZoneInput value={zone} onChange={setZone} />
         </Field>
-        <div className="hk-field wide">
-          <WeekEditor week={week} onChange={setWeek} />
-          {(problem || fieldError(error, "calendar.weekly")) && <span className="hk-field-error">{problem ?? fieldError(error, "calendar.weekly")}</span>}
-        </div>
+        <WeekField week={week} onChange={setWeek} error={problem ?? fieldError(error, "calendar.weekly")} />
         <Field label="Holidays" wide error={fieldError(error, "calendar.holidays")}>
           <DatesInput value={holidays} onChange={setHolidays} />
         </Field>
         {calendar && <p className="hk-small hk-muted hk-field wide">Saving derives every open ticket's deadlines again.</p>}
-        <div className="hk-formfoot">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" disabled={busy}>
-            {busy ? "Saving…" : "Save calendar"}
-          </button>
-        </div>
+        <FormFoot onCancel={onClose} busy={busy} label="Save calendar" busyLabel="Saving…" />
       </form>
     </Dialog>
   );
@@ -429,11 +359,10 @@ function Statuses() {
   const [act, error, busy] = useAction();
   const [d, setD] = useState({ key: "", category: StatusCategory.OPEN, label: "", externalLabel: "" });
   const [touched, setTouched] = useState(false);
-  const keyBad = touched && !/^[a-z0-9_-]{1,64}$/.test(d.key);
   const save = (e: React.FormEvent) => {
     e.preventDefault();
     setTouched(true);
-    if (!/^[a-z0-9_-]{1,64}$/.test(d.key) || !d.label.trim() || !d.externalLabel.trim()) return;
+    if (!KEY.test(d.key) || !d.label.trim() || !d.externalLabel.trim()) return;
     act(async () => {
       await clients.ticketing.createStatus({ status: { ...d, label: d.label.trim(), externalLabel: d.externalLabel.trim() } });
       setD({ key: "", category: StatusCategory.OPEN, label: "", externalLabel: "" });
@@ -442,65 +371,54 @@ function Statuses() {
     });
   };
   return (
-    <Card title="Ticket statuses" sub="the six built-in ones, then yours" tight>
-      <ErrorLine error={statuses.error} />
-      <table className="hk-table">
-        <thead>
-          <tr>
-            <th>Staff read</th>
-            <th>Key</th>
-            <th>Category</th>
-            <th>The customer is told</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(statuses.data ?? []).map((s) => (
-            <tr key={s.key} data-testid="status-row">
-              <td className="strong">
-                {s.label} {s.builtIn && <span className="hk-pill dim">built-in</span>}
-              </td>
-              <td>
-                <code className="hk-small">{s.key}</code>
-              </td>
-              <td>{CATEGORIES.find(([c]) => c === s.category)?.[1]}</td>
-              <td>{s.externalLabel}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <form className="hk-form" onSubmit={save} style={{ padding: 16, borderTop: "1px solid var(--line)", gridTemplateColumns: "repeat(4, minmax(0, 1fr)) auto", alignItems: "end" }}>
-        <Field label="Label" error={touched && !d.label.trim() ? "Required." : fieldError(error, "status.label")}>
-          <input
-            value={d.label}
-            placeholder="Waiting for a part"
-            onChange={(e) => setD({ ...d, label: e.target.value, key: d.key === slug(d.label) ? slug(e.target.value) : d.key })}
+    <ListCard
+      title="Ticket statuses"
+      sub="the six built-in ones, then yours"
+      error={statuses.error}
+      loading={statuses.loading && !statuses.data}
+      loadingText="Loading statuses…"
+      count={statuses.data?.length ?? 0}
+      empty="No statuses."
+      columns={["Staff read", "Key", "Category", "The customer is told"]}
+      after={
+        <AddRow fields={4} label="Add status" busy={busy} error={error} onSubmit={save}>
+          <LabelAndKey
+            path="status"
+            value={d}
+            onChange={(patch) => setD({ ...d, ...patch })}
+            touched={touched}
+            error={error}
+            placeholders={["Waiting for a part", "awaiting_parts"]}
           />
-        </Field>
-        <Field label="Key" error={keyBad ? "a–z, 0–9, _ and -" : fieldError(error, "status.key")}>
-          <input value={d.key} placeholder="awaiting_parts" onChange={(e) => setD({ ...d, key: e.target.value.toLowerCase() })} />
-        </Field>
-        <Field label="Category" error={fieldError(error, "status.category")}>
-          <select value={d.category} onChange={(e) => setD({ ...d, category: Number(e.target.value) })}>
-            {CATEGORIES.map(([c, n]) => (
-              <option key={c} value={c}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Customer is told" error={touched && !d.externalLabel.trim() ? "Required." : fieldError(error, "status.external_label")}>
-          <input value={d.externalLabel} placeholder="In progress" onChange={(e) => setD({ ...d, externalLabel: e.target.value })} />
-        </Field>
-        <button type="submit" className="small" disabled={busy} style={{ marginBottom: 2 }}>
-          Add status
-        </button>
-        <div className="hk-field wide">
-          <FormErrors error={violationsFree(error)} />
-        </div>
-      </form>
-    </Card>
+          <Field label="Category" error={fieldError(error, "status.category")}>
+            <select value={d.category} onChange={(e) => setD({ ...d, category: Number(e.target.value) })}>
+              <Options of={CATEGORIES} />
+            </select>
+          </Field>
+          <Field label="Customer is told" error={touched && !d.externalLabel.trim() ? "Required." : fieldError(error, "status.external_label")}>
+            <input value={d.externalLabel} placeholder="In progress" onChange={(e) => setD({ ...d, externalLabel: e.target.value })} />
+          </Field>
+        </AddRow>
+      }
+    >
+      {(statuses.data ?? []).map((s) => (
+        <tr key={s.key} data-testid="status-row">
+          <td className="strong">
+            {s.label} {s.builtIn && <span className="hk-pill dim">built-in</span>}
+          </td>
+          <td>
+            <code className="hk-small">{s.key}</code>
+          </td>
+          <td>{categoryName(s.category)}</td>
+          <td>{s.externalLabel}</td>
+        </tr>
+      ))}
+    </ListCard>
   );
 }
+
+/** What a status or field key may be. */
+const KEY = /^[a-z0-9_-]{1,64}$/;
 
 /** A key made from a label: "Waiting for a part" → "waiting_for_a_part". */
 function slug(label: string): string {
@@ -514,6 +432,63 @@ function slug(label: string): string {
 /** The error when it names no field (field errors show beside their inputs). */
 function violationsFree(error?: string): string | undefined {
   return error && !/^invalid argument:/i.test(error) ? error : undefined;
+}
+
+/**
+ * The label of a new status or field and its key, which follows the label until it is
+ * typed itself; `path` is where they sit in the request ("status", "field").
+ */
+function LabelAndKey(props: {
+  path: string;
+  value: { label: string; key: string };
+  onChange: (patch: { label?: string; key?: string }) => void;
+  touched: boolean;
+  error?: string;
+  placeholders: [string, string];
+}) {
+  const { label, key } = props.value;
+  return (
+    <>
+      <Field label="Label" error={props.touched && !label.trim() ? "Required." : fieldError(props.error, `${props.path}.label`)}>
+        <input
+          value={label}
+          placeholder={props.placeholders[0]}
+          onChange={(e) => props.onChange({ label: e.target.value, key: key === slug(label) ? slug(e.target.value) : key })}
+        />
+      </Field>
+      <Field label="Key" error={props.touched && !KEY.test(key) ? "a–z, 0–9, _ and -" : fieldError(props.error, `${props.path}.key`)}>
+        <input value={key} placeholder={props.placeholders[1]} onChange={(e) => props.onChange({ key: e.target.value.toLowerCase() })} />
+      </Field>
+    </>
+  );
+}
+
+/** The form under a list that adds one more: `fields` inputs in a row, the button, then `below`. */
+function AddRow(props: {
+  fields: number;
+  label: string;
+  busy: boolean;
+  error?: string;
+  onSubmit: (e: React.FormEvent) => void;
+  below?: React.ReactNode;
+  children: React.ReactNode;
+}) {
+  return (
+    <form
+      className="hk-form"
+      onSubmit={props.onSubmit}
+      style={{ padding: 16, borderTop: "1px solid var(--line)", gridTemplateColumns: `repeat(${props.fields}, minmax(0, 1fr)) auto`, alignItems: "end" }}
+    >
+      {props.children}
+      <button type="submit" className="small" disabled={props.busy} style={{ marginBottom: 2 }}>
+        {props.label}
+      </button>
+      {props.below}
+      <div className="hk-field wide">
+        <FormErrors error={violationsFree(props.error)} />
+      </div>
+    </form>
+  );
 }
 
 const FIELD_TYPES: [FieldType, string][] = [
@@ -532,7 +507,7 @@ function Fields() {
   const save = (e: React.FormEvent) => {
     e.preventDefault();
     setTouched(true);
-    if (!/^[a-z0-9_-]{1,64}$/.test(d.key) || !d.label.trim() || (d.type === FieldType.OPTION && d.options.length === 0)) return;
+    if (!KEY.test(d.key) || !d.label.trim() || (d.type === FieldType.OPTION && d.options.length === 0)) return;
     act(async () => {
       await clients.ticketing.createFieldDefinition({ field: { ...d, label: d.label.trim(), options: d.type === FieldType.OPTION ? d.options : [] } });
       setD({ key: "", label: "", type: FieldType.TEXT, options: [] });
@@ -542,66 +517,55 @@ function Fields() {
   };
   const list = fields.data ?? [];
   return (
-    <Card title="Custom ticket fields" tight>
-      <ErrorLine error={fields.error} />
-      {list.length === 0 ? (
-        <Empty>No custom fields yet.</Empty>
-      ) : (
-        <table className="hk-table">
-          <thead>
-            <tr>
-              <th>Label</th>
-              <th>Key</th>
-              <th>Type</th>
-              <th>Options</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((f) => (
-              <tr key={f.key} data-testid="field-row">
-                <td className="strong">{f.label}</td>
-                <td>
-                  <code className="hk-small">{f.key}</code>
-                </td>
-                <td>{FIELD_TYPES.find(([t]) => t === f.type)?.[1]}</td>
-                <td className="hk-small">{f.options.join(", ")}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      <form className="hk-form" onSubmit={save} style={{ padding: 16, borderTop: "1px solid var(--line)", gridTemplateColumns: "repeat(3, minmax(0, 1fr)) auto", alignItems: "end" }}>
-        <Field label="Label" error={touched && !d.label.trim() ? "Required." : fieldError(error, "field.label")}>
-          <input
-            value={d.label}
-            placeholder="Order number"
-            onChange={(e) => setD({ ...d, label: e.target.value, key: d.key === slug(d.label) ? slug(e.target.value) : d.key })}
+    <ListCard
+      title="Custom ticket fields"
+      error={fields.error}
+      loading={fields.loading && !fields.data}
+      loadingText="Loading fields…"
+      count={list.length}
+      empty="No custom fields yet."
+      columns={["Label", "Key", "Type", "Options"]}
+      after={
+        <AddRow
+          fields={3}
+          label="Add field"
+          busy={busy}
+          error={error}
+          onSubmit={save}
+          below={
+            d.type === FieldType.OPTION && (
+              <Field label="Options" wide error={touched && d.options.length === 0 ? "Give the options." : fieldError(error, "field.options")}>
+                <ChipsInput value={d.options} onChange={(options) => setD({ ...d, options })} placeholder="gold, silver…" />
+              </Field>
+            )
+          }
+        >
+          <LabelAndKey
+            path="field"
+            value={d}
+            onChange={(patch) => setD({ ...d, ...patch })}
+            touched={touched}
+            error={error}
+            placeholders={["Order number", "order_number"]}
           />
-        </Field>
-        <Field label="Key" error={touched && !/^[a-z0-9_-]{1,64}$/.test(d.key) ? "a–z, 0–9, _ and -" : fieldError(error, "field.key")}>
-          <input value={d.key} placeholder="order_number" onChange={(e) => setD({ ...d, key: e.target.value.toLowerCase() })} />
-        </Field>
-        <Field label="Type" error={fieldError(error, "field.type")}>
-          <select value={d.type} onChange={(e) => setD({ ...d, type: Number(e.target.value) })}>
-            {FIELD_TYPES.map(([t, n]) => (
-              <option key={t} value={t}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <button type="submit" className="small" disabled={busy} style={{ marginBottom: 2 }}>
-          Add field
-        </button>
-        {d.type === FieldType.OPTION && (
-          <Field label="Options" wide error={touched && d.options.length === 0 ? "Give the options." : fieldError(error, "field.options")}>
-            <ChipsInput value={d.options} onChange={(options) => setD({ ...d, options })} placeholder="gold, silver…" />
+          <Field label="Type" error={fieldError(error, "field.type")}>
+            <select value={d.type} onChange={(e) => setD({ ...d, type: Number(e.target.value) })}>
+              <Options of={FIELD_TYPES} />
+            </select>
           </Field>
-        )}
-        <div className="hk-field wide">
-          <FormErrors error={violationsFree(error)} />
-        </div>
-      </form>
-    </Card>
+        </AddRow>
+      }
+    >
+      {list.map((f) => (
+        <tr key={f.key} data-testid="field-row">
+          <td className="strong">{f.label}</td>
+          <td>
+            <code className="hk-small">{f.key}</code>
+          </td>
+          <td>{FIELD_TYPES.find(([t]) => t === f.type)?.[1]}</td>
+          <td className="hk-small">{f.options.join(", ")}</td>
+        </tr>
+      ))}
+    </ListCard>
   );
 }

@@ -1,11 +1,11 @@
 // Admin → Teams: the teams with their members and ratings, and a new team.
 
 import { useState } from "react";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { toDate } from "../../lib/time";
 import { useWorkbench } from "../context";
-import { Empty, ErrorLine, useAction } from "../ui";
+import { useAction } from "../ui";
 import { useDirectory } from "./directory";
-import { ago, Card, Field, fieldError, FormErrors, PageHeader } from "./forms";
+import { ago, Card, Field, fieldError, FormErrors, ListCard, PageHeader } from "./forms";
 
 /** The Teams section. */
 export function TeamsAdmin() {
@@ -52,56 +52,45 @@ export function TeamsAdmin() {
         </form>
         <FormErrors error={fieldError(error, "name") ? undefined : error} />
       </Card>
-      <Card title="Teams" sub={`${dir.teams.length}`} tight>
-        <ErrorLine error={dir.error} />
-        {dir.loading && dir.teams.length === 0 ? (
-          <div className="hk-loading">Loading teams…</div>
-        ) : dir.teams.length === 0 ? (
-          <Empty>No teams yet. Without teams, every chat waits in one account-wide queue.</Empty>
-        ) : (
-          <table className="hk-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Members</th>
-                <th className="num">CSAT</th>
-                <th>Created</th>
-                <th>Id</th>
+      <ListCard
+        title="Teams"
+        sub={`${dir.teams.length}`}
+        error={dir.error}
+        loading={dir.loading && dir.teams.length === 0}
+        loadingText="Loading teams…"
+        count={dir.teams.length}
+        empty="No teams yet. Without teams, every chat waits in one account-wide queue."
+        columns={["Name", "Members", { label: "CSAT", num: true }, "Created", "Id"]}
+      >
+        {[...dir.teams]
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map((t) => {
+            const members = dir.agents.filter((a) => a.teamIds.includes(t.id));
+            return (
+              <tr key={t.id} data-testid="team-row" data-id={t.id}>
+                <td className="strong">{t.name}</td>
+                <td>
+                  {members.length === 0 ? (
+                    <span className="hk-muted">No members — add them under Agents</span>
+                  ) : (
+                    <div className="adm-tags">
+                      {members.map((m) => (
+                        <a key={m.id} className="adm-tag" href={`#/admin/agents/${encodeURIComponent(m.id)}`}>
+                          {m.name || m.id}
+                        </a>
+                      ))}
+                    </div>
+                  )}
+                </td>
+                <td className="num">{t.csatCount > 0n ? `${t.csatAverage.toFixed(2)} (${t.csatCount})` : "—"}</td>
+                <td className="hk-muted">{ago(toDate(t.createTime))}</td>
+                <td>
+                  <code className="hk-small">{t.id}</code>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {[...dir.teams]
-                .sort((a, b) => a.name.localeCompare(b.name))
-                .map((t) => {
-                  const members = dir.agents.filter((a) => a.teamIds.includes(t.id));
-                  return (
-                    <tr key={t.id} data-testid="team-row" data-id={t.id}>
-                      <td className="strong">{t.name}</td>
-                      <td>
-                        {members.length === 0 ? (
-                          <span className="hk-muted">No members — add them under Agents</span>
-                        ) : (
-                          <div className="adm-tags">
-                            {members.map((m) => (
-                              <a key={m.id} className="adm-tag" href={`#/admin/agents/${encodeURIComponent(m.id)}`}>
-                                {m.name || m.id}
-                              </a>
-                            ))}
-                          </div>
-                        )}
-                      </td>
-                      <td className="num">{t.csatCount > 0n ? `${t.csatAverage.toFixed(2)} (${t.csatCount})` : "—"}</td>
-                      <td className="hk-muted">{ago(t.createTime ? timestampDate(t.createTime) : undefined)}</td>
-                      <td>
-                        <code className="hk-small">{t.id}</code>
-                      </td>
-                    </tr>
-                  );
-                })}
-            </tbody>
-          </table>
-        )}
-      </Card>
+            );
+          })}
+      </ListCard>
     </div>
   );
 }

@@ -4,10 +4,27 @@
 import { useState } from "react";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { DeliveryStatus, type Delivery, type Endpoint } from "../../gen/helpdesk/notification/v1/notification_pb";
+import { toDate } from "../../lib/time";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Empty, ErrorLine, useAction, useLoad } from "../ui";
-import { ago, Card, Check, CopyButton, Field, fieldError, FormErrors, fullTime, PageHeader, Switch } from "./forms";
+import { ErrorLine, Fact, Options, useAction, useLoad, usePages } from "../ui";
+import {
+  ago,
+  Card,
+  Check,
+  CopyButton,
+  Field,
+  fieldError,
+  FormErrors,
+  fullTime,
+  ListCard,
+  MissingItem,
+  PageHeader,
+  SaveBar,
+  Stat,
+  Switch,
+  Table,
+} from "./forms";
 
 /** The event catalog, by aggregate. */
 const CATALOG: [string, string[]][] = [
@@ -52,12 +69,7 @@ export function WebhooksAdmin({ id }: { id?: string }) {
     const endpoint = endpoints.data?.find((e) => e.id === id);
     if (!endpoint)
       return (
-        <div className="hk-page">
-          <a className="hk-back" href="#/admin/webhooks">
-            ← Webhooks
-          </a>
-          {endpoints.loading ? <div className="hk-loading">Loading…</div> : <ErrorLine error={endpoints.error ?? "No such endpoint."} />}
-        </div>
+        <MissingItem back={{ href: "#/admin/webhooks", label: "Webhooks" }} loading={endpoints.loading} error={endpoints.error ?? "No such endpoint."} />
       );
     return (
       <EndpointPage
@@ -81,57 +93,45 @@ export function WebhooksAdmin({ id }: { id?: string }) {
           </button>
         }
       />
-      <Card tight>
-        <ErrorLine error={endpoints.error} />
-        {endpoints.loading && !endpoints.data ? (
-          <div className="hk-loading">Loading endpoints…</div>
-        ) : list.length === 0 ? (
-          <Empty>No endpoints yet. Add one to send ticket or conversation events to your CRM.</Empty>
-        ) : (
-          <table className="hk-table">
-            <thead>
-              <tr>
-                <th>Endpoint</th>
-                <th>Events</th>
-                <th>Health (24 h)</th>
-                <th>State</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((e) => (
-                <tr key={e.id} className="click" data-testid="webhook-row" data-id={e.id} onClick={() => go("admin", `webhooks/${e.id}`)}>
-                  <td>
-                    <span className="strong hk-mono">{e.url}</span>
-                    {e.description && <span className="sub">{e.description}</span>}
-                  </td>
-                  <td>
-                    <div className="adm-tags">
-                      {e.eventTypes.slice(0, 4).map((t) => (
-                        <span className="adm-tag" key={t}>
-                          {t}
-                        </span>
-                      ))}
-                      {e.eventTypes.length > 4 && <span className="adm-tag">+{e.eventTypes.length - 4}</span>}
-                    </div>
-                  </td>
-                  <td>
-                    <HealthBadge endpointId={e.id} />
-                  </td>
-                  <td>
-                    {e.enabled ? (
-                      <span className="hk-pill ok">Enabled</span>
-                    ) : (
-                      <span className="hk-pill bad" title={e.disabledReason}>
-                        Disabled
-                      </span>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Card>
+      <ListCard
+        error={endpoints.error}
+        loading={endpoints.loading && !endpoints.data}
+        loadingText="Loading endpoints…"
+        count={list.length}
+        empty="No endpoints yet. Add one to send ticket or conversation events to your CRM."
+        columns={["Endpoint", "Events", "Health (24 h)", "State"]}
+      >
+        {list.map((e) => (
+          <tr key={e.id} className="click" data-testid="webhook-row" data-id={e.id} onClick={() => go("admin", `webhooks/${e.id}`)}>
+            <td>
+              <span className="strong hk-mono">{e.url}</span>
+              {e.description && <span className="sub">{e.description}</span>}
+            </td>
+            <td>
+              <div className="adm-tags">
+                {e.eventTypes.slice(0, 4).map((t) => (
+                  <span className="adm-tag" key={t}>
+                    {t}
+                  </span>
+                ))}
+                {e.eventTypes.length > 4 && <span className="adm-tag">+{e.eventTypes.length - 4}</span>}
+              </div>
+            </td>
+            <td>
+              <HealthBadge endpointId={e.id} />
+            </td>
+            <td>
+              {e.enabled ? (
+                <span className="hk-pill ok">Enabled</span>
+              ) : (
+                <span className="hk-pill bad" title={e.disabledReason}>
+                  Disabled
+                </span>
+              )}
+            </td>
+          </tr>
+        ))}
+      </ListCard>
     </div>
   );
 }
@@ -232,14 +232,15 @@ function EndpointForm({ endpoint, onSaved }: { endpoint?: Endpoint; onSaved: (e:
           <EventPicker value={types} onChange={setTypes} />
         </Field>
       </div>
-      <div className="adm-savebar">
-        <FormErrors error={error} />
-        {saved && endpoint && <span className="adm-saved">Saved</span>}
-        {!endpoint && <button onClick={() => go("admin", "webhooks")}>Cancel</button>}
-        <button className="primary" data-testid="webhook-save" disabled={busy} onClick={save}>
-          {busy ? "Saving…" : endpoint ? "Save endpoint" : "Create endpoint"}
-        </button>
-      </div>
+      <SaveBar
+        error={error}
+        saved={saved && !!endpoint}
+        busy={busy}
+        label={endpoint ? "Save endpoint" : "Create endpoint"}
+        onSave={save}
+        onCancel={endpoint ? undefined : () => go("admin", "webhooks")}
+        testId="webhook-save"
+      />
     </>
   );
   if (endpoint) return <Card title="Settings">{form}</Card>;
@@ -263,7 +264,7 @@ function EndpointPage(props: { endpoint: Endpoint; freshSecret?: string; onDismi
       <PageHeader
         back={{ href: "#/admin/webhooks", label: "Webhooks" }}
         title={<span className="hk-mono" style={{ fontSize: 18 }}>{e.url}</span>}
-        sub={e.description || `Created ${ago(e.createTime ? timestampDate(e.createTime) : undefined)}`}
+        sub={e.description || `Created ${ago(toDate(e.createTime))}`}
         actions={
           <>
             <span className="hk-check">
@@ -347,20 +348,13 @@ function Health({ endpointId, tick }: { endpointId: string; tick: number }) {
       {d && (
         <>
           <div className="hk-stats" style={{ gridTemplateColumns: "1fr 1fr", marginBottom: 12 }}>
-            <div className={`hk-stat${d.failingSince ? " alert" : ""}`}>
-              <div className="hk-stat-label">Success rate</div>
-              <div className="hk-stat-value">{d.attempts > 0n ? `${Math.round(d.successRate * 100)} %` : "—"}</div>
-              <div className="hk-stat-foot">
-                {String(d.successes)} of {String(d.attempts)} attempts
-              </div>
-            </div>
-            <div className={`hk-stat${d.failed > 0n ? " alert" : ""}`}>
-              <div className="hk-stat-label">Pending · failed</div>
-              <div className="hk-stat-value">
-                {String(d.pending)} · {String(d.failed)}
-              </div>
-              <div className="hk-stat-foot">deliveries</div>
-            </div>
+            <Stat
+              label="Success rate"
+              value={d.attempts > 0n ? `${Math.round(d.successRate * 100)} %` : "—"}
+              foot={`${d.successes} of ${d.attempts} attempts`}
+              alert={!!d.failingSince}
+            />
+            <Stat label="Pending · failed" value={`${d.pending} · ${d.failed}`} foot="deliveries" alert={d.failed > 0n} />
           </div>
           <dl className="adm-kv">
             <dt>Last success</dt>
@@ -368,10 +362,9 @@ function Health({ endpointId, tick }: { endpointId: string; tick: number }) {
             <dt>Last failure</dt>
             <dd>{t(d.lastFailureTime)}</dd>
             {d.failingSince && (
-              <>
-                <dt>Failing since</dt>
-                <dd className="error">{t(d.failingSince)}</dd>
-              </>
+              <Fact label="Failing since" className="error">
+                {t(d.failingSince)}
+              </Fact>
             )}
           </dl>
         </>
@@ -424,7 +417,7 @@ function Secret({ endpointId }: { endpointId: string }) {
             confirm("Make a new signing secret?") &&
             act(async () => {
               const s = await clients.notification.rotateSecret({ endpointId, graceSeconds: BigInt(grace) });
-              setSecret({ secret: s.secret, until: s.previousValidUntil ? timestampDate(s.previousValidUntil) : undefined });
+              setSecret({ secret: s.secret, until: toDate(s.previousValidUntil) });
             })
           }
         >
@@ -439,77 +432,43 @@ function Secret({ endpointId }: { endpointId: string }) {
 function Deliveries({ endpointId, tick, onRefresh, enabled }: { endpointId: string; tick: number; onRefresh: () => void; enabled: boolean }) {
   const { clients } = useWorkbench();
   const [status, setStatus] = useState(DeliveryStatus.UNSPECIFIED);
-  const [tokens, setTokens] = useState<string[]>([""]);
   const [open, setOpen] = useState<string>();
-  const list = useLoad(async () => {
-    const pages = await Promise.all(tokens.map((pageToken) => clients.notification.listDeliveries({ endpointId, status, pageSize: 25, pageToken })));
-    return { deliveries: pages.flatMap((p) => p.deliveries), next: pages[pages.length - 1].nextPageToken };
-  }, [clients, endpointId, status, tokens, tick]);
-  const deliveries = list.data?.deliveries ?? [];
+  const list = usePages(
+    (pageToken) => clients.notification.listDeliveries({ endpointId, status, pageSize: 25, pageToken }),
+    (r) => r.deliveries,
+    [clients, endpointId, status],
+    [tick],
+  );
+  const deliveries = list.data ?? [];
   return (
-    <Card
+    <ListCard
       title="Delivery log"
       sub="newest first"
       testId="delivery-log"
       actions={
         <>
-          <select
-            aria-label="Status"
-            value={status}
-            onChange={(e) => {
-              setStatus(Number(e.target.value));
-              setTokens([""]);
-            }}
-            style={{ width: "auto" }}
-          >
+          <select aria-label="Status" value={status} onChange={(e) => setStatus(Number(e.target.value))} style={{ width: "auto" }}>
             <option value={DeliveryStatus.UNSPECIFIED}>All</option>
-            {STATUSES.map(([s, name]) => (
-              <option key={s} value={s}>
-                {name}
-              </option>
-            ))}
+            <Options of={STATUSES} />
           </select>
           <button className="small" data-testid="delivery-refresh" onClick={onRefresh}>
             Refresh
           </button>
         </>
       }
-      tight
+      error={list.error}
+      loading={list.loading && !list.data}
+      loadingText="Loading deliveries…"
+      count={deliveries.length}
+      empty="No deliveries yet. Send a test event to try the endpoint."
+      columns={["Event", "Status", { label: "Attempts", num: true }, "Last answer", "When", {}]}
+      wrap
+      more={list.more}
     >
-      <ErrorLine error={list.error} />
-      {list.loading && !list.data ? (
-        <div className="hk-loading">Loading deliveries…</div>
-      ) : deliveries.length === 0 ? (
-        <Empty>No deliveries yet. Send a test event to try the endpoint.</Empty>
-      ) : (
-        <div className="hk-table-wrap">
-        <table className="hk-table">
-          <thead>
-            <tr>
-              <th>Event</th>
-              <th>Status</th>
-              <th className="num">Attempts</th>
-              <th>Last answer</th>
-              <th>When</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {deliveries.map((d) => (
-              <DeliveryRow key={d.id} delivery={d} open={open === d.id} onToggle={() => setOpen(open === d.id ? undefined : d.id)} onRedelivered={onRefresh} enabled={enabled} />
-            ))}
-          </tbody>
-        </table>
-        </div>
-      )}
-      {list.data?.next && (
-        <div className="hk-pager">
-          <button className="small" onClick={() => setTokens([...tokens, list.data!.next])}>
-            Load more
-          </button>
-        </div>
-      )}
-    </Card>
+      {deliveries.map((d) => (
+        <DeliveryRow key={d.id} delivery={d} open={open === d.id} onToggle={() => setOpen(open === d.id ? undefined : d.id)} onRedelivered={onRefresh} enabled={enabled} />
+      ))}
+    </ListCard>
   );
 }
 
@@ -544,7 +503,7 @@ function DeliveryRow(props: { delivery: Delivery; open: boolean; onToggle: () =>
   const d = props.delivery;
   const st = STATUSES.find(([s]) => s === d.status);
   const [act, error, busy] = useAction();
-  const created = d.createTime ? timestampDate(d.createTime) : undefined;
+  const created = toDate(d.createTime);
   return (
     <>
       <tr className="click" data-testid="delivery-row" data-id={d.id} data-status={st?.[1].toLowerCase()} onClick={props.onToggle}>
@@ -604,27 +563,17 @@ function Attempts({ deliveryId }: { deliveryId: string }) {
   if (!list.data) return <div className="hk-loading">Loading attempts…</div>;
   if (list.data.length === 0) return <span className="hk-muted hk-small">No attempt yet.</span>;
   return (
-    <table className="hk-table" data-testid="delivery-attempts">
-      <thead>
-        <tr>
-          <th className="num">#</th>
-          <th>When</th>
-          <th>Result</th>
-          <th>Answer</th>
+    <Table columns={[{ label: "#", num: true }, "When", "Result", "Answer"]} testId="delivery-attempts">
+      {list.data.map((a) => (
+        <tr key={a.attempt}>
+          <td className="num">{a.attempt}</td>
+          <td className="hk-small" style={{ whiteSpace: "nowrap" }}>
+            {fullTime(toDate(a.time))}
+          </td>
+          <td>{a.succeeded ? <span className="hk-pill ok">Succeeded</span> : <span className="hk-pill bad">Failed</span>}</td>
+          <td className="hk-small">{answer(a.responseCode, a.latencyMs, a.error, a.responseExcerpt, false)}</td>
         </tr>
-      </thead>
-      <tbody>
-        {list.data.map((a) => (
-          <tr key={a.attempt}>
-            <td className="num">{a.attempt}</td>
-            <td className="hk-small" style={{ whiteSpace: "nowrap" }}>
-              {a.time ? fullTime(timestampDate(a.time)) : ""}
-            </td>
-            <td>{a.succeeded ? <span className="hk-pill ok">Succeeded</span> : <span className="hk-pill bad">Failed</span>}</td>
-            <td className="hk-small">{answer(a.responseCode, a.latencyMs, a.error, a.responseExcerpt, false)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }

@@ -4,31 +4,32 @@ import { create } from "@bufbuild/protobuf";
 import { ActionSchema, type Action, type Macro } from "../../gen/helpdesk/automation/v1/automation_pb";
 import type { Endpoint } from "../../gen/helpdesk/notification/v1/notification_pb";
 import type { Status } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
-import type { Directory } from "./directory";
+import { Options } from "../ui";
+import { agentChoices, teamChoices, type Directory } from "./directory";
 import { ChipsInput, DurationInput, fieldError } from "./forms";
 
 type Kind = NonNullable<Action["kind"]["case"]>;
 
-/** Every kind of action, with its name and whether it needs a conversation. */
-export const ACTION_KINDS: { kind: Kind; name: string; conversation: boolean }[] = [
-  { kind: "sendMessage", name: "Send a message to the customer", conversation: true },
-  { kind: "addNote", name: "Add a private note", conversation: true },
-  { kind: "addLabels", name: "Add labels", conversation: true },
-  { kind: "removeLabels", name: "Remove labels", conversation: true },
-  { kind: "changeStatus", name: "Change the status", conversation: true },
-  { kind: "changePriority", name: "Change the priority", conversation: true },
-  { kind: "assignAgent", name: "Assign to an agent", conversation: true },
-  { kind: "assignTeam", name: "Move to a team's queue", conversation: true },
-  { kind: "transferToTeam", name: "Offer to a team (transfer)", conversation: true },
-  { kind: "createTicket", name: "Create a ticket", conversation: true },
-  { kind: "updateTicket", name: "Update the ticket", conversation: false },
-  { kind: "sendWebhook", name: "Send a webhook", conversation: false },
-  { kind: "sendEmail", name: "Send an email", conversation: false },
-  { kind: "applyMacro", name: "Apply a macro", conversation: false },
+/** Every kind of action, with its name. */
+const ACTION_KINDS: [Kind, string][] = [
+  ["sendMessage", "Send a message to the customer"],
+  ["addNote", "Add a private note"],
+  ["addLabels", "Add labels"],
+  ["removeLabels", "Remove labels"],
+  ["changeStatus", "Change the status"],
+  ["changePriority", "Change the priority"],
+  ["assignAgent", "Assign to an agent"],
+  ["assignTeam", "Move to a team's queue"],
+  ["transferToTeam", "Offer to a team (transfer)"],
+  ["createTicket", "Create a ticket"],
+  ["updateTicket", "Update the ticket"],
+  ["sendWebhook", "Send a webhook"],
+  ["sendEmail", "Send an email"],
+  ["applyMacro", "Apply a macro"],
 ];
 
 /** A new action of a kind, with sensible first values. */
-export function newAction(kind: Kind): Action {
+function newAction(kind: Kind): Action {
   switch (kind) {
     case "sendMessage":
     case "addNote":
@@ -41,7 +42,6 @@ export function newAction(kind: Kind): Action {
     case "changePriority":
       return create(ActionSchema, { kind: { case: kind, value: "high" } });
     case "createTicket":
-      return create(ActionSchema, { kind: { case: kind, value: {} } });
     case "updateTicket":
       return create(ActionSchema, { kind: { case: kind, value: {} } });
     case "sendWebhook":
@@ -110,7 +110,7 @@ export function ActionsEditor(props: {
   allowMacro: boolean;
 }) {
   const { actions, onChange } = props;
-  const kinds = ACTION_KINDS.filter((k) => props.allowMacro || k.kind !== "applyMacro");
+  const kinds = ACTION_KINDS.filter(([kind]) => props.allowMacro || kind !== "applyMacro");
   const move = (i: number, by: number) => {
     const next = [...actions];
     const [a] = next.splice(i, 1);
@@ -129,11 +129,7 @@ export function ActionsEditor(props: {
             value={a.kind.case ?? ""}
             onChange={(e) => onChange(actions.map((x, j) => (j === i ? newAction(e.target.value as Kind) : x)))}
           >
-            {kinds.map((k) => (
-              <option key={k.kind} value={k.kind}>
-                {k.name}
-              </option>
-            ))}
+            <Options of={kinds} />
           </select>
           <div className="hk-row" style={{ flexWrap: "nowrap", gap: 2 }}>
             <button type="button" className="ghost small" disabled={i === 0} aria-label="Move up" onClick={() => move(i, -1)}>
@@ -164,6 +160,7 @@ export function ActionsEditor(props: {
 }
 
 const PLACEHOLDERS = "{{contact.name}}, {{contact.email}}, {{conversation.id}}, {{ticket.number}}";
+const CONV_STATUSES = ["open", "pending", "snoozed", "resolved"];
 const CONV_PRIORITIES = ["none", "low", "medium", "high", "urgent"];
 const TICKET_PRIORITIES = ["low", "normal", "high", "urgent"];
 
@@ -193,11 +190,7 @@ function ActionFields({ action, ctx, onChange }: { action: Action; ctx: ActionCo
       return (
         <div className="hk-row">
           <select value={k.value.status} onChange={(e) => put(k.case, { ...k.value, status: e.target.value, snoozeSeconds: e.target.value === "snoozed" ? k.value.snoozeSeconds || 3600n : 0n })}>
-            {["open", "pending", "snoozed", "resolved"].map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
+            <Options of={CONV_STATUSES} />
           </select>
           {k.value.status === "snoozed" && (
             <DurationInput seconds={Number(k.value.snoozeSeconds)} onChange={(s) => put(k.case, { ...k.value, snoozeSeconds: BigInt(s) })} />
@@ -207,11 +200,7 @@ function ActionFields({ action, ctx, onChange }: { action: Action; ctx: ActionCo
     case "changePriority":
       return (
         <select value={k.value} onChange={(e) => put(k.case, e.target.value)}>
-          {CONV_PRIORITIES.map((p) => (
-            <option key={p} value={p}>
-              {p}
-            </option>
-          ))}
+          <Options of={CONV_PRIORITIES} />
         </select>
       );
     case "assignAgent":
@@ -220,11 +209,7 @@ function ActionFields({ action, ctx, onChange }: { action: Action; ctx: ActionCo
           <option value="">Choose…</option>
           <option value="last_responding">The agent who last wrote to the customer</option>
           <option value="none">Nobody (unassign)</option>
-          {ctx.dir.agents.map((a) => (
-            <option key={a.id} value={a.id}>
-              {a.name || a.id}
-            </option>
-          ))}
+          <Options of={agentChoices(ctx.dir.agents)} />
         </select>
       );
     case "assignTeam":
@@ -232,22 +217,14 @@ function ActionFields({ action, ctx, onChange }: { action: Action; ctx: ActionCo
       return (
         <select data-testid="action-team" value={k.value} onChange={(e) => put(k.case, e.target.value)}>
           <option value="">Choose a team…</option>
-          {ctx.dir.teams.map((t) => (
-            <option key={t.id} value={t.id}>
-              {t.name}
-            </option>
-          ))}
+          <Options of={teamChoices(ctx.dir.teams)} />
         </select>
       );
     case "applyMacro":
       return (
         <select value={k.value} onChange={(e) => put(k.case, e.target.value)}>
           <option value="">Choose a macro…</option>
-          {ctx.macros.map((m) => (
-            <option key={m.id} value={m.id}>
-              {m.name}
-            </option>
-          ))}
+          <Options of={ctx.macros.map((m) => [m.id, m.name] as const)} />
         </select>
       );
     case "createTicket":
@@ -257,19 +234,11 @@ function ActionFields({ action, ctx, onChange }: { action: Action; ctx: ActionCo
           <div className="hk-row">
             <select aria-label="Priority" value={k.value.priority} onChange={(e) => put(k.case, { ...k.value, priority: e.target.value })}>
               <option value="">Normal priority</option>
-              {TICKET_PRIORITIES.map((p) => (
-                <option key={p} value={p}>
-                  {p}
-                </option>
-              ))}
+              <Options of={TICKET_PRIORITIES} />
             </select>
             <select aria-label="Team" value={k.value.groupId} onChange={(e) => put(k.case, { ...k.value, groupId: e.target.value })}>
               <option value="">No team</option>
-              {ctx.dir.teams.map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.name}
-                </option>
-              ))}
+              <Options of={teamChoices(ctx.dir.teams)} />
             </select>
             <input placeholder="Category" value={k.value.category} onChange={(e) => put(k.case, { ...k.value, category: e.target.value })} />
           </div>
@@ -282,19 +251,11 @@ function ActionFields({ action, ctx, onChange }: { action: Action; ctx: ActionCo
           <div className="hk-row">
             <select aria-label="Status" value={k.value.status} onChange={(e) => put(k.case, { ...k.value, status: e.target.value })}>
               <option value="">Status unchanged</option>
-              {ctx.statuses.map((s) => (
-                <option key={s.key} value={s.key}>
-                  {s.label}
-                </option>
-              ))}
+              <Options of={ctx.statuses.map((s) => [s.key, s.label] as const)} />
             </select>
             <select aria-label="Priority" value={k.value.priority} onChange={(e) => put(k.case, { ...k.value, priority: e.target.value })}>
               <option value="">Priority unchanged</option>
-              {TICKET_PRIORITIES.map((p) => (
-                <option key={p} value={p}>
-                  {p}
-                </option>
-              ))}
+              <Options of={TICKET_PRIORITIES} />
             </select>
           </div>
           <div className="hk-row">
@@ -307,11 +268,7 @@ function ActionFields({ action, ctx, onChange }: { action: Action; ctx: ActionCo
       return (
         <select value={k.value.endpointId} onChange={(e) => put(k.case, { ...k.value, endpointId: e.target.value })}>
           <option value="">Choose an endpoint…</option>
-          {ctx.endpoints.map((e) => (
-            <option key={e.id} value={e.id}>
-              {e.description || e.url}
-            </option>
-          ))}
+          <Options of={ctx.endpoints.map((e) => [e.id, e.description || e.url] as const)} />
         </select>
       );
     case "sendEmail":

@@ -15,7 +15,7 @@ import { ChipsInput } from "./forms";
 type Suggestion = string | { value: string; label: string };
 
 /** The attributes a rule may test, with the values they take when there are few. */
-export const ATTRIBUTES: { name: string; values?: string[]; group: string }[] = [
+const ATTRIBUTES: { name: string; values?: string[]; group: string }[] = [
   { group: "Conversation", name: "conversation.status", values: ["open", "pending", "snoozed", "resolved", "bot"] },
   { group: "Conversation", name: "conversation.priority", values: ["none", "low", "medium", "high", "urgent"] },
   { group: "Conversation", name: "conversation.labels" },
@@ -80,7 +80,7 @@ function suggestionsFor(attribute: string, dir: Directory, statuses: { key: stri
 }
 
 /** A new test, of the conversation's status by default. */
-export function newPredicate(): Condition {
+function newPredicate(): Condition {
   return create(ConditionSchema, {
     kind: { case: "predicate", value: { attribute: "conversation.status", operator: Operator.EQUAL_TO, values: [] } },
   });
@@ -122,17 +122,15 @@ export function GroupEditor(props: {
         {group.conditions.length === 0 ? (
           <span className="hk-muted">No conditions: the rule always applies.</span>
         ) : (
-          <>
-            <select
-              aria-label="Combine"
-              value={group.any ? "any" : "all"}
-              onChange={(e) => props.onChange({ ...group, any: e.target.value === "any" })}
-              style={{ width: "auto" }}
-            >
-              <option value="all">All of these hold</option>
-              <option value="any">Any of these holds</option>
-            </select>
-          </>
+          <select
+            aria-label="Combine"
+            value={group.any ? "any" : "all"}
+            onChange={(e) => props.onChange({ ...group, any: e.target.value === "any" })}
+            style={{ width: "auto" }}
+          >
+            <option value="all">All of these hold</option>
+            <option value="any">Any of these holds</option>
+          </select>
         )}
         <span className="hk-grow" />
         <button type="button" className="small" data-testid={depth === 1 ? "rule-add-condition" : undefined} onClick={() => setConditions([...group.conditions, newPredicate()])}>

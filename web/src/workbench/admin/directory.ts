@@ -2,7 +2,7 @@
 
 import { useMemo } from "react";
 import type { Agent, Team } from "../../gen/helpdesk/routing/v1/routing_pb";
-import type { Clients } from "../../lib/client";
+import { readAll, type Clients } from "../../lib/client";
 import { useWorkbench } from "../context";
 import { useLoad } from "../ui";
 
@@ -18,15 +18,18 @@ export interface Directory {
 }
 
 /** Every agent of the account (all pages). */
-export async function listAllAgents(clients: Clients, teamId = ""): Promise<Agent[]> {
-  const out: Agent[] = [];
-  let pageToken = "";
-  do {
-    const res = await clients.routing.listAgents({ teamId, pageSize: 100, pageToken });
-    out.push(...res.agents);
-    pageToken = res.nextPageToken;
-  } while (pageToken);
-  return out;
+export function listAllAgents(clients: Clients): Promise<Agent[]> {
+  return readAll((pageToken) => clients.routing.listAgents({ pageSize: 100, pageToken }), (r) => r.agents);
+}
+
+/** Teams as [id, name] pairs, for `Options` and `CheckList`. */
+export function teamChoices(teams: Team[]): [string, string][] {
+  return teams.map((t) => [t.id, t.name]);
+}
+
+/** Agents as [id, name] pairs (the id when the name is empty), for `Options`. */
+export function agentChoices(agents: Agent[]): [string, string][] {
+  return agents.map((a) => [a.id, a.name || a.id]);
 }
 
 /** Loads the directory when the component mounts. */
@@ -55,6 +58,6 @@ export function useDirectory(): Directory {
 }
 
 /** The first characters of a long generated id. */
-export function shortId(id: string): string {
+function shortId(id: string): string {
   return id.length > 12 ? `${id.slice(0, 8)}…` : id;
 }

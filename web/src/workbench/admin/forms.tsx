@@ -1,7 +1,8 @@
-// Page, card and form pieces shared by the ticket, supervisor and admin pages.
+// Page, card, table and form pieces shared by the ticket, supervisor and admin pages.
 
 import { useId, useState } from "react";
-import { ErrorLine } from "../ui";
+import { go } from "../route";
+import { Empty, ErrorLine } from "../ui";
 import "./kit.css";
 
 /** A page's title line, with an optional link back and actions on the right. */
@@ -27,20 +28,18 @@ export function PageHeader(props: {
   );
 }
 
-/** A white panel with a title bar, a body and an optional footer. */
+/** A white panel with a title bar and a body. */
 export function Card(props: {
   title?: React.ReactNode;
   sub?: React.ReactNode;
   actions?: React.ReactNode;
-  footer?: React.ReactNode;
   /** No padding around the body (tables). */
   tight?: boolean;
-  className?: string;
   testId?: string;
   children: React.ReactNode;
 }) {
   return (
-    <section className={`hk-card ${props.className ?? ""}`} data-testid={props.testId}>
+    <section className="hk-card" data-testid={props.testId}>
       {(props.title || props.actions) && (
         <header>
           <h3>{props.title}</h3>
@@ -49,8 +48,128 @@ export function Card(props: {
         </header>
       )}
       <div className={`hk-body ${props.tight ? "tight" : ""}`}>{props.children}</div>
-      {props.footer && <footer>{props.footer}</footer>}
     </section>
+  );
+}
+
+/** The page of one item of a list while the list loads, or when it has no such item. */
+export function MissingItem(props: { back: { href: string; label: string }; loading: boolean; error?: string; loadingText?: string }) {
+  return (
+    <div className="hk-page">
+      <a className="hk-back" href={props.back.href}>
+        ← {props.back.label}
+      </a>
+      {props.loading ? <div className="hk-loading">{props.loadingText ?? "Loading…"}</div> : <ErrorLine error={props.error} />}
+    </div>
+  );
+}
+
+/** A list's state: the call's error, then a loading line until the first answer, what it says when empty, or the list. */
+export function ListState(props: {
+  error?: string;
+  loading: boolean;
+  loadingText: string;
+  count: number;
+  empty: React.ReactNode;
+  children: React.ReactNode;
+}) {
+  return (
+    <>
+      <ErrorLine error={props.error} />
+      {props.loading ? (
+        <div className="hk-loading">{props.loadingText}</div>
+      ) : props.count === 0 ? (
+        <Empty>{props.empty}</Empty>
+      ) : (
+        props.children
+      )}
+    </>
+  );
+}
+
+/** The "Load more" line under a list read a page at a time (nothing on the last page). */
+function LoadMore({ more }: { more?: () => void }) {
+  return more ? (
+    <div className="hk-pager">
+      <button className="small" onClick={more}>
+        Load more
+      </button>
+    </div>
+  ) : null;
+}
+
+/** A table column's heading: its text, or the text with right alignment for figures, a tooltip or a width. */
+export type Column = string | { label?: React.ReactNode; num?: boolean; title?: string; width?: number };
+
+/** A table: a heading row of `columns` (none when unset) over the rows given; `wrap` lets it scroll sideways. */
+export function Table(props: { columns?: Column[]; wrap?: boolean; className?: string; testId?: string; children: React.ReactNode }) {
+  const table = (
+    <table className={props.className ? `hk-table ${props.className}` : "hk-table"} data-testid={props.testId}>
+      {props.columns && (
+        <thead>
+          <tr>
+            {props.columns.map((c, i) => {
+              const col = typeof c === "string" ? { label: c } : c;
+              return (
+                <th key={i} className={col.num ? "num" : undefined} title={col.title} style={col.width ? { width: col.width } : undefined}>
+                  {col.label}
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+      )}
+      <tbody>{props.children}</tbody>
+    </table>
+  );
+  return props.wrap ? <div className="hk-table-wrap">{table}</div> : table;
+}
+
+/** A key figure: what it counts, the figure (red when `alert`), and a line under it. */
+export function Stat(props: { label: string; value: React.ReactNode; foot: React.ReactNode; alert?: boolean; testId?: string }) {
+  return (
+    <div className={`hk-stat${props.alert ? " alert" : ""}`}>
+      <div className="hk-stat-label">{props.label}</div>
+      <div className="hk-stat-value" data-testid={props.testId}>
+        {props.value}
+      </div>
+      <div className="hk-stat-foot">{props.foot}</div>
+    </div>
+  );
+}
+
+/**
+ * A card listing rows in a table (`columns` over the rows given as children): the list's
+ * error, a loading line until the first answer, what it says when empty, else the table;
+ * then "Load more" when `more` is set, and `after` (a pager, a note).
+ */
+export function ListCard(props: {
+  title?: React.ReactNode;
+  sub?: React.ReactNode;
+  actions?: React.ReactNode;
+  testId?: string;
+  error?: string;
+  loading: boolean;
+  loadingText: string;
+  count: number;
+  empty: React.ReactNode;
+  columns?: Column[];
+  wrap?: boolean;
+  tableClass?: string;
+  more?: () => void;
+  after?: React.ReactNode;
+  children: React.ReactNode;
+}) {
+  return (
+    <Card title={props.title} sub={props.sub} actions={props.actions} testId={props.testId} tight>
+      <ListState error={props.error} loading={props.loading} loadingText={props.loadingText} count={props.count} empty={props.empty}>
+        <Table columns={props.columns} wrap={props.wrap} className={props.tableClass}>
+          {props.children}
+        </Table>
+      </ListState>
+      <LoadMore more={props.more} />
+      {props.after}
+    </Card>
   );
 }
 
@@ -73,13 +192,13 @@ export function Field(props: {
 }
 
 /** One bad field named by an INVALID_ARGUMENT answer. */
-export interface Violation {
+interface Violation {
   field: string;
   description: string;
 }
 
 /** The field violations in a described INVALID_ARGUMENT ("invalid argument: a: b; c: d"). */
-export function violations(error?: string): Violation[] {
+function violations(error?: string): Violation[] {
   if (!error) return [];
   const body = error.replace(/^invalid argument:\s*/i, "");
   if (body === error && !/^[\w.[\]-]+: /.test(error)) return [];
@@ -121,6 +240,80 @@ export function FormErrors({ error }: { error?: string }) {
       </ul>
     </div>
   );
+}
+
+/** The bar under a form that stays in view: the call's complaint, "Saved", Cancel and the save button. */
+export function SaveBar(props: {
+  error?: string;
+  saved?: boolean;
+  busy: boolean;
+  label: string;
+  onSave: () => void;
+  onCancel?: () => void;
+  disabled?: boolean;
+  testId?: string;
+}) {
+  return (
+    <div className="adm-savebar">
+      <FormErrors error={props.error} />
+      {props.saved && <span className="adm-saved">Saved</span>}
+      {props.onCancel && (
+        <button type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+      )}
+      <button className="primary" data-testid={props.testId} disabled={props.busy || props.disabled} onClick={props.onSave}>
+        {props.busy ? "Saving…" : props.label}
+      </button>
+    </div>
+  );
+}
+
+/** A dialog form's last row: Cancel, and the submit button (saying `busyLabel` while the call runs). */
+export function FormFoot(props: { onCancel: () => void; busy: boolean; label: string; busyLabel: string; testId?: string }) {
+  return (
+    <div className="hk-formfoot">
+      <button type="button" onClick={props.onCancel}>
+        Cancel
+      </button>
+      <button type="submit" className="primary" data-testid={props.testId} disabled={props.busy}>
+        {props.busy ? props.busyLabel : props.label}
+      </button>
+    </div>
+  );
+}
+
+/** A form's draft: `set` merges a change in and takes back "Saved" (`setSaved(true)` after a save). */
+export function useDraft<T>(init: () => T) {
+  const [draft, setDraft] = useState(init);
+  const [saved, setSaved] = useState(false);
+  const set = (patch: Partial<T>) => {
+    setDraft({ ...draft, ...patch });
+    setSaved(false);
+  };
+  return { draft, setDraft, set, saved, setSaved };
+}
+
+/**
+ * Saves an item of an admin section: an existing one with `update` (then "Saved" shows),
+ * else a new one with `create`, whose page then opens. `onSaved` reads the list again.
+ */
+export async function saveItem(item: {
+  section: string;
+  update?: () => Promise<unknown>;
+  create: () => Promise<{ id: string }>;
+  onSaved: () => void;
+  setSaved: (saved: boolean) => void;
+}): Promise<void> {
+  if (item.update) {
+    await item.update();
+    item.setSaved(true);
+    item.onSaved();
+  } else {
+    const created = await item.create();
+    item.onSaved();
+    go("admin", `${item.section}/${encodeURIComponent(created.id)}`);
+  }
 }
 
 /** A list of short words (labels, tags, skills, event types) typed as chips. */
@@ -240,8 +433,32 @@ export function Check(props: { checked: boolean; onChange: (v: boolean) => void;
   );
 }
 
+/** Checkboxes picking some of `options` ([value, label] pairs); `empty` shows when there are none. */
+export function CheckList<V extends string | number>(props: {
+  options: readonly (readonly [V, React.ReactNode])[];
+  value: V[];
+  onChange: (v: V[]) => void;
+  empty?: React.ReactNode;
+  testId?: (v: V) => string;
+}) {
+  return (
+    <div className="hk-checks">
+      {props.options.length === 0 && props.empty}
+      {props.options.map(([v, label]) => (
+        <Check
+          key={v}
+          testId={props.testId?.(v)}
+          checked={props.value.includes(v)}
+          onChange={(on) => props.onChange(on ? [...props.value, v] : props.value.filter((x) => x !== v))}
+          label={label}
+        />
+      ))}
+    </div>
+  );
+}
+
 /** Copies `text` to the clipboard, saying so for a moment. */
-export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
+export function CopyButton({ text }: { text: string }) {
   const [done, setDone] = useState(false);
   return (
     <button
@@ -257,16 +474,9 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
         );
       }}
     >
-      {done ? "Copied" : label}
+      {done ? "Copied" : "Copy"}
     </button>
   );
-}
-
-/** A fresh id for idempotent requests. */
-export function requestId(): string {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
 /** "just now", "5 min ago", "3 h ago", else the date. */

@@ -10,10 +10,17 @@ export type Week = Record<number, { start: string; end: string }[]>;
 /** Weekday names, Monday first (weekday 1). */
 export const WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
+/** A week closed every day. */
+export function closedWeek(): Week {
+  const w: Week = {};
+  for (let d = 1; d <= 7; d++) w[d] = [];
+  return w;
+}
+
 /** Monday to Friday, 9 to 17. */
 export function officeWeek(): Week {
-  const w: Week = {};
-  for (let d = 1; d <= 7; d++) w[d] = d <= 5 ? [{ start: "09:00", end: "17:00" }] : [];
+  const w = closedWeek();
+  for (let d = 1; d <= 5; d++) w[d] = [{ start: "09:00", end: "17:00" }];
   return w;
 }
 
@@ -30,8 +37,18 @@ export function weekProblem(w: Week): string | undefined {
   return undefined;
 }
 
+/** The opening times of each weekday as a form's full-width field, with the complaint about them. */
+export function WeekField({ week, onChange, error }: { week: Week; onChange: (w: Week) => void; error?: string }) {
+  return (
+    <div className="hk-field wide">
+      <WeekEditor week={week} onChange={onChange} />
+      {error && <span className="hk-field-error">{error}</span>}
+    </div>
+  );
+}
+
 /** The opening times of each weekday, with several ranges a day. */
-export function WeekEditor({ week, onChange }: { week: Week; onChange: (w: Week) => void }) {
+function WeekEditor({ week, onChange }: { week: Week; onChange: (w: Week) => void }) {
   const setDay = (d: number, ranges: { start: string; end: string }[]) => onChange({ ...week, [d]: ranges });
   return (
     <div className="adm-week">
@@ -129,7 +146,7 @@ export function DatesInput({ value, onChange }: { value: string[]; onChange: (v:
 }
 
 /** Every IANA time zone the browser knows. */
-export function timeZones(): string[] {
+function timeZones(): string[] {
   const intl = Intl as unknown as { supportedValuesOf?: (k: string) => string[] };
   return intl.supportedValuesOf?.("timeZone") ?? ["UTC"];
 }

@@ -5,10 +5,11 @@ import { useState } from "react";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ConversationStatus, MessageKind, Priority, type Conversation } from "../../gen/helpdesk/conversation/v1/conversation_pb";
 import { TicketPriority, TicketType } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
+import { newId } from "../../lib/ids";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Dialog, ErrorLine, useAction } from "../ui";
-import { newId } from "./ids";
+import { Dialog, ErrorLine, Options, useAction } from "../ui";
+import { PRIORITIES, TYPES } from "../tickets/model";
 import { CheckIcon, TicketIcon } from "./icons";
 
 /** Resolve / pending / snooze / reopen, as the conversation's status allows. */
@@ -251,19 +252,13 @@ function TicketForm({
           <label className="tf-field">
             <span>Priority</span>
             <select data-testid="ticket-priority" value={priority} onChange={(e) => setPriority(Number(e.target.value))}>
-              <option value={TicketPriority.LOW}>Low</option>
-              <option value={TicketPriority.NORMAL}>Normal</option>
-              <option value={TicketPriority.HIGH}>High</option>
-              <option value={TicketPriority.URGENT}>Urgent</option>
+              <Options of={PRIORITIES} />
             </select>
           </label>
           <label className="tf-field">
             <span>Type</span>
             <select value={type} onChange={(e) => setType(Number(e.target.value))}>
-              <option value={TicketType.QUESTION}>Question</option>
-              <option value={TicketType.INCIDENT}>Incident</option>
-              <option value={TicketType.PROBLEM}>Problem</option>
-              <option value={TicketType.TASK}>Task</option>
+              <Options of={TYPES} />
             </select>
           </label>
         </div>

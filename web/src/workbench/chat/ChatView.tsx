@@ -18,15 +18,15 @@ import { TransferState, type Transfer } from "../../gen/helpdesk/routing/v1/rout
 import type { Clients } from "../../lib/client";
 import { describe } from "../../lib/errors";
 import { duration } from "../../lib/time";
+import { newId } from "../../lib/ids";
 import { useWorkbench } from "../context";
-import { ErrorLine, useLive } from "../ui";
+import { ErrorLine, useLive, useNow } from "../ui";
 import { CreateTicket, StatusActions } from "./Actions";
 import { Composer } from "./Composer";
 import { ContactPanel } from "./ContactPanel";
-import { NEWEST, noteMessage, useContact, useDirectory } from "./directory";
+import { NEWEST, noteMessage, useContact, useSessionDirectory } from "./directory";
 import { avatarHue, contactName, initials, newer, statusLabel } from "./format";
-import { hubOf, untilAborted, useNow, useTransfers } from "./hub";
-import { newId } from "./ids";
+import { hubOf, untilAborted, useTransfers } from "./hub";
 import { MessageList, type Outgoing } from "./MessageList";
 import { markSeen } from "./seen";
 import { TransferDialog, TransferStatus } from "./Transfer";
@@ -63,7 +63,7 @@ function merge(old: Message[], more: Message[]): Message[] {
 export function ChatView({ id }: { id: string }) {
   const { clients, me, claims } = useWorkbench();
   const hub = hubOf(clients);
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const [conv, setConv] = useState<Conversation>();
   const [messages, setMessages] = useState<Message[]>([]);
   const [loadedFor, setLoadedFor] = useState<string>();

@@ -3,9 +3,10 @@
 // customer sees while the agent writes a reply.
 
 import { useEffect, useRef, useState } from "react";
+import { flushSync } from "react-dom";
 import type { Agent } from "../../gen/helpdesk/routing/v1/routing_pb";
 import { useWorkbench } from "../context";
-import { useDirectory } from "./directory";
+import { useSessionDirectory } from "./directory";
 
 /** How often "still typing" is said again while the agent keeps typing. */
 const TYPING_EVERY_MS = 3000;
@@ -31,7 +32,7 @@ function mentionAt(text: string, caret: number): { start: number; query: string 
 /** The reply box; `onSend` posts the text as a reply or a note. */
 export function Composer({ conversationId, onSend }: { conversationId: string; onSend: (text: string, note: boolean) => void }) {
   const { clients, me } = useWorkbench();
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const [text, setText] = useState("");
   const [note, setNote] = useState(false);
   const [mention, setMention] = useState<{ start: number; query: string }>();
@@ -76,18 +77,21 @@ export function Composer({ conversationId, onSend }: { conversationId: string; o
         .slice(0, 6)
     : [];
 
+  /** Puts `@handle ` in place of the `@word` typed, with the caret right after it. */
   const insert = (a: Agent) => {
     if (!mention) return;
     const handle = `@${handleOf(a)} `;
     const caret = area.current?.selectionStart ?? text.length;
     const next = text.slice(0, mention.start) + handle + text.slice(caret);
-    setText(next);
-    setMention(undefined);
-    const pos = mention.start + handle.length;
-    requestAnimationFrame(() => {
-      area.current?.focus();
-      area.current?.setSelectionRange(pos, pos);
+    // The new text is in the box when flushSync returns, so the caret is placed before
+    // the next key is handled.
+    flushSync(() => {
+      setText(next);
+      setMention(undefined);
     });
+    const pos = mention.start + handle.length;
+    area.current?.focus();
+    area.current?.setSelectionRange(pos, pos);
   };
 
   const send = () => {

@@ -14,10 +14,10 @@ import type { Ticket } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
 import { clock } from "../../lib/time";
 import { describe } from "../../lib/errors";
 import { useWorkbench } from "../context";
-import { ErrorLine, useAction } from "../ui";
+import { ErrorLine, Fact, Options, useAction } from "../ui";
 import { HeardTickets, latestTicket, useTicketChanges } from "../tickets/live";
 import { avatarHue, contactName, humanize, initials, PRIORITIES, statusLabel } from "./format";
-import { useContact, useDirectory } from "./directory";
+import { useContact, useSessionDirectory } from "./directory";
 
 const CHANNELS: Record<number, string> = {
   [ChannelKind.WEB_WIDGET]: "Web chat",
@@ -29,7 +29,7 @@ const CHANNELS: Record<number, string> = {
 /** The right column of conversation `c`. */
 export function ContactPanel({ conversation: c, onChanged }: { conversation: Conversation; onChanged: (c: Conversation) => void }) {
   const { clients } = useWorkbench();
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const { contact, error: contactError } = useContact(clients, c.contactId);
   const name = contactName(contact, c.contactId);
   const [inbox, setInbox] = useState<Inbox>();
@@ -88,12 +88,7 @@ export function ContactPanel({ conversation: c, onChanged }: { conversation: Con
           </dd>
           <dt>Started</dt>
           <dd>{clock(c.createTime)}</dd>
-          {c.csatRating > 0 && (
-            <>
-              <dt>Rating</dt>
-              <dd>{c.csatRating} / 5</dd>
-            </>
-          )}
+          {c.csatRating > 0 && <Fact label="Rating">{c.csatRating} / 5</Fact>}
         </dl>
         <PriorityField conversation={c} onChanged={onChanged} />
         <LabelsField conversation={c} onChanged={onChanged} />
@@ -159,51 +154,25 @@ function hasDevice(d: DeviceInfo): boolean {
 function Device({ device: d }: { device: DeviceInfo }) {
   return (
     <dl className="cp-facts" data-testid="contact-device">
-      {d.os && (
-        <>
-          <dt>System</dt>
-          <dd>{d.os}</dd>
-        </>
-      )}
-      {d.appVersion && (
-        <>
-          <dt>App version</dt>
-          <dd>{d.appVersion}</dd>
-        </>
-      )}
-      {d.networkType && (
-        <>
-          <dt>Network</dt>
-          <dd>{d.networkType}</dd>
-        </>
-      )}
-      {d.locale && (
-        <>
-          <dt>Language</dt>
-          <dd>{d.locale}</dd>
-        </>
-      )}
+      {d.os && <Fact label="System">{d.os}</Fact>}
+      {d.appVersion && <Fact label="App version">{d.appVersion}</Fact>}
+      {d.networkType && <Fact label="Network">{d.networkType}</Fact>}
+      {d.locale && <Fact label="Language">{d.locale}</Fact>}
       {d.currentPage && (
-        <>
-          <dt>Page</dt>
-          <dd className="cp-break">
-            {/^https?:\/\//.test(d.currentPage) ? (
-              <a href={d.currentPage} target="_blank" rel="noreferrer">
-                {d.currentPage}
-              </a>
-            ) : (
-              d.currentPage
-            )}
-          </dd>
-        </>
+        <Fact label="Page" className="cp-break">
+          {/^https?:\/\//.test(d.currentPage) ? (
+            <a href={d.currentPage} target="_blank" rel="noreferrer">
+              {d.currentPage}
+            </a>
+          ) : (
+            d.currentPage
+          )}
+        </Fact>
       )}
       {d.userAgent && (
-        <>
-          <dt>Browser</dt>
-          <dd className="cp-break cp-small" title={d.userAgent}>
-            {d.userAgent}
-          </dd>
-        </>
+        <Fact label="Browser" className="cp-break cp-small" title={d.userAgent}>
+          {d.userAgent}
+        </Fact>
       )}
     </dl>
   );
@@ -230,11 +199,7 @@ function PriorityField({ conversation: c, onChanged }: { conversation: Conversat
           )
         }
       >
-        {PRIORITIES.map((p) => (
-          <option key={p.value} value={p.value}>
-            {p.label}
-          </option>
-        ))}
+        <Options of={PRIORITIES} />
       </select>
       <ErrorLine error={error} />
     </label>

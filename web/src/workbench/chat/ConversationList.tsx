@@ -7,10 +7,11 @@ import { ConversationStatus, Priority, type Conversation } from "../../gen/helpd
 import { describe } from "../../lib/errors";
 import { clock, duration } from "../../lib/time";
 import { useWorkbench } from "../context";
-import { Empty, ErrorLine } from "../ui";
+import { Empty, ErrorLine, Options, useDebounced, useNow } from "../ui";
+import { teamChoices } from "../admin/directory";
 import { avatarHue, contactName, initials, newer, snippet, statusLabel, STATUS_KEYS } from "./format";
-import { noteMessage, rememberContact, useContacts, useDirectory, useSummaries } from "./directory";
-import { hubOf, useDebounced, useNow, useShared } from "./hub";
+import { noteMessage, rememberContact, useContacts, useSessionDirectory, useSummaries } from "./directory";
+import { hubOf, useShared } from "./hub";
 import { useSeen } from "./seen";
 import { ClockIcon } from "./icons";
 
@@ -24,11 +25,18 @@ export interface Filters {
   label: string;
 }
 
+/** The "whose" choices, with their names. */
+const VIEWS: [Filters["view"], string][] = [
+  ["mine", "Mine"],
+  ["unassigned", "Unassigned"],
+  ["all", "All"],
+];
+
 /** Reads the filters from the URL's query (agents see their own open ones by default). */
 export function filtersOf(query: URLSearchParams, role: string): Filters {
-  const view = query.get("view");
+  const view = VIEWS.find(([v]) => v === query.get("view"))?.[0];
   return {
-    view: view === "mine" || view === "unassigned" || view === "all" ? view : role === "agent" ? "mine" : "all",
+    view: view ?? (role === "agent" ? "mine" : "all"),
     status: query.get("status") ?? "open",
     team: query.get("team") ?? "",
     label: query.get("label") ?? "",
@@ -72,7 +80,7 @@ export function ConversationList({
 }) {
   const { clients, me, claims } = useWorkbench();
   const hub = hubOf(clients);
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const [rows, setRows] = useState<Conversation[]>([]);
   const [next, setNext] = useState("");
   const [loading, setLoading] = useState(true);
@@ -160,47 +168,26 @@ export function ConversationList({
           <span className="muted">{rows.length}{next ? "+" : ""}</span>
         </div>
         <div className="ch-segment cl-views" role="group" aria-label="Whose">
-          <button
-            data-testid="filter-mine"
-            aria-pressed={filters.view === "mine"}
-            className={filters.view === "mine" ? "on" : undefined}
-            onClick={() => set({ view: "mine" })}
-          >
-            Mine
-          </button>
-          <button
-            data-testid="filter-unassigned"
-            aria-pressed={filters.view === "unassigned"}
-            className={filters.view === "unassigned" ? "on" : undefined}
-            onClick={() => set({ view: "unassigned" })}
-          >
-            Unassigned
-          </button>
-          <button
-            data-testid="filter-all"
-            aria-pressed={filters.view === "all"}
-            className={filters.view === "all" ? "on" : undefined}
-            onClick={() => set({ view: "all" })}
-          >
-            All
-          </button>
+          {VIEWS.map(([view, label]) => (
+            <button
+              key={view}
+              data-testid={`filter-${view}`}
+              aria-pressed={filters.view === view}
+              className={filters.view === view ? "on" : undefined}
+              onClick={() => set({ view })}
+            >
+              {label}
+            </button>
+          ))}
         </div>
         <div className="cl-filters">
           <select data-testid="filter-status" aria-label="Status" value={filters.status} onChange={(e) => set({ status: e.target.value })}>
-            <option value="open">Open</option>
-            <option value="pending">Pending</option>
-            <option value="snoozed">Snoozed</option>
-            <option value="resolved">Resolved</option>
-            <option value="bot">With bot</option>
+            <Options of={Object.entries(STATUS_KEYS).map(([key, status]) => [key, statusLabel(status)] as const)} />
             <option value="any">Any status</option>
           </select>
           <select data-testid="filter-team" aria-label="Team" value={filters.team} onChange={(e) => set({ team: e.target.value })}>
             <option value="">All teams</option>
-            {directory.teams.map((t) => (
-              <option key={t.id} value={t.id}>
-                {t.name}
-              </option>
-            ))}
+            <Options of={teamChoices(directory.teams)} />
           </select>
           <input
             data-testid="filter-label"

@@ -8,7 +8,7 @@ import { ActivityType, MessageKind, type Message } from "../../gen/helpdesk/conv
 import { ActorKind } from "../../gen/helpdesk/common/v1/meta_pb";
 import { useWorkbench } from "../context";
 import { authorOf } from "./format";
-import { useDirectory, type Directory } from "./directory";
+import { useSessionDirectory, type SessionDirectory } from "./directory";
 import { LockIcon, PaperclipIcon } from "./icons";
 
 /** A message being sent: shown until the platform has it. */
@@ -38,7 +38,7 @@ function timeOf(m: Message): string {
 }
 
 /** A note's text with its @mentions of known agents marked. */
-function withMentions(text: string, directory: Directory) {
+function withMentions(text: string, directory: SessionDirectory) {
   const parts = text.split(/((?:^|(?<=[^\p{L}\p{N}.]))@[\p{L}\p{N}._-]*[\p{L}\p{N}_])/u);
   return parts.map((p, i) => {
     if (!p.startsWith("@")) return <Fragment key={i}>{p}</Fragment>;
@@ -79,7 +79,7 @@ export function MessageList({
   onRetry: (o: Outgoing) => void;
 }) {
   const { clients, me } = useWorkbench();
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const box = useRef<HTMLDivElement>(null);
   const prev = useRef({ first: "", last: "", height: 0 });
 

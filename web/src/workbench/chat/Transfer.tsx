@@ -12,10 +12,10 @@ import {
 } from "../../gen/helpdesk/routing/v1/routing_pb";
 import { describe } from "../../lib/errors";
 import { useWorkbench } from "../context";
-import { Dialog, Empty, ErrorLine, useAction } from "../ui";
+import { Dialog, Empty, ErrorLine, Options, useAction, useDebounced, useNow } from "../ui";
+import { teamChoices } from "../admin/directory";
 import { humanize } from "./format";
-import { useDirectory } from "./directory";
-import { useDebounced, useNow } from "./hub";
+import { useSessionDirectory } from "./directory";
 import { TransferIcon } from "./icons";
 
 type Mode = "agent" | "team" | "skill";
@@ -31,7 +31,7 @@ export function TransferDialog({
   onSent: (t: Transfer) => void;
 }) {
   const { clients } = useWorkbench();
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const [mode, setMode] = useState<Mode>("agent");
   const [team, setTeam] = useState("");
   const [skill, setSkill] = useState("");
@@ -113,11 +113,7 @@ export function TransferDialog({
             <span>{mode === "team" ? "Team" : "Only agents of"}</span>
             <select data-testid="transfer-team" value={team} onChange={(e) => setTeam(e.target.value)}>
               <option value="">{mode === "team" ? "Choose a team…" : "Any team"}</option>
-              {directory.teams.map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.name}
-                </option>
-              ))}
+              <Options of={teamChoices(directory.teams)} />
             </select>
           </label>
         )}
@@ -178,11 +174,7 @@ export function TransferDialog({
             }}
           >
             <option value="">No template</option>
-            {templates.map((t) => (
-              <option key={t.id} value={t.id}>
-                {t.name || humanize(t.id)}
-              </option>
-            ))}
+            <Options of={templates.map((t) => [t.id, t.name || humanize(t.id)] as const)} />
           </select>
         </label>
         {template && (
@@ -286,7 +278,7 @@ export function TransferStatus({
   onChanged: (t: Transfer) => void;
 }) {
   const { clients } = useWorkbench();
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const now = useNow(500);
   const [act, error, busy] = useAction();
   const to = t.toAgentId ? directory.agentName(t.toAgentId) : "the next agent";

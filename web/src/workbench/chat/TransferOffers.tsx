@@ -7,10 +7,10 @@ import { TransferState, type Transfer, type TransferTemplate } from "../../gen/h
 import type { Conversation } from "../../gen/helpdesk/conversation/v1/conversation_pb";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { ErrorLine, useAction } from "../ui";
+import { ErrorLine, useAction, useNow } from "../ui";
 import { contactName, humanize } from "./format";
-import { useContact, useDirectory } from "./directory";
-import { hubOf, useNow, useTransfers } from "./hub";
+import { useContact, useSessionDirectory } from "./directory";
+import { hubOf, useTransfers } from "./hub";
 
 /** Live popups for the transfers offered to the signed-in agent. */
 export function TransferOffers() {
@@ -37,7 +37,7 @@ export function TransferOffers() {
 function TransferOffer({ transfer: t, now }: { transfer: Transfer; now: number }) {
   const { clients } = useWorkbench();
   const hub = hubOf(clients);
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const [conversation, setConversation] = useState<Conversation>();
   const { contact } = useContact(clients, conversation?.contactId);
   const [reason, setReason] = useState("");

@@ -2,10 +2,11 @@
 // contacts, the agent directory and teams, and the last message of each conversation.
 
 import { useEffect, useState, useSyncExternalStore } from "react";
-import type { Clients } from "../../lib/client";
-import { describe } from "../../lib/errors";
 import { ActivityType, MessageKind, type Contact, type Message } from "../../gen/helpdesk/conversation/v1/conversation_pb";
 import type { Agent, Team } from "../../gen/helpdesk/routing/v1/routing_pb";
+import type { Clients } from "../../lib/client";
+import { describe } from "../../lib/errors";
+import { listAllAgents } from "../admin/directory";
 
 /** A value loaded once per key, shared by every view that asks for it. */
 class Cache<V> {
@@ -148,9 +149,8 @@ export function useContact(clients: Clients, id: string | undefined): { contact?
   return id ? { contact: cache.get(id), error: cache.error(id) } : {};
 }
 
-/** Contacts by id for a list: asks for the missing ones. */
-export function useContacts(clients: Clients, ids: string[]): (id: string) => Contact | undefined {
-  const cache = cachesOf(clients).contacts;
+/** Values of `cache` by id for a list: asks for the missing ones. */
+function useMany<V>(cache: Cache<V>, ids: string[]): (id: string) => V | undefined {
   useSyncExternalStore(cache.watch, cache.snapshot);
   const key = ids.join(",");
   useEffect(() => {
@@ -158,6 +158,11 @@ export function useContacts(clients: Clients, ids: string[]): (id: string) => Co
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [cache, key]);
   return (id) => cache.get(id);
+}
+
+/** Contacts by id for a list: asks for the missing ones. */
+export function useContacts(clients: Clients, ids: string[]): (id: string) => Contact | undefined {
+  return useMany(cachesOf(clients).contacts, ids);
 }
 
 /** Remembers a contact an event carried. */
@@ -167,14 +172,7 @@ export function rememberContact(clients: Clients, c: Contact) {
 
 /** Summaries of conversations for a list: asks for the missing ones. */
 export function useSummaries(clients: Clients, ids: string[]): (id: string) => Summary | undefined {
-  const cache = cachesOf(clients).summaries;
-  useSyncExternalStore(cache.watch, cache.snapshot);
-  const key = ids.join(",");
-  useEffect(() => {
-    ids.forEach((id) => cache.want(id));
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [cache, key]);
-  return (id) => cache.get(id);
+  return useMany(cachesOf(clients).summaries, ids);
 }
 
 /** Adds a message heard live to its conversation's summary (when the summary is known). */
@@ -184,8 +182,8 @@ export function noteMessage(clients: Clients, m: Message) {
   if (s) cache.set(m.conversationId, summarize(s, m));
 }
 
-/** The agent directory and the teams. */
-export interface Directory {
+/** The agent directory and the teams, read once per session and shared by the chat views. */
+export interface SessionDirectory {
   agents: Agent[];
   teams: Team[];
   agent: (id: string) => Agent | undefined;
@@ -206,19 +204,13 @@ interface DirectoryState {
 const directories = new WeakMap<Clients, { state: DirectoryState; promise?: Promise<void>; watchers: Set<() => void> }>();
 
 async function readDirectory(clients: Clients): Promise<DirectoryState> {
-  const agents: Agent[] = [];
-  let pageToken = "";
-  do {
-    const page = await clients.routing.listAgents({ pageSize: 100, pageToken });
-    agents.push(...page.agents);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
+  const agents = await listAllAgents(clients);
   const { teams } = await clients.routing.listTeams({});
   return { agents, teams };
 }
 
 /** The agent directory and teams, read once per session (and again on `reload`). */
-export function useDirectory(clients: Clients): Directory {
+export function useSessionDirectory(clients: Clients): SessionDirectory {
   let d = directories.get(clients);
   if (!d) {
     d = { state: { agents: [], teams: [] }, watchers: new Set() };

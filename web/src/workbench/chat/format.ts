@@ -19,6 +19,7 @@ export const STATUS_KEYS: Record<string, ConversationStatus> = {
   bot: ConversationStatus.BOT,
 };
 
+/** A conversation status's name. */
 export function statusLabel(s: ConversationStatus): string {
   switch (s) {
     case ConversationStatus.OPEN:
@@ -36,17 +37,19 @@ export function statusLabel(s: ConversationStatus): string {
   }
 }
 
-export const PRIORITIES: { value: Priority; label: string }[] = [
-  { value: Priority.UNSPECIFIED, label: "No priority" },
-  { value: Priority.LOW, label: "Low" },
-  { value: Priority.MEDIUM, label: "Medium" },
-  { value: Priority.HIGH, label: "High" },
-  { value: Priority.URGENT, label: "Urgent" },
+/** Conversation priorities with their names, lowest first. */
+export const PRIORITIES: [Priority, string][] = [
+  [Priority.UNSPECIFIED, "No priority"],
+  [Priority.LOW, "Low"],
+  [Priority.MEDIUM, "Medium"],
+  [Priority.HIGH, "High"],
+  [Priority.URGENT, "Urgent"],
 ];
 
 /** Who wrote a message, as the chat view's `data-author` names it. */
 type Author = "customer" | "agent" | "bot" | "system";
 
+/** Who wrote a message: the customer, an agent, a bot, or the platform. */
 export function authorOf(m: Message): Author {
   if (m.kind === MessageKind.INCOMING) return "customer";
   if (m.kind === MessageKind.ACTIVITY) return "system";

@@ -2,14 +2,14 @@
 // kind is held open while anything listens (browsers allow few open requests per
 // service), reopened after a lost connection, and fanned out to the listeners.
 
-import { useEffect, useRef, useState, useSyncExternalStore } from "react";
-import type { Clients } from "../../lib/client";
-import { describe } from "../../lib/errors";
-import { keepStreaming } from "../../lib/stream";
+import { useEffect, useRef, useSyncExternalStore } from "react";
 import type { SubscribeResponse } from "../../gen/helpdesk/conversation/v1/conversation_pb";
 import { TransferState, type Transfer } from "../../gen/helpdesk/routing/v1/routing_pb";
 import type { NotificationUpdate } from "../../gen/helpdesk/notification/v1/notification_pb";
 import type { TicketChangeNotice } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
+import type { Clients } from "../../lib/client";
+import { describe } from "../../lib/errors";
+import { keepStreaming } from "../../lib/stream";
 
 /** What a listener of a shared stream is told. */
 export interface Listener<T> {
@@ -198,26 +198,4 @@ export function useTransfers(hub: Hub, enabled: boolean): Transfer[] {
 /** Resolves when `signal` aborts: a live view with nothing to watch yet waits here. */
 export function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((done) => signal.addEventListener("abort", () => done(), { once: true }));
-}
-
-/** Re-renders every `ms` milliseconds (for clocks and countdowns; no calls). */
-export function useNow(ms = 1000): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(t);
-  }, [ms]);
-  return now;
-}
-
-/** Calls `f` once `ms` after the last of a burst of calls of the returned function. */
-export function useDebounced(f: () => void, ms: number): () => void {
-  const ref = useRef(f);
-  ref.current = f;
-  const timer = useRef<ReturnType<typeof setTimeout>>(undefined);
-  useEffect(() => () => clearTimeout(timer.current), []);
-  return useRef(() => {
-    clearTimeout(timer.current);
-    timer.current = setTimeout(() => ref.current(), ms);
-  }).current;
 }

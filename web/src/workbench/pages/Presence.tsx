@@ -4,12 +4,12 @@
 
 import { useEffect, useState } from "react";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { describe } from "../../lib/errors";
 import { Presence, type Agent } from "../../gen/helpdesk/routing/v1/routing_pb";
 import { ConversationStatus } from "../../gen/helpdesk/conversation/v1/conversation_pb";
+import { describe } from "../../lib/errors";
 import { useWorkbench } from "../context";
-import { useAction, useLive } from "../ui";
-import { hubOf, untilAborted, useDebounced, useShared } from "../chat/hub";
+import { useAction, useDebounced, useLive } from "../ui";
+import { hubOf, untilAborted, useShared } from "../chat/hub";
 import { TransferOffers } from "../chat/TransferOffers";
 import "../chat/chat.css";
 import { AlertIcon } from "../chat/icons";

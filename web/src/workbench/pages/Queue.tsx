@@ -10,9 +10,10 @@ import { describe } from "../../lib/errors";
 import { duration } from "../../lib/time";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Empty, ErrorLine, useAction, useLive } from "../ui";
-import { hubOf, untilAborted, useDebounced, useNow, useShared } from "../chat/hub";
-import { useContacts, useDirectory } from "../chat/directory";
+import { Empty, ErrorLine, Options, useAction, useDebounced, useLive, useNow } from "../ui";
+import { teamChoices } from "../admin/directory";
+import { hubOf, untilAborted, useShared } from "../chat/hub";
+import { useContacts, useSessionDirectory } from "../chat/directory";
 import { avatarHue, contactName, initials } from "../chat/format";
 import "../chat/chat.css";
 
@@ -29,7 +30,7 @@ const CLASS: Record<number, { label: string; css: string }> = {
 export function Queue() {
   const { clients, claims, me } = useWorkbench();
   const hub = hubOf(clients);
-  const directory = useDirectory(clients);
+  const directory = useSessionDirectory(clients);
   const [team, setTeam] = useState("");
   const [entries, setEntries] = useState<QueueEntry[]>();
   const [more, setMore] = useState(false);
@@ -130,11 +131,7 @@ export function Queue() {
         <span className="spacer" />
         <select data-testid="queue-team" aria-label="Team" value={team} onChange={(e) => setTeam(e.target.value)}>
           <option value="">All queues</option>
-          {directory.teams.map((t) => (
-            <option key={t.id} value={t.id}>
-              {t.name}
-            </option>
-          ))}
+          <Options of={teamChoices(directory.teams)} />
         </select>
         {canPick && (
           <button className="primary" data-testid="queue-pick-next" disabled={busy || !entries?.length} onClick={() => void pick("")}>

@@ -1,15 +1,16 @@
 // The Supervisor page: live queue and team figures (WatchQueueStats), the waiting
-// chats, the agents with their presence and load, and transfer figures. The queue
-// figures stream; the agents, the queue and the transfer figures are read again each
-// time the streamed figures show that they moved.
+// chats, the agents with their presence and load (WatchAgents), and transfer figures.
+// The figures and the agents stream; the waiting chats and the transfer figures are
+// read again each time the streamed figures show that the queues moved.
 
 import { useEffect, useState } from "react";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { QueueStats } from "../../gen/helpdesk/routing/v1/routing_pb";
+import type { Agent, QueueStats } from "../../gen/helpdesk/routing/v1/routing_pb";
+import { toDate } from "../../lib/time";
 import { useWorkbench } from "../context";
 import { ErrorLine, useLive, useLoad } from "../ui";
-import { listAllAgents, useDirectory } from "../admin/directory";
+import { useDirectory } from "../admin/directory";
 import { PageHeader } from "../admin/forms";
+import { listAllInboxes } from "../admin/Inboxes";
 import { AgentsBoard } from "../supervisor/AgentsBoard";
 import { KeyFigures, QueueCharts, TeamsTable } from "../supervisor/QueueFigures";
 import { TransferStats } from "../supervisor/TransferStats";
@@ -20,6 +21,7 @@ export function Supervisor() {
   const { clients } = useWorkbench();
   const dir = useDirectory();
   const [stats, setStats] = useState<QueueStats>();
+  const [agents, setAgents] = useState<Agent[]>();
   const [changes, setChanges] = useState(0);
   const streamError = useLive(
     async (signal) => {
@@ -27,13 +29,19 @@ export function Supervisor() {
     },
     [clients],
   );
+  const agentsError = useLive(
+    async (signal) => {
+      for await (const board of clients.routing.watchAgents({}, { signal })) setAgents(board.agents);
+    },
+    [clients],
+  );
+  /** Shows an agent as a change made here left it, until the board sends it again. */
+  const showAgent = (a: Agent) => setAgents((list) => list?.map((x) => (x.id === a.id ? a : x)));
 
-  // What the streamed figures say about the agents and the queue: when it changes,
-  // those lists are read again.
-  const agentsSig = stats?.teams.map((t) => `${t.teamId}:${t.agentsOnline}:${t.agentsAvailable}:${t.chatsPerAgent}`).join("|") ?? "";
+  // What the streamed figures say about the queues: when it changes, the waiting chats
+  // and the transfer figures are read again.
   const queueSig = stats?.teams.map((t) => `${t.teamId}:${t.waiting}:${t.assignedToday}:${t.overflowedToday}`).join("|") ?? "";
-  const agents = useLoad(() => listAllAgents(clients), [clients, agentsSig, queueSig, changes]);
-  const inboxes = useLoad(() => clients.conversation.listInboxes({ pageSize: 100 }).then((r) => r.inboxes), [clients]);
+  const inboxes = useLoad(() => listAllInboxes(clients), [clients]);
   const inboxName = (id: string) => inboxes.data?.find((i) => i.id === id)?.name ?? "";
   const queue = useLoad(
     () => clients.routing.listQueue({ pageSize: 100 }).then((r) => r.entries),
@@ -47,7 +55,6 @@ export function Supervisor() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [unknownTeam]);
 
-  const updated = stats?.time ? timestampDate(stats.time) : undefined;
   return (
     <div className="hk-page sup-page">
       <PageHeader
@@ -56,7 +63,7 @@ export function Supervisor() {
         actions={
           <span className={`hk-live${streamError ? " down" : ""}`} data-testid="sup-live">
             <span className="hk-dot" />
-            {streamError ? "Live updates stopped" : stats ? `Live · ${updated?.toLocaleTimeString()}` : "Connecting…"}
+            {streamError ? "Live updates stopped" : stats ? `Live · ${toDate(stats.time)?.toLocaleTimeString()}` : "Connecting…"}
           </span>
         }
       />
@@ -72,19 +79,14 @@ export function Supervisor() {
       )}
       <WaitingChats
         entries={queue.data ?? []}
+        loading={queue.loading && !queue.data}
         error={queue.error}
-        agents={agents.data ?? []}
+        agents={agents ?? []}
         dir={dir}
         inboxName={inboxName}
         onChanged={() => setChanges((c) => c + 1)}
       />
-      <AgentsBoard
-        agents={agents.data ?? []}
-        error={agents.error}
-        loading={agents.loading}
-        dir={dir}
-        onChanged={() => setChanges((c) => c + 1)}
-      />
+      <AgentsBoard agents={agents} error={agentsError} dir={dir} onChanged={showAgent} />
       <TransferStats dir={dir} version={`${queueSig}/${changes}`} />
     </div>
   );

@@ -4,9 +4,9 @@ import { useState } from "react";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { TransferStatsBy } from "../../gen/helpdesk/routing/v1/routing_pb";
 import { useWorkbench } from "../context";
-import { Empty, ErrorLine, useLoad } from "../ui";
+import { useLoad } from "../ui";
 import type { Directory } from "../admin/directory";
-import { Card } from "../admin/forms";
+import { Card, ListState, Table } from "../admin/forms";
 import { StackedBarChart } from "./charts";
 
 const PERIODS: [string, string][] = [
@@ -72,61 +72,51 @@ export function TransferStats({ dir, version }: { dir: Directory; version: strin
       }
       tight
     >
-      <ErrorLine error={stats.error} />
-      {stats.loading && !stats.data ? (
-        <div className="hk-loading">Loading transfer figures…</div>
-      ) : rows.length === 0 ? (
-        <Empty>No transfers in this period.</Empty>
-      ) : (
+      <ListState
+        error={stats.error}
+        loading={stats.loading && !stats.data}
+        loadingText="Loading transfer figures…"
+        count={rows.length}
+        empty="No transfers in this period."
+      >
         <div className="sup-transfers">
-          <div className="hk-table-wrap">
-            <table className="hk-table">
-              <thead>
-                <tr>
-                  <th>{by === TransferStatsBy.TEAM ? "Team" : "Agent"}</th>
-                  <th className="num">Offers</th>
-                  <th className="num">Accepted</th>
-                  <th className="num">Rejected</th>
-                  <th className="num">Timed out</th>
-                  <th className="num">Cancelled</th>
-                  <th className="num">Pending</th>
-                  <th className="num">Success</th>
-                  <th className="num">Avg. to accept</th>
-                  <th>Reject reasons</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => (
-                  <tr key={r.key} data-testid="sup-transfer-row" data-key={r.key}>
-                    <td className="strong">{name(r.key)}</td>
-                    <td className="num">{String(r.offers)}</td>
-                    <td className="num">{String(r.accepted)}</td>
-                    <td className="num">{String(r.rejected)}</td>
-                    <td className="num">{String(r.timedOut)}</td>
-                    <td className="num">{String(r.cancelled)}</td>
-                    <td className="num">{String(r.pending)}</td>
-                    <td className="num">
-                      <span className={r.successRate < 0.5 && r.offers > r.pending ? "sup-warn" : undefined}>
-                        {r.offers > r.pending ? `${Math.round(r.successRate * 100)} %` : "—"}
+          <Table
+            wrap
+            columns={[
+              by === TransferStatsBy.TEAM ? "Team" : "Agent",
+              ...["Offers", "Accepted", "Rejected", "Timed out", "Cancelled", "Pending", "Success", "Avg. to accept"].map((label) => ({ label, num: true })),
+              "Reject reasons",
+            ]}
+          >
+            {rows.map((r) => (
+              <tr key={r.key} data-testid="sup-transfer-row" data-key={r.key}>
+                <td className="strong">{name(r.key)}</td>
+                <td className="num">{String(r.offers)}</td>
+                <td className="num">{String(r.accepted)}</td>
+                <td className="num">{String(r.rejected)}</td>
+                <td className="num">{String(r.timedOut)}</td>
+                <td className="num">{String(r.cancelled)}</td>
+                <td className="num">{String(r.pending)}</td>
+                <td className="num">
+                  <span className={r.successRate < 0.5 && r.offers > r.pending ? "sup-warn" : undefined}>
+                    {r.offers > r.pending ? `${Math.round(r.successRate * 100)} %` : "—"}
+                  </span>
+                </td>
+                <td className="num">{r.accepted > 0n ? `${r.averageSecondsToAccept.toFixed(1)} s` : "—"}</td>
+                <td className="hk-small">
+                  {r.rejectReasons.length === 0 ? (
+                    <span className="hk-muted">—</span>
+                  ) : (
+                    r.rejectReasons.slice(0, 3).map((x) => (
+                      <span key={x.reason} className="sup-reason">
+                        {x.reason || "no reason"} <b>×{String(x.count)}</b>
                       </span>
-                    </td>
-                    <td className="num">{r.accepted > 0n ? `${r.averageSecondsToAccept.toFixed(1)} s` : "—"}</td>
-                    <td className="hk-small">
-                      {r.rejectReasons.length === 0 ? (
-                        <span className="hk-muted">—</span>
-                      ) : (
-                        r.rejectReasons.slice(0, 3).map((x) => (
-                          <span key={x.reason} className="sup-reason">
-                            {x.reason || "no reason"} <b>×{String(x.count)}</b>
-                          </span>
-                        ))
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                    ))
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
           <div className="sup-transfers-chart">
             <StackedBarChart
               label="Transfer outcomes"
@@ -138,7 +128,7 @@ export function TransferStats({ dir, version }: { dir: Directory; version: strin
             />
           </div>
         </div>
-      )}
+      </ListState>
     </Card>
   );
 }

@@ -1,14 +1,15 @@
-// The chats waiting in the queues, in queue order, with a manual assignment.
+// The chats waiting in the queues, in queue order, with their customers and a manual
+// assignment.
 
 import { useState } from "react";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Presence, PriorityClass, type Agent, type QueueEntry } from "../../gen/helpdesk/routing/v1/routing_pb";
-import { duration } from "../../lib/time";
+import { duration, toDate } from "../../lib/time";
 import { useWorkbench } from "../context";
-import { Empty, ErrorLine, useAction } from "../ui";
+import { ErrorLine, useAction, useNow } from "../ui";
 import type { Directory } from "../admin/directory";
-import { Card, Check } from "../admin/forms";
-import { useNow } from "../tickets/model";
+import { Check, ListCard } from "../admin/forms";
+import { useContacts } from "../chat/directory";
+import { contactName } from "../chat/format";
 
 const CLASSES: Record<number, string> = {
   [PriorityClass.URGENT]: "Urgent",
@@ -19,62 +20,54 @@ const CLASSES: Record<number, string> = {
 /** The waiting chats (as read after the last change of the queue figures). */
 export function WaitingChats(props: {
   entries: QueueEntry[];
+  loading: boolean;
   error?: string;
   agents: Agent[];
   dir: Directory;
   inboxName: (id: string) => string;
   onChanged: () => void;
 }) {
+  const { clients } = useWorkbench();
   const now = useNow();
+  const contact = useContacts(clients, [...new Set(props.entries.map((e) => e.contactId).filter(Boolean))]);
   return (
-    <Card title="Waiting chats" sub={`${props.entries.length} in queue order`} tight>
-      <ErrorLine error={props.error} />
-      {props.entries.length === 0 ? (
-        <Empty>Nobody is waiting.</Empty>
-      ) : (
-        <div className="hk-table-wrap">
-          <table className="hk-table">
-            <thead>
-              <tr>
-                <th className="num" title="Place in its own queue">Place</th>
-                <th>Conversation</th>
-                <th>Queue</th>
-                <th>Class</th>
-                <th className="num">Waiting</th>
-                <th>Assign to</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.entries.map((e) => {
-                const since = e.enqueueTime ? timestampDate(e.enqueueTime).getTime() : now;
-                return (
-                  <tr key={e.conversationId} data-testid="sup-waiting-row">
-                    <td className="num">{e.position}</td>
-                    <td>
-                      <a href={`#/conversations/${e.conversationId}`}>Chat {e.conversationId.slice(0, 8)}…</a>
-                      <span className="sub">
-                        {props.inboxName(e.inboxId)}
-                        {e.requiredSkills.length > 0 && ` · needs ${e.requiredSkills.join(", ")}`}
-                      </span>
-                    </td>
-                    <td>{e.teamId ? props.dir.teamName(e.teamId) : "No team"}</td>
-                    <td>
-                      <span className={`hk-pill ${e.priorityClass === PriorityClass.URGENT ? "bad" : "dim"}`}>
-                        {CLASSES[e.priorityClass] ?? "Normal"}
-                      </span>
-                    </td>
-                    <td className="num">{duration((now - since) / 1000)}</td>
-                    <td>
-                      <AssignControl entry={e} agents={props.agents} onChanged={props.onChanged} />
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </Card>
+    <ListCard
+      title="Waiting chats"
+      sub={`${props.entries.length} in queue order`}
+      error={props.error}
+      loading={props.loading}
+      loadingText="Loading the queue…"
+      count={props.entries.length}
+      empty="Nobody is waiting."
+      wrap
+      columns={[{ label: "Place", num: true, title: "Place in its own queue" }, "Customer", "Queue", "Class", { label: "Waiting", num: true }, "Assign to"]}
+    >
+      {props.entries.map((e) => {
+        const since = toDate(e.enqueueTime)?.getTime() ?? now;
+        return (
+          <tr key={e.conversationId} data-testid="sup-waiting-row" data-id={e.conversationId}>
+            <td className="num">{e.position}</td>
+            <td>
+              <a href={`#/conversations/${e.conversationId}`}>{contactName(contact(e.contactId), e.contactId)}</a>
+              <span className="sub">
+                {props.inboxName(e.inboxId)}
+                {e.requiredSkills.length > 0 && ` · needs ${e.requiredSkills.join(", ")}`}
+              </span>
+            </td>
+            <td>{e.teamId ? props.dir.teamName(e.teamId) : "No team"}</td>
+            <td>
+              <span className={`hk-pill ${e.priorityClass === PriorityClass.URGENT ? "bad" : "dim"}`}>
+                {CLASSES[e.priorityClass] ?? "Normal"}
+              </span>
+            </td>
+            <td className="num">{duration((now - since) / 1000)}</td>
+            <td>
+              <AssignControl entry={e} agents={props.agents} onChanged={props.onChanged} />
+            </td>
+          </tr>
+        );
+      })}
+    </ListCard>
   );
 }
 

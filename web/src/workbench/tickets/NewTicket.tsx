@@ -2,18 +2,19 @@
 
 import { useState } from "react";
 import { TicketPriority, TicketSource, TicketType } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
+import { newId } from "../../lib/ids";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Dialog, useAction } from "../ui";
-import type { Directory } from "../admin/directory";
-import { Field, fieldError, FormErrors, requestId } from "../admin/forms";
+import { Dialog, Options, useAction } from "../ui";
+import { agentChoices, teamChoices, type Directory } from "../admin/directory";
+import { Field, fieldError, FormErrors, FormFoot } from "../admin/forms";
 import { PRIORITIES, TYPES } from "./model";
 
 /** Creates a ticket and opens it. */
 export function NewTicketDialog({ dir, onClose }: { dir: Directory; onClose: () => void }) {
   const { clients } = useWorkbench();
   const [act, error, busy] = useAction();
-  const [rid] = useState(requestId);
+  const [rid] = useState(newId);
   const [form, setForm] = useState({
     subject: "",
     description: "",
@@ -84,50 +85,27 @@ export function NewTicketDialog({ dir, onClose }: { dir: Directory; onClose: () 
         </Field>
         <Field label="Priority">
           <select value={form.priority} onChange={(e) => set({ priority: Number(e.target.value) })}>
-            {PRIORITIES.map(([p, name]) => (
-              <option key={p} value={p}>
-                {name}
-              </option>
-            ))}
+            <Options of={PRIORITIES} />
           </select>
         </Field>
         <Field label="Type">
           <select value={form.type} onChange={(e) => set({ type: Number(e.target.value) })}>
-            {TYPES.map(([t, name]) => (
-              <option key={t} value={t}>
-                {name}
-              </option>
-            ))}
+            <Options of={TYPES} />
           </select>
         </Field>
         <Field label="Assignee" error={fieldError(error, "assignee_id")}>
           <select value={form.assigneeId} onChange={(e) => set({ assigneeId: e.target.value })}>
             <option value="">Unassigned</option>
-            {dir.agents.map((a) => (
-              <option key={a.id} value={a.id}>
-                {a.name || a.id}
-              </option>
-            ))}
+            <Options of={agentChoices(dir.agents)} />
           </select>
         </Field>
         <Field label="Team" error={fieldError(error, "group_id")}>
           <select value={form.groupId} onChange={(e) => set({ groupId: e.target.value })}>
             <option value="">No team</option>
-            {dir.teams.map((t) => (
-              <option key={t.id} value={t.id}>
-                {t.name}
-              </option>
-            ))}
+            <Options of={teamChoices(dir.teams)} />
           </select>
         </Field>
-        <div className="hk-formfoot">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="primary" data-testid="ticket-new-save" disabled={busy}>
-            {busy ? "Creating…" : "Create ticket"}
-          </button>
-        </div>
+        <FormFoot onCancel={onClose} busy={busy} label="Create ticket" busyLabel="Creating…" testId="ticket-new-save" />
       </form>
     </Dialog>
   );

@@ -9,13 +9,14 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Comment, Status, Ticket, TicketEvent, Transcript } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
 import { StatusCategory, TicketSchema, TicketSource } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
-import type { Clients } from "../../lib/client";
+import { readAll, type Clients } from "../../lib/client";
 import { describe } from "../../lib/errors";
+import { newId } from "../../lib/ids";
+import { toDate } from "../../lib/time";
 import { useWorkbench } from "../context";
-import { Empty, ErrorLine, useAction } from "../ui";
-import { type Directory, useDirectory } from "../admin/directory";
-import { ago, Card, ChipsInput, FormErrors, fullTime, requestId } from "../admin/forms";
-import { useDebounced } from "../chat/hub";
+import { Empty, ErrorLine, Fact, Options, useAction, useDebounced } from "../ui";
+import { agentChoices, type Directory, teamChoices, useDirectory } from "../admin/directory";
+import { ago, Card, ChipsInput, FormErrors, fullTime, MissingItem } from "../admin/forms";
 import { latestTicket, useTicketChanges } from "./live";
 import {
   actorName,
@@ -25,6 +26,7 @@ import {
   PriorityLabel,
   SlaClock,
   solvedStatus,
+  statusChoices,
   sourceName,
   StatusBadge,
   TYPES,
@@ -41,27 +43,13 @@ interface Loaded {
 type Ticketing = Clients["ticketing"];
 
 /** Every comment of a ticket, oldest first. */
-async function allComments(ticketing: Ticketing, ticketId: string): Promise<Comment[]> {
-  const out: Comment[] = [];
-  let pageToken = "";
-  do {
-    const res = await ticketing.listComments({ ticketId, pageSize: 100, pageToken });
-    out.push(...res.comments);
-    pageToken = res.nextPageToken;
-  } while (pageToken);
-  return out;
+function allComments(ticketing: Ticketing, ticketId: string): Promise<Comment[]> {
+  return readAll((pageToken) => ticketing.listComments({ ticketId, pageSize: 100, pageToken }), (r) => r.comments);
 }
 
 /** Every recorded change of a ticket, oldest first. */
-async function allEvents(ticketing: Ticketing, ticketId: string): Promise<TicketEvent[]> {
-  const out: TicketEvent[] = [];
-  let pageToken = "";
-  do {
-    const res = await ticketing.listTicketEvents({ ticketId, pageSize: 100, pageToken });
-    out.push(...res.events);
-    pageToken = res.nextPageToken;
-  } while (pageToken);
-  return out;
+function allEvents(ticketing: Ticketing, ticketId: string): Promise<TicketEvent[]> {
+  return readAll((pageToken) => ticketing.listTicketEvents({ ticketId, pageSize: 100, pageToken }), (r) => r.events);
 }
 
 /** The chat a ticket was made from, if it has one. */
@@ -159,16 +147,7 @@ export function TicketDetail({ id, statuses }: { id: string; statuses: Status[] 
   });
 
   const problem = error ?? (streamError && `Live updates stopped: ${streamError}`);
-  if (!data) {
-    return (
-      <div className="hk-page">
-        <a className="hk-back" href="#/tickets">
-          ← Tickets
-        </a>
-        {problem ? <ErrorLine error={problem} /> : <div className="hk-loading">Loading ticket…</div>}
-      </div>
-    );
-  }
+  if (!data) return <MissingItem back={{ href: "#/tickets", label: "Tickets" }} loading={!problem} error={problem} loadingText="Loading ticket…" />;
   return (
     <TicketView
       data={data}
@@ -224,10 +203,10 @@ function TicketView(props: {
     });
 
   const requesterName = ticket.requester?.name || ticket.requester?.email || "";
-  const created = ticket.createTime ? timestampDate(ticket.createTime) : undefined;
+  const created = toDate(ticket.createTime);
   // A status the ticket has that the account no longer lists still shows.
-  const statusOptions = statuses.map((s) => ({ key: s.key, label: s.label }));
-  if (!statuses.some((s) => s.key === ticket.status)) statusOptions.push({ key: ticket.status, label: ticket.statusLabel || ticket.status });
+  const statusOptions = statusChoices(statuses);
+  if (!statuses.some((s) => s.key === ticket.status)) statusOptions.push([ticket.status, ticket.statusLabel || ticket.status]);
 
   return (
     <div className="hk-page tk-detail-page">
@@ -288,11 +267,7 @@ function TicketView(props: {
                 disabled={busy || ticket.statusCategory === StatusCategory.CLOSED}
                 onChange={(e) => update({ status: e.target.value }, ["status"])}
               >
-                {statusOptions.map((s) => (
-                  <option key={s.key} value={s.key}>
-                    {s.label}
-                  </option>
-                ))}
+                <Options of={statusOptions} />
               </select>
               <label>Priority</label>
               <select
@@ -301,20 +276,12 @@ function TicketView(props: {
                 disabled={busy}
                 onChange={(e) => update({ priority: Number(e.target.value) }, ["priority"])}
               >
-                {PRIORITIES.map(([p, name]) => (
-                  <option key={p} value={p}>
-                    {name}
-                  </option>
-                ))}
+                <Options of={PRIORITIES} />
               </select>
               <label>Type</label>
               <select value={ticket.type} disabled={busy} onChange={(e) => update({ type: Number(e.target.value) }, ["type"])}>
                 {!TYPES.some(([t]) => t === ticket.type) && <option value={ticket.type}>{typeName(ticket.type)}</option>}
-                {TYPES.map(([t, name]) => (
-                  <option key={t} value={t}>
-                    {name}
-                  </option>
-                ))}
+                <Options of={TYPES} />
               </select>
               <label>Assignee</label>
               <select
@@ -327,20 +294,12 @@ function TicketView(props: {
                 {ticket.assigneeId && !dir.agents.some((a) => a.id === ticket.assigneeId) && (
                   <option value={ticket.assigneeId}>{ticket.assigneeId}</option>
                 )}
-                {dir.agents.map((a) => (
-                  <option key={a.id} value={a.id}>
-                    {a.name || a.id}
-                  </option>
-                ))}
+                <Options of={agentChoices(dir.agents)} />
               </select>
               <label>Team</label>
               <select value={ticket.groupId} disabled={busy} onChange={(e) => update({ groupId: e.target.value }, ["group_id"])}>
                 <option value="">No team</option>
-                {dir.teams.map((t) => (
-                  <option key={t.id} value={t.id}>
-                    {t.name}
-                  </option>
-                ))}
+                <Options of={teamChoices(dir.teams)} />
               </select>
               <label>Category</label>
               <CategoryInput value={ticket.category} onSave={(category) => update({ category }, ["category"])} />
@@ -406,13 +365,9 @@ function TicketView(props: {
   );
 }
 
+/** A detail of the ticket, "—" when empty. */
 function Row({ label, value }: { label: string; value: React.ReactNode }) {
-  return (
-    <>
-      <dt>{label}</dt>
-      <dd>{value || <span className="hk-muted">—</span>}</dd>
-    </>
-  );
+  return <Fact label={label}>{value || <span className="hk-muted">—</span>}</Fact>;
 }
 
 /** A text field saved when it loses focus or on Enter. */
@@ -472,7 +427,7 @@ function RequesterCard({ ticket }: { ticket: Ticket }) {
 /** The request, then every reply and note, oldest first. */
 function Thread(props: { ticket: Ticket; comments: Comment[]; dir: Directory; requesterName: string }) {
   const { ticket, comments, dir } = props;
-  const created = ticket.createTime ? timestampDate(ticket.createTime) : undefined;
+  const created = toDate(ticket.createTime);
   return (
     <div className="tk-thread">
       <article className="tk-msg from-customer">
@@ -486,7 +441,7 @@ function Thread(props: { ticket: Ticket; comments: Comment[]; dir: Directory; re
         <div className="tk-body">{ticket.description || <span className="hk-muted">No description.</span>}</div>
       </article>
       {comments.map((c) => {
-        const when = c.createTime ? timestampDate(c.createTime) : undefined;
+        const when = toDate(c.createTime);
         const who = actorName(c.author, dir, props.requesterName);
         return (
           <article
@@ -527,7 +482,7 @@ function Composer({ ticket, onSent }: { ticket: Ticket; onSent: (c: Comment) => 
   const { clients } = useWorkbench();
   const [body, setBody] = useState("");
   const [isPublic, setPublic] = useState(true);
-  const [cid, setCid] = useState(requestId);
+  const [cid, setCid] = useState(newId);
   const [act, error, busy] = useAction();
   const closed = ticket.statusCategory === StatusCategory.CLOSED;
   const send = () => {
@@ -535,7 +490,7 @@ function Composer({ ticket, onSent }: { ticket: Ticket; onSent: (c: Comment) => 
     act(async () => {
       const comment = await clients.ticketing.addComment({ ticketId: ticket.id, body: body.trim(), public: isPublic, clientCommentId: cid });
       setBody("");
-      setCid(requestId());
+      setCid(newId());
       onSent(comment);
     });
   };
@@ -604,7 +559,7 @@ function TranscriptCard(props: { transcript: Transcript; dir: Directory; request
         <div className="tk-transcript" data-testid="ticket-transcript">
           {transcript.lines.length === 0 && <Empty>The chat had no messages.</Empty>}
           {transcript.lines.map((l) => {
-            const when = l.time ? timestampDate(l.time) : undefined;
+            const when = toDate(l.time);
             if (l.kind === "activity")
               return (
                 <div key={String(l.sequence)} className="tk-line activity">
@@ -681,7 +636,7 @@ function History(props: { events: TicketEvent[]; dir: Directory; statuses: Statu
       ) : (
         <ol className="tk-history" data-testid="ticket-history">
           {shown.map((e) => {
-            const when = e.time ? timestampDate(e.time) : undefined;
+            const when = toDate(e.time);
             return (
               <li key={e.id}>
                 <span className="tk-history-dot" />

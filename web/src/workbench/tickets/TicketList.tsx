@@ -4,17 +4,17 @@
 // or changed, since only the service knows which of them the filters and order take in.
 
 import { useEffect, useMemo, useRef, useState } from "react";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { StatusCategory, type Status, type Ticket } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
 import { describe } from "../../lib/errors";
+import { toDate } from "../../lib/time";
 import { useWorkbench } from "../context";
 import { go } from "../route";
-import { Empty, ErrorLine, useAction } from "../ui";
-import { ago, Card, FormErrors, fullTime, PageHeader } from "../admin/forms";
-import { useDirectory } from "../admin/directory";
+import { type Choice, Options, useAction } from "../ui";
+import { ago, FormErrors, fullTime, ListCard, PageHeader } from "../admin/forms";
+import { agentChoices, teamChoices, useDirectory } from "../admin/directory";
 import { NewTicketDialog } from "./NewTicket";
 import { HeardTickets, latestTicket, useTicketChanges } from "./live";
-import { isDone, NextSla, PRIORITIES, PriorityLabel, StatusBadge } from "./model";
+import { isDone, NextSla, PRIORITIES, PriorityLabel, statusChoices, StatusBadge } from "./model";
 
 const PAGE_SIZE = 25;
 /** The least time between two reads of the page prompted by ticket changes. */
@@ -40,6 +40,9 @@ interface Filters {
   q: string;
   sort: string;
 }
+
+/** The filters picked from a select. */
+type FilterKey = "status" | "priority" | "assignee" | "team";
 
 function filtersOf(query: URLSearchParams): Filters {
   return {
@@ -162,6 +165,14 @@ export function TicketList({ query, statuses }: { query: URLSearchParams; status
 
   const tickets = page?.tickets ?? [];
   const update = (patch: Partial<Filters>) => setFilters({ ...filters, ...patch });
+  /** The select of one filter: `any` (no filter), then `first` and `choices`. */
+  const filter = (key: FilterKey, label: string, any: string, choices: readonly Choice[], first?: React.ReactNode) => (
+    <select data-testid={`ticket-filter-${key}`} aria-label={label} value={filters[key]} onChange={(e) => update({ [key]: e.target.value })}>
+      <option value="">{any}</option>
+      {first}
+      <Options of={choices} />
+    </select>
+  );
 
   return (
     <div className="hk-page tk-list">
@@ -176,68 +187,22 @@ export function TicketList({ query, statuses }: { query: URLSearchParams; status
       />
       <div className="tk-filters">
         <SearchBox value={filters.q} onSearch={(q) => update({ q })} />
-        <select
-          data-testid="ticket-filter-status"
-          aria-label="Status"
-          value={filters.status}
-          onChange={(e) => update({ status: e.target.value })}
-        >
-          <option value="">All statuses</option>
-          <option value={UNSOLVED}>Unsolved</option>
-          {statuses.map((s) => (
-            <option key={s.key} value={s.key}>
-              {s.label}
-            </option>
-          ))}
-        </select>
-        <select
-          data-testid="ticket-filter-priority"
-          aria-label="Priority"
-          value={filters.priority}
-          onChange={(e) => update({ priority: e.target.value })}
-        >
-          <option value="">Any priority</option>
-          {PRIORITIES.map(([p, name]) => (
-            <option key={p} value={p}>
-              {name}
-            </option>
-          ))}
-        </select>
-        <select
-          data-testid="ticket-filter-assignee"
-          aria-label="Assignee"
-          value={filters.assignee}
-          onChange={(e) => update({ assignee: e.target.value })}
-        >
-          <option value="">Any assignee</option>
-          <option value="me">Assigned to me</option>
-          <option value="none">Unassigned</option>
-          {dir.agents.map((a) => (
-            <option key={a.id} value={a.id}>
-              {a.name || a.id}
-            </option>
-          ))}
-        </select>
-        <select
-          data-testid="ticket-filter-team"
-          aria-label="Team"
-          value={filters.team}
-          onChange={(e) => update({ team: e.target.value })}
-        >
-          <option value="">Any team</option>
-          {dir.teams.map((t) => (
-            <option key={t.id} value={t.id}>
-              {t.name}
-            </option>
-          ))}
-        </select>
+        {filter("status", "Status", "All statuses", statusChoices(statuses), <option value={UNSOLVED}>Unsolved</option>)}
+        {filter("priority", "Priority", "Any priority", PRIORITIES)}
+        {filter(
+          "assignee",
+          "Assignee",
+          "Any assignee",
+          agentChoices(dir.agents),
+          <>
+            <option value="me">Assigned to me</option>
+            <option value="none">Unassigned</option>
+          </>,
+        )}
+        {filter("team", "Team", "Any team", teamChoices(dir.teams))}
         <span className="hk-grow" />
         <select aria-label="Sort" value={filters.sort} onChange={(e) => update({ sort: e.target.value })}>
-          {SORTS.map(([v, label]) => (
-            <option key={v} value={v}>
-              {label}
-            </option>
-          ))}
+          <Options of={SORTS} />
         </select>
       </div>
 
@@ -253,76 +218,74 @@ export function TicketList({ query, statuses }: { query: URLSearchParams; status
         />
       )}
 
-      <Card tight>
-        <ErrorLine error={error ?? (streamError && `Live updates stopped: ${streamError}`)} />
-        {loading && !page ? (
-          <div className="hk-loading">Loading tickets…</div>
-        ) : tickets.length === 0 ? (
-          <Empty>
-            {filters.q || filters.status || filters.priority || filters.assignee || filters.team
-              ? "No ticket matches these filters."
-              : "No tickets yet. Tickets are created from chats, by automation rules, or with “New ticket”."}
-          </Empty>
-        ) : (
-          <div className="hk-table-wrap">
-            <table className={`hk-table tk-table${loading ? " tk-stale" : ""}`}>
-              <thead>
-                <tr>
-                  <th style={{ width: 34 }}>
-                    <input
-                      type="checkbox"
-                      aria-label="Select all"
-                      checked={tickets.every((t) => selected.has(t.id))}
-                      onChange={(e) => setSelected(e.target.checked ? new Set(tickets.map((t) => t.id)) : new Set())}
-                    />
-                  </th>
-                  <th style={{ width: 64 }}>#</th>
-                  <th>Subject</th>
-                  <th>Status</th>
-                  <th>Priority</th>
-                  <th>Assignee</th>
-                  <th>Team</th>
-                  <th>SLA</th>
-                  <th>Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {tickets.map((t) => (
-                  <TicketRow
-                    key={t.id}
-                    ticket={t}
-                    selected={selected.has(t.id)}
-                    onSelect={(on) => {
-                      const next = new Set(selected);
-                      if (on) next.add(t.id);
-                      else next.delete(t.id);
-                      setSelected(next);
-                    }}
-                    assignee={dir.agentName(t.assigneeId)}
-                    team={dir.teamName(t.groupId)}
-                  />
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {(pages.length > 1 || page?.next) && (
-          <div className="hk-pager">
-            <span>Page {pages.length}</span>
-            <button className="small" disabled={pages.length <= 1} onClick={() => setPages(pages.slice(0, -1))}>
-              ← Previous
-            </button>
-            <button
-              className="small"
-              data-testid="ticket-next-page"
-              disabled={!page?.next}
-              onClick={() => page?.next && setPages([...pages, page.next])}
-            >
-              Next →
-            </button>
-          </div>
-        )}
-      </Card>
+      <ListCard
+        error={error ?? (streamError && `Live updates stopped: ${streamError}`)}
+        loading={loading && !page}
+        loadingText="Loading tickets…"
+        count={tickets.length}
+        empty={
+          filters.q || filters.status || filters.priority || filters.assignee || filters.team
+            ? "No ticket matches these filters."
+            : "No tickets yet. Tickets are created from chats, by automation rules, or with “New ticket”."
+        }
+        wrap
+        tableClass={`tk-table${loading ? " tk-stale" : ""}`}
+        columns={[
+          {
+            label: (
+              <input
+                type="checkbox"
+                aria-label="Select all"
+                checked={tickets.every((t) => selected.has(t.id))}
+                onChange={(e) => setSelected(e.target.checked ? new Set(tickets.map((t) => t.id)) : new Set())}
+              />
+            ),
+            width: 34,
+          },
+          { label: "#", width: 64 },
+          "Subject",
+          "Status",
+          "Priority",
+          "Assignee",
+          "Team",
+          "SLA",
+          "Updated",
+        ]}
+        after={
+          (pages.length > 1 || page?.next) && (
+            <div className="hk-pager">
+              <span>Page {pages.length}</span>
+              <button className="small" disabled={pages.length <= 1} onClick={() => setPages(pages.slice(0, -1))}>
+                ← Previous
+              </button>
+              <button
+                className="small"
+                data-testid="ticket-next-page"
+                disabled={!page?.next}
+                onClick={() => page?.next && setPages([...pages, page.next])}
+              >
+                Next →
+              </button>
+            </div>
+          )
+        }
+      >
+        {tickets.map((t) => (
+          <TicketRow
+            key={t.id}
+            ticket={t}
+            selected={selected.has(t.id)}
+            onSelect={(on) => {
+              const next = new Set(selected);
+              if (on) next.add(t.id);
+              else next.delete(t.id);
+              setSelected(next);
+            }}
+            assignee={dir.agentName(t.assigneeId)}
+            team={dir.teamName(t.groupId)}
+          />
+        ))}
+      </ListCard>
       {creating && <NewTicketDialog dir={dir} onClose={() => setCreating(false)} />}
     </div>
   );
@@ -336,7 +299,7 @@ function TicketRow(props: {
   team: string;
 }) {
   const t = props.ticket;
-  const updated = t.updateTime ? timestampDate(t.updateTime) : undefined;
+  const updated = toDate(t.updateTime);
   const requester = t.requester?.name || t.requester?.email;
   return (
     <tr
@@ -446,11 +409,7 @@ function BulkBar(props: { ids: string[]; statuses: Status[]; onDone: () => void;
         onChange={(e) => e.target.value && run({ status: e.target.value })}
       >
         <option value="">Set status…</option>
-        {props.statuses.map((s) => (
-          <option key={s.key} value={s.key}>
-            {s.label}
-          </option>
-        ))}
+        <Options of={statusChoices(props.statuses)} />
       </select>
       <select
         aria-label="Set priority"
@@ -459,11 +418,7 @@ function BulkBar(props: { ids: string[]; statuses: Status[]; onDone: () => void;
         onChange={(e) => e.target.value && run({ priority: Number(e.target.value) })}
       >
         <option value="">Set priority…</option>
-        {PRIORITIES.map(([p, name]) => (
-          <option key={p} value={p}>
-            {name}
-          </option>
-        ))}
+        <Options of={PRIORITIES} />
       </select>
       <button className="ghost small" onClick={props.onClear}>
         Clear selection

@@ -1,6 +1,5 @@
 // Names, colours and small displays of ticket fields, shared by the list and the detail.
 
-import { useEffect, useState } from "react";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ActorKind, type Actor } from "../../gen/helpdesk/common/v1/meta_pb";
 import {
@@ -16,6 +15,7 @@ import {
 } from "../../gen/helpdesk/ticketing/v1/ticketing_pb";
 import { duration } from "../../lib/time";
 import type { Directory } from "../admin/directory";
+import { useNow } from "../ui";
 import "./tickets.css";
 
 /** Ticket priorities with their names, lowest first. */
@@ -75,6 +75,11 @@ export function solvedStatus(statuses: Status[]): Status | undefined {
   return statuses.find((s) => s.category === StatusCategory.SOLVED);
 }
 
+/** Statuses as [key, label] pairs, for `Options`. */
+export function statusChoices(statuses: Status[]): [string, string][] {
+  return statuses.map((s) => [s.key, s.label]);
+}
+
 /** True once a ticket is solved or closed. */
 export function isDone(t: Ticket): boolean {
   return t.statusCategory === StatusCategory.SOLVED || t.statusCategory === StatusCategory.CLOSED;
@@ -116,23 +121,13 @@ export function actorName(actor: Actor | undefined, dir: Directory, requesterNam
   }
 }
 
-/** The current time, moving every `ms` (for countdowns shown on screen). */
-export function useNow(ms = 1000): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(t);
-  }, [ms]);
-  return now;
-}
-
 /** "2 h 5 min" / "45 s" for a signed number of seconds, without the sign. */
 function span(seconds: number): string {
   return duration(Math.abs(seconds));
 }
 
 /** How one SLA target stands now: a word, a tone and a line of detail. */
-export function slaStanding(t: SlaTarget, now: number): { tone: "ok" | "warn" | "bad" | "dim"; text: string; detail: string } {
+function slaStanding(t: SlaTarget, now: number): { tone: "ok" | "warn" | "bad" | "dim"; text: string; detail: string } {
   const due = t.dueTime ? timestampDate(t.dueTime).getTime() : undefined;
   const target = `target ${span(Number(t.targetSeconds))}${t.businessHours ? " (business hours)" : ""}`;
   switch (t.state) {

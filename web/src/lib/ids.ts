@@ -1,4 +1,5 @@
-// Ids the workbench makes up for retries (client message ids, request ids).
+// Ids the front ends make up so that a retried call is known as the same one (client
+// message ids, request ids).
 
 /** A random UUID (also where `crypto.randomUUID` is missing: plain-HTTP pages). */
 export function newId(): string {
