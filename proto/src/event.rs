@@ -51,23 +51,21 @@ macro_rules! events {
     };
 }
 
-/// One event message type: its kind, its protobuf full name and a decoder.
+/// One event message type: its kind and its protobuf full name (decode a body with
+/// [`crate::json::event_json`]).
 #[derive(Debug, Clone)]
 pub struct CatalogEntry {
     /// `<aggregate>.<event>`.
     pub kind: &'static str,
     /// Protobuf full name (`ce-type`).
     pub full_name: String,
-    /// Decodes a body and renders it with `Debug`.
-    pub describe: fn(&[u8]) -> Result<String, prost::DecodeError>,
 }
 
 impl CatalogEntry {
-    fn of<E: Event + std::fmt::Debug>() -> Self {
+    fn of<E: Event>() -> Self {
         Self {
             kind: E::KIND,
             full_name: E::full_name(),
-            describe: |body| E::decode(body).map(|e| format!("{e:?}")),
         }
     }
 }

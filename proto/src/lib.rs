@@ -12,6 +12,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 mod command;
 mod event;
+pub mod json;
 pub use command::Command;
 pub use event::{CatalogEntry, Event, catalog};
 

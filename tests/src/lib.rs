@@ -4,4 +4,5 @@ pub mod bench;
 pub mod load;
 pub mod pgbench;
 pub mod platform;
+pub mod protobuf_json;
 pub mod rules;

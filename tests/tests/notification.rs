@@ -13,47 +13,24 @@ use helpdesk_proto::routing::v1::Presence;
 use helpdesk_proto::ticketing::v1::CreateTicketFromConversationRequest;
 use helpdesk_tests::platform::{Platform, authed};
 
-/// Checks every body's `data` against protobuf's own JSON mapping (Python's
-/// `google.protobuf.json_format`, from the tools deploy/local/tools installs).
+/// Checks every body's `data` against protobuf's own JSON mapping.
 fn check_with_protobuf(received: &[Received]) {
-    let python = std::env::var("HELPDESK_TOOLS_PYTHON").unwrap_or_else(|_| {
-        panic!("HELPDESK_TOOLS_PYTHON is not set: run the tests through deploy/local/test")
-    });
     let names: std::collections::HashMap<&str, String> = helpdesk_proto::catalog()
         .into_iter()
         .map(|e| (e.kind, e.full_name))
         .collect();
-    let cases: Vec<serde_json::Value> = received
+    let cases: Vec<(String, serde_json::Value)> = received
         .iter()
         .map(|r| {
             let body = r.json();
             let kind = body["type"].as_str().expect("a type");
-            serde_json::json!({
-                "type": names.get(kind).unwrap_or_else(|| panic!("unknown kind {kind}")),
-                "json": body["data"],
-            })
+            let name = names
+                .get(kind)
+                .unwrap_or_else(|| panic!("unknown kind {kind}"));
+            (name.clone(), body["data"].clone())
         })
         .collect();
-    let dir = std::env::temp_dir().join(format!("hd-json-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let descriptors = dir.join("descriptors.bin");
-    let cases_file = dir.join("cases.json");
-    std::fs::write(&descriptors, helpdesk_proto::FILE_DESCRIPTOR_SET).expect("write");
-    std::fs::write(&cases_file, serde_json::to_vec(&cases).expect("json")).expect("write");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/check/protobuf_json.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(&descriptors)
-        .arg(&cases_file)
-        .output()
-        .expect("run the protobuf check");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "protobuf's json_format disagrees:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    helpdesk_tests::protobuf_json::check(&cases);
 }
 
 #[tokio::test]

@@ -204,7 +204,7 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     }
 
     let mut tail = helpdesk(&data)
-        .args(["events", "tail", "demo.>"])
+        .args(["events", "tail", "--account", "demo"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -326,8 +326,14 @@ async fn up_serves_the_demo_and_stops_cleanly() {
     assert!(csv.starts_with("agent,offers,accepted,"), "{csv}");
     assert!(csv.contains("\nli,1,1,0,0,0,0,1.000,"), "{csv}");
 
+    // Ctrl-C ends the tail cleanly; what it printed is one JSON object a line.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    tail.start_kill().expect("stop tail");
+    signal(tail.id().expect("pid"), "-INT").await;
+    let stopped = tokio::time::timeout(Duration::from_secs(5), tail.wait()).await;
+    assert!(
+        matches!(stopped, Ok(Ok(status)) if status.success()),
+        "{stopped:?}"
+    );
     let mut tailed = String::new();
     tail.stdout
         .take()
@@ -335,21 +341,45 @@ async fn up_serves_the_demo_and_stops_cleanly() {
         .read_to_string(&mut tailed)
         .await
         .expect("read tail");
+    let events = json_lines(&tailed);
+    let of = |kind: &'static str| events.iter().filter(move |e| e["type"] == kind);
     assert!(
-        tailed
-            .contains("helpdesk.evt.demo.message.created helpdesk.conversation.v1.MessageCreated"),
-        "{tailed}"
+        of("message.created").any(|e| e["data"]["message"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("parcel #42"))),
+        "messages in protobuf's JSON mapping: {tailed}"
     );
     assert!(
-        tailed.contains("parcel #42"),
-        "events are decoded from protobuf: {tailed}"
+        of("routing.assigned").any(|e| e["data"]["agentName"] == "Ana"),
+        "routing events too: {tailed}"
     );
-    assert!(
-        tailed.contains(
-            "helpdesk.evt.demo.routing.assigned helpdesk.routing.v1.ConversationAssigned"
-        ) && tailed.contains("agent_name: \"Ana\""),
-        "routing events are decoded too: {tailed}"
-    );
+    assert!(events.iter().all(|e| e["account"] == "demo"));
+    check_with_protobuf(&events);
+
+    // From the start, only one type: the same messages again, and nothing else.
+    let replay = helpdesk(&data)
+        .args([
+            "events",
+            "tail",
+            "--from-start",
+            "--type",
+            "message.created",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tail");
+    let created = of("message.created").count();
+    let mut lines = BufReader::new(replay.stdout.expect("stdout")).lines();
+    for _ in 0..created {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("replayed in time")
+            .expect("read")
+            .expect("a line");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(event["type"], "message.created", "{line}");
+    }
 
     let token = helpdesk(&data)
         .args([
@@ -638,4 +668,23 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
     signal(up.id().expect("pid"), "-TERM").await;
     let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Each line of `text` as JSON.
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Checks each tailed event's `data` against protobuf's own JSON mapping.
+fn check_with_protobuf(events: &[serde_json::Value]) {
+    let cases: Vec<(String, serde_json::Value)> = events
+        .iter()
+        .map(|e| {
+            let name = e["protoType"].as_str().expect("a protobuf type");
+            (name.to_string(), e["data"].clone())
+        })
+        .collect();
+    helpdesk_tests::protobuf_json::check(&cases);
 }

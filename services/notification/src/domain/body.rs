@@ -1,30 +1,9 @@
 //! The JSON a receiver gets: `{"type", "timestamp", "data"}`, `data` being the event
-//! in protobuf's canonical JSON mapping (lowerCamelCase names, enums by name, 64-bit
-//! integers as strings, RFC 3339 timestamps, default values left out).
-
-use std::sync::OnceLock;
+//! in protobuf's canonical JSON mapping ([`helpdesk_proto::json`]).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use prost_reflect::{DescriptorPool, DynamicMessage};
+pub use helpdesk_proto::json::event_json;
 use serde_json::{Map, Value};
-
-fn pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(helpdesk_proto::FILE_DESCRIPTOR_SET)
-            .unwrap_or_else(|e| unreachable!("the built-in descriptor set decodes: {e}"))
-    })
-}
-
-/// An encoded event of protobuf type `full_name` (its `ce-type`) as JSON.
-pub fn event_json(full_name: &str, payload: &[u8]) -> Result<Value, String> {
-    let descriptor = pool()
-        .get_message_by_name(full_name)
-        .ok_or_else(|| format!("unknown event type {full_name:?}"))?;
-    let message = DynamicMessage::decode(descriptor, payload)
-        .map_err(|e| format!("undecodable {full_name}: {e}"))?;
-    serde_json::to_value(&message).map_err(|e| format!("{full_name} as JSON: {e}"))
-}
 
 /// When an event happened, from its JSON (`meta.occurredAt`).
 pub fn occurred_at(data: &Value) -> Option<DateTime<Utc>> {
