@@ -3,6 +3,7 @@
 mod demo;
 mod health;
 mod secret;
+mod status;
 mod tail;
 mod transfers;
 mod up;
@@ -68,6 +69,8 @@ enum Command {
     /// Serves the web front ends (workbench and widget) alone, for deployments where
     /// each service runs in its own process.
     Web(WebArgs),
+    /// What the platform is doing: health, outboxes, consumers, dead letters, queues.
+    Status(status::StatusArgs),
     /// Checks a service's grpc.health.v1 status; exits non-zero unless SERVING.
     Health {
         /// Service address.
@@ -149,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         } => transfers::stats(&cli.data_dir, args).await,
         Command::Health { addr, service } => health::run(&addr, &service).await,
         Command::Web(args) => serve_web(args).await,
+        Command::Status(args) => status::run(&cli.data_dir, args).await,
     }
 }
 

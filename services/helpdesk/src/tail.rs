@@ -115,19 +115,18 @@ pub fn line(subject: &str, headers: &async_nats::HeaderMap, payload: &[u8]) -> V
     Value::Object(out)
 }
 
+/// The NATS URL: `given`, else HELPDESK_NATS_URL, NATS_URL, the server of a running
+/// `helpdesk up` with this data folder, else the default local one.
+pub fn nats_url(data_dir: &std::path::Path, given: Option<String>) -> String {
+    given
+        .or_else(|| crate::up::env_any(&["HELPDESK_NATS_URL", "NATS_URL"]))
+        .or_else(|| crate::up::private_url(data_dir, crate::up::NATS_URL_FILE))
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".into())
+}
+
 /// Prints events until Ctrl-C (or until the reader of the output goes away).
 pub async fn run(data_dir: &std::path::Path, args: TailArgs) -> anyhow::Result<()> {
-    let url = args
-        .nats_url
-        .clone()
-        .or_else(|| std::env::var("HELPDESK_NATS_URL").ok())
-        .or_else(|| std::env::var("NATS_URL").ok())
-        .or_else(|| {
-            std::fs::read_to_string(data_dir.join("nats-url"))
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let url = nats_url(data_dir, args.nats_url.clone());
     let client = async_nats::connect(url.as_str())
         .await
         .with_context(|| format!("connecting to {url}"))?;

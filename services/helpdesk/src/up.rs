@@ -10,8 +10,9 @@ use helpdesk_kit::Entry;
 use helpdesk_kit::config::ServiceConfig;
 use helpdesk_kit::{shutdown, telemetry};
 
-/// Every service `helpdesk up` runs, in start order.
-fn services() -> [Entry; 5] {
+/// Every service `helpdesk up` runs, in start order (each on the base port plus its
+/// place).
+pub fn services() -> [Entry; 5] {
     [
         Entry::of::<helpdesk_conversation::Conversation>(),
         Entry::of::<helpdesk_routing::Routing>(),
@@ -47,7 +48,22 @@ pub struct UpArgs {
     web_dir: Option<PathBuf>,
 }
 
-fn env_any(names: &[&str]) -> Option<String> {
+/// The file in the data folder naming the private PostgreSQL server's URL while
+/// `helpdesk up` runs it (`helpdesk status` reads it).
+pub const DATABASE_URL_FILE: &str = "database-url";
+/// The file naming the NATS server `helpdesk up` uses while it runs.
+pub const NATS_URL_FILE: &str = "nats-url";
+
+/// What a data-folder file of a running `helpdesk up` says, trimmed.
+pub fn private_url(data_dir: &Path, file: &str) -> Option<String> {
+    std::fs::read_to_string(data_dir.join(file))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The first of these environment variables that is set and not empty.
+pub fn env_any(names: &[&str]) -> Option<String> {
     names
         .iter()
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
@@ -66,7 +82,8 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> anyhow::Result<()> {
     for server in private.iter_mut().rev() {
         server.stop().await;
     }
-    let _ = std::fs::remove_file(data_dir.join("nats-url"));
+    let _ = std::fs::remove_file(data_dir.join(NATS_URL_FILE));
+    let _ = std::fs::remove_file(data_dir.join(DATABASE_URL_FILE));
     println!("helpdesk stopped");
     telemetry.shutdown();
     result
@@ -130,10 +147,12 @@ async fn serve(
                 None => anyhow::bail!("unexpected PostgreSQL URL {}", pg.url),
             };
             private.push(pg);
+            // The private server trusts local connections: its URL holds no secret.
+            std::fs::write(data_dir.join(DATABASE_URL_FILE), &url)?;
             url
         }
     };
-    std::fs::write(data_dir.join("nats-url"), &nats_url)?;
+    std::fs::write(data_dir.join(NATS_URL_FILE), &nats_url)?;
     let config_for = |port: u16| -> anyhow::Result<ServiceConfig> {
         let defaults = ServiceConfig {
             database_url: database_url.clone(),

@@ -665,6 +665,71 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
         assert_eq!(published.get(content), Some(&1), "{content} published once");
     }
 
+    // `helpdesk status`, as an operator reads it after the crash: every service
+    // serving, the outboxes and consumers caught up, no dead letters, and the chat
+    // (no agent in this account) waiting in the queue.
+    let mut status = serde_json::Value::Null;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        status = status_json(&data, &ports).await;
+        let caught_up = |key: &str, field: &str| {
+            status[key]
+                .as_array()
+                .is_some_and(|rows| rows.iter().all(|r| r[field] == 0))
+        };
+        if caught_up("outbox", "backlog") && caught_up("consumers", "pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let names = |key: &str, field: &str| -> Vec<String> {
+        let rows = status[key].as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .map(|r| r[field].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let every = [
+        "conversation",
+        "routing",
+        "ticketing",
+        "automation",
+        "notification",
+    ];
+    assert_eq!(names("services", "name"), every, "{status:#}");
+    assert_eq!(names("services", "health"), ["SERVING"; 5], "{status:#}");
+    assert_eq!(names("outbox", "service"), every, "{status:#}");
+    assert_eq!(names("consumers", "name").len(), 5, "{status:#}");
+    for key in ["outbox", "consumers"] {
+        let field = if key == "outbox" {
+            "backlog"
+        } else {
+            "pending"
+        };
+        assert!(
+            status[key]
+                .as_array()
+                .expect(key)
+                .iter()
+                .all(|r| r[field] == 0),
+            "caught up: {status:#}"
+        );
+    }
+    assert!(
+        status["deadLetters"]
+            .as_array()
+            .expect("dead letters")
+            .iter()
+            .all(|d| d["count"] == 0),
+        "{status:#}"
+    );
+    let queues = status["queues"].as_array().expect("queues");
+    assert_eq!(queues.len(), 1, "{status:#}");
+    assert_eq!(
+        (&queues[0]["account"], &queues[0]["waiting"]),
+        (&"crash".into(), &1.into())
+    );
+    assert_eq!(status["problems"], serde_json::json!([]), "{status:#}");
+
     signal(up.id().expect("pid"), "-TERM").await;
     let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
     let _ = std::fs::remove_dir_all(&data);
@@ -687,4 +752,24 @@ fn check_with_protobuf(events: &[serde_json::Value]) {
         })
         .collect();
     helpdesk_tests::protobuf_json::check(&cases);
+}
+
+/// `helpdesk status --json` against the `helpdesk up` of `data` on `ports`.
+async fn status_json(data: &Path, ports: &Ports) -> serde_json::Value {
+    let out = helpdesk(data)
+        .args([
+            "status",
+            "--json",
+            "--grpc-base-port",
+            &ports.grpc.to_string(),
+        ])
+        .output()
+        .await
+        .expect("helpdesk status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
 }
