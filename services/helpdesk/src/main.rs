@@ -1,6 +1,7 @@
 //! `helpdesk`: the all-in-one launcher and admin CLI.
 
 mod demo;
+mod dlq;
 mod health;
 mod secret;
 mod status;
@@ -71,6 +72,8 @@ enum Command {
     Web(WebArgs),
     /// What the platform is doing: health, outboxes, consumers, dead letters, queues.
     Status(status::StatusArgs),
+    /// Dead-lettered and parked events: list, show, replay, discard.
+    Dlq(dlq::DlqArgs),
     /// Checks a service's grpc.health.v1 status; exits non-zero unless SERVING.
     Health {
         /// Service address.
@@ -153,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Health { addr, service } => health::run(&addr, &service).await,
         Command::Web(args) => serve_web(args).await,
         Command::Status(args) => status::run(&cli.data_dir, args).await,
+        Command::Dlq(args) => dlq::run(&cli.data_dir, args).await,
     }
 }
 

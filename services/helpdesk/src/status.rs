@@ -112,7 +112,7 @@ pub async fn run(data_dir: &std::path::Path, args: StatusArgs) -> anyhow::Result
             health,
         });
     }
-    match database(data_dir, &args).await {
+    match database(data_dir, args.database_url.clone()).await {
         Ok(pool) => {
             if let Err(e) = read_database(&pool, &mut status).await {
                 status.problems.push(format!("PostgreSQL: {e:#}"));
@@ -136,10 +136,13 @@ pub async fn run(data_dir: &std::path::Path, args: StatusArgs) -> anyhow::Result
     Ok(())
 }
 
-async fn database(data_dir: &std::path::Path, args: &StatusArgs) -> anyhow::Result<sqlx::PgPool> {
-    let url = args
-        .database_url
-        .clone()
+/// A small pool on `given`, else HELPDESK_DATABASE_URL, DATABASE_URL, else the private
+/// server of a running `helpdesk up` with this data folder.
+pub async fn database(
+    data_dir: &std::path::Path,
+    given: Option<String>,
+) -> anyhow::Result<sqlx::PgPool> {
+    let url = given
         .or_else(|| crate::up::env_any(&["HELPDESK_DATABASE_URL", "DATABASE_URL"]))
         .or_else(|| crate::up::private_url(data_dir, crate::up::DATABASE_URL_FILE))
         .context("no database URL: pass --database-url (or run it beside `helpdesk up`)")?;

@@ -773,3 +773,190 @@ async fn status_json(data: &Path, ports: &Ports) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
+
+/// `helpdesk dlq` as `helpdesk up` JSON-lists it.
+async fn dlq_list(data: &Path) -> Vec<serde_json::Value> {
+    let out = helpdesk(data)
+        .args(["dlq", "list", "--json"])
+        .output()
+        .await
+        .expect("helpdesk dlq list");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Runs `helpdesk dlq <args>`, expecting success; its output.
+async fn dlq(data: &Path, args: &[&str]) -> String {
+    let out = helpdesk(data)
+        .arg("dlq")
+        .args(args)
+        .output()
+        .await
+        .expect("helpdesk dlq");
+    assert!(
+        out.status.success(),
+        "dlq {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits (20 s at most) until the list satisfies `done`.
+async fn dlq_until(
+    data: &Path,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = dlq_list(data).await;
+        if done(&list) || tokio::time::Instant::now() > deadline {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn dead_letters_and_parked_events_are_listed_replayed_and_discarded() {
+    use helpdesk_proto::common::v1::EventMeta;
+    use helpdesk_proto::routing::v1::ConversationAssigned;
+    use prost::{Message, Name};
+
+    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
+    let ports = Ports::free().await;
+    let mut up = start_up(&data, &ports);
+    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    let nats_url = std::fs::read_to_string(data.join("nats-url")).expect("nats url");
+    let nats = async_nats::connect(nats_url.trim()).await.expect("nats");
+    let js = async_nats::jetstream::new(nats.clone());
+
+    // An assignment for a conversation the conversation service has never seen: its
+    // consumer gives up on it.
+    let (event_id, missing) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    let event = ConversationAssigned {
+        meta: Some(EventMeta {
+            event_id: event_id.clone(),
+            account_id: "acme".into(),
+            ..Default::default()
+        }),
+        conversation_id: missing.clone(),
+        agent_id: "ana".into(),
+        ..Default::default()
+    };
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("ce-specversion", "1.0");
+    h.insert("ce-id", event_id.as_str());
+    h.insert("Nats-Msg-Id", event_id.as_str());
+    h.insert("ce-type", ConversationAssigned::full_name().as_str());
+    h.insert("ce-source", "/helpdesk/routing");
+    h.insert("ce-subject", missing.as_str());
+    h.insert("content-type", "application/protobuf");
+    js.publish_with_headers(
+        "helpdesk.evt.acme.routing.assigned",
+        h,
+        event.encode_to_vec().into(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("ack");
+    let list = dlq_until(&data, |l| !l.is_empty()).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let letter = &list[0];
+    assert_eq!(letter["source"], "consumer");
+    assert_eq!(letter["owner"], "conversation");
+    assert_eq!(letter["eventId"], event_id.as_str());
+    assert_eq!(letter["subject"], "helpdesk.evt.acme.routing.assigned");
+    assert!(
+        letter["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not found")),
+        "{letter}"
+    );
+    let first = letter["id"].as_str().expect("id").to_string();
+    let shown: serde_json::Value =
+        serde_json::from_str(&dlq(&data, &["show", &first]).await).expect("JSON");
+    assert_eq!(shown["data"]["conversationId"], missing.as_str(), "{shown}");
+
+    // Replayed, it reaches the consumer again, which gives up again: a new letter.
+    assert!(dlq(&data, &["replay", &first]).await.contains("replayed"));
+    let list = dlq_until(&data, |l| l.len() == 1 && l[0]["id"] != first.as_str()).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_ne!(
+        list[0]["id"],
+        first.as_str(),
+        "delivered and dead-lettered again"
+    );
+    assert_eq!(list[0]["eventId"], event_id.as_str());
+
+    // An event parked in the conversation service's outbox: replayed, the relay
+    // publishes it.
+    let database_url = std::fs::read_to_string(data.join("database-url")).expect("database url");
+    let db = sqlx::PgPool::connect(database_url.trim())
+        .await
+        .expect("db");
+    let parked_id = uuid::Uuid::now_v7();
+    let meta = EventMeta {
+        event_id: parked_id.to_string(),
+        account_id: "acme".into(),
+        ..Default::default()
+    };
+    sqlx::query(
+        "INSERT INTO conversation.outbox_parked
+             (id, event_id, subject, event_type, ce_subject, payload, occurred_at, reason)
+         VALUES (900001, $1, 'acme.test.parked', 'helpdesk.common.v1.EventMeta', '', $2, now(),
+                 'refused by NATS')",
+    )
+    .bind(parked_id)
+    .bind(meta.encode_to_vec())
+    .execute(&db)
+    .await
+    .expect("park an event");
+    let list = dlq_list(&data).await;
+    let parked = list
+        .iter()
+        .find(|e| e["id"] == "conversation/900001")
+        .unwrap_or_else(|| panic!("{list:?}"));
+    assert_eq!(
+        (&parked["source"], &parked["reason"]),
+        (&"outbox".into(), &"refused by NATS".into())
+    );
+    assert_eq!(parked["subject"], "helpdesk.evt.acme.test.parked");
+    let mut published = nats
+        .subscribe("helpdesk.evt.acme.test.parked")
+        .await
+        .expect("subscribe");
+    nats.flush().await.expect("flush");
+    dlq(&data, &["replay", "conversation/900001"]).await;
+    let again = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::StreamExt::next(&mut published),
+    )
+    .await
+    .expect("published by the relay")
+    .expect("a message");
+    assert_eq!(
+        EventMeta::decode(again.payload).expect("decode").event_id,
+        parked_id.to_string()
+    );
+
+    // Discarded: nothing left.
+    dlq(&data, &["discard", "--all"]).await;
+    assert_eq!(dlq_list(&data).await, Vec::<serde_json::Value>::new());
+    assert!(
+        dlq(&data, &["list"])
+            .await
+            .contains("nothing dead-lettered or parked")
+    );
+
+    signal(up.id().expect("pid"), "-TERM").await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
+    let _ = std::fs::remove_dir_all(&data);
+}
