@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use serde_json::Value;
 
-fn pool() -> &'static DescriptorPool {
+/// Every message and enum of the platform's protos.
+pub fn pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
     POOL.get_or_init(|| {
         DescriptorPool::decode(crate::FILE_DESCRIPTOR_SET)

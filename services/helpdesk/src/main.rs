@@ -1,5 +1,6 @@
 //! `helpdesk`: the all-in-one launcher and admin CLI.
 
+mod catalog;
 mod demo;
 mod dlq;
 mod health;
@@ -113,8 +114,13 @@ enum TransfersCommand {
 
 #[derive(Subcommand)]
 enum EventsCommand {
-    /// Prints live events decoded from protobuf.
+    /// Prints events, one JSON object a line (protobuf's JSON mapping).
     Tail(tail::TailArgs),
+    /// Prints the event catalog (Markdown) generated from the protos.
+    Catalog,
+    /// Writes the protos' descriptor set (a FileDescriptorSet) to standard output, for
+    /// decoding events in any language.
+    Descriptors,
 }
 
 #[tokio::main]
@@ -149,6 +155,19 @@ async fn main() -> anyhow::Result<()> {
         Command::Events {
             command: EventsCommand::Tail(args),
         } => tail::run(&cli.data_dir, args).await,
+        Command::Events {
+            command: EventsCommand::Catalog,
+        } => {
+            print!("{}", catalog::markdown());
+            Ok(())
+        }
+        Command::Events {
+            command: EventsCommand::Descriptors,
+        } => {
+            use std::io::Write;
+            std::io::stdout().write_all(helpdesk_proto::FILE_DESCRIPTOR_SET)?;
+            Ok(())
+        }
         Command::Demo(args) => demo::run(&cli.data_dir, args).await,
         Command::Transfers {
             command: TransfersCommand::Stats(args),
