@@ -960,3 +960,74 @@ async fn dead_letters_and_parked_events_are_listed_replayed_and_discarded() {
     let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test]
+async fn logs_are_json_lines_with_their_trace_ids_when_asked() {
+    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
+    let ports = Ports::free().await;
+    let mut up = helpdesk(&data)
+        .args(["up", "--grpc-base-port", &ports.grpc.to_string()])
+        .args(["--nats-port", &ports.nats.to_string()])
+        .args(["--postgres-port", &ports.pg.to_string()])
+        .env("HELPDESK_LOG_FORMAT", "json")
+        // The gRPC layer's request logs, written inside each request's span.
+        .env("RUST_LOG", "info,tower_http=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start helpdesk up");
+    let mut lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
+    let mut logs = Vec::new();
+    let ready = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with('{') {
+                logs.push(line);
+            } else if line.contains("Ctrl-C stops everything") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(ready, Ok(true)), "never ready: {logs:?}");
+    let health = helpdesk(&data)
+        .args([
+            "health",
+            "--addr",
+            &format!("http://127.0.0.1:{}", ports.grpc),
+        ])
+        .output()
+        .await
+        .expect("health");
+    assert!(health.status.success());
+    let traced = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let traced = line.contains("trace_id");
+            logs.push(line);
+            if traced {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(traced, Ok(true)),
+        "no line with a trace id: {logs:?}"
+    );
+    for line in &logs {
+        let log: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(log[key].is_string(), "{key} in {line}");
+        }
+    }
+    let last: serde_json::Value = serde_json::from_str(logs.last().expect("a line")).expect("JSON");
+    assert_eq!(last["span"], "grpc.request");
+    assert_eq!(last["trace_id"].as_str().map(str::len), Some(32), "{last}");
+    assert_eq!(last["span_id"].as_str().map(str::len), Some(16), "{last}");
+
+    signal(up.id().expect("pid"), "-TERM").await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -4,6 +4,10 @@
 //!
 //! Spans always get OpenTelemetry ids (even without an exporter) so that every event
 //! carries a `traceparent` an integrator can correlate.
+//!
+//! Logs are for people by default; `HELPDESK_LOG_FORMAT=json` writes them as JSON
+//! lines for log shippers, each with the trace and span ids of the span it was written
+//! in ([`JsonLines`]).
 
 use std::collections::HashMap;
 
@@ -55,10 +59,23 @@ pub fn init(service_name: &str) -> Telemetry {
     let provider = builder.build();
     let tracer = provider.tracer("helpdesk");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("HELPDESK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let (human, machine) = if json {
+        (
+            None,
+            Some(tracing_subscriber::fmt::layer().event_format(JsonLines)),
+        )
+    } else {
+        (
+            Some(tracing_subscriber::fmt::layer().with_target(true)),
+            None,
+        )
+    };
     let installed = tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_target(true))
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(human)
+        .with(machine)
         .try_init()
         .is_ok();
     if installed {
@@ -128,5 +145,72 @@ struct MapCarrier<'a>(&'a mut HashMap<String, String>);
 impl Injector for MapCarrier<'_> {
     fn set(&mut self, key: &str, value: String) {
         self.0.insert(key.to_string(), value);
+    }
+}
+
+/// Log lines as JSON objects: `timestamp` (RFC 3339, UTC), `level`, `target`,
+/// `message`, the event's other fields, and `trace_id` / `span_id` of the innermost
+/// span that has them.
+pub struct JsonLines;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        let mut line = serde_json::Map::new();
+        line.insert(
+            "timestamp".into(),
+            chrono::Utc::now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .into(),
+        );
+        line.insert("level".into(), meta.level().as_str().into());
+        line.insert("target".into(), meta.target().into());
+        event.record(&mut JsonFields(&mut line));
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope {
+                let ext = span.extensions();
+                let Some(otel) = ext.get::<tracing_opentelemetry::OtelData>() else {
+                    continue;
+                };
+                if let (Some(trace), Some(id)) = (otel.trace_id(), otel.span_id()) {
+                    line.insert("trace_id".into(), trace.to_string().into());
+                    line.insert("span_id".into(), id.to_string().into());
+                    line.insert("span".into(), span.name().into());
+                    break;
+                }
+            }
+        }
+        writeln!(writer, "{}", serde_json::Value::Object(line))
+    }
+}
+
+/// Collects an event's fields (`message` among them) into a JSON object.
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonFields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
     }
 }
