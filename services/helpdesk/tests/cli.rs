@@ -990,6 +990,7 @@ async fn logs_are_json_lines_with_their_trace_ids_when_asked() {
     })
     .await;
     assert!(matches!(ready, Ok(true)), "never ready: {logs:?}");
+    // A health probe is logged but makes no trace of its own.
     let health = helpdesk(&data)
         .args([
             "health",
@@ -1000,6 +1001,29 @@ async fn logs_are_json_lines_with_their_trace_ids_when_asked() {
         .await
         .expect("health");
     assert!(health.status.success());
+    let probe = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            logs.push(line.clone());
+            if line.contains("started processing request") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the probe is logged")
+    .expect("a line");
+    assert!(!probe.contains("trace_id"), "{probe}");
+    // A customer-facing call (here refused: no token) is traced.
+    use helpdesk_proto::conversation::v1::ListInboxesRequest;
+    use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+    let refused = ConversationServiceClient::connect(format!("http://127.0.0.1:{}", ports.grpc))
+        .await
+        .expect("connect")
+        .list_inboxes(ListInboxesRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     let traced = tokio::time::timeout(Duration::from_secs(10), async {
         while let Ok(Some(line)) = lines.next_line().await {
             let traced = line.contains("trace_id");

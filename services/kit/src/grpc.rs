@@ -55,11 +55,21 @@ pub async fn serve(
         .allow_methods(Any)
         .expose_headers(Any)
         .max_age(Duration::from_secs(3600));
-    let trace = TraceLayer::new_for_grpc().make_span_with(|req: &http::Request<_>| {
-        let span = tracing::info_span!("grpc.request", rpc.method = %req.uri().path(), otel.kind = "server");
-        crate::telemetry::set_parent_from(&span, |k| req.headers().get(k).and_then(|v| v.to_str().ok()));
-        span
-    });
+    let trace = TraceLayer::new_for_grpc()
+        .make_span_with(request_span)
+        .on_response(
+            |response: &http::Response<_>, _latency: Duration, span: &tracing::Span| {
+                // A trailers-only answer (every error) carries its status here.
+                record_status(span, response.headers());
+            },
+        )
+        .on_eos(
+            |trailers: Option<&http::HeaderMap>, _duration: Duration, span: &tracing::Span| {
+                if let Some(trailers) = trailers {
+                    record_status(span, trailers);
+                }
+            },
+        );
     let names: Vec<String> = service_names.iter().map(|s| s.to_string()).collect();
     let stopping = async move {
         shutdown.cancelled().await;
@@ -287,4 +297,59 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
 pub fn internal(cause: &dyn std::fmt::Display) -> Status {
     tracing::error!(error = %cause, "internal error");
     Status::internal("internal error")
+}
+
+/// The span of one call, with OpenTelemetry's RPC attributes (`rpc.system`,
+/// `rpc.service`, `rpc.method`; `rpc.grpc.status_code` and the span status once
+/// answered) and the caller's trace context. Health probes and reflection are not
+/// customer actions: they get no span, so no trace of their own.
+fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
+    let path = req.uri().path();
+    if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
+        return tracing::Span::none();
+    }
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""));
+    let span = tracing::info_span!(
+        "grpc.request",
+        otel.name = %format!("{service}/{method}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::set_parent_from(&span, |k| {
+        req.headers().get(k).and_then(|v| v.to_str().ok())
+    });
+    span
+}
+
+/// Records a call's `grpc-status` on its span; the span is an error for the codes
+/// that mean the server failed (OpenTelemetry's rule for server spans), not for the
+/// caller's mistakes.
+fn record_status(span: &tracing::Span, headers: &http::HeaderMap) {
+    let Some(code) = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+    else {
+        return;
+    };
+    span.record("rpc.grpc.status_code", code);
+    let server_fault = matches!(
+        Code::from(code),
+        Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::Unavailable
+            | Code::DataLoss
+    );
+    if server_fault {
+        span.record("otel.status_code", "ERROR");
+    }
 }
