@@ -39,8 +39,30 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError 
     move |source| ServerError::Io { context, source }
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a process started next. It is chosen below the
+/// kernel's ephemeral range, from which every other socket (outgoing connections,
+/// listeners on port 0) takes its port, so that nothing else takes it before that
+/// process binds it.
 pub fn free_port() -> Result<u16, ServerError> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let (from, to) = (10_000u32, u32::from(ephemeral_low.max(10_100)));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default()
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..200 {
+        let n = seed.wrapping_add(NEXT.fetch_add(7_919, Ordering::Relaxed));
+        let port = (from + n % (to - from)) as u16;
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = StdListener::bind("127.0.0.1:0").map_err(io("binding a free port"))?;
     Ok(listener
         .local_addr()

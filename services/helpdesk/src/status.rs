@@ -200,12 +200,7 @@ async fn read_nats(
     args: &StatusArgs,
     status: &mut Status,
 ) -> anyhow::Result<()> {
-    let url = crate::tail::nats_url(data_dir, args.nats_url.clone());
-    let client = tokio::time::timeout(Duration::from_secs(3), async_nats::connect(url.as_str()))
-        .await
-        .map_err(|_| anyhow::anyhow!("{url} did not answer"))?
-        .with_context(|| format!("connecting to {url}"))?;
-    let js = async_nats::jetstream::new(client);
+    let js = crate::tail::jetstream(data_dir, args.nats_url.clone()).await?;
     let stream = js
         .get_stream(&args.stream)
         .await

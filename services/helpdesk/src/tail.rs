@@ -124,13 +124,26 @@ pub fn nats_url(data_dir: &std::path::Path, given: Option<String>) -> String {
         .unwrap_or_else(|| "nats://127.0.0.1:4222".into())
 }
 
+/// JetStream on the NATS server [`nats_url`] names (3 s to connect at most).
+pub async fn jetstream(
+    data_dir: &std::path::Path,
+    given: Option<String>,
+) -> anyhow::Result<async_nats::jetstream::Context> {
+    let url = nats_url(data_dir, given);
+    let client = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        async_nats::connect(url.as_str()),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("{url} did not answer"))?
+    .with_context(|| format!("connecting to {url}"))?;
+    Ok(async_nats::jetstream::new(client))
+}
+
 /// Prints events until Ctrl-C (or until the reader of the output goes away).
 pub async fn run(data_dir: &std::path::Path, args: TailArgs) -> anyhow::Result<()> {
     let url = nats_url(data_dir, args.nats_url.clone());
-    let client = async_nats::connect(url.as_str())
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    let js = async_nats::jetstream::new(client);
+    let js = jetstream(data_dir, Some(url.clone())).await?;
     let stream = js
         .get_stream(&args.stream)
         .await
