@@ -11,38 +11,14 @@
 // HD_WEBHOOK_URL (a receiver answering 2xx).
 // Exits non-zero, naming the step, when anything a user would notice goes wrong.
 
-import { chromium } from "playwright-core";
+import { LIVE, startJourney } from "./lib.mjs";
 
-const env = process.env;
-for (const name of ["HD_WEB", "HD_CHROMIUM", "HD_SHOTS", "HD_ACCOUNT", "HD_TOKEN_ADMIN", "HD_TOKEN_ANA", "HD_TOKEN_LI", "HD_WEBHOOK_URL"]) {
-  if (!env[name]) throw new Error(`${name} is not set`);
-}
-const WEB = env.HD_WEB;
-/** How long anything live may take to show (generous: the suite runs beside it). */
-const LIVE = 30_000;
-
-const browser = await chromium.launch({
-  executablePath: env.HD_CHROMIUM,
-  args: ["--headless", "--no-sandbox", "--disable-background-networking"],
+const { env, web: WEB, browser, pages, step, shot, waitText, signIn, run } = await startJourney({
+  label: "admin journey",
+  required: ["HD_ACCOUNT", "HD_TOKEN_ADMIN", "HD_TOKEN_ANA", "HD_TOKEN_LI", "HD_WEBHOOK_URL"],
+  prefix: "admin-",
+  fullPage: true,
 });
-const pages = {};
-let shotNumber = 0;
-let current = "starting";
-
-async function shot(page, name) {
-  shotNumber += 1;
-  await page.screenshot({ path: `${env.HD_SHOTS}/admin-${String(shotNumber).padStart(2, "0")}-${name}.png`, fullPage: true });
-}
-
-function step(name) {
-  current = name;
-  console.log(`step: ${name}`);
-}
-
-/** Waits until an element with this test id shows text matching `re` (or containing it). */
-async function waitText(page, testId, re, timeout = LIVE) {
-  await page.getByTestId(testId).filter({ hasText: re }).first().waitFor({ timeout });
-}
 
 /**
  * For lists the platform offers no stream of (rule runs, webhook deliveries): presses
@@ -61,17 +37,6 @@ async function refreshUntil(refresh, target, timeout = LIVE) {
   }
 }
 
-/** A staff member signed in to the workbench with their token, in a browser of their own. */
-async function signIn(name, token) {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-  const page = await context.newPage();
-  pages[name] = page;
-  await page.goto(WEB);
-  await page.getByTestId("token").fill(token);
-  await page.getByTestId("sign-in").click();
-  await page.getByTestId("me").waitFor({ timeout: LIVE });
-  return page;
-}
 
 /** Opens an Admin section from the side navigation. */
 async function adminSection(page, key) {
@@ -92,7 +57,7 @@ async function createAgent(admin, teamId, id, name) {
   await admin.getByRole("heading", { name, exact: true }).waitFor({ timeout: LIVE });
 }
 
-try {
+await run(async () => {
   step("the admin signs in and creates the team Billing");
   const admin = await signIn("admin", env.HD_TOKEN_ADMIN);
   await waitText(admin, "account", env.HD_ACCOUNT);
@@ -284,14 +249,4 @@ try {
   await row.click();
   await log.getByTestId("delivery-attempts").locator("tbody tr").nth(attemptsBefore).waitFor({ timeout: LIVE });
   await shot(admin, "redelivered");
-
-  console.log("admin journey: every step passed");
-} catch (err) {
-  console.error(`admin journey failed at step "${current}": ${err?.message ?? err}`);
-  for (const [name, page] of Object.entries(pages)) {
-    await page.screenshot({ path: `${env.HD_SHOTS}/admin-failed-${name}.png`, fullPage: true }).catch(() => {});
-  }
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

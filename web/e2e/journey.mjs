@@ -7,52 +7,14 @@
 // HD_INBOX_KEY, HD_TOKEN_ANA, HD_TOKEN_LI, HD_TOKEN_SUPERVISOR.
 // Exits non-zero, naming the step, when anything a user would notice goes wrong.
 
-import { chromium } from "playwright-core";
+import { LIVE, startJourney } from "./lib.mjs";
 
-const env = process.env;
-for (const name of ["HD_WEB", "HD_CHROMIUM", "HD_SHOTS", "HD_INBOX_KEY", "HD_TOKEN_ANA", "HD_TOKEN_LI", "HD_TOKEN_SUPERVISOR"]) {
-  if (!env[name]) throw new Error(`${name} is not set`);
-}
-const WEB = env.HD_WEB;
-/** How long anything live may take to show (generous: the suite runs beside it). */
-const LIVE = 30_000;
-
-const browser = await chromium.launch({
-  executablePath: env.HD_CHROMIUM,
-  args: ["--headless", "--no-sandbox", "--disable-background-networking"],
+const { env, web: WEB, browser, pages, step, shot, waitText, signIn, run } = await startJourney({
+  label: "journey",
+  required: ["HD_INBOX_KEY", "HD_TOKEN_ANA", "HD_TOKEN_LI", "HD_TOKEN_SUPERVISOR"],
 });
-const pages = {};
-let shotNumber = 0;
-let current = "starting";
 
-async function shot(page, name) {
-  shotNumber += 1;
-  await page.screenshot({ path: `${env.HD_SHOTS}/${String(shotNumber).padStart(2, "0")}-${name}.png` });
-}
-
-function step(name) {
-  current = name;
-  console.log(`step: ${name}`);
-}
-
-/** Waits until an element with this test id shows text matching `re`. */
-async function waitText(page, testId, re, timeout = LIVE) {
-  await page.getByTestId(testId).filter({ hasText: re }).first().waitFor({ timeout });
-}
-
-/** A staff member signed in to the workbench with their token, in a browser of their own. */
-async function signIn(name, token) {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-  const page = await context.newPage();
-  pages[name] = page;
-  await page.goto(WEB);
-  await page.getByTestId("token").fill(token);
-  await page.getByTestId("sign-in").click();
-  await page.getByTestId("me").waitFor({ timeout: LIVE });
-  return page;
-}
-
-try {
+await run(async () => {
   step("the supervisor watches the live queue");
   const sup = await signIn("supervisor", env.HD_TOKEN_SUPERVISOR);
   await sup.getByTestId("nav-supervisor").click();
@@ -171,14 +133,4 @@ try {
   }
   await waitText(visitor, "widget-message", /Where is my parcel\?/);
   await waitText(visitor, "widget-message", /I have opened a ticket/);
-
-  console.log("journey: every step passed");
-} catch (err) {
-  console.error(`journey failed at step "${current}": ${err?.message ?? err}`);
-  for (const [name, page] of Object.entries(pages)) {
-    await page.screenshot({ path: `${env.HD_SHOTS}/failed-${name}.png` }).catch(() => {});
-  }
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

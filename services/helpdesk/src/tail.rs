@@ -87,17 +87,15 @@ impl TailArgs {
     }
 }
 
+/// Event kinds (`message.created`) by protobuf full name (`ce-type`).
+type Kinds = std::collections::HashMap<String, &'static str>;
+
 /// One event as a JSON line: its type (`message.created`), NATS subject, id, time,
 /// account, the aggregate it is about (`ce-subject`), and the event itself (`data`).
-pub fn line(subject: &str, headers: &async_nats::HeaderMap, payload: &[u8]) -> Value {
+fn line(kinds: &Kinds, subject: &str, headers: &async_nats::HeaderMap, payload: &[u8]) -> Value {
     let get = |k: &str| headers.get(k).map(|v| v.as_str()).unwrap_or_default();
     let proto_type = get(headers::TYPE);
-    let catalog = helpdesk_proto::catalog();
-    let kind = catalog
-        .iter()
-        .find(|e| e.full_name == proto_type)
-        .map(|e| e.kind.to_string())
-        .unwrap_or_default();
+    let kind = kinds.get(proto_type).copied().unwrap_or_default();
     let mut out = Map::new();
     out.insert("type".into(), kind.into());
     out.insert("protoType".into(), proto_type.into());
@@ -161,6 +159,11 @@ pub async fn run(data_dir: &std::path::Path, args: TailArgs) -> anyhow::Result<(
     eprintln!("tailing {} on {url} (Ctrl-C to stop)", subjects.join(", "));
     let stop = helpdesk_kit::shutdown::on_signal();
     let stdout = std::io::stdout();
+    let kinds: Kinds = helpdesk_proto::catalog()
+        .into_iter()
+        .map(|e| (e.full_name, e.kind))
+        .collect();
+    let empty = async_nats::HeaderMap::new();
     loop {
         let next = tokio::select! {
             _ = stop.cancelled() => break,
@@ -171,8 +174,8 @@ pub async fn run(data_dir: &std::path::Path, args: TailArgs) -> anyhow::Result<(
             Some(Err(e)) => anyhow::bail!("reading the event stream: {e}"),
             None => break,
         };
-        let empty = async_nats::HeaderMap::new();
         let value = line(
+            &kinds,
             &msg.subject,
             msg.headers.as_ref().unwrap_or(&empty),
             &msg.payload,

@@ -27,9 +27,9 @@ use helpdesk_proto::routing::v1::{
 };
 use helpdesk_proto::ticketing::v1::ListTicketsRequest;
 use helpdesk_proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
+use helpdesk_tests::platform::authed;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tonic::Request;
 
 const BIN: &str = env!("CARGO_BIN_EXE_helpdesk");
 const ACCOUNT: &str = "shop";
@@ -52,15 +52,6 @@ fn chromium() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn authed<T>(msg: T, token: &str) -> Request<T> {
-    let mut req = Request::new(msg);
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    req
 }
 
 /// Five free consecutive ports for the services.

@@ -143,7 +143,7 @@ fn start_up(data: &Path, ports: &Ports) -> Child {
 
 #[tokio::test]
 async fn up_serves_the_demo_and_stops_cleanly() {
-    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
+    let data = data_dir();
     let Ports {
         grpc,
         routing,
@@ -435,10 +435,7 @@ async fn up_serves_the_demo_and_stops_cleanly() {
 /// start on the same folder stops any server an earlier run left behind.
 #[tokio::test]
 async fn up_after_a_crash_starts_again_on_the_same_folder() {
-    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
-    let ports = Ports::free().await;
-    let mut up = start_up(&data, &ports);
-    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    let (data, ports, mut up) = ready_up().await;
     let pid = up.id().expect("pid");
     signal(pid, "-KILL").await;
     let _ = up.wait().await;
@@ -496,10 +493,7 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
     use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
     use helpdesk_proto::conversation::v1::*;
 
-    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
-    let ports = Ports::free().await;
-    let mut up = start_up(&data, &ports);
-    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    let (data, ports, mut up) = ready_up().await;
     let secret = std::fs::read_to_string(data.join("jwt-secret")).expect("secret");
     let keys = JwtKeys::new(secret.trim().as_bytes());
     let admin = keys.mint(&Claims::new(
@@ -730,9 +724,7 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
     );
     assert_eq!(status["problems"], serde_json::json!([]), "{status:#}");
 
-    signal(up.id().expect("pid"), "-TERM").await;
-    let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
-    let _ = std::fs::remove_dir_all(&data);
+    stop_up(up, &data).await;
 }
 
 /// Each line of `text` as JSON.
@@ -826,10 +818,7 @@ async fn dead_letters_and_parked_events_are_listed_replayed_and_discarded() {
     use helpdesk_proto::routing::v1::ConversationAssigned;
     use prost::{Message, Name};
 
-    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
-    let ports = Ports::free().await;
-    let mut up = start_up(&data, &ports);
-    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    let (data, _ports, up) = ready_up().await;
     let nats_url = std::fs::read_to_string(data.join("nats-url")).expect("nats url");
     let nats = async_nats::connect(nats_url.trim()).await.expect("nats");
     let js = async_nats::jetstream::new(nats.clone());
@@ -956,15 +945,12 @@ async fn dead_letters_and_parked_events_are_listed_replayed_and_discarded() {
             .contains("nothing dead-lettered or parked")
     );
 
-    signal(up.id().expect("pid"), "-TERM").await;
-    let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
-    let _ = std::fs::remove_dir_all(&data);
+    stop_up(up, &data).await;
 }
 
 #[tokio::test]
 async fn logs_are_json_lines_with_their_trace_ids_when_asked() {
-    let data = std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()));
-    let ports = Ports::free().await;
+    let (data, ports) = (data_dir(), Ports::free().await);
     let mut up = helpdesk(&data)
         .args(["up", "--grpc-base-port", &ports.grpc.to_string()])
         .args(["--nats-port", &ports.nats.to_string()])
@@ -1051,7 +1037,25 @@ async fn logs_are_json_lines_with_their_trace_ids_when_asked() {
     assert_eq!(last["trace_id"].as_str().map(str::len), Some(32), "{last}");
     assert_eq!(last["span_id"].as_str().map(str::len), Some(16), "{last}");
 
+    stop_up(up, &data).await;
+}
+
+/// A fresh data folder for `helpdesk up`.
+fn data_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// `helpdesk up` on a fresh data folder and free ports, once it is ready.
+async fn ready_up() -> (std::path::PathBuf, Ports, Child) {
+    let (data, ports) = (data_dir(), Ports::free().await);
+    let mut up = start_up(&data, &ports);
+    wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
+    (data, ports, up)
+}
+
+/// Stops `up` (SIGTERM, 30 s at most) and removes its data folder.
+async fn stop_up(mut up: Child, data: &Path) {
     signal(up.id().expect("pid"), "-TERM").await;
     let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
-    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(data);
 }
