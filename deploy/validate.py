@@ -400,6 +400,11 @@ def check_compose(path: Path, root: Path, schema_path: Path, services, problems:
     for field, msg in schema_errors(cls(schema), compose):
         problems.add(label, f"{field}: {msg}")
     defined = (compose or {}).get("services") or {}
+    for name, svc in defined.items():
+        deps = (svc or {}).get("depends_on") or []
+        for dep in (deps if isinstance(deps, list) else list(deps)):
+            if dep not in defined:
+                problems.add(label, f"services.{name}.depends_on: no service {dep}")
     for name in services + FRONT_ENDS:
         svc = defined.get(name)
         if svc is None:
