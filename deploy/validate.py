@@ -4,8 +4,9 @@ Renders deploy/k8s with kustomize, validates every object against the Kubernetes
 API's JSON schemas (strict: unknown fields are errors) and docker-compose.yml
 against the Compose Specification's schema, checks that the objects refer to one
 another correctly, and that every service in services/ and the web front ends are
-deployed by both. Prints each problem with the object and field at fault and
-exits 1, or prints a summary and exits 0.
+deployed by both; then checks the Grafana dashboard with deploy/grafana/check.py
+(against the metric names in deploy/grafana/metrics.txt). Prints each problem with
+the object and field at fault and exits 1, or prints a summary and exits 0.
 """
 
 from __future__ import annotations
@@ -425,6 +426,20 @@ def check_compose(path: Path, root: Path, schema_path: Path, services, problems:
     return defined
 
 
+def check_dashboard(root: Path, problems: Problems) -> str:
+    """Runs deploy/grafana/check.py on the dashboard; returns its summary line."""
+    command = [sys.executable, "deploy/grafana/check.py",
+               "--known", "deploy/grafana/metrics.txt", "deploy/grafana/helpdesk.json"]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+        # The first line names the file and counts; the rest are the problems.
+        for line in lines[1:] or lines or [f"exited {done.returncode}"]:
+            problems.add("deploy/grafana/helpdesk.json", line)
+        return ""
+    return done.stdout.strip()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--root", type=Path, required=True)
@@ -463,6 +478,7 @@ def main() -> int:
     schemas = KubeSchemas(args.kubernetes_version)
     check_kubernetes(objs, where, schemas, services, problems)
     defined = check_compose(compose_file, root, args.compose_schema, services, problems)
+    dashboard = check_dashboard(root, problems)
 
     if problems.items:
         print(f"deploy/validate: {len(problems.items)} problem(s):", file=sys.stderr)
@@ -480,6 +496,7 @@ def main() -> int:
     print(f"  {display(compose_file, root)}: {len(defined)} services, valid against the Compose Specification"
           + (f" ({args.compose_schema_source})" if args.compose_schema_source else ""))
     print(f"  services: {', '.join(services)} and {', '.join(FRONT_ENDS)}: deployed in both")
+    print(f"  {dashboard}")
     return 0
 
 
