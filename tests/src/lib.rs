@@ -4,5 +4,6 @@ pub mod bench;
 pub mod load;
 pub mod pgbench;
 pub mod platform;
+pub mod prometheus_text;
 pub mod protobuf_json;
 pub mod rules;

@@ -9,6 +9,7 @@ use helpdesk_kit::db::Wakeups;
 
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::ops::run::{Completed, Done, Runner};
 use crate::store::{self, pending::Pending, pending::WAKE_CHANNEL};
@@ -131,11 +132,22 @@ async fn write(runner: Arc<Runner>, mut finished: mpsc::Receiver<Box<Completed>>
 /// tried again.
 async fn one(runner: &Runner, p: Pending) -> Option<Box<Completed>> {
     let give_up = p.attempts >= MAX_ATTEMPTS;
-    let why = match runner.process(&p, give_up).await {
+    // A child of the consumer that queued the event: the rules' run in its trace.
+    let span = tracing::info_span!(
+        "automation.run",
+        otel.name = %format!("automation run {}", p.event_kind),
+        otel.status_code = tracing::field::Empty,
+        messaging.message.id = %p.event_id,
+        helpdesk.automation.delayed_rule = %p.rule_id.map(|r| r.to_string()).unwrap_or_default(),
+        helpdesk.automation.attempt = p.attempts,
+    );
+    helpdesk_kit::telemetry::set_parent_traceparent(&span, &p.traceparent);
+    let why = match runner.process(&p, give_up).instrument(span.clone()).await {
         Ok(Done::Finished(completed)) => return Some(completed),
         Ok(Done::RetryLater(why)) => why,
         Err(e) => e.to_string(),
     };
+    span.record("otel.status_code", "ERROR");
     tracing::info!(event = %p.event_id, attempts = p.attempts, reason = %why, "automation run will be tried again");
     if let Err(e) = store::pending::retry_later(&runner.pool, &p, backoff_ms(p.attempts)).await {
         tracing::warn!(error = %e, "cannot put an automation run back; its claim will run out");

@@ -43,6 +43,9 @@ pub struct UpArgs {
     /// Port of the web front ends (the workbench at `/`, the widget under `/widget/`).
     #[arg(long, default_value_t = 8080)]
     web_port: u16,
+    /// Port of the admin HTTP server: `/metrics` in Prometheus text.
+    #[arg(long, default_value_t = 9464)]
+    admin_port: u16,
     /// Folder of the built front ends (default: `web/dist`, built by deploy/local/up).
     #[arg(long, env = "HELPDESK_WEB_DIR")]
     web_dir: Option<PathBuf>,
@@ -190,6 +193,10 @@ async fn serve(
         }
         None => None,
     };
+    let admin =
+        helpdesk_kit::metrics::AdminServer::bind(SocketAddr::new(args.host, args.admin_port))
+            .await
+            .with_context(|| format!("binding the admin port {}", args.admin_port))?;
     println!("helpdesk is up");
     for (name, service) in &built {
         println!("  {name:<13} grpc://{}:{}", args.host, service.port);
@@ -206,6 +213,7 @@ async fn serve(
             "  web           not served: the front ends are not built (deploy/local/up builds them)"
         ),
     }
+    println!("  metrics       http://{}/metrics", admin.addr);
     println!("  NATS          {nats_url}   (events on helpdesk.evt.>)");
     println!("  PostgreSQL    {}", redact(&database_url));
     println!("  data          {}", data_dir.display());
@@ -221,6 +229,7 @@ async fn serve(
 
     // Ctrl-C / SIGTERM stops every service; so does any one service stopping.
     let services = stop.child_token();
+    admin.spawn(services.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for (name, service) in built {
         let token = services.clone();

@@ -83,6 +83,7 @@ async fn start_platform(env: &TestEnv, data: &Path, base: u16, web_port: u16) ->
         .arg("--data-dir")
         .arg(data)
         .args(["up", "--grpc-base-port", &base.to_string()])
+        .args(["--admin-port", "0"])
         .args(["--web-port", &web_port.to_string(), "--web-dir"])
         .arg(&web_dir)
         .env("HELPDESK_NATS_URL", &env.nats_url)

@@ -135,6 +135,8 @@ fn start_up(data: &Path, ports: &Ports) -> Child {
             &ports.nats.to_string(),
         ])
         .args(["--postgres-port", &ports.pg.to_string()])
+        // The admin port of a free choice; the banner names it.
+        .args(["--admin-port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -955,6 +957,7 @@ async fn logs_are_json_lines_with_their_trace_ids_when_asked() {
         .args(["up", "--grpc-base-port", &ports.grpc.to_string()])
         .args(["--nats-port", &ports.nats.to_string()])
         .args(["--postgres-port", &ports.pg.to_string()])
+        .args(["--admin-port", "0"])
         .env("HELPDESK_LOG_FORMAT", "json")
         // The gRPC layer's request logs, written inside each request's span.
         .env("RUST_LOG", "info,tower_http=debug")
@@ -1058,4 +1061,393 @@ async fn stop_up(mut up: Child, data: &Path) {
     signal(up.id().expect("pid"), "-TERM").await;
     let _ = tokio::time::timeout(Duration::from_secs(30), up.wait()).await;
     let _ = std::fs::remove_dir_all(data);
+}
+
+/// Every line `child` writes to stdout, kept as it comes.
+fn collect_stdout(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut reader = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let kept = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = reader.next_line().await {
+            kept.lock().expect("lock").push(line);
+        }
+    });
+    lines
+}
+
+/// Waits (at most `limit`) until a line satisfies `hit`; that line.
+async fn line_where(
+    lines: &std::sync::Mutex<Vec<String>>,
+    limit: Duration,
+    hit: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(line) = lines.lock().expect("lock").iter().find(|l| hit(l)) {
+            return Some(line.clone());
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_customer_action_is_one_trace_and_the_metrics_can_be_scraped() {
+    use helpdesk_kit::testing::http::Receiver;
+    use helpdesk_kit::testing::otlp::{Collector, Span, Trace};
+    use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+    use helpdesk_proto::conversation::v1::*;
+    use helpdesk_proto::notification::v1::notification_service_client::NotificationServiceClient;
+    use helpdesk_proto::notification::v1::{CreateEndpointRequest, Endpoint};
+    use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
+    use helpdesk_proto::routing::v1::{Agent, CreateAgentRequest, Presence, SetPresenceRequest};
+    use helpdesk_tests::platform::authed;
+
+    let (data, ports) = (data_dir(), Ports::free().await);
+    let otlp = loop {
+        let port = free_port().expect("port");
+        if port < ports.grpc || port > ports.notification {
+            break port;
+        }
+    };
+    // The collector is not there yet: the platform says so once, and carries on.
+    let mut up = helpdesk(&data)
+        .args(["up", "--grpc-base-port", &ports.grpc.to_string()])
+        .args(["--nats-port", &ports.nats.to_string()])
+        .args(["--postgres-port", &ports.pg.to_string()])
+        .args(["--admin-port", "0"])
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{otlp}"),
+        )
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        .env("HELPDESK_LOG_FORMAT", "json")
+        .env("HELPDESK_NOTIFICATION__ALLOW_LOOPBACK_TARGETS", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start helpdesk up");
+    let out = collect_stdout(&mut up);
+    let limit = Duration::from_secs(90);
+    line_where(&out, limit, |l| l.contains("Ctrl-C stops everything"))
+        .await
+        .expect("ready");
+    let metrics_url = line_where(&out, limit, |l| l.trim_start().starts_with("metrics"))
+        .await
+        .expect("the banner names the metrics")
+        .split_whitespace()
+        .nth(1)
+        .expect("a URL")
+        .to_string();
+    let failing = |l: &str| l.contains("OpenTelemetry export failing");
+    let first = line_where(&out, Duration::from_secs(20), failing)
+        .await
+        .expect("an unreachable collector is logged");
+    let logged: serde_json::Value = serde_json::from_str(&first).expect("JSON log");
+    assert_eq!(logged["level"], "WARN");
+    assert_eq!(logged["endpoint"], format!("http://127.0.0.1:{otlp}"));
+    // Several exports fail meanwhile; each signal says so once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let collector = Collector::start(otlp).await;
+    line_where(&out, Duration::from_secs(30), |l| {
+        l.contains("OpenTelemetry export works again")
+    })
+    .await
+    .expect("the recovery is logged");
+    let failures: Vec<String> = out
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|l| failing(l))
+        .cloned()
+        .collect();
+    assert!(
+        (1..=2).contains(&failures.len()),
+        "once per signal: {failures:?}"
+    );
+
+    // An agent online, a webhook, then a visitor's chat and message.
+    let secret = std::fs::read_to_string(data.join("jwt-secret")).expect("secret");
+    let keys = JwtKeys::new(secret.trim().as_bytes());
+    let token = |subject: &str, role: Role| {
+        keys.mint(&Claims::new(
+            "traced",
+            subject,
+            role,
+            chrono::Duration::hours(1),
+        ))
+    };
+    let admin = token("boss", Role::Admin);
+    let channel = |port: u16| {
+        tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("url")
+            .connect_lazy()
+    };
+    let receiver = Receiver::start().await;
+    NotificationServiceClient::new(channel(ports.notification))
+        .create_endpoint(authed(
+            CreateEndpointRequest {
+                endpoint: Some(Endpoint {
+                    url: receiver.url.clone(),
+                    event_types: vec!["message.created".into()],
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("webhook");
+    let mut routing = RoutingServiceClient::new(channel(ports.routing));
+    routing
+        .create_agent(authed(
+            CreateAgentRequest {
+                agent: Some(Agent {
+                    id: "ana".into(),
+                    name: "Ana".into(),
+                    max_chats: 3,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("agent");
+    routing
+        .set_presence(authed(
+            SetPresenceRequest {
+                agent_id: String::new(),
+                presence: Presence::Online as i32,
+            },
+            &token("ana", Role::Agent),
+        ))
+        .await
+        .expect("online");
+    let mut conversations = ConversationServiceClient::new(channel(ports.grpc));
+    let inbox = conversations
+        .create_inbox(authed(
+            CreateInboxRequest {
+                inbox: Some(Inbox {
+                    name: "Web".into(),
+                    channel_kind: ChannelKind::WebWidget as i32,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("inbox")
+        .into_inner();
+    // Routing learns of the inbox from its event before the chat starts.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = conversations
+        .start_conversation(StartConversationRequest {
+            inbox_public_key: inbox.public_key,
+            ..Default::default()
+        })
+        .await
+        .expect("start")
+        .into_inner();
+    let conversation = started.conversation.expect("conversation").id;
+    conversations
+        .send_message(authed(
+            SendMessageRequest {
+                conversation_id: conversation.clone(),
+                content: "Where is my order?".into(),
+                client_message_id: "traced-1".into(),
+                ..Default::default()
+            },
+            &started.visitor_token,
+        ))
+        .await
+        .expect("send");
+    assert!(!receiver.wait_for(1, limit).await.is_empty(), "webhook");
+    // A health probe: no trace of its own.
+    let probe = helpdesk(&data)
+        .args([
+            "health",
+            "--addr",
+            &format!("http://127.0.0.1:{}", ports.grpc),
+        ])
+        .output()
+        .await
+        .expect("health");
+    assert!(probe.status.success());
+
+    let rpc = |method: &'static str| {
+        move |spans: &[Span]| {
+            spans
+                .iter()
+                .find(|s| {
+                    s.name == format!("helpdesk.conversation.v1.ConversationService/{method}")
+                })
+                .cloned()
+        }
+    };
+    // StartConversation → publish → routing's assignment → routing.assigned applied.
+    let start = collector
+        .wait_for(limit, rpc("StartConversation"))
+        .await
+        .expect("the call's span");
+    assert_eq!(start.attr("rpc.system"), "grpc");
+    assert_eq!(
+        start.attr("rpc.service"),
+        "helpdesk.conversation.v1.ConversationService"
+    );
+    assert_eq!(start.attr("rpc.method"), "StartConversation");
+    assert_eq!(start.attr("rpc.grpc.status_code"), "0");
+    let chain = collector
+        .wait_for(limit, |spans| {
+            let trace = Trace::of(spans, &start.trace_id);
+            let publish = trace.below(&start, |n| n == "publish conversation.created")?;
+            let assign = trace.below(publish, |n| n == "routing assign")?;
+            let published = trace.below(assign, |n| n == "publish routing.assigned")?;
+            let applied =
+                trace.below(published, |n| n == "conversation process routing.assigned")?;
+            Some([publish, assign, published, applied].map(Span::clone))
+        })
+        .await
+        .unwrap_or_else(|| {
+            let spans = collector.spans();
+            let trace = Trace::of(&spans, &start.trace_id);
+            let names: Vec<(&str, &str, &str)> = trace
+                .spans()
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.as_str(),
+                        s.span_id.as_str(),
+                        s.parent_span_id.as_str(),
+                    )
+                })
+                .collect();
+            panic!("the chat's trace is not whole: {names:?}")
+        });
+    let [publish, assign, published, applied] = chain;
+    assert_eq!(publish.attr("messaging.system"), "nats");
+    assert_eq!(publish.attr("messaging.operation.type"), "send");
+    assert!(
+        publish
+            .attr("messaging.destination.name")
+            .ends_with(".conversation.created")
+    );
+    assert_eq!(assign.attr("routing.outcome"), "assigned");
+    assert_eq!(assign.attr("routing.candidates"), "1");
+    assert_eq!(published.attr("messaging.message.id").len(), 36);
+    assert_eq!(applied.attr("messaging.operation.type"), "process");
+    assert_eq!(
+        applied.attr("messaging.consumer.group.name"),
+        "conversation"
+    );
+    assert_ne!(applied.status, 2);
+
+    // A message → publish → the webhook's delivery, in one trace.
+    let send = collector
+        .wait_for(limit, rpc("SendMessage"))
+        .await
+        .expect("the call's span");
+    let delivery = collector
+        .wait_for(limit, |spans| {
+            let trace = Trace::of(spans, &send.trace_id);
+            let publish = trace.below(&send, |n| n == "publish message.created")?;
+            trace.below(publish, |n| n == "webhook deliver").cloned()
+        })
+        .await
+        .expect("the webhook's delivery is in the message's trace");
+    assert_eq!(delivery.attr("http.response.status_code"), "200");
+    assert_eq!(delivery.attr("server.address"), "127.0.0.1");
+    assert_ne!(delivery.status, 2);
+    let spans = collector.spans();
+    assert!(
+        !spans.iter().any(|s| s.name.starts_with("grpc.health")),
+        "health probes are not traced"
+    );
+
+    // Metrics, as Prometheus reads them.
+    let text = reqwest::get(&metrics_url)
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let samples = helpdesk_tests::prometheus_text::parse(&text);
+    let find = |name: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{text}"))
+    };
+    let calls = find(
+        "rpc_server_call_duration_seconds_count",
+        &[
+            ("rpc_method", "StartConversation"),
+            ("rpc_grpc_status_code", "0"),
+        ],
+    );
+    assert_eq!(calls.kind, "histogram");
+    assert!(calls.number() >= 1.0);
+    assert!(
+        find(
+            "helpdesk_assignments_total",
+            &[("reason", "ASSIGN_REASON_ROUTED")]
+        )
+        .number()
+            >= 1.0
+    );
+    assert!(
+        find(
+            "helpdesk_webhook_attempt_duration_seconds_count",
+            &[("outcome", "delivered")]
+        )
+        .number()
+            >= 1.0
+    );
+    assert!(
+        find(
+            "helpdesk_outbox_published_total",
+            &[("service", "conversation")]
+        )
+        .number()
+            >= 3.0
+    );
+    for gauge in ["helpdesk_outbox_backlog", "helpdesk_outbox_lag_seconds"] {
+        let sample = find(gauge, &[("service", "routing")]);
+        assert_eq!(sample.kind, "gauge");
+    }
+    assert_eq!(
+        find("helpdesk_consumer_pending", &[("consumer", "routing")]).kind,
+        "gauge"
+    );
+    assert_eq!(
+        find("helpdesk_dead_letters", &[("consumer", "notification")]).number(),
+        0.0
+    );
+    assert_eq!(
+        find("helpdesk_notification_queue", &[("kind", "webhook")]).kind,
+        "gauge"
+    );
+    // And the same metrics went to the collector over OTLP.
+    let exported = tokio::time::timeout(limit, async {
+        loop {
+            let names = collector.metric_names();
+            if names.iter().any(|n| n == "rpc.server.call.duration")
+                && names.iter().any(|n| n == "helpdesk.assignments")
+            {
+                return names;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(exported.is_ok(), "metrics exported over OTLP");
+
+    stop_up(up, &data).await;
 }

@@ -55,6 +55,8 @@ pub struct ServiceConfig {
     pub stream_replicas: usize,
     /// Address the gRPC server binds.
     pub grpc_addr: SocketAddr,
+    /// Address of the admin HTTP server (`/metrics` in Prometheus text), if any.
+    pub admin_addr: Option<SocketAddr>,
     /// HMAC-SHA256 key for JWTs (at least 32 bytes).
     pub jwt_secret: String,
     /// Outbox relay settings.
@@ -137,6 +139,7 @@ impl Default for ServiceConfig {
             duplicate_window_secs: 600,
             stream_replicas: 1,
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50051)),
+            admin_addr: None,
             jwt_secret: String::new(),
             outbox: OutboxConfig::default(),
             consumer: ConsumerConfig::default(),
@@ -215,6 +218,7 @@ const ENV_KEYS: &[&str] = &[
     "duplicate_window_secs",
     "stream_replicas",
     "grpc_addr",
+    "admin_addr",
     "jwt_secret",
     "outbox",
     "consumer",

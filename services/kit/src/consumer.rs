@@ -484,15 +484,7 @@ async fn apply_batch<H: Handler>(
             if !fresh.remove(&event.event_id) {
                 continue;
             }
-            let span = tracing::info_span!(
-                "event.consume",
-                consumer = %consumer,
-                subject = %event.subject,
-                delivered = event.delivered,
-                batch = batch.len(),
-                otel.kind = "consumer"
-            );
-            crate::telemetry::set_parent_from(&span, |k| header(message.headers.as_ref(), k));
+            let span = consume_span(consumer, &event.kind, message, event.delivered, batch.len());
             handler
                 .handle_in(&mut tx, event, transaction)
                 .instrument(span)
@@ -523,15 +515,12 @@ async fn process<H: Handler>(
     config: &ConsumerConfig,
 ) -> Result<Outcome, BusError> {
     let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-    let hdrs = message.headers.as_ref();
-    let span = tracing::info_span!(
-        "event.consume",
-        consumer = %consumer,
-        subject = %message.subject,
-        delivered,
-        otel.kind = "consumer"
-    );
-    crate::telemetry::set_parent_from(&span, |k| header(hdrs, k));
+    let kind = bus
+        .subjects
+        .parse_event(&message.subject)
+        .map_or("", |(_, kind)| kind);
+    let span = consume_span(consumer, kind, message, delivered, 1);
+    let failed = span.clone();
     async {
         let Some(event) = incoming(bus, message) else {
             dead_letter(
@@ -546,17 +535,20 @@ async fn process<H: Handler>(
         match apply(pool, consumer, handler, &event).await {
             Ok(outcome) => Ok(outcome),
             Err(HandlerError::Poison(reason)) => {
+                failed.record("otel.status_code", "ERROR");
                 tracing::error!(%reason, "poison event dead-lettered");
                 dead_letter(bus, consumer, message, &reason).await?;
                 Ok(Outcome::DeadLettered)
             }
             Err(HandlerError::Retry(reason)) if delivered >= config.max_deliver => {
+                failed.record("otel.status_code", "ERROR");
                 let reason = format!("gave up after {delivered} deliveries: {reason}");
                 tracing::error!(%reason, "event dead-lettered");
                 dead_letter(bus, consumer, message, &reason).await?;
                 Ok(Outcome::DeadLettered)
             }
             Err(HandlerError::Retry(reason)) => {
+                failed.record("otel.status_code", "ERROR");
                 let delay = backoff(delivered);
                 tracing::warn!(%reason, retry_in = ?delay, "event handling failed; will retry");
                 Ok(Outcome::Retry(delay))
@@ -565,6 +557,35 @@ async fn process<H: Handler>(
     }
     .instrument(span)
     .await
+}
+
+/// The span of one event's handling by `consumer`, with OpenTelemetry's messaging
+/// attributes: a child of the publish span whose context the message carries.
+fn consume_span(
+    consumer: &str,
+    kind: &str,
+    message: &async_nats::jetstream::Message,
+    delivered: i64,
+    batch: usize,
+) -> tracing::Span {
+    let hdrs = message.headers.as_ref();
+    let span = tracing::info_span!(
+        "event.consume",
+        otel.name = %format!("{consumer} process {kind}"),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "nats",
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = %message.subject,
+        messaging.consumer.group.name = %consumer,
+        messaging.message.id = header(hdrs, headers::ID).unwrap_or_default(),
+        messaging.message.body.size = message.payload.len(),
+        messaging.nats.delivered = delivered,
+        messaging.batch.message_count = batch,
+    );
+    crate::telemetry::set_parent_from(&span, |k| header(hdrs, k));
+    span
 }
 
 /// Runs the handler and records the event id in the inbox in one transaction.

@@ -115,6 +115,7 @@ pub async fn serve(
         .layer(trace)
         .layer(wake)
         .layer(undecodable)
+        .layer(tower::layer::layer_fn(crate::calls::Metered))
         .add_routes(routes)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), stopping)
         .await

@@ -6,6 +6,7 @@
 //! - [`config`]: layered configuration (defaults → TOML → `HELPDESK_…` env), shared
 //!   settings and each service's own section.
 //! - [`telemetry`]: tracing, OTLP export, W3C context across gRPC and NATS.
+//! - [`metrics`]: OpenTelemetry metrics, Prometheus text on the admin port.
 //! - [`shutdown`]: SIGTERM / SIGINT handling.
 //! - [`db`]: a pool bound to the service's schema, migrations, kit tables.
 //! - [`bus`]: JetStream connection, subjects, streams, CloudEvents headers.
@@ -25,6 +26,7 @@
 pub mod app;
 pub mod auth;
 pub mod bus;
+mod calls;
 pub mod command;
 pub mod config;
 pub mod consumer;
@@ -34,8 +36,10 @@ pub mod event;
 pub mod grpc;
 pub mod hours;
 pub mod live;
+pub mod metrics;
 pub mod outbox;
 pub mod page;
+mod sampling;
 pub mod service;
 pub mod shutdown;
 pub mod storage;

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use helpdesk_proto::Event;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::bus::{Bus, headers};
@@ -347,21 +348,11 @@ impl Relay {
             let (rows, set) = (&rows, &set);
             async move {
                 for i in indices {
-                    match self.publish(&rows[i]).await {
-                        Ok(ack) => match ack.await {
-                            Ok(_) => set(i, Sent::Acked),
-                            Err(e) => {
-                                set(i, Sent::Failed(e.to_string()));
-                                return;
-                            }
-                        },
-                        Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                            set(i, Sent::Refused(e.to_string()));
-                        }
-                        Err(e) => {
-                            set(i, Sent::Failed(e.to_string()));
-                            return;
-                        }
+                    let sent = self.send(&rows[i]).await;
+                    let stop = matches!(sent, Sent::Failed(_));
+                    set(i, sent);
+                    if stop {
+                        return;
                     }
                 }
             }
@@ -377,6 +368,10 @@ impl Relay {
             .map(|(row, _)| row.id)
             .collect();
         if !acked.is_empty() {
+            PUBLISHED.add(
+                acked.len() as u64,
+                &[opentelemetry::KeyValue::new("service", self.schema.clone())],
+            );
             // JetStream holds them now; the stream is the record.
             sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
                 .bind(&acked)
@@ -403,10 +398,60 @@ impl Relay {
         }
     }
 
-    /// Sends one row; the future resolves with JetStream's acknowledgement.
+    /// Publishes one row and waits for JetStream's acknowledgement, in a span of its
+    /// own: a child of the context the event was written in, and the parent of every
+    /// consumer's span (its context rides on the message).
+    async fn send(&self, row: &Pending) -> Sent {
+        let subject = format!("{}.evt.{}", self.bus.subjects.root(), row.subject);
+        let kind = row.subject.split_once('.').map_or("", |(_, kind)| kind);
+        let waited = (Utc::now() - row.event.occurred_at)
+            .num_milliseconds()
+            .max(0);
+        let span = tracing::info_span!(
+            "outbox.publish",
+            otel.name = %format!("publish {kind}"),
+            otel.kind = "producer",
+            otel.status_code = tracing::field::Empty,
+            messaging.system = "nats",
+            messaging.operation.type = "send",
+            messaging.operation.name = "publish",
+            messaging.destination.name = %subject,
+            messaging.message.id = %row.event.event_id,
+            messaging.message.body.size = row.event.payload.len(),
+            helpdesk.outbox.waited_ms = waited,
+        );
+        crate::telemetry::set_parent_from(&span, |k| match k {
+            "traceparent" => Some(row.traceparent.as_str()).filter(|t| !t.is_empty()),
+            "tracestate" => row.tracestate.as_deref(),
+            _ => None,
+        });
+        let sent = async {
+            match self.publish(row, subject).await {
+                Ok(ack) => match ack.await {
+                    Ok(_) => Sent::Acked,
+                    Err(e) => Sent::Failed(e.to_string()),
+                },
+                Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    Sent::Refused(e.to_string())
+                }
+                Err(e) => Sent::Failed(e.to_string()),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        if !matches!(sent, Sent::Acked) {
+            span.record("otel.status_code", "ERROR");
+        }
+        sent
+    }
+
+    /// Sends one row to `subject`; the future resolves with JetStream's
+    /// acknowledgement. The message carries the current (publish) span's trace
+    /// context, or the stored one when spans are filtered out.
     async fn publish(
         &self,
         row: &Pending,
+        subject: String,
     ) -> Result<async_nats::jetstream::context::PublishAckFuture, PublishError> {
         let event_id = row.event.event_id.to_string();
         let mut h = HeaderMap::new();
@@ -424,19 +469,32 @@ impl Relay {
         );
         h.insert(headers::SUBJECT, row.event.ce_subject.as_str());
         h.insert(headers::CONTENT_TYPE, "application/protobuf");
-        if !row.traceparent.is_empty() {
-            h.insert(headers::TRACEPARENT, row.traceparent.as_str());
+        let (traceparent, tracestate) = if tracing::Span::current().is_disabled() {
+            (row.traceparent.clone(), row.tracestate.clone())
+        } else {
+            current_trace_headers()
+        };
+        if !traceparent.is_empty() {
+            h.insert(headers::TRACEPARENT, traceparent.as_str());
         }
-        if let Some(ts) = &row.tracestate {
+        if let Some(ts) = &tracestate {
             h.insert(headers::TRACESTATE, ts.as_str());
         }
-        let subject = format!("{}.evt.{}", self.bus.subjects.root(), row.subject);
         self.bus
             .js
             .publish_with_headers(subject, h, row.event.payload.clone().into())
             .await
     }
 }
+
+static PUBLISHED: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> =
+    std::sync::LazyLock::new(|| {
+        crate::metrics::meter()
+            .u64_counter("helpdesk.outbox.published")
+            .with_unit("{event}")
+            .with_description("Outbox events published to JetStream and acknowledged")
+            .build()
+    });
 
 /// The advisory-lock key of the relays of the current schema.
 const RELAY_KEY: &str = "hashtextextended(current_schema() || '.outbox_relay', 0)";

@@ -97,6 +97,8 @@ pub struct Parts {
     pub(crate) routes: Option<Routes>,
     pub(crate) names: Vec<&'static str>,
     pub(crate) starters: Vec<Starter>,
+    /// The durable names of its consumers (sampled for the metrics).
+    pub(crate) consumers: Vec<String>,
 }
 
 impl Parts {
@@ -131,6 +133,7 @@ impl Parts {
 
     /// Runs an event consumer (restarted when it fails, stopped first on shutdown).
     pub fn consumer<H: Send + Sync + 'static>(mut self, consumer: Consumer<H>) -> Self {
+        self.consumers.push(consumer.spec().name);
         self.starters.push(Box::new(move |workers, ctx| {
             workers.consumer(
                 ctx.bus.clone(),
@@ -158,6 +161,7 @@ impl Parts {
             name: name.to_string(),
             kinds: kinds.iter().map(|k| k.to_string()).collect(),
         };
+        self.consumers.push(spec.name.clone());
         self.starters.push(Box::new(move |workers, ctx| {
             workers.consumer(
                 ctx.bus.clone(),
@@ -280,6 +284,8 @@ impl<S: Service> Application<S> {
         for start in parts.starters {
             start(&mut workers, &ctx);
         }
+        let (pool, bus, consumers) = (ctx.pool.clone(), ctx.bus.clone(), parts.consumers);
+        workers.task(move |stop| crate::sampling::run(S::NAME, pool, bus, consumers, stop));
         let routes = parts.routes.unwrap_or_default();
         // Each connection may open its live streams and, beside them, ordinary calls.
         let streams_per_connection =
@@ -319,6 +325,13 @@ pub fn main<S: Service>() -> Result<(), StartupError> {
         let open_files = crate::app::raise_open_files();
         tracing::info!(service = S::NAME, ?open_files, "open-file limit");
         let stop = crate::shutdown::on_signal();
+        if let Some(addr) = config.admin_addr {
+            let admin = crate::metrics::AdminServer::bind(addr)
+                .await
+                .map_err(|source| StartupError::Bind { addr, source })?;
+            tracing::info!(service = S::NAME, addr = %admin.addr, "metrics at /metrics");
+            admin.spawn(stop.clone());
+        }
         let app = Application::<S>::build(config, settings).await?;
         tracing::info!(service = S::NAME, port = app.port(), "listening");
         let result = app.run(stop).await;

@@ -1,5 +1,6 @@
-//! Logs through `tracing`; OpenTelemetry traces exported over OTLP/gRPC when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set; W3C trace context carried across gRPC
+//! Logs through `tracing`; OpenTelemetry traces and metrics exported over OTLP/gRPC
+//! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (a failing export is logged once, with
+//! the endpoint); metrics also as Prometheus text ([`crate::metrics`]); W3C trace context carried across gRPC
 //! metadata and NATS headers.
 //!
 //! Spans always get OpenTelemetry ids (even without an exporter) so that every event
@@ -15,6 +16,10 @@ use opentelemetry::propagation::{Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, global};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -22,38 +27,62 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Keeps the tracer provider alive; call [`Telemetry::shutdown`] last, to flush.
+/// Keeps the tracer and meter providers alive; call [`Telemetry::shutdown`] last, to
+/// flush.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 impl Telemetry {
-    /// Flushes and stops the exporter.
+    /// Flushes and stops the exporters.
     pub fn shutdown(self) {
         if let Some(provider) = self.provider
             && let Err(e) = provider.shutdown()
         {
             eprintln!("telemetry shutdown: {e}");
         }
+        if let Some(meters) = self.meters
+            && let Err(e) = meters.shutdown()
+        {
+            eprintln!("metrics shutdown: {e}");
+        }
     }
+}
+
+/// The OTLP endpoint traces and metrics go to, when one is configured.
+fn otlp_endpoint() -> Option<String> {
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// Installs the global subscriber (once per process; later calls only return a
 /// handle). `RUST_LOG` filters logs (default `info`).
 pub fn init(service_name: &str) -> Telemetry {
     global::set_text_map_propagator(TraceContextPropagator::new());
-    let mut builder = SdkTracerProvider::builder().with_resource(
-        Resource::builder()
-            .with_service_name(service_name.to_string())
-            .build(),
-    );
-    if std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.is_empty()) {
+    let resource = Resource::builder()
+        .with_service_name(service_name.to_string())
+        .build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
+    let endpoint = otlp_endpoint();
+    let mut metric_exporter = None;
+    if let Some(endpoint) = &endpoint {
         match opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .build()
         {
-            Ok(exporter) => builder = builder.with_batch_exporter(exporter),
-            Err(e) => eprintln!("OTLP exporter disabled: {e}"),
+            Ok(exporter) => {
+                builder = builder.with_batch_exporter(Reported::new(exporter, endpoint, "traces"))
+            }
+            Err(e) => eprintln!("OTLP trace exporter disabled: {e}"),
+        }
+        match opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()
+        {
+            Ok(exporter) => metric_exporter = Some(Reported::new(exporter, endpoint, "metrics")),
+            Err(e) => eprintln!("OTLP metric exporter disabled: {e}"),
         }
     }
     let provider = builder.build();
@@ -80,11 +109,92 @@ pub fn init(service_name: &str) -> Telemetry {
         .is_ok();
     if installed {
         global::set_tracer_provider(provider.clone());
+        let meters = crate::metrics::provider(resource, metric_exporter);
+        global::set_meter_provider(meters.clone());
         Telemetry {
             provider: Some(provider),
+            meters: Some(meters),
         }
     } else {
-        Telemetry { provider: None }
+        Telemetry {
+            provider: None,
+            meters: None,
+        }
+    }
+}
+
+/// An exporter that logs when exporting starts failing (once, naming the endpoint)
+/// and when it works again, rather than never or at every batch.
+#[derive(Debug)]
+struct Reported<E> {
+    inner: E,
+    endpoint: String,
+    signal: &'static str,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl<E> Reported<E> {
+    fn new(inner: E, endpoint: &str, signal: &'static str) -> Self {
+        Self {
+            inner,
+            endpoint: endpoint.to_string(),
+            signal,
+            failing: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn report(&self, result: &OTelSdkResult) {
+        use std::sync::atomic::Ordering;
+        match result {
+            Err(e) if !self.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
+                endpoint = %self.endpoint,
+                signal = self.signal,
+                error = %e,
+                "OpenTelemetry export failing: the collector is unreachable or refused; data is dropped until it answers"
+            ),
+            Ok(()) if self.failing.swap(false, Ordering::Relaxed) => tracing::info!(
+                endpoint = %self.endpoint,
+                signal = self.signal,
+                "OpenTelemetry export works again"
+            ),
+            _ => {}
+        }
+    }
+}
+
+impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
+    for Reported<E>
+{
+    async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
+        let result = self.inner.export(batch).await;
+        self.report(&result);
+        result
+    }
+    fn shutdown_with_timeout(&mut self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn force_flush(&mut self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource)
+    }
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for Reported<E> {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.inner.export(metrics).await;
+        self.report(&result);
+        result
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+        self.inner.temporality()
     }
 }
 
@@ -117,6 +227,13 @@ pub fn set_parent_from<'a>(span: &tracing::Span, get: impl Fn(&str) -> Option<&'
     if cx.span().span_context().is_valid() {
         let _ = span.set_parent(cx);
     }
+}
+
+/// Sets the parent of `span` from a stored W3C `traceparent` (work taken up later, from
+/// a table, joins the trace of the action that queued it); an empty or invalid one
+/// leaves the span a root.
+pub fn set_parent_traceparent(span: &tracing::Span, traceparent: &str) {
+    set_parent_from(span, |k| (k == "traceparent").then_some(traceparent));
 }
 
 fn extract<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Context {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 pub mod http;
+pub mod otlp;
 pub mod smtp;
 
 use helpdesk_devservers::shared::{Servers, shared_servers};

@@ -6,6 +6,7 @@ pub mod consumers;
 pub mod domain;
 pub mod grpc;
 pub mod mailer;
+pub mod metrics;
 pub mod ops;
 pub mod sender;
 pub mod startup;

@@ -15,6 +15,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::ops::emails::{self, MailPolicy};
 use crate::store::emails::{self as store, EmailRow};
@@ -112,14 +113,40 @@ impl Mailer {
     }
 
     async fn send(&self, email: EmailRow) {
-        let outcome = match message(&email) {
-            // Well inside the claim (lettre's timeout is per step, not per send).
-            Ok(m) => match tokio::time::timeout(self.timeout * 2, self.transport.send(m)).await {
-                Ok(sent) => sent.map_err(|e| (e.is_permanent(), e.to_string())),
-                Err(_) => Err((false, "the SMTP conversation took too long".to_string())),
-            },
-            Err(why) => Err((true, why)),
-        };
+        // A child of what queued it: one trace from the cause to the SMTP server.
+        let span = tracing::info_span!(
+            "email.send",
+            otel.name = %format!("email send {}", email.kind),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            helpdesk.email.id = %email.id,
+            helpdesk.email.kind = %email.kind,
+            helpdesk.email.recipients = email.recipients.len(),
+            helpdesk.email.attempt = email.attempts + 1,
+        );
+        helpdesk_kit::telemetry::set_parent_traceparent(&span, &email.traceparent);
+        let outcome = async {
+            match message(&email) {
+                // Well inside the claim (lettre's timeout is per step, not per send).
+                Ok(m) => {
+                    match tokio::time::timeout(self.timeout * 2, self.transport.send(m)).await {
+                        Ok(sent) => sent.map_err(|e| (e.is_permanent(), e.to_string())),
+                        Err(_) => Err((false, "the SMTP conversation took too long".to_string())),
+                    }
+                }
+                Err(why) => Err((true, why)),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        if outcome.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        crate::metrics::email_attempt(match &outcome {
+            Ok(_) => "sent",
+            Err((true, _)) => "failed",
+            Err((false, _)) => "retry",
+        });
         match outcome {
             Ok(_) => {
                 // Recorded first and alone: accepted mail is never sent again.

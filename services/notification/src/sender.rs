@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::RESPONSE_EXCERPT_BYTES;
@@ -48,6 +49,17 @@ const WRITE_BATCH: usize = 500;
 /// The queue is vacuumed after this many claims, at most once per [`VACUUM_EVERY`].
 const VACUUM_AFTER: usize = 1_000;
 const VACUUM_EVERY: Duration = Duration::from_secs(5);
+
+/// The metrics' name for an attempt's outcome.
+fn outcome_name(verdict: Verdict, code: i32) -> &'static str {
+    match verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::Gone => "gone",
+        Verdict::Throttled => "throttled",
+        Verdict::Failed if code == 0 => "unreachable",
+        Verdict::Failed => "failed",
+    }
+}
 
 /// Sends the deliveries of every account.
 pub struct Sender {
@@ -245,9 +257,30 @@ struct Answer {
 
 impl Attempt {
     async fn run(&self, c: Claimed) -> Outcome {
+        let host = reqwest::Url::parse(&c.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        // A child of the consumer that queued it: one trace from the customer's action
+        // to the integrator's endpoint.
+        let span = tracing::info_span!(
+            "webhook.deliver",
+            otel.name = "webhook deliver",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = "POST",
+            server.address = %host,
+            http.response.status_code = tracing::field::Empty,
+            messaging.message.id = %c.event_id,
+            helpdesk.delivery.id = %c.id,
+            helpdesk.webhook.endpoint_id = %c.endpoint_id,
+            helpdesk.delivery.step = c.step,
+        );
+        helpdesk_kit::telemetry::set_parent_traceparent(&span, &c.traceparent);
         let started = Instant::now();
-        let sent = self.send(&c).await;
-        let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let sent = self.send(&c).instrument(span.clone()).await;
+        let elapsed = started.elapsed();
+        let latency_ms = i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX);
         let (code, verdict, retry_after, excerpt, error) = match sent {
             Ok(a) => {
                 let v = verdict(Some(a.status));
@@ -259,6 +292,13 @@ impl Attempt {
             }
             Err(error) => (0, Verdict::Failed, None, String::new(), error),
         };
+        if code > 0 {
+            span.record("http.response.status_code", code);
+        }
+        if verdict != Verdict::Delivered {
+            span.record("otel.status_code", "ERROR");
+        }
+        crate::metrics::webhook_attempt(outcome_name(verdict, code), elapsed);
         Outcome {
             record: AttemptRecord {
                 delivery_id: c.id,

@@ -282,7 +282,11 @@ impl helpdesk_kit::Service for Notification {
                 mail: mail.clone(),
             })
             .task(move |stop| sender.run(stop))
-            .task(move |stop| retention.run(stop));
+            .task(move |stop| retention.run(stop))
+            .task({
+                let pool = ctx.pool.clone();
+                move |stop| crate::metrics::sample(pool, stop)
+            });
         if let Some(mailer) = mailer {
             parts = parts.task(move |stop| mailer.run(stop));
         }

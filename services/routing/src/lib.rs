@@ -9,6 +9,7 @@ pub mod domain;
 pub mod engine;
 pub mod gates;
 pub mod grpc;
+pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod timers;

@@ -43,7 +43,7 @@ impl helpdesk_kit::Service for Routing {
             dispatcher: dispatcher.clone(),
             gates,
         };
-        let pool = ctx.pool.clone();
+        let (pool, sampled) = (ctx.pool.clone(), ctx.pool.clone());
         Parts::new()
             .grpc(RoutingServiceServer::with_interceptor(
                 api.clone(),
@@ -54,6 +54,7 @@ impl helpdesk_kit::Service for Routing {
             .timers(RoutingTimers)
             .task(move |stop| sweep(pool, dispatcher, stop))
             .task(dispatching)
+            .task(move |stop| crate::metrics::sample(sampled, stop))
     }
 }
 

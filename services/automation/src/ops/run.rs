@@ -147,6 +147,17 @@ enum Ran {
     Wait(String),
 }
 
+static RULE_RUNS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> =
+    std::sync::LazyLock::new(|| {
+        helpdesk_kit::metrics::meter()
+            .u64_counter("helpdesk.rule.runs")
+            .with_unit("{run}")
+            .with_description(
+                "Automation rule runs, by outcome (fired, scheduled, dropped, stopped, failed)",
+            )
+            .build()
+    });
+
 /// What one run of a rule decided.
 struct Decided {
     rule: Arc<Compiled>,
@@ -197,6 +208,15 @@ impl Runner {
         };
         if let Ran::Wait(why) = outcome {
             return Ok(Done::RetryLater(why));
+        }
+        for d in &decided {
+            RULE_RUNS.add(
+                1,
+                &[opentelemetry::KeyValue::new(
+                    "outcome",
+                    d.run.outcome().as_str_name(),
+                )],
+            );
         }
         Ok(Done::Finished(Box::new(Completed {
             pending: p.clone(),

@@ -27,6 +27,8 @@ pub struct Pending {
     pub episode: String,
     pub due_at: DateTime<Utc>,
     pub attempts: i32,
+    /// The trace context it was queued in.
+    pub traceparent: String,
 }
 
 /// An event to run the rules of.
@@ -67,11 +69,12 @@ pub async fn enqueue_all(conn: &mut PgConnection, events: &[NewEvent<'_>]) -> sq
     // The first event of a lane that has none waiting is its head.
     sqlx::query(
         "INSERT INTO pending (account_id, aggregate, event_id, event_kind, payload, previous,
-           head)
+           head, traceparent)
          SELECT a, g, e, k, p, v,
            row_number() OVER (PARTITION BY g ORDER BY n) = 1
              AND NOT EXISTS (SELECT 1 FROM pending q WHERE q.aggregate = t.g
-                               AND q.rule_id IS NULL)
+                               AND q.rule_id IS NULL),
+           $7
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[],
            $6::bytea[]) WITH ORDINALITY AS t(a, g, e, k, p, v, n)
          ORDER BY n",
@@ -92,6 +95,7 @@ pub async fn enqueue_all(conn: &mut PgConnection, events: &[NewEvent<'_>]) -> sq
             .map(|e| e.previous.as_deref())
             .collect::<Vec<_>>(),
     )
+    .bind(helpdesk_kit::telemetry::current_trace_headers().0)
     .execute(&mut *conn)
     .await?;
     helpdesk_kit::db::wake(conn, WAKE_CHANNEL).await
@@ -109,13 +113,13 @@ pub async fn arm(
 ) -> sqlx::Result<bool> {
     let r = sqlx::query(
         "INSERT INTO pending (account_id, aggregate, event_id, event_kind, payload, previous,
-           rule_id, episode, due_at, head)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)
+           rule_id, episode, due_at, head, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, $10)
          ON CONFLICT (account_id, rule_id, aggregate) WHERE rule_id IS NOT NULL DO UPDATE SET
            event_id = EXCLUDED.event_id, event_kind = EXCLUDED.event_kind,
            payload = EXCLUDED.payload, previous = EXCLUDED.previous,
            episode = EXCLUDED.episode, due_at = EXCLUDED.due_at, attempts = 0,
-           claimed_until = NULL
+           claimed_until = NULL, traceparent = EXCLUDED.traceparent
          WHERE pending.episode <> EXCLUDED.episode",
     )
     .bind(e.account)
@@ -127,6 +131,7 @@ pub async fn arm(
     .bind(rule)
     .bind(episode)
     .bind(due)
+    .bind(helpdesk_kit::telemetry::current_trace_headers().0)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() > 0)
@@ -158,7 +163,7 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> sqlx::Result<Vec
          FROM taken WHERE pending.id = taken.id AND pending.head AND pending.due_at <= now()
            AND (pending.claimed_until IS NULL OR pending.claimed_until < now())
          RETURNING pending.id, account_id, aggregate, event_id, event_kind, payload, previous,
-           rule_id, episode, due_at, attempts",
+           rule_id, episode, due_at, attempts, traceparent",
     )
     .bind(limit)
     .bind(lease_ms)

@@ -36,8 +36,9 @@ pub async fn insert_many(conn: &mut PgConnection, new: &[NewDelivery]) -> Result
     let bodies: Vec<&str> = new.iter().map(|d| d.body.as_str()).collect();
     let added = sqlx::query(
         "WITH added AS (
-             INSERT INTO deliveries (id, account_id, endpoint_id, event_id, event_type, body, status)
-             SELECT id, account_id, endpoint_id, event_id, event_type, body, 'pending'
+             INSERT INTO deliveries (id, account_id, endpoint_id, event_id, event_type, body, status,
+                 traceparent)
+             SELECT id, account_id, endpoint_id, event_id, event_type, body, 'pending', $7
              FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
                   AS d(id, account_id, endpoint_id, event_id, event_type, body)
              ON CONFLICT (endpoint_id, event_id) DO NOTHING
@@ -50,6 +51,7 @@ pub async fn insert_many(conn: &mut PgConnection, new: &[NewDelivery]) -> Result
     .bind(&events)
     .bind(&types)
     .bind(&bodies)
+    .bind(helpdesk_kit::telemetry::current_trace_headers().0)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -60,8 +62,9 @@ pub async fn insert_many(conn: &mut PgConnection, new: &[NewDelivery]) -> Result
 pub async fn insert_one(conn: &mut PgConnection, new: &NewDelivery) -> Result<Uuid, sqlx::Error> {
     let id: Option<Uuid> = sqlx::query_scalar(
         "WITH added AS (
-             INSERT INTO deliveries (id, account_id, endpoint_id, event_id, event_type, body, status)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending')
+             INSERT INTO deliveries (id, account_id, endpoint_id, event_id, event_type, body, status,
+                 traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7)
              ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id, endpoint_id)
          INSERT INTO queue (delivery_id, endpoint_id) SELECT id, endpoint_id FROM added
          RETURNING delivery_id",
@@ -72,6 +75,7 @@ pub async fn insert_one(conn: &mut PgConnection, new: &NewDelivery) -> Result<Uu
     .bind(&new.event_id)
     .bind(&new.event_type)
     .bind(&new.body)
+    .bind(helpdesk_kit::telemetry::current_trace_headers().0)
     .fetch_optional(&mut *conn)
     .await?;
     match id {
@@ -263,6 +267,8 @@ pub struct Claimed {
     /// The claim's end: the token its outcome is recorded with (a claim that ran
     /// out and was taken again no longer records).
     pub claimed_until: DateTime<Utc>,
+    /// The trace context the delivery was queued in.
+    pub traceparent: String,
 }
 
 /// Claims due deliveries (from the queue) for `claim_ms`: at most `caps` (endpoint, room) of each
@@ -308,7 +314,7 @@ pub async fn claim(
          )
          SELECT d.id, d.account_id, d.endpoint_id, d.event_id, d.body, d.step,
                 picked.url, picked.secret, picked.previous_secret, picked.rate_limit_per_second,
-                claimed.claimed_until
+                claimed.claimed_until, d.traceparent
          FROM claimed JOIN picked USING (delivery_id) JOIN deliveries d ON d.id = claimed.delivery_id",
     )
     .bind(&cap_ids)

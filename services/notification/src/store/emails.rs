@@ -83,8 +83,8 @@ pub async fn insert(conn: &mut PgConnection, e: &NewEmail) -> Result<(Uuid, Stri
     let added: Option<(Uuid, String)> = sqlx::query_as(
         "INSERT INTO emails (id, account_id, dedupe_key, kind, sender, reply_to, recipients,
              subject, text_body, html_body, message_id, in_reply_to, auto_submitted, ticket_id,
-             status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'queued')
+             status, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'queued', $15)
          ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING id, message_id",
     )
     .bind(e.id)
@@ -101,6 +101,7 @@ pub async fn insert(conn: &mut PgConnection, e: &NewEmail) -> Result<(Uuid, Stri
     .bind(&e.in_reply_to)
     .bind(&e.auto_submitted)
     .bind(&e.ticket_id)
+    .bind(helpdesk_kit::telemetry::current_trace_headers().0)
     .fetch_optional(&mut *conn)
     .await?;
     // The mailer polls for queued mail: the webhook senders' wake-up is not for it.
@@ -140,11 +141,13 @@ pub struct EmailRow {
     pub error: String,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The trace context it was queued in.
+    pub traceparent: String,
 }
 
 const COLUMNS: &str = "id, account_id, kind, sender, reply_to, recipients, subject, text_body, \
      html_body, message_id, in_reply_to, auto_submitted, ticket_id, status, attempts, step, error, \
-     created_at, sent_at";
+     created_at, sent_at, traceparent";
 
 impl EmailRow {
     /// The contract's view.

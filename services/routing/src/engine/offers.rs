@@ -125,6 +125,12 @@ pub(super) async fn end(
     };
     timers::cancel(conn, TRANSFER_TIMER, &id.to_string()).await?;
     let transfer = Some(done.to_proto());
+    crate::metrics::transfer_ended(match outcome.state {
+        TransferState::Accepted => "accepted",
+        TransferState::Rejected => "rejected",
+        TransferState::TimedOut => "timed_out",
+        _ => "cancelled",
+    });
     match outcome.state {
         TransferState::Accepted => {
             let event = TransferAccepted {

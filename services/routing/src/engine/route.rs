@@ -10,6 +10,7 @@ use helpdesk_kit::storage::StorageName;
 use helpdesk_kit::time::to_timestamp;
 use helpdesk_proto::routing::v1::{ConversationQueued, PriorityClass, Strategy};
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::account::{Account, Session};
@@ -74,9 +75,38 @@ pub async fn route_row(
     if conv.status != "open" || placed {
         return Ok(());
     }
-    let (conversation_id, reopened) = (conv.id, how.reopened);
+    let conversation_id = conv.id;
     let account = session.account(conn, &origin.account).await?;
     let known = Known::load(conn, account, conv, how).await?;
+    // The decision's own span: what it chose from, how, and what came of it. The
+    // events it records are its children.
+    let span = tracing::info_span!(
+        "routing.assign",
+        otel.name = "routing assign",
+        routing.conversation_id = %conversation_id,
+        routing.channel = %conv.channel,
+        routing.candidates = account.agents.len(),
+        routing.strategy = known.target.strategy.as_str_name(),
+        routing.team_id = %known.target.team_id.map(|t| t.to_string()).unwrap_or_default(),
+        routing.outcome = tracing::field::Empty,
+        routing.agent_id = tracing::field::Empty,
+    );
+    apply(conn, origin, account, conv, how, known)
+        .instrument(span)
+        .await
+}
+
+/// Decides where `conv` goes and applies it, in the span of [`route_row`].
+async fn apply(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    account: &mut Account,
+    conv: &state::ConversationRow,
+    how: &How,
+    known: Known,
+) -> Result<()> {
+    let (conversation_id, reopened) = (conv.id, how.reopened);
+    let span = tracing::Span::current();
     let now = queue::now_micros();
     let decision = route::decide(&Situation {
         channel: &conv.channel,
@@ -97,6 +127,8 @@ pub async fn route_row(
             reason,
         } => {
             let agent = &mut account.agents[agent];
+            span.record("routing.outcome", "assigned");
+            span.record("routing.agent_id", agent.id.as_str());
             seat::assign_to(
                 conn,
                 origin,
@@ -115,6 +147,7 @@ pub async fn route_row(
             reason,
             message,
         } => {
+            span.record("routing.outcome", "leave_message");
             let to = Overflow::LeaveMessage(message);
             queue::overflow(
                 conn,
@@ -128,6 +161,7 @@ pub async fn route_row(
             .await
         }
         RouteDecision::Enqueue(entry) => {
+            span.record("routing.outcome", "queued");
             enqueue(
                 conn,
                 origin,
@@ -267,7 +301,9 @@ async fn enqueue(
     };
     let admitted = queue::admit(conn, origin, account, Some(row)).await?;
     let Some(waiting) = admitted.waiting else {
-        return Ok(()); // assigned at once
+        // Assigned at once: the queue had no one ahead and an agent had room.
+        tracing::Span::current().record("routing.outcome", "assigned");
+        return Ok(());
     };
     let (position, estimate) = (waiting.position, waiting.estimate_secs);
     let event = ConversationQueued {

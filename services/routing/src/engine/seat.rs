@@ -36,6 +36,8 @@ pub(super) async fn assign_to(
         assigned_at: now,
     };
     let recorded = state::assign(conn, &row, reason.as_str_name(), waited_seconds).await?;
+    let team = team_id.map(|t| t.to_string()).unwrap_or_default();
+    crate::metrics::assigned(reason.as_str_name(), &team, waited_seconds);
     agent.take(channel, now);
     let event = ConversationAssigned {
         conversation_id: conversation_id.to_string(),

@@ -208,6 +208,17 @@ async fn mark_cycle(
     Ok((policy, due.map(to_timestamp)))
 }
 
+static BREACHES: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> =
+    std::sync::LazyLock::new(|| {
+        helpdesk_kit::metrics::meter()
+            .u64_counter("helpdesk.sla.breaches")
+            .with_unit("{breach}")
+            .with_description(
+                "SLA targets breached, by metric (first response, next response, resolution)",
+            )
+            .build()
+    });
+
 /// A target fell due: the breach is logged (once per cycle), the standings stored
 /// again, and `sla.breached` recorded.
 pub async fn breached(
@@ -228,6 +239,10 @@ pub async fn breached(
     };
     refresh(conn, ticket, None, policies).await?;
     outbox::emit(conn, origin, event).await?;
+    BREACHES.add(
+        1,
+        &[opentelemetry::KeyValue::new("metric", metric.as_str_name())],
+    );
     Ok(())
 }
 
