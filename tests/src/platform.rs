@@ -70,7 +70,15 @@ impl Platform {
         routers: usize,
         tune: impl Fn(&mut helpdesk_kit::config::ServiceConfig),
     ) -> Self {
-        let env = TestEnv::new().await;
+        Self::start_in(TestEnv::new().await, routers, tune).await
+    }
+
+    /// Like [`Platform::start_with`], on `env` (e.g. one on a test's own NATS server).
+    pub async fn start_in(
+        env: TestEnv,
+        routers: usize,
+        tune: impl Fn(&mut helpdesk_kit::config::ServiceConfig),
+    ) -> Self {
         let mut config = env.service_config();
         config.database_max_connections = 20;
         tune(&mut config);

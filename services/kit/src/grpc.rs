@@ -1,6 +1,9 @@
 //! gRPC server bootstrap (health, reflection, grpc-web, CORS, trace context,
 //! graceful shutdown) and the shared shapes of error replies.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -29,12 +32,14 @@ pub async fn serve(
             .set_service_status(*name, ServingStatus::Serving)
             .await;
     }
+    let database_down = Arc::new(AtomicBool::new(false));
     if let Some(deps) = dependencies {
         let names: Vec<String> = service_names.iter().map(|s| s.to_string()).collect();
         tokio::spawn(watch_dependencies(
             deps,
             health.clone(),
             names,
+            database_down.clone(),
             shutdown.clone(),
         ));
     }
@@ -116,6 +121,10 @@ pub async fn serve(
         .layer(wake)
         .layer(undecodable)
         .layer(tower::layer::layer_fn(crate::calls::Metered))
+        .layer(tower::layer::layer_fn(move |inner| Guarded {
+            inner,
+            database_down: database_down.clone(),
+        }))
         .add_routes(routes)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), stopping)
         .await
@@ -139,9 +148,10 @@ async fn watch_dependencies(
     deps: Dependencies,
     health: tonic_health::server::HealthReporter,
     names: Vec<String>,
+    database_down: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
-    let mut failed = 0u32;
+    let (mut failed, mut database_failed) = (0u32, 0u32);
     let mut serving = true;
     loop {
         tokio::select! {
@@ -154,6 +164,11 @@ async fn watch_dependencies(
                 .is_ok_and(|r| r.is_ok());
         let broker = deps.nats.connection_state() == async_nats::connection::State::Connected;
         failed = if database && broker { 0 } else { failed + 1 };
+        database_failed = if database { 0 } else { database_failed + 1 };
+        database_down.store(
+            database_failed >= PROBES_FAILED_BEFORE_NOT_SERVING,
+            Ordering::Relaxed,
+        );
         let now = failed < PROBES_FAILED_BEFORE_NOT_SERVING;
         if now != serving && !shutdown.is_cancelled() {
             serving = now;
@@ -172,6 +187,44 @@ async fn watch_dependencies(
                 health.set_service_status(name, status).await;
             }
         }
+    }
+}
+
+/// Answers UNAVAILABLE at once, without running the call, while the database is known
+/// to be unreachable (the dependency watcher's probes failed): a caller learns "down,
+/// retry" immediately instead of after a pool timeout. Health and reflection pass.
+#[derive(Clone)]
+struct Guarded<S> {
+    inner: S,
+    database_down: Arc<AtomicBool>,
+}
+
+type Answer = http::Response<tonic::body::Body>;
+
+impl<S, B> tower::Service<http::Request<B>> for Guarded<S>
+where
+    S: tower::Service<http::Request<B>, Response = Answer> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Answer;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Answer, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let probe = path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.");
+        if !probe && self.database_down.load(Ordering::Relaxed) {
+            let refused = Status::unavailable("the database is unreachable; try again shortly");
+            return Box::pin(async move { Ok(refused.into_http()) });
+        }
+        Box::pin(self.inner.call(request))
     }
 }
 

@@ -1,0 +1,259 @@
+//! Every service through its dependencies' outages: while PostgreSQL is down each one
+//! answers UNAVAILABLE within 2 s and reports NOT_SERVING, and recovers by itself;
+//! across a NATS restart each one reports NOT_SERVING, keeps what it accepted, and its
+//! consumers resume, so a chat started during the outage is routed and delivered.
+
+use std::time::{Duration, Instant};
+
+use helpdesk_kit::testing::http::Receiver;
+use helpdesk_kit::testing::{PrivateNats, PrivatePostgres, TestEnv};
+use helpdesk_proto::automation::v1::ListRulesRequest;
+use helpdesk_proto::automation::v1::automation_service_client::AutomationServiceClient;
+use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+use helpdesk_proto::conversation::v1::{ListInboxesRequest, StartConversationRequest};
+use helpdesk_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use helpdesk_proto::notification::v1::{CreateEndpointRequest, Endpoint, ListEndpointsRequest};
+use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use helpdesk_proto::routing::v1::{CreateTeamRequest, ListAgentsRequest, Presence, Team};
+use helpdesk_proto::ticketing::v1::ListTicketsRequest;
+use helpdesk_proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
+use helpdesk_tests::platform::{Platform, authed, eventually};
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+/// The five services' ports, named.
+fn ports(p: &Platform) -> [(&'static str, u16); 5] {
+    [
+        ("conversation", p.conversation.port),
+        ("routing", p.routers[0].port),
+        ("ticketing", p.ticketing[0].port),
+        ("automation", p.automation.port),
+        ("notification", p.notification.port),
+    ]
+}
+
+fn channel(port: u16) -> Channel {
+    Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .connect_lazy()
+}
+
+async fn health(port: u16) -> Option<i32> {
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel(port));
+    let reply = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.check(tonic_health::pb::HealthCheckRequest::default()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(reply.into_inner().status)
+}
+
+/// Waits until every service reports `status`; the services that never did.
+async fn all_report(p: &Platform, status: ServingStatus, limit: Duration) -> Vec<&'static str> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut behind = Vec::new();
+        for (name, port) in ports(p) {
+            if health(port).await != Some(status as i32) {
+                behind.push(name);
+            }
+        }
+        if behind.is_empty() || Instant::now() > deadline {
+            return behind;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One call of each service that needs its database (a read, and routing's a write),
+/// answered with its code and how long it took.
+async fn one_call_each(p: &Platform) -> Vec<(&'static str, tonic::Code, Duration)> {
+    let admin = p.admin();
+    let mut answers = Vec::new();
+    let timed =
+        |name: &'static str, started: Instant, code: tonic::Code| (name, code, started.elapsed());
+    let code = |r: Result<(), tonic::Status>| r.err().map_or(tonic::Code::Ok, |s| s.code());
+
+    let t = Instant::now();
+    let r = ConversationServiceClient::new(channel(p.conversation.port))
+        .list_inboxes(authed(ListInboxesRequest::default(), &admin))
+        .await
+        .map(|_| ());
+    answers.push(timed("conversation", t, code(r)));
+    let t = Instant::now();
+    let r = RoutingServiceClient::new(channel(p.routers[0].port))
+        .create_team(authed(
+            CreateTeamRequest {
+                team: Some(Team {
+                    name: format!("t-{}", uuid::Uuid::now_v7().simple()),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .map(|_| ());
+    answers.push(timed("routing", t, code(r)));
+    let t = Instant::now();
+    let r = RoutingServiceClient::new(channel(p.routers[0].port))
+        .list_agents(authed(ListAgentsRequest::default(), &admin))
+        .await
+        .map(|_| ());
+    answers.push(timed("routing", t, code(r)));
+    let t = Instant::now();
+    let r = TicketingServiceClient::new(channel(p.ticketing[0].port))
+        .list_tickets(authed(ListTicketsRequest::default(), &admin))
+        .await
+        .map(|_| ());
+    answers.push(timed("ticketing", t, code(r)));
+    let t = Instant::now();
+    let r = AutomationServiceClient::new(channel(p.automation.port))
+        .list_rules(authed(ListRulesRequest::default(), &admin))
+        .await
+        .map(|_| ());
+    answers.push(timed("automation", t, code(r)));
+    let t = Instant::now();
+    let r = NotificationServiceClient::new(channel(p.notification.port))
+        .list_endpoints(authed(ListEndpointsRequest::default(), &admin))
+        .await
+        .map(|_| ());
+    answers.push(timed("notification", t, code(r)));
+    answers
+}
+
+#[tokio::test]
+async fn while_postgres_is_down_every_service_answers_unavailable_at_once_and_recovers() {
+    let mut pg = PrivatePostgres::start().await;
+    let url = pg.url();
+    let p = Platform::start_in(TestEnv::new().await, 1, |c| c.database_url = url.clone()).await;
+    for (name, code, _) in one_call_each(&p).await {
+        assert_eq!(code, tonic::Code::Ok, "{name} before the outage");
+    }
+
+    // Down for 10 s: every call answers UNAVAILABLE, each within 2 s.
+    pg.stop().await;
+    let down = Instant::now();
+    let mut rounds = 0;
+    while down.elapsed() < Duration::from_secs(10) {
+        for (name, code, took) in one_call_each(&p).await {
+            assert_eq!(
+                code,
+                tonic::Code::Unavailable,
+                "{name} while PostgreSQL is down"
+            );
+            assert!(
+                took < Duration::from_secs(2),
+                "{name} answered after {took:?}"
+            );
+        }
+        rounds += 1;
+    }
+    assert!(rounds >= 3, "{rounds} rounds");
+    let behind = all_report(&p, ServingStatus::NotServing, Duration::from_secs(5)).await;
+    assert!(
+        behind.is_empty(),
+        "still SERVING while PostgreSQL is down: {behind:?}"
+    );
+    // Known to be down: the answer comes at once, without waiting on the pool.
+    for (name, code, took) in one_call_each(&p).await {
+        assert_eq!(code, tonic::Code::Unavailable, "{name}");
+        assert!(
+            took < Duration::from_millis(250),
+            "{name} answered after {took:?}"
+        );
+    }
+
+    // Back: each recovers by itself.
+    pg.start_again().await;
+    let behind = all_report(&p, ServingStatus::Serving, Duration::from_secs(20)).await;
+    assert!(behind.is_empty(), "not SERVING again: {behind:?}");
+    let recovered = eventually(Duration::from_secs(20), || async {
+        let answers = one_call_each(&p).await;
+        answers
+            .iter()
+            .all(|(_, code, _)| *code == tonic::Code::Ok)
+            .then_some(answers)
+    })
+    .await;
+    assert!(recovered.is_some(), "every service answers again");
+    p.stop().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn across_a_nats_restart_every_service_keeps_what_it_accepted_and_resumes() {
+    let mut nats = PrivateNats::start().await;
+    let p = Platform::start_in(TestEnv::with_nats(&nats.url()).await, 1, |_| {}).await;
+    let inbox = p.inbox().await;
+    p.agent("ana", 5, &[], &[]).await;
+    p.presence("ana", Presence::Online).await;
+    let receiver = Receiver::start().await;
+    NotificationServiceClient::new(channel(p.notification.port))
+        .create_endpoint(authed(
+            CreateEndpointRequest {
+                endpoint: Some(Endpoint {
+                    url: receiver.url.clone(),
+                    event_types: vec!["conversation.created".into()],
+                    ..Default::default()
+                }),
+            },
+            &p.admin(),
+        ))
+        .await
+        .expect("webhook");
+
+    nats.stop().await;
+    let behind = all_report(&p, ServingStatus::NotServing, Duration::from_secs(10)).await;
+    assert!(
+        behind.is_empty(),
+        "still SERVING while NATS is down: {behind:?}"
+    );
+    // A visitor starts a chat meanwhile: accepted (its event waits in the outbox).
+    let t = Instant::now();
+    let started = ConversationServiceClient::new(channel(p.conversation.port))
+        .start_conversation(StartConversationRequest {
+            inbox_public_key: inbox.public_key.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("a chat starts while NATS is down")
+        .into_inner();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let conversation = started.conversation.expect("conversation").id;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    nats.restart().await;
+    let back = Instant::now();
+    let behind = all_report(&p, ServingStatus::Serving, Duration::from_secs(20)).await;
+    assert!(behind.is_empty(), "not SERVING again: {behind:?}");
+    // Routing's consumer resumed: the chat goes to Ana.
+    let assigned = p
+        .wait_assigned(&conversation, Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        assigned.as_deref(),
+        Some("ana"),
+        "routed after NATS returned"
+    );
+    // Notification's consumer resumed: the webhook for the chat arrives, once.
+    let got = receiver.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 1, "one delivery");
+    assert_eq!(
+        got[0].json()["data"]["conversation"]["id"],
+        conversation.as_str()
+    );
+    let took = back.elapsed();
+    eprintln!("routed and delivered {took:?} after NATS returned");
+    // The platform goes on as before.
+    let (again, _) = p.chat(&inbox, "after the outage", &[]).await;
+    assert_eq!(
+        p.wait_assigned(&again, Duration::from_secs(20))
+            .await
+            .as_deref(),
+        Some("ana")
+    );
+    p.stop().await;
+    drop(nats);
+}
