@@ -7,3 +7,4 @@ pub mod platform;
 pub mod prometheus_text;
 pub mod protobuf_json;
 pub mod rules;
+pub mod soak;
