@@ -10,7 +10,9 @@ use helpdesk_kit::testing::{PrivateNats, PrivatePostgres, TestEnv};
 use helpdesk_proto::automation::v1::ListRulesRequest;
 use helpdesk_proto::automation::v1::automation_service_client::AutomationServiceClient;
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
-use helpdesk_proto::conversation::v1::{ListInboxesRequest, StartConversationRequest};
+use helpdesk_proto::conversation::v1::{
+    ListInboxesRequest, StartConversationRequest, SubscribeRequest,
+};
 use helpdesk_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use helpdesk_proto::notification::v1::{CreateEndpointRequest, Endpoint, ListEndpointsRequest};
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
@@ -204,6 +206,19 @@ async fn across_a_nats_restart_every_service_keeps_what_it_accepted_and_resumes(
         .await
         .expect("webhook");
 
+    // A supervisor watches the inbox live across the outage.
+    let mut live = ConversationServiceClient::new(channel(p.conversation.port))
+        .subscribe(authed(
+            SubscribeRequest {
+                inbox_id: inbox.id.clone(),
+                ..Default::default()
+            },
+            &p.supervisor(),
+        ))
+        .await
+        .expect("subscribe")
+        .into_inner();
+
     nats.stop().await;
     let behind = all_report(&p, ServingStatus::NotServing, Duration::from_secs(10)).await;
     assert!(
@@ -246,6 +261,28 @@ async fn across_a_nats_restart_every_service_keeps_what_it_accepted_and_resumes(
     );
     let took = back.elapsed();
     eprintln!("routed and delivered {took:?} after NATS returned");
+    // The live stream either kept flowing (it shows the chat) or ended with
+    // UNAVAILABLE so that the client reconnects; it never stalls in silence.
+    let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match live.message().await {
+                Ok(Some(update)) if format!("{update:?}").contains(&conversation) => {
+                    return "flowing".to_string();
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => return "ended without a status".to_string(),
+                Err(s) if s.code() == tonic::Code::Unavailable => return "unavailable".into(),
+                Err(s) => return format!("ended with {s:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| "stalled".into());
+    assert!(
+        outcome == "flowing" || outcome == "unavailable",
+        "the live stream {outcome}"
+    );
+    eprintln!("the live stream across the outage: {outcome}");
     // The platform goes on as before.
     let (again, _) = p.chat(&inbox, "after the outage", &[]).await;
     assert_eq!(

@@ -980,16 +980,7 @@ async fn logs_are_json_lines_with_their_trace_ids_when_asked() {
     .await;
     assert!(matches!(ready, Ok(true)), "never ready: {logs:?}");
     // A health probe is logged but makes no trace of its own.
-    let health = helpdesk(&data)
-        .args([
-            "health",
-            "--addr",
-            &format!("http://127.0.0.1:{}", ports.grpc),
-        ])
-        .output()
-        .await
-        .expect("health");
-    assert!(health.status.success());
+    assert!(healthy(&data, ports.grpc).await);
     let probe = tokio::time::timeout(Duration::from_secs(10), async {
         while let Ok(Some(line)) = lines.next_line().await {
             logs.push(line.clone());
@@ -1063,6 +1054,17 @@ async fn stop_up(mut up: Child, data: &Path) {
     let _ = std::fs::remove_dir_all(data);
 }
 
+/// Whether `helpdesk health` finds the service on `port` serving.
+async fn healthy(data: &Path, port: u16) -> bool {
+    helpdesk(data)
+        .args(["health", "--addr", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .await
+        .expect("helpdesk health")
+        .status
+        .success()
+}
+
 /// Every line `child` writes to stdout, kept as it comes.
 fn collect_stdout(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1126,6 +1128,8 @@ async fn a_customer_action_is_one_trace_and_the_metrics_can_be_scraped() {
         .env("OTEL_BSP_SCHEDULE_DELAY", "200")
         .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
         .env("HELPDESK_LOG_FORMAT", "json")
+        // The recovery is an info line, whatever the caller's filter.
+        .env("RUST_LOG", "info")
         .env("HELPDESK_NOTIFICATION__ALLOW_LOOPBACK_TARGETS", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -1157,7 +1161,10 @@ async fn a_customer_action_is_one_trace_and_the_metrics_can_be_scraped() {
         l.contains("OpenTelemetry export works again")
     })
     .await
-    .expect("the recovery is logged");
+    .unwrap_or_else(|| {
+        let lines = out.lock().expect("lock").join("\n");
+        panic!("the recovery is not logged:\n{lines}")
+    });
     let failures: Vec<String> = out
         .lock()
         .expect("lock")
@@ -1266,16 +1273,7 @@ async fn a_customer_action_is_one_trace_and_the_metrics_can_be_scraped() {
         .expect("send");
     assert!(!receiver.wait_for(1, limit).await.is_empty(), "webhook");
     // A health probe: no trace of its own.
-    let probe = helpdesk(&data)
-        .args([
-            "health",
-            "--addr",
-            &format!("http://127.0.0.1:{}", ports.grpc),
-        ])
-        .output()
-        .await
-        .expect("health");
-    assert!(probe.status.success());
+    assert!(healthy(&data, ports.grpc).await);
 
     let rpc = |method: &'static str| {
         move |spans: &[Span]| {

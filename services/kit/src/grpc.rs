@@ -153,15 +153,13 @@ async fn watch_dependencies(
 ) {
     let (mut failed, mut database_failed) = (0u32, 0u32);
     let mut serving = true;
+    let mut probe = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(PROBE_EVERY) => {}
         }
-        let database =
-            tokio::time::timeout(PROBE_EVERY, sqlx::query("SELECT 1").execute(&deps.pool))
-                .await
-                .is_ok_and(|r| r.is_ok());
+        let database = probe_database(&deps.pool, &mut probe).await;
         let broker = deps.nats.connection_state() == async_nats::connection::State::Connected;
         failed = if database && broker { 0 } else { failed + 1 };
         database_failed = if database { 0 } else { database_failed + 1 };
@@ -188,6 +186,29 @@ async fn watch_dependencies(
             }
         }
     }
+}
+
+/// Whether the database answers, on a connection of the probe's own (kept between
+/// probes): a pool whose connections are all busy under load is not an unreachable
+/// database.
+async fn probe_database(pool: &sqlx::PgPool, conn: &mut Option<sqlx::PgConnection>) -> bool {
+    use sqlx::Connection;
+    let answered = tokio::time::timeout(PROBE_EVERY, async {
+        if conn.is_none() {
+            *conn = Some(sqlx::PgConnection::connect_with(&pool.connect_options()).await?);
+        }
+        match conn.as_mut() {
+            Some(c) => c.ping().await,
+            None => Ok(()),
+        }
+    })
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if !answered {
+        // Opened again at the next probe.
+        *conn = None;
+    }
+    answered
 }
 
 /// Answers UNAVAILABLE at once, without running the call, while the database is known
