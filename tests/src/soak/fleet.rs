@@ -1,6 +1,6 @@
 //! The service processes: started, killed, started again, stopped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -31,6 +31,8 @@ fn binary(service: &str) -> anyhow::Result<PathBuf> {
 pub(super) struct Process {
     service: &'static str,
     port: u16,
+    /// Its admin port (`/metrics`).
+    admin: u16,
     child: Option<Child>,
 }
 
@@ -50,6 +52,7 @@ impl Fleet {
         let child = Command::new(binary(p.service)?)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("HELPDESK_GRPC_ADDR", format!("127.0.0.1:{}", p.port))
+            .env("HELPDESK_ADMIN_ADDR", format!("127.0.0.1:{}", p.admin))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
@@ -70,15 +73,16 @@ impl Fleet {
         let mut taken = HashSet::new();
         for service in SERVICES {
             for replica in 0..REPLICAS {
-                let port = loop {
+                let mut free = || loop {
                     let port = helpdesk_devservers::process::free_port()?;
                     if taken.insert(port) {
-                        break port;
+                        return anyhow::Ok(port);
                     }
                 };
                 let mut p = Process {
                     service,
-                    port,
+                    port: free()?,
+                    admin: free()?,
                     child: None,
                 };
                 fleet.start_one(&mut p, replica)?;
@@ -99,6 +103,25 @@ impl Fleet {
                 })?;
         }
         Ok(fleet)
+    }
+
+    /// Every process's metrics, as Prometheus' own parser reads them, summed over the
+    /// processes: `(sample name, sorted labels) → value`.
+    pub(super) async fn metrics(&self) -> anyhow::Result<HashMap<(String, String), f64>> {
+        let mut sums = HashMap::new();
+        for p in &self.processes {
+            let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", p.admin))
+                .await?
+                .text()
+                .await?;
+            for s in crate::prometheus_text::parse(&text) {
+                let mut labels: Vec<String> =
+                    s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                labels.sort();
+                *sums.entry((s.name.clone(), labels.join(","))).or_default() += s.number();
+            }
+        }
+        Ok(sums)
     }
 
     /// The ports of `service`'s processes.
@@ -133,6 +156,7 @@ impl Fleet {
         let mut p = Process {
             service: self.processes[index].service,
             port: self.processes[index].port,
+            admin: self.processes[index].admin,
             child: None,
         };
         self.start_one(&mut p, replica)?;

@@ -35,7 +35,7 @@ use chats::{Clients, Recorded, chat};
 use fleet::{Fleet, channel};
 use report::{count, message_webhooks, ticket_mails};
 
-pub use report::Report;
+pub use report::{Metered, Report};
 
 /// The account the soak works in.
 const ACCOUNT: &str = "soak";

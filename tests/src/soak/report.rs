@@ -54,6 +54,20 @@ pub struct Report {
     pub assign_latency_us: Vec<u64>,
     /// Message acknowledged → its webhook received (µs, sorted).
     pub webhook_latency_us: Vec<u64>,
+    /// What the processes' own metrics counted (summed over them; a killed process's
+    /// counts die with it).
+    pub metered: Metered,
+}
+
+/// Counters read from the processes' `/metrics` at the end.
+#[derive(Debug, Default)]
+pub struct Metered {
+    pub assignments: f64,
+    pub transfers_accepted: f64,
+    pub rule_runs_fired: f64,
+    pub emails_sent: f64,
+    pub webhooks_delivered: f64,
+    pub calls: f64,
 }
 
 impl Report {
@@ -77,6 +91,39 @@ impl Report {
         check(self.rule_labels_missing, "chats the rule never labelled");
         if self.messages_sent == 0 || self.chats_started == 0 {
             problems.push("no load ran".into());
+        }
+        // The metrics tell the same story (automation and notification processes are
+        // never killed, so their counts are whole; routing's may have lost a process).
+        let m = &self.metered;
+        if m.webhooks_delivered != self.webhooks as f64 {
+            problems.push(format!(
+                "metrics count {} webhooks delivered, the receiver got {}",
+                m.webhooks_delivered, self.webhooks
+            ));
+        }
+        if m.rule_runs_fired < self.chats_started as f64 {
+            problems.push(format!(
+                "metrics count {} rule runs for {} chats",
+                m.rule_runs_fired, self.chats_started
+            ));
+        }
+        if m.emails_sent < self.emails as f64 {
+            problems.push(format!(
+                "metrics count {} emails sent, the SMTP server got {}",
+                m.emails_sent, self.emails
+            ));
+        }
+        if self.transfers_accepted > 0
+            && (m.transfers_accepted <= 0.0
+                || m.transfers_accepted > self.transfers_accepted as f64)
+        {
+            problems.push(format!(
+                "metrics count {} transfers accepted of {}",
+                m.transfers_accepted, self.transfers_accepted
+            ));
+        }
+        if m.assignments <= 0.0 || m.calls <= 0.0 {
+            problems.push("metrics count no assignments or calls".into());
         }
         problems
     }
@@ -140,10 +187,21 @@ impl fmt::Display for Report {
             "  chat → assigned   {}",
             summary(&self.assign_latency_us)
         )?;
-        write!(
+        writeln!(
             f,
             "  message → webhook {}",
             summary(&self.webhook_latency_us)
+        )?;
+        let m = &self.metered;
+        write!(
+            f,
+            "  metrics     {:.0} calls, {:.0} assignments, {:.0} transfers accepted, {:.0} rule runs fired, {:.0} emails sent, {:.0} webhooks delivered",
+            m.calls,
+            m.assignments,
+            m.transfers_accepted,
+            m.rule_runs_fired,
+            m.emails_sent,
+            m.webhooks_delivered
         )
     }
 }
@@ -365,6 +423,30 @@ pub(super) async fn count(
         })
         .count();
 
+    let metrics = fleet.metrics().await?;
+    let total = |name: &str, label: Option<&str>| -> f64 {
+        metrics
+            .iter()
+            .filter(|((n, labels), _)| {
+                n == name && label.is_none_or(|l| labels.split(',').any(|x| x == l))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    report.metered = Metered {
+        assignments: total("helpdesk_assignments_total", None),
+        transfers_accepted: total("helpdesk_transfers_total", Some("outcome=accepted")),
+        rule_runs_fired: total(
+            "helpdesk_rule_runs_total",
+            Some("outcome=RUN_OUTCOME_FIRED"),
+        ),
+        emails_sent: total("helpdesk_email_attempts_total", Some("outcome=sent")),
+        webhooks_delivered: total(
+            "helpdesk_webhook_attempt_duration_seconds_count",
+            Some("outcome=delivered"),
+        ),
+        calls: total("rpc_server_call_duration_seconds_count", None),
+    };
     report.send_latency_us = recorded.send_latency_us;
     report.assign_latency_us = recorded.assign_latency_us;
     for v in [
