@@ -7,18 +7,22 @@ use std::time::Duration;
 
 use helpdesk_automation::{Automation, AutomationSettings};
 use helpdesk_conversation::Conversation as ConversationService;
+use helpdesk_kit::Service as _;
 use helpdesk_kit::auth::Role;
 use helpdesk_kit::testing::{Spawned, TestEnv, spawn};
 use helpdesk_notification::{Notification, NotificationSettings};
+use helpdesk_proto::automation::v1::ListRulesRequest;
 use helpdesk_proto::automation::v1::automation_service_client::AutomationServiceClient;
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use helpdesk_proto::conversation::v1::*;
+use helpdesk_proto::notification::v1::ListEndpointsRequest;
 use helpdesk_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use helpdesk_proto::routing::v1::{
-    Agent, CreateAgentRequest, CreateTeamRequest, Presence, RoutingSettings, SetPresenceRequest,
-    Skill, Team, UpdateSettingsRequest,
+    Agent, CreateAgentRequest, CreateTeamRequest, ListAgentsRequest, Presence, RoutingSettings,
+    SetPresenceRequest, Skill, Team, UpdateSettingsRequest,
 };
+use helpdesk_proto::ticketing::v1::ListTicketsRequest;
 use helpdesk_proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
 use helpdesk_routing::Routing;
 use helpdesk_ticketing::{Ticketing, TicketingSettings};
@@ -39,6 +43,14 @@ pub struct Platform {
     pub notification: Spawned,
     /// The automation service (delayed runs looked for every 100 ms).
     pub automation: Spawned,
+}
+
+/// A channel to `127.0.0.1:port` that connects on first use (so that it can be made
+/// while the service is unreachable).
+pub fn channel(port: u16) -> Channel {
+    Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .connect_lazy()
 }
 
 /// Wraps `msg` with a bearer token.
@@ -79,17 +91,30 @@ impl Platform {
         routers: usize,
         tune: impl Fn(&mut helpdesk_kit::config::ServiceConfig),
     ) -> Self {
-        let mut config = env.service_config();
-        config.database_max_connections = 20;
-        tune(&mut config);
-        let conversation = spawn::<ConversationService>(config.clone()).await;
+        Self::start_each(env, routers, |_, config| tune(config)).await
+    }
+
+    /// Like [`Platform::start_in`], adjusting each service's configuration by its
+    /// name (`conversation`, `routing`, …).
+    pub async fn start_each(
+        env: TestEnv,
+        routers: usize,
+        tune: impl Fn(&str, &mut helpdesk_kit::config::ServiceConfig),
+    ) -> Self {
+        let config = |service: &str| {
+            let mut config = env.service_config();
+            config.database_max_connections = 20;
+            tune(service, &mut config);
+            config
+        };
+        let conversation = spawn::<ConversationService>(config(ConversationService::NAME)).await;
         let mut running = Vec::new();
         for _ in 0..routers {
-            running.push(spawn::<Routing>(config.clone()).await);
+            running.push(spawn::<Routing>(config(Routing::NAME)).await);
         }
-        let ticketing = vec![spawn::<Ticketing>(config.clone()).await];
+        let ticketing = vec![spawn::<Ticketing>(config(Ticketing::NAME)).await];
         let notification = helpdesk_kit::testing::spawn_with::<Notification>(
-            config.clone(),
+            config(Notification::NAME),
             NotificationSettings {
                 retry_schedule_seconds: vec![0.0, 1.0, 2.0, 5.0],
                 allow_loopback_targets: true,
@@ -98,7 +123,7 @@ impl Platform {
         )
         .await;
         let automation = helpdesk_kit::testing::spawn_with::<Automation>(
-            config.clone(),
+            config(Automation::NAME),
             AutomationSettings {
                 poll_interval_ms: 100,
                 ..Default::default()
@@ -188,6 +213,74 @@ impl Platform {
             r.stop().await;
         }
         self.conversation.stop().await;
+    }
+
+    /// The five services' ports, named (routing's first replica, ticketing's first).
+    pub fn ports(&self) -> [(&'static str, u16); 5] {
+        [
+            ("conversation", self.conversation.port),
+            ("routing", self.routers[0].port),
+            ("ticketing", self.ticketing[0].port),
+            ("automation", self.automation.port),
+            ("notification", self.notification.port),
+        ]
+    }
+
+    /// One call of each service that needs its database (a read, and routing's a write),
+    /// answered with its code and how long it took.
+    pub async fn one_call_each(&self) -> Vec<(&'static str, tonic::Code, Duration)> {
+        let admin = self.admin();
+        let mut answers = Vec::new();
+        let timed = |name: &'static str, started: std::time::Instant, code: tonic::Code| {
+            (name, code, started.elapsed())
+        };
+        let code = |r: Result<(), tonic::Status>| r.err().map_or(tonic::Code::Ok, |s| s.code());
+
+        let t = std::time::Instant::now();
+        let r = ConversationServiceClient::new(channel(self.conversation.port))
+            .list_inboxes(authed(ListInboxesRequest::default(), &admin))
+            .await
+            .map(|_| ());
+        answers.push(timed("conversation", t, code(r)));
+        let t = std::time::Instant::now();
+        let r = RoutingServiceClient::new(channel(self.routers[0].port))
+            .create_team(authed(
+                CreateTeamRequest {
+                    team: Some(Team {
+                        name: format!("t-{}", uuid::Uuid::now_v7().simple()),
+                        ..Default::default()
+                    }),
+                },
+                &admin,
+            ))
+            .await
+            .map(|_| ());
+        answers.push(timed("routing", t, code(r)));
+        let t = std::time::Instant::now();
+        let r = RoutingServiceClient::new(channel(self.routers[0].port))
+            .list_agents(authed(ListAgentsRequest::default(), &admin))
+            .await
+            .map(|_| ());
+        answers.push(timed("routing", t, code(r)));
+        let t = std::time::Instant::now();
+        let r = TicketingServiceClient::new(channel(self.ticketing[0].port))
+            .list_tickets(authed(ListTicketsRequest::default(), &admin))
+            .await
+            .map(|_| ());
+        answers.push(timed("ticketing", t, code(r)));
+        let t = std::time::Instant::now();
+        let r = AutomationServiceClient::new(channel(self.automation.port))
+            .list_rules(authed(ListRulesRequest::default(), &admin))
+            .await
+            .map(|_| ());
+        answers.push(timed("automation", t, code(r)));
+        let t = std::time::Instant::now();
+        let r = NotificationServiceClient::new(channel(self.notification.port))
+            .list_endpoints(authed(ListEndpointsRequest::default(), &admin))
+            .await
+            .map(|_| ());
+        answers.push(timed("notification", t, code(r)));
+        answers
     }
 
     /// A conversation client.

@@ -55,3 +55,32 @@ pub fn parse(text: &str) -> Vec<Sample> {
     );
     serde_json::from_slice(&out.stdout).expect("the parser's JSON")
 }
+
+/// The first of `samples` named `name` whose labels include `labels`.
+pub fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
+    samples.iter().find(|s| {
+        s.name == name
+            && labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+    })
+}
+
+/// Reads this process's own metrics (the services it runs share them) every half
+/// second until `check` returns something, for at most `limit`; queues and backlogs
+/// are sampled every few seconds.
+pub async fn until<T>(
+    limit: std::time::Duration,
+    check: impl Fn(&[Sample]) -> Option<T>,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = check(&parse(&helpdesk_kit::metrics::render())) {
+            return Some(found);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

@@ -7,38 +7,13 @@ use std::time::{Duration, Instant};
 
 use helpdesk_kit::testing::http::Receiver;
 use helpdesk_kit::testing::{PrivateNats, PrivatePostgres, TestEnv};
-use helpdesk_proto::automation::v1::ListRulesRequest;
-use helpdesk_proto::automation::v1::automation_service_client::AutomationServiceClient;
 use helpdesk_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
-use helpdesk_proto::conversation::v1::{
-    ListInboxesRequest, StartConversationRequest, SubscribeRequest,
-};
+use helpdesk_proto::conversation::v1::{StartConversationRequest, SubscribeRequest};
 use helpdesk_proto::notification::v1::notification_service_client::NotificationServiceClient;
-use helpdesk_proto::notification::v1::{CreateEndpointRequest, Endpoint, ListEndpointsRequest};
-use helpdesk_proto::routing::v1::routing_service_client::RoutingServiceClient;
-use helpdesk_proto::routing::v1::{CreateTeamRequest, ListAgentsRequest, Presence, Team};
-use helpdesk_proto::ticketing::v1::ListTicketsRequest;
-use helpdesk_proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
-use helpdesk_tests::platform::{Platform, authed, eventually};
-use tonic::transport::Channel;
+use helpdesk_proto::notification::v1::{CreateEndpointRequest, Endpoint};
+use helpdesk_proto::routing::v1::Presence;
+use helpdesk_tests::platform::{Platform, authed, channel, eventually};
 use tonic_health::pb::health_check_response::ServingStatus;
-
-/// The five services' ports, named.
-fn ports(p: &Platform) -> [(&'static str, u16); 5] {
-    [
-        ("conversation", p.conversation.port),
-        ("routing", p.routers[0].port),
-        ("ticketing", p.ticketing[0].port),
-        ("automation", p.automation.port),
-        ("notification", p.notification.port),
-    ]
-}
-
-fn channel(port: u16) -> Channel {
-    Channel::from_shared(format!("http://127.0.0.1:{port}"))
-        .expect("url")
-        .connect_lazy()
-}
 
 async fn health(port: u16) -> Option<i32> {
     let mut client = tonic_health::pb::health_client::HealthClient::new(channel(port));
@@ -57,7 +32,7 @@ async fn all_report(p: &Platform, status: ServingStatus, limit: Duration) -> Vec
     let deadline = Instant::now() + limit;
     loop {
         let mut behind = Vec::new();
-        for (name, port) in ports(p) {
+        for (name, port) in p.ports() {
             if health(port).await != Some(status as i32) {
                 behind.push(name);
             }
@@ -69,68 +44,12 @@ async fn all_report(p: &Platform, status: ServingStatus, limit: Duration) -> Vec
     }
 }
 
-/// One call of each service that needs its database (a read, and routing's a write),
-/// answered with its code and how long it took.
-async fn one_call_each(p: &Platform) -> Vec<(&'static str, tonic::Code, Duration)> {
-    let admin = p.admin();
-    let mut answers = Vec::new();
-    let timed =
-        |name: &'static str, started: Instant, code: tonic::Code| (name, code, started.elapsed());
-    let code = |r: Result<(), tonic::Status>| r.err().map_or(tonic::Code::Ok, |s| s.code());
-
-    let t = Instant::now();
-    let r = ConversationServiceClient::new(channel(p.conversation.port))
-        .list_inboxes(authed(ListInboxesRequest::default(), &admin))
-        .await
-        .map(|_| ());
-    answers.push(timed("conversation", t, code(r)));
-    let t = Instant::now();
-    let r = RoutingServiceClient::new(channel(p.routers[0].port))
-        .create_team(authed(
-            CreateTeamRequest {
-                team: Some(Team {
-                    name: format!("t-{}", uuid::Uuid::now_v7().simple()),
-                    ..Default::default()
-                }),
-            },
-            &admin,
-        ))
-        .await
-        .map(|_| ());
-    answers.push(timed("routing", t, code(r)));
-    let t = Instant::now();
-    let r = RoutingServiceClient::new(channel(p.routers[0].port))
-        .list_agents(authed(ListAgentsRequest::default(), &admin))
-        .await
-        .map(|_| ());
-    answers.push(timed("routing", t, code(r)));
-    let t = Instant::now();
-    let r = TicketingServiceClient::new(channel(p.ticketing[0].port))
-        .list_tickets(authed(ListTicketsRequest::default(), &admin))
-        .await
-        .map(|_| ());
-    answers.push(timed("ticketing", t, code(r)));
-    let t = Instant::now();
-    let r = AutomationServiceClient::new(channel(p.automation.port))
-        .list_rules(authed(ListRulesRequest::default(), &admin))
-        .await
-        .map(|_| ());
-    answers.push(timed("automation", t, code(r)));
-    let t = Instant::now();
-    let r = NotificationServiceClient::new(channel(p.notification.port))
-        .list_endpoints(authed(ListEndpointsRequest::default(), &admin))
-        .await
-        .map(|_| ());
-    answers.push(timed("notification", t, code(r)));
-    answers
-}
-
 #[tokio::test]
 async fn while_postgres_is_down_every_service_answers_unavailable_at_once_and_recovers() {
     let mut pg = PrivatePostgres::start().await;
     let url = pg.url();
     let p = Platform::start_in(TestEnv::new().await, 1, |c| c.database_url = url.clone()).await;
-    for (name, code, _) in one_call_each(&p).await {
+    for (name, code, _) in p.one_call_each().await {
         assert_eq!(code, tonic::Code::Ok, "{name} before the outage");
     }
 
@@ -139,7 +58,7 @@ async fn while_postgres_is_down_every_service_answers_unavailable_at_once_and_re
     let down = Instant::now();
     let mut rounds = 0;
     while down.elapsed() < Duration::from_secs(10) {
-        for (name, code, took) in one_call_each(&p).await {
+        for (name, code, took) in p.one_call_each().await {
             assert_eq!(
                 code,
                 tonic::Code::Unavailable,
@@ -159,7 +78,7 @@ async fn while_postgres_is_down_every_service_answers_unavailable_at_once_and_re
         "still SERVING while PostgreSQL is down: {behind:?}"
     );
     // Known to be down: the answer comes at once, without waiting on the pool.
-    for (name, code, took) in one_call_each(&p).await {
+    for (name, code, took) in p.one_call_each().await {
         assert_eq!(code, tonic::Code::Unavailable, "{name}");
         assert!(
             took < Duration::from_millis(250),
@@ -172,7 +91,7 @@ async fn while_postgres_is_down_every_service_answers_unavailable_at_once_and_re
     let behind = all_report(&p, ServingStatus::Serving, Duration::from_secs(20)).await;
     assert!(behind.is_empty(), "not SERVING again: {behind:?}");
     let recovered = eventually(Duration::from_secs(20), || async {
-        let answers = one_call_each(&p).await;
+        let answers = p.one_call_each().await;
         answers
             .iter()
             .all(|(_, code, _)| *code == tonic::Code::Ok)

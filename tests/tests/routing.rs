@@ -10,7 +10,8 @@ use helpdesk_proto::conversation::v1::{
     ConversationStatus, ListMessagesRequest, MessageKind, SendMessageRequest,
 };
 use helpdesk_proto::routing::v1::*;
-use helpdesk_tests::platform::{Platform, authed, eventually};
+use helpdesk_tests::platform::{ACCOUNT, Platform, authed, eventually};
+use helpdesk_tests::prometheus_text;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -263,6 +264,15 @@ async fn visitors_see_queue_positions_strictly_decrease() {
         .await
         .expect_err("not theirs");
     assert_eq!(e.code(), tonic::Code::NotFound);
+    // Operators see the same queue in the metrics: four waiting, for a moment.
+    let queue = prometheus_text::until(Duration::from_secs(15), |samples| {
+        let at = |name| prometheus_text::find(samples, name, &[("account", ACCOUNT)]);
+        let length = at("helpdesk_queue_length")?.number();
+        (length == 4.0).then(|| at("helpdesk_queue_oldest_seconds").map(|s| s.number()))?
+    })
+    .await
+    .expect("the queue's length and oldest wait in the metrics");
+    assert!((0.0..60.0).contains(&queue), "oldest wait {queue} s");
     // Serve them one by one, a little more than a second apart: positions reach a
     // visitor at most once a second, so each move is seen.
     let mut current = first;
@@ -310,6 +320,18 @@ async fn visitors_see_queue_positions_strictly_decrease() {
             "every queued update has an estimate"
         );
     }
+    // Each waited more than a second; the emptied queue leaves the gauge.
+    let samples = prometheus_text::parse(&helpdesk_kit::metrics::render());
+    let waits = |name| prometheus_text::find(&samples, name, &[("team", "")]).map(|s| s.number());
+    assert_eq!(waits("helpdesk_queue_wait_seconds_count"), Some(4.0));
+    assert!(waits("helpdesk_queue_wait_seconds_sum").is_some_and(|s| s >= 4.0));
+    let emptied = prometheus_text::until(Duration::from_secs(15), |samples| {
+        prometheus_text::find(samples, "helpdesk_queue_length", &[("account", ACCOUNT)])
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(emptied.is_some(), "an empty queue is no longer reported");
     p.stop().await;
 }
 

@@ -9,6 +9,7 @@ use helpdesk_proto::conversation::v1 as conv;
 use helpdesk_proto::ticketing::v1::ticketing_service_client::TicketingServiceClient;
 use helpdesk_proto::ticketing::v1::*;
 use helpdesk_tests::platform::{Platform, authed, eventually};
+use helpdesk_tests::prometheus_text;
 use helpdesk_ticketing::TicketingSettings;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -981,6 +982,17 @@ async fn sla_clocks_pause_while_pending_and_breach_once_across_a_restart() {
     );
     let warnings = helpdesk_kit::testing::stream_events(&p.env, "*.sla.warning", 1).await;
     assert_eq!(warnings.len(), 1, "warned once, a second before");
+    // Operators count it too.
+    let breaches = prometheus_text::until(WAIT, |samples| {
+        prometheus_text::find(
+            samples,
+            "helpdesk_sla_breaches_total",
+            &[("metric", "SLA_METRIC_FIRST_REPLY")],
+        )
+        .map(|s| s.number())
+    })
+    .await;
+    assert_eq!(breaches, Some(1.0), "one breach in the metrics");
 
     // Back to work: the agent-work deadline moved by the time it was paused.
     let mut open = get(&p, &ticket.id).await;
@@ -1552,6 +1564,14 @@ async fn staff_watch_tickets_change_live_and_visitors_cannot() {
         .into_inner();
     let first = new_ticket(&p, &token, "Broken zipper", &[]).await;
     let other = new_ticket(&p, &token, "Late parcel", &[]).await;
+    let created = next(&mut all).await;
+    assert_eq!(
+        (created.event.as_str(), created.ticket_id.as_str()),
+        ("ticket.created", first.id.as_str())
+    );
+    assert_eq!(created.ticket.expect("ticket").subject, "Broken zipper");
+    assert_eq!(next(&mut all).await.ticket_id, other.id);
+    // Opened once both creations are out, so that what it sees next is the comment.
     let mut one = c
         .watch_tickets(authed(
             WatchTicketsRequest {
@@ -1562,13 +1582,6 @@ async fn staff_watch_tickets_change_live_and_visitors_cannot() {
         .await
         .expect("watch one ticket")
         .into_inner();
-    let created = next(&mut all).await;
-    assert_eq!(
-        (created.event.as_str(), created.ticket_id.as_str()),
-        ("ticket.created", first.id.as_str())
-    );
-    assert_eq!(created.ticket.expect("ticket").subject, "Broken zipper");
-    assert_eq!(next(&mut all).await.ticket_id, other.id);
 
     // A comment on the other ticket reaches only the account-wide watch.
     for (id, body) in [

@@ -1373,14 +1373,7 @@ async fn a_customer_action_is_one_trace_and_the_metrics_can_be_scraped() {
         .expect("body");
     let samples = helpdesk_tests::prometheus_text::parse(&text);
     let find = |name: &str, labels: &[(&str, &str)]| {
-        samples
-            .iter()
-            .find(|s| {
-                s.name == name
-                    && labels
-                        .iter()
-                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-            })
+        helpdesk_tests::prometheus_text::find(&samples, name, labels)
             .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{text}"))
     };
     let calls = find(

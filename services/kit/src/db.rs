@@ -43,9 +43,22 @@ pub async fn connect_and_migrate(
         sqlx::query("SELECT pg_advisory_lock(hashtextextended('helpdesk.create_schema', 0))")
             .execute(&mut conn)
             .await?;
-        let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .execute(&mut conn)
-            .await;
+        // Only when missing: a role given just its own schema (deploy/k8s/README.md)
+        // may not create schemas, and PostgreSQL checks that before IF NOT EXISTS.
+        let created = async {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                    .bind(schema)
+                    .fetch_one(&mut conn)
+                    .await?;
+            if !exists {
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
         sqlx::query("SELECT pg_advisory_unlock(hashtextextended('helpdesk.create_schema', 0))")
             .execute(&mut conn)
             .await?;
