@@ -496,14 +496,7 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
     use helpdesk_proto::conversation::v1::*;
 
     let (data, ports, mut up) = ready_up().await;
-    let secret = std::fs::read_to_string(data.join("jwt-secret")).expect("secret");
-    let keys = JwtKeys::new(secret.trim().as_bytes());
-    let admin = keys.mint(&Claims::new(
-        "crash",
-        "admin",
-        Role::Admin,
-        chrono::Duration::hours(1),
-    ));
+    let admin = token(&data, "crash", "admin", Role::Admin);
     let addr = format!("http://127.0.0.1:{}", ports.grpc);
     let authed = |token: &str| {
         let value: tonic::metadata::MetadataValue<_> =
@@ -513,12 +506,8 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
             Ok(r)
         }
     };
-    let channel = tonic::transport::Channel::from_shared(addr.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client = ConversationServiceClient::with_interceptor(channel.clone(), authed(&admin));
+    let mut client =
+        ConversationServiceClient::with_interceptor(channel(ports.grpc), authed(&admin));
     let inbox = client
         .create_inbox(CreateInboxRequest {
             inbox: Some(Inbox {
@@ -531,7 +520,7 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
         .expect("inbox")
         .into_inner();
     // A visitor starts the chat: no token.
-    let started = ConversationServiceClient::new(channel)
+    let started = ConversationServiceClient::new(channel(ports.grpc))
         .start_conversation(StartConversationRequest {
             inbox_public_key: inbox.public_key,
             ..Default::default()
@@ -591,12 +580,8 @@ async fn kill_9_under_load_loses_no_acknowledged_message() {
     // The README's command again, on the same folder.
     let mut up = start_up(&data, &ports);
     wait_for_line(&mut up, "Ctrl-C stops everything", Duration::from_secs(90)).await;
-    let channel = tonic::transport::Channel::from_shared(addr.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client = ConversationServiceClient::with_interceptor(channel, authed(&visitor));
+    let mut client =
+        ConversationServiceClient::with_interceptor(channel(ports.grpc), authed(&visitor));
     let mut stored: HashMap<String, usize> = HashMap::new();
     let mut page_token = String::new();
     loop {
@@ -1035,6 +1020,24 @@ async fn logs_are_json_lines_with_their_trace_ids_when_asked() {
 }
 
 /// A fresh data folder for `helpdesk up`.
+/// A token, valid for an hour, that the `helpdesk up` keeping `data` accepts.
+fn token(data: &Path, account: &str, subject: &str, role: Role) -> String {
+    let secret = std::fs::read_to_string(data.join("jwt-secret")).expect("secret");
+    JwtKeys::new(secret.trim().as_bytes()).mint(&Claims::new(
+        account,
+        subject,
+        role,
+        chrono::Duration::hours(1),
+    ))
+}
+
+/// A channel to a local port, connected on first use.
+fn channel(port: u16) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .connect_lazy()
+}
+
 fn data_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("helpdesk-cli-{}", uuid::Uuid::new_v4().simple()))
 }
@@ -1178,22 +1181,8 @@ async fn a_customer_action_is_one_trace_and_the_metrics_can_be_scraped() {
     );
 
     // An agent online, a webhook, then a visitor's chat and message.
-    let secret = std::fs::read_to_string(data.join("jwt-secret")).expect("secret");
-    let keys = JwtKeys::new(secret.trim().as_bytes());
-    let token = |subject: &str, role: Role| {
-        keys.mint(&Claims::new(
-            "traced",
-            subject,
-            role,
-            chrono::Duration::hours(1),
-        ))
-    };
+    let token = |subject: &str, role: Role| token(&data, "traced", subject, role);
     let admin = token("boss", Role::Admin);
-    let channel = |port: u16| {
-        tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("url")
-            .connect_lazy()
-    };
     let receiver = Receiver::start().await;
     NotificationServiceClient::new(channel(ports.notification))
         .create_endpoint(authed(

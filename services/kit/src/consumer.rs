@@ -569,22 +569,17 @@ fn consume_span(
     batch: usize,
 ) -> tracing::Span {
     let hdrs = message.headers.as_ref();
-    let span = tracing::info_span!(
-        "event.consume",
-        otel.name = %format!("{consumer} process {kind}"),
-        otel.kind = "consumer",
-        otel.status_code = tracing::field::Empty,
-        messaging.system = "nats",
-        messaging.operation.type = "process",
-        messaging.operation.name = "process",
-        messaging.destination.name = %message.subject,
-        messaging.consumer.group.name = %consumer,
-        messaging.message.id = header(hdrs, headers::ID).unwrap_or_default(),
-        messaging.message.body.size = message.payload.len(),
-        messaging.nats.delivered = delivered,
-        messaging.batch.message_count = batch,
+    let span = crate::telemetry::messaging_span(
+        crate::telemetry::Messaging::Process,
+        &format!("{consumer} process {kind}"),
+        &message.subject,
+        header(hdrs, headers::ID).unwrap_or_default(),
+        message.payload.len(),
+        |k| header(hdrs, k),
     );
-    crate::telemetry::set_parent_from(&span, |k| header(hdrs, k));
+    span.record("messaging.consumer.group.name", consumer);
+    span.record("messaging.nats.delivered", delivered);
+    span.record("messaging.batch.message_count", batch);
     span
 }
 

@@ -361,6 +361,18 @@ impl Sampled {
     }
 }
 
+/// Declares a [`Sampled`] gauge made on first use:
+/// `sampled!(NAME, "helpdesk.x", "{unit}", "What it shows");`
+#[macro_export]
+macro_rules! sampled {
+    ($vis:vis $name:ident, $metric:literal, $unit:literal, $description:literal) => {
+        $vis static $name: std::sync::LazyLock<$crate::metrics::Sampled> =
+            std::sync::LazyLock::new(|| {
+                $crate::metrics::Sampled::new($metric, $unit, $description)
+            });
+    };
+}
+
 /// How often gauges are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 

@@ -407,24 +407,19 @@ impl Relay {
         let waited = (Utc::now() - row.event.occurred_at)
             .num_milliseconds()
             .max(0);
-        let span = tracing::info_span!(
-            "outbox.publish",
-            otel.name = %format!("publish {kind}"),
-            otel.kind = "producer",
-            otel.status_code = tracing::field::Empty,
-            messaging.system = "nats",
-            messaging.operation.type = "send",
-            messaging.operation.name = "publish",
-            messaging.destination.name = %subject,
-            messaging.message.id = %row.event.event_id,
-            messaging.message.body.size = row.event.payload.len(),
-            helpdesk.outbox.waited_ms = waited,
+        let span = crate::telemetry::messaging_span(
+            crate::telemetry::Messaging::Publish,
+            &format!("publish {kind}"),
+            &subject,
+            &row.event.event_id.to_string(),
+            row.event.payload.len(),
+            |k| match k {
+                "traceparent" => Some(row.traceparent.as_str()).filter(|t| !t.is_empty()),
+                "tracestate" => row.tracestate.as_deref(),
+                _ => None,
+            },
         );
-        crate::telemetry::set_parent_from(&span, |k| match k {
-            "traceparent" => Some(row.traceparent.as_str()).filter(|t| !t.is_empty()),
-            "tracestate" => row.tracestate.as_deref(),
-            _ => None,
-        });
+        span.record("helpdesk.outbox.waited_ms", waited);
         let sent = async {
             match self.publish(row, subject).await {
                 Ok(ack) => match ack.await {

@@ -2,64 +2,54 @@
 //! age of the oldest unpublished event, parked events), its durable consumers
 //! (pending, waiting for an ack, redelivered) and their dead letters.
 
-use std::sync::LazyLock;
-
 use opentelemetry::KeyValue;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
-use crate::metrics::Sampled;
 
-static BACKLOG: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.outbox.backlog",
-        "{event}",
-        "Events written to the service's outbox and not yet published",
-    )
-});
-static LAG: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.outbox.lag",
-        "s",
-        "Age of the oldest unpublished outbox event (0 when none)",
-    )
-});
-static PARKED: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.outbox.parked",
-        "{event}",
-        "Outbox events NATS refused for good, parked for an operator",
-    )
-});
-static PENDING: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.consumer.pending",
-        "{event}",
-        "Events on the stream a durable consumer has not yet been given",
-    )
-});
-static ACK_PENDING: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.consumer.ack_pending",
-        "{event}",
-        "Events given to a durable consumer and not yet acknowledged",
-    )
-});
-static REDELIVERED: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.consumer.redelivered",
-        "{event}",
-        "Events being delivered to a durable consumer again",
-    )
-});
-static DEAD_LETTERS: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.dead_letters",
-        "{event}",
-        "Events a durable consumer dead-lettered, kept in the dead-letter stream",
-    )
-});
+crate::sampled!(
+    BACKLOG,
+    "helpdesk.outbox.backlog",
+    "{event}",
+    "Events written to the service's outbox and not yet published"
+);
+crate::sampled!(
+    LAG,
+    "helpdesk.outbox.lag",
+    "s",
+    "Age of the oldest unpublished outbox event (0 when none)"
+);
+crate::sampled!(
+    PARKED,
+    "helpdesk.outbox.parked",
+    "{event}",
+    "Outbox events NATS refused for good, parked for an operator"
+);
+crate::sampled!(
+    PENDING,
+    "helpdesk.consumer.pending",
+    "{event}",
+    "Events on the stream a durable consumer has not yet been given"
+);
+crate::sampled!(
+    ACK_PENDING,
+    "helpdesk.consumer.ack_pending",
+    "{event}",
+    "Events given to a durable consumer and not yet acknowledged"
+);
+crate::sampled!(
+    REDELIVERED,
+    "helpdesk.consumer.redelivered",
+    "{event}",
+    "Events being delivered to a durable consumer again"
+);
+crate::sampled!(
+    DEAD_LETTERS,
+    "helpdesk.dead_letters",
+    "{event}",
+    "Events a durable consumer dead-lettered, kept in the dead-letter stream"
+);
 
 /// Samples `service`'s outbox and `consumers` until `stop`.
 pub(crate) async fn run(

@@ -221,6 +221,54 @@ fn new_root_traceparent() -> String {
     format!("00-{trace:032x}-{span:016x}-01")
 }
 
+/// Which side of a message a [`messaging_span`] is.
+#[derive(Debug, Clone, Copy)]
+pub enum Messaging {
+    /// The outbox relay publishing an event (`publish <kind>`).
+    Publish,
+    /// A consumer processing one (`<consumer> process <kind>`).
+    Process,
+}
+
+/// The span of one event's publish or processing, with OpenTelemetry's messaging
+/// attributes, a child of the context `parent` reads (W3C headers). The side's own
+/// attributes are declared empty for the caller to record:
+/// `messaging.consumer.group.name`, `messaging.nats.delivered` and
+/// `messaging.batch.message_count` (processing), `helpdesk.outbox.waited_ms`
+/// (publishing), and `otel.status_code`.
+pub fn messaging_span<'a>(
+    side: Messaging,
+    name: &str,
+    subject: &str,
+    message_id: &str,
+    body_size: usize,
+    parent: impl Fn(&str) -> Option<&'a str>,
+) -> tracing::Span {
+    let (kind, operation, operation_name) = match side {
+        Messaging::Publish => ("producer", "send", "publish"),
+        Messaging::Process => ("consumer", "process", "process"),
+    };
+    let empty = tracing::field::Empty;
+    let span = tracing::info_span!(
+        "messaging",
+        otel.name = name,
+        otel.kind = kind,
+        otel.status_code = empty,
+        messaging.system = "nats",
+        messaging.operation.type = operation,
+        messaging.operation.name = operation_name,
+        messaging.destination.name = subject,
+        messaging.message.id = message_id,
+        messaging.message.body.size = body_size,
+        messaging.consumer.group.name = empty,
+        messaging.nats.delivered = empty,
+        messaging.batch.message_count = empty,
+        helpdesk.outbox.waited_ms = empty,
+    );
+    set_parent_from(&span, parent);
+    span
+}
+
 /// Sets the parent of `span` from W3C headers read by `get`.
 pub fn set_parent_from<'a>(span: &tracing::Span, get: impl Fn(&str) -> Option<&'a str>) {
     let cx = extract(get);

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use helpdesk_kit::CancellationToken;
-use helpdesk_kit::metrics::{SECONDS_BUCKETS, Sampled, meter, sample_every};
+use helpdesk_kit::metrics::{SECONDS_BUCKETS, meter, sample_every};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 use sqlx::PgPool;
@@ -29,21 +29,19 @@ static EMAILS: LazyLock<Counter<u64>> = LazyLock::new(|| {
         .build()
 });
 
-static QUEUED: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.notification.queue",
-        "{item}",
-        "Webhook deliveries and emails waiting to be sent (kind = webhook | email)",
-    )
-});
+helpdesk_kit::sampled!(
+    QUEUED,
+    "helpdesk.notification.queue",
+    "{item}",
+    "Webhook deliveries and emails waiting to be sent (kind = webhook | email)"
+);
 
-static OLDEST: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.notification.queue.oldest",
-        "s",
-        "How long the oldest due webhook delivery or email has been waiting",
-    )
-});
+helpdesk_kit::sampled!(
+    OLDEST,
+    "helpdesk.notification.queue.oldest",
+    "s",
+    "How long the oldest due webhook delivery or email has been waiting"
+);
 
 /// Records one webhook attempt.
 pub fn webhook_attempt(outcome: &'static str, took: Duration) {

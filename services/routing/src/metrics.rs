@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use helpdesk_kit::CancellationToken;
-use helpdesk_kit::metrics::{Sampled, WAIT_BUCKETS, meter, sample_every};
+use helpdesk_kit::metrics::{WAIT_BUCKETS, meter, sample_every};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 use sqlx::{PgPool, Row};
@@ -34,21 +34,19 @@ static TRANSFERS: LazyLock<Counter<u64>> = LazyLock::new(|| {
         .build()
 });
 
-static QUEUE_LENGTH: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.queue.length",
-        "{conversation}",
-        "Conversations waiting in the queue, by account and team",
-    )
-});
+helpdesk_kit::sampled!(
+    QUEUE_LENGTH,
+    "helpdesk.queue.length",
+    "{conversation}",
+    "Conversations waiting in the queue, by account and team"
+);
 
-static QUEUE_OLDEST: LazyLock<Sampled> = LazyLock::new(|| {
-    Sampled::new(
-        "helpdesk.queue.oldest",
-        "s",
-        "How long the longest-waiting conversation has waited, by account and team",
-    )
-});
+helpdesk_kit::sampled!(
+    QUEUE_OLDEST,
+    "helpdesk.queue.oldest",
+    "s",
+    "How long the longest-waiting conversation has waited, by account and team"
+);
 
 /// Records an assignment (`team` empty without one); `waited` in seconds.
 pub fn assigned(reason: &'static str, team: &str, waited: i32) {
