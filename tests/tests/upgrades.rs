@@ -319,30 +319,21 @@ async fn each_service_runs_as_its_own_role_and_is_refused_the_other_schemas() {
         let mut conn = sqlx::PgConnection::connect(&url(service))
             .await
             .expect("connect as the role");
+        let mut forbidden = vec![
+            "CREATE TABLE public.sneaky (x int)".to_string(),
+            "CREATE SCHEMA sneaky".to_string(),
+        ];
         for other in SERVICES.iter().filter(|o| **o != service) {
-            for statement in [
+            forbidden.extend([
                 format!("SELECT count(*) FROM {other}.outbox"),
                 format!(
                     "INSERT INTO {other}.inbox (consumer, event_id, subject) VALUES ('x', 'y', 'z')"
                 ),
                 format!("CREATE TABLE {other}.sneaky (x int)"),
-            ] {
-                let refused = sqlx::query(&statement)
-                    .execute(&mut conn)
-                    .await
-                    .expect_err(&format!("{service} may not: {statement}"));
-                assert_eq!(
-                    refused
-                        .as_database_error()
-                        .and_then(|e| e.code())
-                        .as_deref(),
-                    Some("42501"),
-                    "{service}: {statement}: {refused}"
-                );
-            }
+            ]);
         }
-        for statement in ["CREATE TABLE public.sneaky (x int)", "CREATE SCHEMA sneaky"] {
-            let refused = sqlx::query(statement)
+        for statement in forbidden {
+            let refused = sqlx::query(&statement)
                 .execute(&mut conn)
                 .await
                 .expect_err(&format!("{service} may not: {statement}"));
