@@ -214,7 +214,7 @@ static BREACHES: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> =
             .u64_counter("helpdesk.sla.breaches")
             .with_unit("{breach}")
             .with_description(
-                "SLA targets breached, by metric (first response, next response, resolution)",
+                "SLA targets breached, by metric (first reply, next reply, resolution, …)",
             )
             .build()
     });
