@@ -229,58 +229,54 @@ impl Platform {
     /// One call of each service that needs its database (a read, and routing's a write),
     /// answered with its code and how long it took.
     pub async fn one_call_each(&self) -> Vec<(&'static str, tonic::Code, Duration)> {
-        let admin = self.admin();
-        let mut answers = Vec::new();
-        let timed = |name: &'static str, started: std::time::Instant, code: tonic::Code| {
+        async fn timed<T>(
+            name: &'static str,
+            call: impl Future<Output = Result<T, tonic::Status>>,
+        ) -> (&'static str, tonic::Code, Duration) {
+            let started = std::time::Instant::now();
+            let code = call.await.err().map_or(tonic::Code::Ok, |s| s.code());
             (name, code, started.elapsed())
+        }
+        let admin = self.admin();
+        let team = CreateTeamRequest {
+            team: Some(Team {
+                name: format!("t-{}", uuid::Uuid::now_v7().simple()),
+                ..Default::default()
+            }),
         };
-        let code = |r: Result<(), tonic::Status>| r.err().map_or(tonic::Code::Ok, |s| s.code());
-
-        let t = std::time::Instant::now();
-        let r = ConversationServiceClient::new(channel(self.conversation.port))
-            .list_inboxes(authed(ListInboxesRequest::default(), &admin))
-            .await
-            .map(|_| ());
-        answers.push(timed("conversation", t, code(r)));
-        let t = std::time::Instant::now();
-        let r = RoutingServiceClient::new(channel(self.routers[0].port))
-            .create_team(authed(
-                CreateTeamRequest {
-                    team: Some(Team {
-                        name: format!("t-{}", uuid::Uuid::now_v7().simple()),
-                        ..Default::default()
-                    }),
-                },
-                &admin,
-            ))
-            .await
-            .map(|_| ());
-        answers.push(timed("routing", t, code(r)));
-        let t = std::time::Instant::now();
-        let r = RoutingServiceClient::new(channel(self.routers[0].port))
-            .list_agents(authed(ListAgentsRequest::default(), &admin))
-            .await
-            .map(|_| ());
-        answers.push(timed("routing", t, code(r)));
-        let t = std::time::Instant::now();
-        let r = TicketingServiceClient::new(channel(self.ticketing[0].port))
-            .list_tickets(authed(ListTicketsRequest::default(), &admin))
-            .await
-            .map(|_| ());
-        answers.push(timed("ticketing", t, code(r)));
-        let t = std::time::Instant::now();
-        let r = AutomationServiceClient::new(channel(self.automation.port))
-            .list_rules(authed(ListRulesRequest::default(), &admin))
-            .await
-            .map(|_| ());
-        answers.push(timed("automation", t, code(r)));
-        let t = std::time::Instant::now();
-        let r = NotificationServiceClient::new(channel(self.notification.port))
-            .list_endpoints(authed(ListEndpointsRequest::default(), &admin))
-            .await
-            .map(|_| ());
-        answers.push(timed("notification", t, code(r)));
-        answers
+        let mut routing = RoutingServiceClient::new(channel(self.routers[0].port));
+        vec![
+            timed(
+                "conversation",
+                ConversationServiceClient::new(channel(self.conversation.port))
+                    .list_inboxes(authed(ListInboxesRequest::default(), &admin)),
+            )
+            .await,
+            timed("routing", routing.create_team(authed(team, &admin))).await,
+            timed(
+                "routing",
+                routing.list_agents(authed(ListAgentsRequest::default(), &admin)),
+            )
+            .await,
+            timed(
+                "ticketing",
+                TicketingServiceClient::new(channel(self.ticketing[0].port))
+                    .list_tickets(authed(ListTicketsRequest::default(), &admin)),
+            )
+            .await,
+            timed(
+                "automation",
+                AutomationServiceClient::new(channel(self.automation.port))
+                    .list_rules(authed(ListRulesRequest::default(), &admin)),
+            )
+            .await,
+            timed(
+                "notification",
+                NotificationServiceClient::new(channel(self.notification.port))
+                    .list_endpoints(authed(ListEndpointsRequest::default(), &admin)),
+            )
+            .await,
+        ]
     }
 
     /// A conversation client.

@@ -571,7 +571,7 @@ fn consume_span(
     let hdrs = message.headers.as_ref();
     let span = crate::telemetry::messaging_span(
         crate::telemetry::Messaging::Process,
-        &format!("{consumer} process {kind}"),
+        format_args!("{consumer} process {kind}"),
         &message.subject,
         header(hdrs, headers::ID).unwrap_or_default(),
         message.payload.len(),

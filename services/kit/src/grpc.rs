@@ -194,13 +194,11 @@ async fn watch_dependencies(
 async fn probe_database(pool: &sqlx::PgPool, conn: &mut Option<sqlx::PgConnection>) -> bool {
     use sqlx::Connection;
     let answered = tokio::time::timeout(PROBE_EVERY, async {
-        if conn.is_none() {
-            *conn = Some(sqlx::PgConnection::connect_with(&pool.connect_options()).await?);
-        }
-        match conn.as_mut() {
-            Some(c) => c.ping().await,
-            None => Ok(()),
-        }
+        let open = match conn {
+            Some(open) => open,
+            None => conn.insert(sqlx::PgConnection::connect_with(&pool.connect_options()).await?),
+        };
+        open.ping().await
     })
     .await
     .is_ok_and(|r| r.is_ok());

@@ -409,9 +409,9 @@ impl Relay {
             .max(0);
         let span = crate::telemetry::messaging_span(
             crate::telemetry::Messaging::Publish,
-            &format!("publish {kind}"),
+            format_args!("publish {kind}"),
             &subject,
-            &row.event.event_id.to_string(),
+            row.event.event_id,
             row.event.payload.len(),
             |k| match k {
                 "traceparent" => Some(row.traceparent.as_str()).filter(|t| !t.is_empty()),

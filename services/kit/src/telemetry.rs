@@ -231,16 +231,17 @@ pub enum Messaging {
 }
 
 /// The span of one event's publish or processing, with OpenTelemetry's messaging
-/// attributes, a child of the context `parent` reads (W3C headers). The side's own
+/// attributes, a child of the context `parent` reads (W3C headers); `name` and
+/// `message_id` are formatted only when the span is enabled. The side's own
 /// attributes are declared empty for the caller to record:
 /// `messaging.consumer.group.name`, `messaging.nats.delivered` and
 /// `messaging.batch.message_count` (processing), `helpdesk.outbox.waited_ms`
 /// (publishing), and `otel.status_code`.
 pub fn messaging_span<'a>(
     side: Messaging,
-    name: &str,
+    name: impl std::fmt::Display,
     subject: &str,
-    message_id: &str,
+    message_id: impl std::fmt::Display,
     body_size: usize,
     parent: impl Fn(&str) -> Option<&'a str>,
 ) -> tracing::Span {
@@ -251,14 +252,14 @@ pub fn messaging_span<'a>(
     let empty = tracing::field::Empty;
     let span = tracing::info_span!(
         "messaging",
-        otel.name = name,
+        otel.name = %name,
         otel.kind = kind,
         otel.status_code = empty,
         messaging.system = "nats",
         messaging.operation.type = operation,
         messaging.operation.name = operation_name,
         messaging.destination.name = subject,
-        messaging.message.id = message_id,
+        messaging.message.id = %message_id,
         messaging.message.body.size = body_size,
         messaging.consumer.group.name = empty,
         messaging.nats.delivered = empty,
